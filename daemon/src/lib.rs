@@ -1,0 +1,1 @@
+//! crust core: content store, images, snapshots, metadata, sandboxes, network, tasks.

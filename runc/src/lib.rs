@@ -1,0 +1,1 @@
+//! OCI runtime, a drop-in for runc.
