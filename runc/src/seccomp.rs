@@ -1,0 +1,1 @@
+//! OCI seccomp profile to a BPF filter through libseccomp.
