@@ -1,0 +1,141 @@
+//! Stats of one cgroup, shaped like the `data` object of runc's `events --stats`
+//! (runc `types/events.go`): field names and JSON keys match so tools reading runc's
+//! output read ours.
+
+use std::collections::BTreeMap;
+
+/// The `data` object of `events --stats`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    pub cpu: Cpu,
+    pub memory: Memory,
+    pub pids: Pids,
+    pub blkio: Blkio,
+    /// Keyed by page size as the kernel names it ("2MB", "1GB").
+    pub hugetlb: BTreeMap<String, Hugetlb>,
+}
+
+/// CPU accounting.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Cpu {
+    pub usage: CpuUsage,
+    pub throttling: Throttling,
+}
+
+/// CPU time in nanoseconds.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CpuUsage {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub total: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percpu: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percpu_kernel: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percpu_user: Vec<u64>,
+    #[serde(default)]
+    pub kernel: u64,
+    #[serde(default)]
+    pub user: u64,
+}
+
+/// CFS throttling counters.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Throttling {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub periods: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttled_periods: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub throttled_time: u64,
+}
+
+/// Memory accounting (bytes).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Memory {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache: u64,
+    #[serde(default)]
+    pub usage: MemoryEntry,
+    #[serde(default)]
+    pub swap: MemoryEntry,
+    #[serde(default)]
+    pub kernel: MemoryEntry,
+    #[serde(default, rename = "kernelTCP")]
+    pub kernel_tcp: MemoryEntry,
+    /// memory.stat key/values as the kernel prints them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub raw: BTreeMap<String, u64>,
+}
+
+/// One memory counter.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MemoryEntry {
+    #[serde(default)]
+    pub limit: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub usage: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max: u64,
+    #[serde(default)]
+    pub failcnt: u64,
+}
+
+/// Pids controller.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Pids {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub current: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limit: u64,
+}
+
+/// Block I/O statistics.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Blkio {
+    #[serde(default, rename = "ioServiceBytesRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_service_bytes_recursive: Vec<BlkioEntry>,
+    #[serde(default, rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_serviced_recursive: Vec<BlkioEntry>,
+    #[serde(default, rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_queued_recursive: Vec<BlkioEntry>,
+    #[serde(default, rename = "ioServiceTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_service_time_recursive: Vec<BlkioEntry>,
+    #[serde(default, rename = "ioWaitTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_wait_time_recursive: Vec<BlkioEntry>,
+    #[serde(default, rename = "ioMergedRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_merged_recursive: Vec<BlkioEntry>,
+    #[serde(default, rename = "ioTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub io_time_recursive: Vec<BlkioEntry>,
+    #[serde(default, rename = "sectorsRecursive", skip_serializing_if = "Vec::is_empty")]
+    pub sectors_recursive: Vec<BlkioEntry>,
+}
+
+/// One blkio line: device, operation, value.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BlkioEntry {
+    #[serde(default)]
+    pub major: u64,
+    #[serde(default)]
+    pub minor: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub op: String,
+    #[serde(default)]
+    pub value: u64,
+}
+
+/// One huge page size.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Hugetlb {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub usage: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max: u64,
+    #[serde(default)]
+    pub failcnt: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
