@@ -1,6 +1,117 @@
-//! `crust-runc` command line.
+//! `crust-runc` command line: runc 1.1's commands, flags, output and exit codes.
+//!
+//! Global flags come before the command (`crust-runc --root R --log L --log-format json
+//! create ...`), as containerd and the shims call runc. Errors are logged (JSON with
+//! `--log-format json`, which containerd parses) and printed to stderr; the exit code is 1.
+
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Version text (runc prints its version, commit and spec version).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nspec: 1.0.2-dev\nruntime: crust-runc (runc 1.1 compatible)"
+);
+
+#[derive(Parser, Debug)]
+#[command(name = "crust-runc", version = VERSION, about = "Open Container Initiative runtime (a drop-in for runc)")]
+pub struct Cli {
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Set the log file to write runtime logs to (default: stderr).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Set the log format ('text' (default), or 'json').
+    #[arg(long = "log-format", global = true, default_value = "text")]
+    pub log_format: String,
+    /// Root directory for storage of container state (this should be located in tmpfs).
+    #[arg(long, global = true, default_value = "/run/crust-runc")]
+    pub root: PathBuf,
+    /// Path to the criu binary (accepted for compatibility; checkpoint is not supported).
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    /// Use systemd for cgroups: accepted for compatibility, NOT IMPLEMENTED yet (the cgroupfs
+    /// driver is used and a warning is logged).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Ignore cgroup permission errors ('true', 'false', or 'auto'); accepted for compatibility.
+    #[arg(long, global = true, hide = true)]
+    pub rootless: Option<String>,
+    #[command(subcommand)]
+    pub command: commands::Command,
+}
 
 fn main() {
-    eprintln!("crust-runc: not implemented yet");
-    std::process::exit(1);
+    // The re-executed init must not pay for argument parsing or logging setup.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
+        crust_runc::init::main();
+    }
+    let cli = Cli::parse();
+    let format = match cli.log_format.as_str() {
+        "json" => crust_runc::logging::Format::Json,
+        "text" => crust_runc::logging::Format::Text,
+        other => {
+            eprintln!("invalid log-format: {other}");
+            std::process::exit(1);
+        }
+    };
+    let file = cli.log.as_ref().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| eprintln!("open log file {p:?}: {e}"))
+            .ok()
+    });
+    crust_runc::logging::init(file, format, cli.debug);
+    if cli.systemd_cgroup {
+        crust_runc::logging::warn(
+            "--systemd-cgroup is not implemented yet; using the cgroupfs driver",
+        );
+    }
+    let code = match commands::run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            crust_runc::logging::error(&msg);
+            if crust_runc::logging::has_file() {
+                eprintln!("{msg}");
+            }
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn containerd_style_invocation_parses() {
+        let cli = Cli::try_parse_from([
+            "runc", "--root", "/r", "--log", "/l", "--log-format", "json", "create", "--bundle",
+            "/b", "--pid-file", "/p", "id1",
+        ])
+        .expect("parse");
+        assert_eq!(cli.root, PathBuf::from("/r"));
+        assert!(matches!(cli.command, commands::Command::Create(_)));
+        let cli = Cli::try_parse_from(["runc", "exec", "--detach", "id", "sh", "-c", "echo hi"])
+            .expect("parse exec");
+        match cli.command {
+            commands::Command::Exec(e) => assert_eq!(e.command, ["sh", "-c", "echo hi"]),
+            _ => panic!("not exec"),
+        }
+        Cli::try_parse_from(["runc", "kill", "--all", "id", "KILL"]).expect("kill");
+    }
 }

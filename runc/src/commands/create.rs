@@ -1,0 +1,187 @@
+//! `create`: validates the bundle, then state dir, exec fifo, cgroup, init process.
+//! Invariant: on failure everything created here is removed again (a bad config.json
+//! leaves no state dir, cgroup or process behind).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use crust_runc::config;
+use crust_runc::spawn::{self, Options};
+use crust_runc::state::{self, ContainerState};
+
+/// `create` flags (runc 1.1).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Path to the root of the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Path to an AF_UNIX socket which will receive the pty master.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the process id to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not use pivot_root to jail the process inside the rootfs.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N additional file descriptors (3..3+N) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container id.
+    pub id: String,
+}
+
+/// Undoes a half-made container unless disarmed.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    cgroup: Option<crust_cgroups::Cgroup>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.delete() {
+                crust_runc::logging::warn(&format!("remove cgroup: {e}"));
+            }
+        }
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// Resolves, creates and applies the container's cgroup. TEMPORARY: while crust-cgroups is
+/// a stub ("not implemented"), containers run without a cgroup.
+fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str) -> Result<Option<crust_cgroups::Cgroup>> {
+    let linux = spec.linux().as_ref();
+    let path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cg = match crust_cgroups::Cgroup::new(path.as_deref(), id) {
+        Ok(cg) => cg,
+        Err(e) if e.to_string().contains("not implemented") => return Ok(None),
+        Err(e) => return Err(e).context("linux.cgroupsPath"),
+    };
+    cg.create().context("create cgroup")?;
+    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+        if let Err(e) = cg.apply(r) {
+            let _ = cg.delete();
+            return Err(e).context("linux.resources");
+        }
+    }
+    Ok(Some(cg))
+}
+
+/// Creates the container; returns its state (the init waits on the exec fifo).
+pub fn run(root: &Path, a: &CreateArgs) -> Result<ContainerState> {
+    create(root, a, false)
+}
+
+/// `create`, optionally making this process the subreaper of the init (foreground `run`).
+pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerState> {
+    state::check_id(&a.id)?;
+    let bundle = std::fs::canonicalize(&a.bundle)
+        .with_context(|| format!("bundle {:?}", a.bundle))?;
+    let spec = config::load(&bundle)?;
+    config::validate(&spec)?;
+    if !config::has_namespace(&spec, oci_spec::runtime::LinuxNamespaceType::Mount) {
+        bail!("linux.namespaces: a mount namespace is required");
+    }
+    let rootfs = config::rootfs_path(&spec, &bundle)?;
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        crust_runc::seccomp::compile(s).context("linux.seccomp")?;
+    }
+    if let Some(sock) = &a.console_socket {
+        if !spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+            bail!("--console-socket given but process.terminal is false");
+        }
+        if !sock.exists() {
+            bail!("console socket {sock:?} does not exist");
+        }
+    } else if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        bail!("process.terminal is true: cannot allocate tty if runc will detach without setting console socket");
+    }
+
+    std::fs::create_dir_all(root).with_context(|| format!("create root {root:?}"))?;
+    let dir = state::dir(root, &a.id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container with id exists: {}", a.id)
+        }
+        Err(e) => return Err(e).with_context(|| format!("create state dir {dir:?}")),
+    }
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        cgroup: None,
+    };
+    let fifo = dir.join(state::EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("create exec fifo {fifo:?}"))?;
+    // mkfifo honours the umask; runc's fifo is 0622.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .context("chmod exec fifo")?;
+    let cgroup = make_cgroup(&spec, &a.id)?;
+    cleanup.cgroup = cgroup.clone();
+
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let mut st = ContainerState {
+        version: 1,
+        id: a.id.clone(),
+        init_pid: 0,
+        init_start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: crust_runc::logging::rfc3339(std::time::SystemTime::now(), true),
+        owner: String::new(),
+        annotations,
+        cgroup: cgroup.clone(),
+        config: spec.clone(),
+    };
+    let hook_state: serde_json::Value =
+        serde_json::from_str(&st.hook_state("creating", 0)).unwrap_or_default();
+    let req = spawn::create_request(&spec, &rootfs, &fifo, a.no_pivot, a.preserve_fds, hook_state);
+    let hooks = spec.hooks().clone();
+    let st_for_hooks = st.clone();
+    let mut on_hooks = |pid: i32| -> Result<(), String> {
+        let s = st_for_hooks.hook_state("creating", pid);
+        let h = hooks.as_ref();
+        crust_runc::hooks::run("prestart", h.and_then(|h| h.prestart().as_ref()), &s)
+            .and_then(|_| {
+                crust_runc::hooks::run("createRuntime", h.and_then(|h| h.create_runtime().as_ref()), &s)
+            })
+            .map_err(|e| e.to_string())
+    };
+    let spawned = spawn::spawn(
+        req,
+        Options {
+            cgroup: cgroup.as_ref(),
+            console_socket: a.console_socket.as_deref(),
+            on_hooks: &mut on_hooks,
+            subreaper,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!(crust_runc::init::chain(&e)))?;
+    st.init_pid = spawned.pid;
+    st.init_start_time = state::start_time(spawned.pid).unwrap_or(0);
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        spawn::set_oom_score_adj(spawned.pid, adj);
+    }
+    let finish = || -> Result<()> {
+        st.save(&dir)?;
+        if let Some(p) = &a.pid_file {
+            super::write_pid_file(p, spawned.pid)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = finish() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(spawned.pid), nix::sys::signal::Signal::SIGKILL);
+        return Err(e);
+    }
+    cleanup.dir = None;
+    cleanup.cgroup = None;
+    Ok(st)
+}

@@ -1,0 +1,393 @@
+//! The container side of the fork chain, run by `crust-runc init` re-executed from the
+//! sealed memfd (see `memfd`):
+//!
+//! ```text
+//! runtime (parent) ──spawn──▶ stage 1: setns(paths), unshare(user) + maps, unshare(rest)
+//!                                  └─fork─▶ stage 2 (pid 1 of a new pid ns): rootfs, hooks,
+//!                                           console, pivot, sysctl, ready, exec fifo, execve
+//! ```
+//!
+//! Stage 1 only forks when a pid or time namespace is created or joined (those apply to
+//! children only). Everything that fails before `Ready` is reported to the parent as
+//! `Message::Error`, so `create`/`exec` fail with the reason and clean up.
+//! Invariant: no threads exist in this process (setns(user) and fork need that).
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{Process, Spec};
+use serde::{Deserialize, Serialize};
+
+use crate::sync::{Channel, Message};
+
+/// Environment variable carrying the sync fd number to `crust-runc init`.
+pub const SYNC_FD_ENV: &str = "_CRUST_RUNC_SYNC_FD";
+
+/// What the init is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    /// Set up a new container and wait on the exec fifo.
+    Create,
+    /// Enter an existing container and execve.
+    Exec,
+}
+
+/// The job sent by the parent (message 1 of the sync protocol).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub kind: Kind,
+    pub spec: Spec,
+    pub process: Process,
+    pub rootfs: PathBuf,
+    pub no_pivot: bool,
+    /// Exec fifo (host path), create only.
+    pub fifo: Option<PathBuf>,
+    /// Namespaces to join, in order: (clone flag bits, path).
+    pub join: Vec<(i32, PathBuf)>,
+    /// Clone flags to unshare (without CLONE_NEWUSER, see `new_userns`).
+    pub unshare: i32,
+    pub new_userns: bool,
+    /// The process ends up in a user namespace other than the host's.
+    pub in_userns: bool,
+    pub has_mount_ns: bool,
+    /// Stop for the parent's prestart/createRuntime hooks and learn the host pid.
+    pub sync_hooks: bool,
+    /// State JSON template for createContainer/startContainer hooks (pid added later).
+    pub hook_state: serde_json::Value,
+    pub preserve_fds: u32,
+    pub apparmor: bool,
+    pub selinux: bool,
+}
+
+/// Errors of the init side.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+    #[error("unexpected sync message {0}")]
+    Protocol(String),
+    #[error("open namespace {path:?}")]
+    OpenNs {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("setns {path:?}")]
+    Setns {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("unshare namespaces {flags:#x}")]
+    Unshare {
+        flags: i32,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("fork")]
+    Fork(#[source] nix::Error),
+    #[error("write timens offsets")]
+    TimeOffsets(#[source] std::io::Error),
+    #[error("setsid")]
+    Setsid(#[source] nix::Error),
+    #[error("rootfs")]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    #[error("sethostname {name:?}")]
+    Hostname {
+        name: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("setdomainname {name:?}")]
+    Domainname {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("write sysctl {key}")]
+    Sysctl {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("open exec fifo {path:?}")]
+    Fifo {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// Renders an error with its sources, "a: b: c".
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let cs = c.to_string();
+        if !s.ends_with(&cs) {
+            s.push_str(": ");
+            s.push_str(&cs);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// Entry point of `crust-runc init`. Never returns.
+pub fn main() -> ! {
+    let fd: RawFd = match std::env::var(SYNC_FD_ENV).ok().and_then(|v| v.parse().ok()) {
+        Some(fd) => fd,
+        None => {
+            eprintln!("crust-runc init: must be started by crust-runc ({SYNC_FD_ENV} unset)");
+            std::process::exit(1)
+        }
+    };
+    std::env::remove_var(SYNC_FD_ENV);
+    // SAFETY: the parent passed us this socket and nothing else in this process owns it.
+    let ch = unsafe { Channel::from_raw(fd) };
+    // SAFETY: fcntl on our own fd; the channel must not leak into the container program.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    if let Err(e) = stage1(&ch) {
+        let _ = ch.send(&Message::Error(chain(&e)), None);
+        std::process::exit(1);
+    }
+    std::process::exit(0)
+}
+
+fn stage1(ch: &Channel) -> Result<(), InitError> {
+    let req = match ch.recv()?.0 {
+        Message::Request(r) => r,
+        m => return Err(InitError::Protocol(format!("{m:?}"))),
+    };
+    // Open every namespace first: joining the mount ns changes how paths resolve.
+    let mut fds: Vec<(OwnedFd, i32, &Path)> = Vec::new();
+    for (flag, path) in &req.join {
+        let fd = nix::fcntl::open(path.as_path(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|source| InitError::OpenNs {
+                path: path.clone(),
+                source,
+            })?;
+        fds.push((fd, *flag, path));
+    }
+    // The user namespace first (it owns the others), the mount namespace last.
+    fds.sort_by_key(|(_, flag, _)| match *flag {
+        f if f == libc::CLONE_NEWUSER => 0,
+        f if f == libc::CLONE_NEWNS => 2,
+        _ => 1,
+    });
+    for (fd, flag, path) in &fds {
+        nix::sched::setns(fd, CloneFlags::from_bits_truncate(*flag)).map_err(|source| {
+            InitError::Setns {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    }
+    drop(fds);
+    if req.new_userns {
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(|source| InitError::Unshare {
+            flags: libc::CLONE_NEWUSER,
+            source,
+        })?;
+        ch.send(&Message::UsernsReady, None)?;
+        match ch.recv()?.0 {
+            Message::MapsWritten => {}
+            m => return Err(InitError::Protocol(format!("{m:?}"))),
+        }
+    }
+    if req.in_userns {
+        // Become root of the user namespace when root is mapped (runc does the same).
+        let root = nix::unistd::Uid::from_raw(0);
+        let _ = nix::unistd::setresgid(0.into(), 0.into(), 0.into());
+        let _ = nix::unistd::setresuid(root, root, root);
+    }
+    if req.unshare != 0 {
+        nix::sched::unshare(CloneFlags::from_bits_truncate(req.unshare)).map_err(|source| {
+            InitError::Unshare {
+                flags: req.unshare,
+                source,
+            }
+        })?;
+    }
+    if req.unshare & libc::CLONE_NEWTIME != 0 {
+        write_time_offsets(&req.spec)?;
+    }
+    let child_only = libc::CLONE_NEWPID | libc::CLONE_NEWTIME;
+    let needs_fork = req.unshare & child_only != 0 || req.join.iter().any(|(f, _)| f & child_only != 0);
+    if needs_fork {
+        // SAFETY: this process is single-threaded, so the child may run arbitrary code.
+        match unsafe { nix::unistd::fork() }.map_err(InitError::Fork)? {
+            nix::unistd::ForkResult::Parent { child } => {
+                ch.send(&Message::Pid(child.as_raw()), None)?;
+                std::process::exit(0);
+            }
+            nix::unistd::ForkResult::Child => {}
+        }
+    } else {
+        ch.send(&Message::Pid(std::process::id() as i32), None)?;
+    }
+    match req.kind {
+        Kind::Create => stage2_create(ch, &req),
+        Kind::Exec => stage2_exec(ch, &req),
+    }
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone());
+    let mut text = String::new();
+    for (clock, off) in offsets.iter().flatten() {
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    if !text.is_empty() {
+        std::fs::write("/proc/self/timens_offsets", text).map_err(InitError::TimeOffsets)?;
+    }
+    Ok(())
+}
+
+fn set_labels(req: &Request, process: &Process) -> Result<(), InitError> {
+    if req.apparmor {
+        if let Some(p) = process.apparmor_profile().as_ref().filter(|p| !p.is_empty()) {
+            let file = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+                "/proc/self/attr/apparmor/exec"
+            } else {
+                "/proc/self/attr/exec"
+            };
+            crate::process::set_lsm_exec_label(file, &format!("exec {p}"))?;
+        }
+    }
+    if req.selinux {
+        if let Some(l) = process.selinux_label().as_ref().filter(|l| !l.is_empty()) {
+            crate::process::set_lsm_exec_label("/proc/self/attr/exec", l)?;
+        }
+    }
+    Ok(())
+}
+
+fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
+    nix::unistd::setsid().map_err(InitError::Setsid)?;
+    let spec = &req.spec;
+    let opts = crate::rootfs::RootfsOptions {
+        no_pivot: req.no_pivot,
+        in_user_ns: req.in_userns,
+    };
+    if req.has_mount_ns {
+        crate::rootfs::prepare(spec, &req.rootfs, &opts)?;
+    }
+    let mut hook_state = req.hook_state.clone();
+    if req.sync_hooks {
+        ch.send(&Message::Hooks, None)?;
+        match ch.recv()?.0 {
+            Message::HooksDone(pid) => hook_state["pid"] = pid.into(),
+            m => return Err(InitError::Protocol(format!("{m:?}"))),
+        }
+        let hooks = spec.hooks().as_ref();
+        crate::hooks::run(
+            "createContainer",
+            hooks.and_then(|h| h.create_container().as_ref()),
+            &hook_state.to_string(),
+        )?;
+    }
+    let terminal = req.process.terminal().unwrap_or(false);
+    let mut pts = None;
+    if terminal {
+        let pty = crate::console::open_pty(&req.rootfs.join("dev/ptmx"))?;
+        let slave = req.rootfs.join(format!("dev/pts/{}", pty.number));
+        crate::rootfs::mount_console(&req.rootfs, &slave)?;
+        ch.send(&Message::Console, Some(pty.master.as_raw_fd()))?;
+        pts = Some(PathBuf::from(format!("/dev/pts/{}", pty.number)));
+    }
+    let fifo = match &req.fifo {
+        Some(p) => Some(
+            nix::fcntl::open(p.as_path(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|source| InitError::Fifo {
+                    path: p.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    if req.has_mount_ns {
+        crate::rootfs::pivot(&req.rootfs, &opts)?;
+    }
+    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(|source| InitError::Hostname {
+            name: h.clone(),
+            source,
+        })?;
+    }
+    if let Some(d) = spec.domainname().as_ref().filter(|h| !h.is_empty()) {
+        std::fs::write("/proc/sys/kernel/domainname", d).map_err(|source| InitError::Domainname {
+            name: d.clone(),
+            source,
+        })?;
+    }
+    for (key, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(path, value).map_err(|source| InitError::Sysctl {
+            key: key.clone(),
+            source,
+        })?;
+    }
+    if req.has_mount_ns {
+        crate::rootfs::finalize(spec)?;
+    }
+    if let Some(p) = &pts {
+        crate::console::become_console(p)?;
+    }
+    crate::process::set_rlimits(&req.process)?;
+    set_labels(req, &req.process)?;
+    let env = crate::process::environment(&req.process);
+    let exe = crate::process::resolve_executable(&req.process, &env)?;
+    ch.send(&Message::Ready, None)?;
+    if let Some(fifo) = fifo {
+        let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+        let w = nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|source| InitError::Fifo {
+                path: path.clone().into(),
+                source,
+            })?;
+        let _ = nix::unistd::write(&w, b"0");
+        drop(w);
+        drop(fifo);
+    }
+    hook_state["status"] = "running".into();
+    let hooks = spec.hooks().as_ref();
+    crate::hooks::run(
+        "startContainer",
+        hooks.and_then(|h| h.start_container().as_ref()),
+        &hook_state.to_string(),
+    )?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    crate::process::finish_and_exec(&req.process, seccomp, &exe, &env, req.preserve_fds, Some(ch.raw()))?;
+    Ok(())
+}
+
+fn stage2_exec(ch: &Channel, req: &Request) -> Result<(), InitError> {
+    let terminal = req.process.terminal().unwrap_or(false);
+    if terminal {
+        nix::unistd::setsid().map_err(InitError::Setsid)?;
+        let pty = crate::console::open_pty(Path::new("/dev/ptmx"))?;
+        ch.send(&Message::Console, Some(pty.master.as_raw_fd()))?;
+        crate::console::become_console(Path::new(&format!("/dev/pts/{}", pty.number)))?;
+    }
+    crate::process::set_rlimits(&req.process)?;
+    set_labels(req, &req.process)?;
+    let env = crate::process::environment(&req.process);
+    let exe = crate::process::resolve_executable(&req.process, &env)?;
+    let seccomp = req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    crate::process::finish_and_exec(&req.process, seccomp, &exe, &env, req.preserve_fds, Some(ch.raw()))?;
+    Ok(())
+}

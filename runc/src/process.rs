@@ -1,0 +1,340 @@
+//! Applies a runtime-spec `process` to the calling process, in the order the kernel needs:
+//! rlimits, then (after the exec fifo) umask, fd closing, cwd, user, capabilities,
+//! no_new_privs, seccomp, and finally execve.
+//!
+//! Invariant: when `execve` runs, no fd above stdio (other than `preserve_fds`) is open,
+//! and the cwd was resolved after every host fd was closed (CVE-2024-21626 class).
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use caps::{CapSet, Capability as Cap, CapsHashSet};
+use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
+
+/// Errors of applying process settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("setrlimit {name}")]
+    Rlimit {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("close fds")]
+    CloseFds(#[source] std::io::Error),
+    #[error("chdir to cwd {cwd:?}")]
+    Chdir {
+        cwd: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("cwd {cwd:?} is outside the container root")]
+    CwdOutside { cwd: PathBuf },
+    #[error("set user {uid}:{gid}")]
+    User {
+        uid: u32,
+        gid: u32,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("set capabilities ({set})")]
+    Caps {
+        set: &'static str,
+        #[source]
+        source: caps::errors::CapsError,
+    },
+    #[error("set no_new_privileges")]
+    NoNewPrivs(#[source] nix::Error),
+    #[error("exec: {path:?}: executable file not found in $PATH")]
+    NotFound { path: String },
+    #[error("exec {path:?}")]
+    Exec {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("argument contains a NUL byte")]
+    Nul,
+    #[error("seccomp")]
+    Seccomp(#[source] crate::seccomp::SeccompError),
+    #[error("write {path}")]
+    Label {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn rlimit_resource(t: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static str) {
+    use PosixRlimitType as T;
+    match t {
+        T::RlimitCpu => (libc::RLIMIT_CPU, "RLIMIT_CPU"),
+        T::RlimitFsize => (libc::RLIMIT_FSIZE, "RLIMIT_FSIZE"),
+        T::RlimitData => (libc::RLIMIT_DATA, "RLIMIT_DATA"),
+        T::RlimitStack => (libc::RLIMIT_STACK, "RLIMIT_STACK"),
+        T::RlimitCore => (libc::RLIMIT_CORE, "RLIMIT_CORE"),
+        T::RlimitRss => (libc::RLIMIT_RSS, "RLIMIT_RSS"),
+        T::RlimitNproc => (libc::RLIMIT_NPROC, "RLIMIT_NPROC"),
+        T::RlimitNofile => (libc::RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+        T::RlimitMemlock => (libc::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"),
+        T::RlimitAs => (libc::RLIMIT_AS, "RLIMIT_AS"),
+        T::RlimitLocks => (libc::RLIMIT_LOCKS, "RLIMIT_LOCKS"),
+        T::RlimitSigpending => (libc::RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"),
+        T::RlimitMsgqueue => (libc::RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"),
+        T::RlimitNice => (libc::RLIMIT_NICE, "RLIMIT_NICE"),
+        T::RlimitRtprio => (libc::RLIMIT_RTPRIO, "RLIMIT_RTPRIO"),
+        T::RlimitRttime => (libc::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
+    }
+}
+
+/// Sets `process.rlimits`.
+pub fn set_rlimits(process: &Process) -> Result<(), ProcessError> {
+    for r in process.rlimits().iter().flatten() {
+        let (res, name) = rlimit_resource(r.typ());
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: setrlimit with a valid resource and a pointer to a live struct.
+        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+            return Err(ProcessError::Rlimit {
+                name: name.into(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Closes every fd >= 3 + preserve_fds except `keep` (a close-on-exec sync socket that
+/// reports execve failures), with close_range, falling back to /proc/self/fd.
+pub fn close_fds(preserve_fds: u32, keep: Option<i32>) -> Result<(), ProcessError> {
+    let first = 3 + preserve_fds;
+    let ranges: Vec<(u32, u32)> = match keep {
+        Some(k) if k as u32 >= first => {
+            let k = k as u32;
+            let mut v = vec![(k + 1, u32::MAX)];
+            if k > first {
+                v.push((first, k - 1));
+            }
+            v
+        }
+        _ => vec![(first, u32::MAX)],
+    };
+    let mut ok = true;
+    for (lo, hi) in ranges {
+        // SAFETY: close_range only closes fds; nothing in this process uses them afterwards.
+        ok &= unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } == 0;
+    }
+    if ok {
+        return Ok(());
+    }
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(ProcessError::CloseFds)?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .filter(|&fd: &i32| fd >= first as i32 && Some(fd) != keep)
+        .collect();
+    for fd in fds {
+        // SAFETY: closing an fd number; errors (e.g. the read_dir fd, already closed) are harmless.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// chdir into `cwd` and checks the result is inside the (already pivoted) root.
+pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
+    nix::unistd::chdir(cwd).map_err(|source| ProcessError::Chdir {
+        cwd: cwd.into(),
+        source,
+    })?;
+    // getcwd reports "(unreachable)/..." (ENOENT from glibc) for a directory outside the root.
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(ProcessError::CwdOutside { cwd: cwd.into() }),
+    }
+}
+
+fn to_caps(set: &Option<Capabilities>) -> CapsHashSet {
+    set.iter()
+        .flatten()
+        .filter_map(|c| format!("CAP_{c}").parse::<Cap>().ok())
+        .collect()
+}
+
+fn caps_err(set: &'static str) -> impl Fn(caps::errors::CapsError) -> ProcessError {
+    move |source| ProcessError::Caps { set, source }
+}
+
+/// Switches to `process.user` and sets the five capability sets.
+pub fn set_user_and_caps(process: &Process) -> Result<(), ProcessError> {
+    let user = process.user();
+    let (uid, gid) = (user.uid(), user.gid());
+    let c = process.capabilities().as_ref();
+    let bounding = c.map(|c| to_caps(c.bounding()));
+    if let Some(b) = &bounding {
+        for cap in caps::all() {
+            if !b.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+                caps::drop(None, CapSet::Bounding, cap).map_err(caps_err("bounding"))?;
+            }
+        }
+    }
+    let uerr = |source| ProcessError::User { uid, gid, source };
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let groups: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    // setgroups is denied in a user namespace whose setgroups file says "deny"; only fail
+    // when groups were actually asked for.
+    if let Err(e) = nix::unistd::setgroups(&groups) {
+        if !groups.is_empty() {
+            return Err(uerr(e));
+        }
+    }
+    let g = nix::unistd::Gid::from_raw(gid);
+    nix::unistd::setresgid(g, g, g).map_err(uerr)?;
+    let u = nix::unistd::Uid::from_raw(uid);
+    nix::unistd::setresuid(u, u, u).map_err(uerr)?;
+    if let Some(c) = c {
+        caps::set(None, CapSet::Effective, &to_caps(c.effective())).map_err(caps_err("effective"))?;
+        caps::set(None, CapSet::Permitted, &to_caps(c.permitted())).map_err(caps_err("permitted"))?;
+        caps::set(None, CapSet::Inheritable, &to_caps(c.inheritable()))
+            .map_err(caps_err("inheritable"))?;
+        let _ = caps::clear(None, CapSet::Ambient);
+        for cap in to_caps(c.ambient()) {
+            // Ambient needs the cap in permitted and inheritable; runc ignores failures here.
+            let _ = caps::raise(None, CapSet::Ambient, cap);
+        }
+    }
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    Ok(())
+}
+
+/// prctl(PR_SET_NO_NEW_PRIVS).
+pub fn set_no_new_privs() -> Result<(), ProcessError> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    if r != 0 {
+        return Err(ProcessError::NoNewPrivs(nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// The process environment, with HOME (from the container's /etc/passwd, else "/") and PATH
+/// defaults added as runc does. Call after pivot.
+pub fn environment(process: &Process) -> Vec<String> {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let uid = process.user().uid();
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|p| {
+                p.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() > 5 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+                })
+            })
+            .unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Resolves `args[0]` through PATH from `env` (inside the container, after pivot).
+pub fn resolve_executable(process: &Process, env: &[String]) -> Result<PathBuf, ProcessError> {
+    let arg0 = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
+    if arg0.contains('/') {
+        return Ok(PathBuf::from(arg0));
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(&arg0);
+        if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok()
+            && candidate.is_file()
+        {
+            return Ok(candidate);
+        }
+    }
+    Err(ProcessError::NotFound { path: arg0 })
+}
+
+/// Writes an LSM label for the next execve (`attr` is "exec" for processes).
+pub fn set_lsm_exec_label(lsm_file: &str, value: &str) -> Result<(), ProcessError> {
+    std::fs::write(lsm_file, value).map_err(|source| ProcessError::Label {
+        path: lsm_file.into(),
+        source,
+    })
+}
+
+/// Whether AppArmor is enabled on this host.
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
+}
+
+/// Whether SELinux is enabled on this host.
+pub fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+fn cstrings<'a>(it: impl Iterator<Item = &'a str>) -> Result<Vec<CString>, ProcessError> {
+    it.map(|s| CString::new(s).map_err(|_| ProcessError::Nul)).collect()
+}
+
+/// The last steps before the user program: umask, fds, cwd, user, caps, no_new_privs,
+/// seccomp, execve. Only returns on error.
+pub fn finish_and_exec(
+    process: &Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    exe: &Path,
+    env: &[String],
+    preserve_fds: u32,
+    keep_fd: Option<i32>,
+) -> Result<std::convert::Infallible, ProcessError> {
+    if let Some(m) = process.user().umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
+    }
+    close_fds(preserve_fds, keep_fd)?;
+    enter_cwd(process.cwd())?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let filter = seccomp
+        .map(crate::seccomp::compile)
+        .transpose()
+        .map_err(ProcessError::Seccomp)?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load before dropping caps.
+    if !nnp {
+        if let Some(f) = &filter {
+            f.load().map_err(ProcessError::Seccomp)?;
+        }
+    }
+    set_user_and_caps(process)?;
+    if nnp {
+        set_no_new_privs()?;
+        if let Some(f) = &filter {
+            f.load().map_err(ProcessError::Seccomp)?;
+        }
+    }
+    let path = CString::new(exe.as_os_str().as_bytes()).map_err(|_| ProcessError::Nul)?;
+    let args = cstrings(process.args().iter().flatten().map(String::as_str))?;
+    let envs = cstrings(env.iter().map(String::as_str))?;
+    nix::unistd::execve(&path, &args, &envs).map_err(|source| ProcessError::Exec {
+        path: exe.into(),
+        source,
+    })
+}

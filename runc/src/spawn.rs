@@ -1,0 +1,315 @@
+//! The runtime side of the fork chain: starts `crust-runc init` from the sealed memfd,
+//! moves it into the cgroup, writes user-namespace maps, runs the prestart/createRuntime
+//! hooks when asked, forwards the pty master, and waits for `Ready`.
+//!
+//! Invariant: on any error the processes started here are killed and reaped before the
+//! error is returned, so the caller only has to undo its own work (state dir, cgroup).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crust_cgroups::Cgroup;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use crate::config::ns_proc_name;
+use crate::init::{Kind, Request, SYNC_FD_ENV};
+use crate::sync::Message;
+
+/// Errors of starting the container side.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Memfd(#[from] crate::memfd::MemfdError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+    #[error("start init process")]
+    Start(#[source] std::io::Error),
+    #[error("add init process to cgroup")]
+    Cgroup(#[source] crust_cgroups::CgroupError),
+    #[error("write {path:?}")]
+    WriteMap {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Child(String),
+    #[error("init exited before it was ready")]
+    Died,
+    #[error("unexpected message from init: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Hook(String),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> i32 {
+    match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
+    }
+}
+
+/// Everything `create` hands to [`spawn`] besides the request.
+pub struct Options<'a> {
+    pub cgroup: Option<&'a Cgroup>,
+    pub console_socket: Option<&'a Path>,
+    /// Called for `Message::Hooks` with the init's host pid (prestart + createRuntime).
+    pub on_hooks: &'a mut dyn FnMut(i32) -> Result<(), String>,
+    /// Become a child subreaper so the exec'd process can be waited for (exec, run).
+    pub subreaper: bool,
+}
+
+/// Builds the request for a new container from `spec`.
+#[allow(clippy::too_many_arguments)]
+pub fn create_request(
+    spec: &Spec,
+    rootfs: &Path,
+    fifo: &Path,
+    no_pivot: bool,
+    preserve_fds: u32,
+    hook_state: serde_json::Value,
+) -> Request {
+    let mut join = Vec::new();
+    let mut unshare = 0;
+    let mut new_userns = false;
+    let mut in_userns = false;
+    let mut has_mount_ns = false;
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let flag = ns_flag(ns.typ());
+        match ns.path() {
+            Some(p) => join.push((flag, p.clone())),
+            None if flag == libc::CLONE_NEWUSER => new_userns = true,
+            None => unshare |= flag,
+        }
+        in_userns |= ns.typ() == LinuxNamespaceType::User;
+        has_mount_ns |= ns.typ() == LinuxNamespaceType::Mount;
+    }
+    let hooks = spec.hooks().as_ref();
+    let sync_hooks = hooks.is_some_and(|h| {
+        [h.prestart(), h.create_runtime(), h.create_container()]
+            .iter()
+            .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()))
+    });
+    Request {
+        kind: Kind::Create,
+        process: spec.process().clone().unwrap_or_default(),
+        spec: spec.clone(),
+        rootfs: rootfs.into(),
+        no_pivot,
+        fifo: Some(fifo.into()),
+        join,
+        unshare,
+        new_userns,
+        in_userns,
+        has_mount_ns,
+        sync_hooks,
+        hook_state,
+        preserve_fds,
+        apparmor: crate::process::apparmor_enabled(),
+        selinux: crate::process::selinux_enabled(),
+    }
+}
+
+/// Builds the request for `exec` into the container whose init is `init_pid`: joins every
+/// namespace of the init that differs from ours.
+pub fn exec_request(
+    spec: &Spec,
+    process: oci_spec::runtime::Process,
+    init_pid: i32,
+    preserve_fds: u32,
+) -> Request {
+    use std::os::unix::fs::MetadataExt;
+    let mut join = Vec::new();
+    let mut in_userns = false;
+    for t in [
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Time,
+        LinuxNamespaceType::Mount,
+    ] {
+        let name = ns_proc_name(t);
+        let theirs = PathBuf::from(format!("/proc/{init_pid}/ns/{name}"));
+        let ours = PathBuf::from(format!("/proc/self/ns/{name}"));
+        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+            continue;
+        };
+        if a.ino() != b.ino() || a.dev() != b.dev() {
+            in_userns |= t == LinuxNamespaceType::User;
+            join.push((ns_flag(t), theirs));
+        }
+    }
+    Request {
+        kind: Kind::Exec,
+        spec: spec.clone(),
+        process,
+        rootfs: PathBuf::from("/"),
+        no_pivot: false,
+        fifo: None,
+        join,
+        unshare: 0,
+        new_userns: false,
+        in_userns,
+        has_mount_ns: false,
+        sync_hooks: false,
+        hook_state: serde_json::Value::Null,
+        preserve_fds,
+        apparmor: crate::process::apparmor_enabled(),
+        selinux: crate::process::selinux_enabled(),
+    }
+}
+
+fn write_maps(pid: i32, spec: &Spec) -> Result<(), SpawnError> {
+    let linux = spec.linux().as_ref();
+    let fmt = |m: &Option<Vec<LinuxIdMapping>>| -> String {
+        m.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    for (file, maps) in [
+        ("uid_map", linux.map(|l| fmt(l.uid_mappings()))),
+        ("gid_map", linux.map(|l| fmt(l.gid_mappings()))),
+    ] {
+        let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+        std::fs::write(&path, maps.unwrap_or_default())
+            .map_err(|source| SpawnError::WriteMap { path, source })?;
+    }
+    Ok(())
+}
+
+/// A started container process.
+pub struct Spawned {
+    /// Host pid of the container init / exec'd process.
+    pub pid: i32,
+}
+
+/// Starts the container side for `req` and drives the sync protocol until the process is
+/// ready (create: waiting on the exec fifo; exec: execve done).
+pub fn spawn(req: Request, opts: Options<'_>) -> Result<Spawned, SpawnError> {
+    if opts.subreaper {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    let exe = crate::memfd::sealed_self()?;
+    let (parent, child) = crate::sync::pair()?;
+    // SAFETY: clear close-on-exec on our own fd so the init inherits it.
+    unsafe { libc::fcntl(child.raw(), libc::F_SETFD, 0) };
+    let mut cmd = Command::new(format!("/proc/self/fd/{}", exe.as_raw_fd()));
+    cmd.arg("init")
+        .env(SYNC_FD_ENV, child.raw().to_string())
+        .stdin(Stdio::inherit());
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.arg0("crust-runc");
+    }
+    let c = cmd.spawn().map_err(SpawnError::Start)?;
+    drop(child);
+    drop(exe);
+    let stage1 = c.id() as i32;
+    let mut init = None;
+    let result = drive(&parent, stage1, &mut init, req, opts);
+    if result.is_err() {
+        if let Some(p) = init {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+        }
+        let _ = kill(Pid::from_raw(stage1), Signal::SIGKILL);
+    }
+    // Reap stage 1 (it exits right after reporting the pid, or is the init itself).
+    if init != Some(stage1) || result.is_err() {
+        let _ = waitpid(Pid::from_raw(stage1), None);
+    }
+    if result.is_err() {
+        if let Some(p) = init.filter(|&p| p != stage1) {
+            // With a subreaper the init is our child now; otherwise this fails harmlessly.
+            let _ = waitpid(Pid::from_raw(p), None);
+        }
+    }
+    result.map(|_| Spawned {
+        pid: init.unwrap_or(stage1),
+    })
+}
+
+fn drive(
+    ch: &crate::sync::Channel,
+    stage1: i32,
+    init: &mut Option<i32>,
+    req: Request,
+    opts: Options<'_>,
+) -> Result<(), SpawnError> {
+    if let Some(cg) = opts.cgroup {
+        cg.add_process(stage1).map_err(SpawnError::Cgroup)?;
+    }
+    let kind = req.kind;
+    let spec = req.spec.clone();
+    ch.send(&Message::Request(Box::new(req)), None)?;
+    let mut console: Option<OwnedFd> = None;
+    loop {
+        let (msg, fd) = match ch.recv() {
+            Ok(m) => m,
+            Err(crate::sync::SyncError::Closed) if kind == Kind::Exec && init.is_some() => {
+                return Ok(())
+            }
+            Err(crate::sync::SyncError::Closed) => return Err(SpawnError::Died),
+            Err(e) => return Err(e.into()),
+        };
+        match msg {
+            Message::UsernsReady => {
+                write_maps(stage1, &spec)?;
+                ch.send(&Message::MapsWritten, None)?;
+            }
+            Message::Pid(p) => *init = Some(p),
+            Message::Hooks => {
+                let pid = init.ok_or_else(|| SpawnError::Protocol("hooks before pid".into()))?;
+                (opts.on_hooks)(pid).map_err(SpawnError::Hook)?;
+                ch.send(&Message::HooksDone(pid), None)?;
+            }
+            Message::Console => {
+                let master = fd.ok_or_else(|| SpawnError::Protocol("console without fd".into()))?;
+                if let Some(sock) = opts.console_socket {
+                    crate::console::send_to_socket(sock, master.as_raw_fd(), "/dev/ptmx")?;
+                }
+                console = Some(master);
+            }
+            Message::Ready => return Ok(()),
+            Message::Error(e) => return Err(SpawnError::Child(e)),
+            m => return Err(SpawnError::Protocol(format!("{m:?}"))),
+        }
+        drop(console.take());
+    }
+}
+
+/// Writes `process.oomScoreAdj` for `pid`. Without CAP_SYS_RESOURCE a value below the
+/// current one is refused; then the lowest allowed value (the inherited one) stays, and a
+/// warning is logged once.
+pub fn set_oom_score_adj(pid: i32, value: i32) {
+    let path = format!("/proc/{pid}/oom_score_adj");
+    if std::fs::write(&path, value.to_string()).is_err() {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        crate::logging::warn(&format!(
+            "oom_score_adj {value} not permitted on this host (no CAP_SYS_RESOURCE); keeping {}",
+            current.trim()
+        ));
+    }
+}
