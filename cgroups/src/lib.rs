@@ -1,92 +1,467 @@
 //! cgroup v1, v2 and hybrid hierarchies: create, limit, freeze, stats, delete.
 //!
-//! First cut: the public API agreed in `briefs/interfaces.md`; bodies land in follow-up commits.
+//! [`Cgroup`] is one container's cgroup. It is resolved once from `linux.cgroupsPath`
+//! ([`Cgroup::new`]) against the host layout (parsed once per process from
+//! `/proc/self/mountinfo`), and from then on holds absolute directory paths only, so it can be
+//! serialized into a runtime's state file and used by later commands without re-detection.
+//!
+//! Layouts ([`layout`]): pure v1, pure v2, and hybrid (v1 controllers plus a controller-less
+//! cgroup2, joined for membership as runc does). Limits are validated completely before the
+//! first write, so bad input changes nothing. Only the systemd cgroup *path* form is
+//! understood; the systemd (D-Bus) driver is not implemented.
 
+mod bpf;
+mod cgroupfs;
+mod devices;
+mod freezer;
+mod layout;
+mod path;
+mod resources;
 mod stats;
+mod stats_read;
+mod v1;
+mod v2;
 
 pub use stats::*;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use layout::{Layout, Mount};
+use path::Inner;
 
 /// Errors of this crate; every variant names the path or field involved.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    /// The operation is not implemented yet.
-    #[error("cgroups: {0} is not implemented yet")]
-    NotImplemented(&'static str),
+    /// The cgroup layout could not be read from mountinfo.
+    #[error("detecting cgroup hierarchies from {path}: {reason}")]
+    Detect { path: PathBuf, reason: String },
+    /// `linux.cgroupsPath` (or the container id used in its place) is unusable.
+    #[error("invalid linux.cgroupsPath {path:?}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    /// A resource value is out of range or malformed; `field` is its spec path.
+    #[error("invalid {field}: {reason}")]
+    InvalidResource { field: String, reason: String },
+    /// A resource cannot be applied on this cgroup version or host.
+    #[error("{field} is not supported: {reason}")]
+    Unsupported { field: String, reason: &'static str },
+    /// The container's cgroup does not exist (deleted, or never created).
+    #[error("cgroup {path} does not exist")]
+    NotFound { path: PathBuf },
+    #[error("reading {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing {value:?} to {path}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("creating cgroup {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("removing cgroup {path}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing {path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    /// The freezer did not reach FROZEN in time (the cgroup was thawed again).
+    #[error("freezing {path}: state still {state:?} after {waited_ms} ms")]
+    FreezeTimeout {
+        path: PathBuf,
+        state: String,
+        waited_ms: u64,
+    },
+    /// Neither a v1 freezer nor cgroup.freeze is available.
+    #[error("no freezer for cgroup {path}")]
+    NoFreezer { path: PathBuf },
+    /// The kernel refused the device-filter BPF program (`log` is the verifier log).
+    #[error("loading the device filter BPF program for {path}: {log}")]
+    BpfLoad {
+        path: PathBuf,
+        log: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Attaching, querying or detaching device-filter programs failed.
+    #[error("{op} device filter BPF program on {path}")]
+    BpfAttach {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One cgroup directory and the mount of the hierarchy it lives in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Dir {
+    mount: PathBuf,
+    dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "version")]
+enum Hierarchy {
+    /// Controller (or `name=…` hierarchy) → directory; co-mounted controllers share one.
+    /// `unified` is the hybrid layout's cgroup2 directory (membership only).
+    #[serde(rename = "v1")]
+    V1 {
+        controllers: BTreeMap<String, Dir>,
+        unified: Option<Dir>,
+    },
+    #[serde(rename = "v2")]
+    V2 { dir: Dir },
 }
 
 /// One container's cgroup on this host: v1 (one dir per mounted controller), v2 (unified),
 /// or the hybrid layout (v1 controllers + a cgroup2 at /sys/fs/cgroup/unified).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// Serialize/Deserialize so crust-runc can keep it in its state file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cgroup {
-    /// Resolved path of the container's cgroup relative to each hierarchy root.
-    pub path: PathBuf,
+    /// The resolved path inside the hierarchies (absolute, informational).
+    path: String,
+    hierarchy: Hierarchy,
+}
+
+/// One hierarchy directory of a [`Cgroup`] (see [`Cgroup::hierarchies`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HierarchyDir {
+    /// v1: the controllers of this hierarchy, comma separated as in its mount options
+    /// (`"cpu,cpuacct"`, `"name=systemd"`); v2 and the hybrid cgroup2: empty.
+    pub controllers: String,
+    /// Where the hierarchy is mounted.
+    pub mount_point: PathBuf,
+    /// The container's directory in it.
+    pub dir: PathBuf,
 }
 
 impl Cgroup {
     /// Resolves `linux.cgroupsPath` as runc does (absolute; relative = under the caller's own
     /// cgroup; None = default path from the container id) on the host's hierarchy.
     pub fn new(cgroups_path: Option<&str>, container_id: &str) -> Result<Self, CgroupError> {
-        Self::with_root(Path::new("/"), cgroups_path, container_id)
+        let inner = path::resolve(cgroups_path, container_id)?;
+        Self::build(Path::new("/"), layout::host_layout()?, &inner)
     }
 
-    /// Same, on a fake cgroupfs tree rooted at `fs_root` (tests).
+    /// Same, on a fake cgroupfs tree rooted at `fs_root` (tests): the layout is read from
+    /// `<fs_root>/proc/self/mountinfo`, the caller's cgroup from `<fs_root>/proc/self/cgroup`,
+    /// and mount points are taken relative to `fs_root`.
     pub fn with_root(
-        _fs_root: &Path,
-        _cgroups_path: Option<&str>,
-        _container_id: &str,
+        fs_root: &Path,
+        cgroups_path: Option<&str>,
+        container_id: &str,
     ) -> Result<Self, CgroupError> {
-        Err(CgroupError::NotImplemented("Cgroup::new"))
+        let inner = path::resolve(cgroups_path, container_id)?;
+        Self::build(fs_root, &layout::detect(fs_root)?, &inner)
     }
 
-    /// Creates the directories on every hierarchy.
+    fn build(fs_root: &Path, layout: &Layout, inner: &Inner) -> Result<Self, CgroupError> {
+        let own = match inner {
+            Inner::Relative(_) => layout::own_cgroups(fs_root)?,
+            Inner::Absolute(_) => layout::OwnCgroups::default(),
+        };
+        // The directory for `inner` in mount `m`, where the caller sits at `own_path`.
+        let place = |m: &Mount, own_path: Option<&str>| -> (PathBuf, String) {
+            let full = match inner {
+                Inner::Absolute(p) => p.clone(),
+                Inner::Relative(r) => {
+                    let own_path = own_path.unwrap_or("/");
+                    let rel = own_path
+                        .strip_prefix(m.root.trim_end_matches('/'))
+                        .unwrap_or("/");
+                    format!("{}/{r}", rel.trim_end_matches('/'))
+                }
+            };
+            (m.mount_point.join(full.trim_start_matches('/')), full)
+        };
+        let mut shown = String::new();
+        let hierarchy = match layout {
+            Layout::V2 { mount } => {
+                // runc's fs2 driver: relative paths go under the *parent* of the caller's
+                // cgroup (the caller's own cgroup has processes, so no controllers below it).
+                let parent = own.v2.as_deref().map(|p| match p.rsplit_once('/') {
+                    Some((a, _)) if !a.is_empty() => a.to_string(),
+                    _ => "/".to_string(),
+                });
+                let (dir, full) = place(mount, parent.as_deref());
+                shown = full;
+                Hierarchy::V2 {
+                    dir: Dir {
+                        mount: mount.mount_point.clone(),
+                        dir,
+                    },
+                }
+            }
+            Layout::V1 { mounts, unified } => {
+                let mut controllers = BTreeMap::new();
+                for (c, m) in mounts {
+                    let (dir, full) = place(m, own.v1.get(c).map(String::as_str));
+                    if shown.is_empty() || c == "memory" {
+                        shown = full;
+                    }
+                    controllers.insert(
+                        c.clone(),
+                        Dir {
+                            mount: m.mount_point.clone(),
+                            dir,
+                        },
+                    );
+                }
+                let unified = unified.as_ref().map(|m| Dir {
+                    mount: m.mount_point.clone(),
+                    dir: place(m, own.v2.as_deref()).0,
+                });
+                Hierarchy::V1 {
+                    controllers,
+                    unified,
+                }
+            }
+        };
+        Ok(Cgroup {
+            path: shown,
+            hierarchy,
+        })
+    }
+
+    /// The container's path inside the hierarchies, e.g. `/kubepods/pod1/abc`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether this is the pure v2 (unified) layout.
+    pub fn is_v2(&self) -> bool {
+        matches!(self.hierarchy, Hierarchy::V2 { .. })
+    }
+
+    /// Every hierarchy directory of this cgroup (one per v1 mount, plus the cgroup2 one), for
+    /// callers that bind-mount them into the container or inspect them.
+    pub fn hierarchies(&self) -> Vec<HierarchyDir> {
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => vec![HierarchyDir {
+                controllers: String::new(),
+                mount_point: dir.mount.clone(),
+                dir: dir.dir.clone(),
+            }],
+            Hierarchy::V1 {
+                controllers,
+                unified,
+            } => {
+                let mut out: Vec<HierarchyDir> = Vec::new();
+                for (c, d) in controllers {
+                    if let Some(h) = out.iter_mut().find(|h| h.dir == d.dir) {
+                        h.controllers.push(',');
+                        h.controllers.push_str(c);
+                    } else {
+                        out.push(HierarchyDir {
+                            controllers: c.clone(),
+                            mount_point: d.mount.clone(),
+                            dir: d.dir.clone(),
+                        });
+                    }
+                }
+                out.extend(unified.iter().map(|d| HierarchyDir {
+                    controllers: String::new(),
+                    mount_point: d.mount.clone(),
+                    dir: d.dir.clone(),
+                }));
+                out
+            }
+        }
+    }
+
+    /// Distinct directories of every hierarchy (v1 mounts, and the hybrid cgroup2).
+    fn dirs(&self) -> Vec<&Dir> {
+        let mut out: Vec<&Dir> = Vec::new();
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => out.push(dir),
+            Hierarchy::V1 {
+                controllers,
+                unified,
+            } => {
+                for d in controllers.values() {
+                    if !out.iter().any(|o| o.dir == d.dir) {
+                        out.push(d);
+                    }
+                }
+                out.extend(unified.iter());
+            }
+        }
+        out
+    }
+
+    /// Creates the directories on every hierarchy (v1 cpuset: parents get cpus/mems copied
+    /// from their parent when empty; v2: controllers enabled down to the parent).
     pub fn create(&self) -> Result<(), CgroupError> {
-        Err(CgroupError::NotImplemented("create"))
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => v2::create(&dir.mount, &dir.dir),
+            Hierarchy::V1 { controllers, .. } => {
+                let cpuset = controllers.get("cpuset");
+                for d in self.dirs() {
+                    if cpuset.is_some_and(|c| c.dir == d.dir) {
+                        v1::create_cpuset(&d.mount, &d.dir)?;
+                    } else {
+                        cgroupfs::mkdir_all(&d.dir)?;
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
-    /// Validates and writes limits (used by create and `update`).
-    pub fn apply(&self, _resources: &oci_spec::runtime::LinuxResources) -> Result<(), CgroupError> {
-        Err(CgroupError::NotImplemented("apply"))
+    /// Validates and writes limits (used by create and `update`). Everything is validated
+    /// before the first write.
+    pub fn apply(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), CgroupError> {
+        resources::validate(resources, self.is_v2())?;
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => v2::apply(&dir.dir, resources),
+            Hierarchy::V1 { controllers, .. } => {
+                let dirs: BTreeMap<&str, &Path> = controllers
+                    .iter()
+                    .map(|(c, d)| (c.as_str(), d.dir.as_path()))
+                    .collect();
+                v1::apply(&dirs, resources)
+            }
+        }
     }
 
     /// Moves `pid` into the cgroup on every hierarchy.
-    pub fn add_process(&self, _pid: i32) -> Result<(), CgroupError> {
-        Err(CgroupError::NotImplemented("add_process"))
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        if pid <= 0 {
+            return Err(CgroupError::InvalidResource {
+                field: "pid".into(),
+                reason: format!("{pid} is not a process id"),
+            });
+        }
+        let s = pid.to_string();
+        for d in self.dirs() {
+            cgroupfs::write(&d.dir, "cgroup.procs", &s)?;
+        }
+        Ok(())
     }
 
-    /// Pids of the processes in the cgroup.
+    /// The directory used to list processes: v2 dir, or a v1 controller every task is in.
+    fn procs_dir(&self) -> Option<&Path> {
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => Some(&dir.dir),
+            Hierarchy::V1 {
+                controllers,
+                unified,
+            } => ["pids", "freezer", "devices", "memory", "cpu"]
+                .iter()
+                .find_map(|c| controllers.get(*c))
+                .or_else(|| controllers.values().next())
+                .or(unified.as_ref())
+                .map(|d| d.dir.as_path()),
+        }
+    }
+
+    /// Pids of every process in the cgroup and the cgroups below it (what `ps` and
+    /// `kill --all` need).
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        Err(CgroupError::NotImplemented("pids"))
+        let Some(dir) = self.procs_dir() else {
+            return Ok(Vec::new());
+        };
+        if !dir.exists() {
+            return Err(CgroupError::NotFound {
+                path: dir.to_path_buf(),
+            });
+        }
+        let mut out = Vec::new();
+        cgroupfs::read_pids_recursive(dir, &mut out)?;
+        Ok(out)
+    }
+
+    /// The freezer this cgroup uses: v1 freezer controller, else cgroup.freeze of the v2 or
+    /// hybrid cgroup2 directory.
+    fn freezer(&self) -> Result<freezer::Freezer<'_>, CgroupError> {
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => Ok(freezer::Freezer::V2(&dir.dir)),
+            Hierarchy::V1 {
+                controllers,
+                unified,
+            } => {
+                if let Some(d) = controllers.get("freezer") {
+                    return Ok(freezer::Freezer::V1(&d.dir));
+                }
+                match unified {
+                    Some(u) if cgroupfs::exists(&u.dir, "cgroup.freeze") => {
+                        Ok(freezer::Freezer::V2(&u.dir))
+                    }
+                    _ => Err(CgroupError::NoFreezer {
+                        path: PathBuf::from(&self.path),
+                    }),
+                }
+            }
+        }
     }
 
     /// Freezes every task of the cgroup and waits until the kernel reports it frozen.
     pub fn freeze(&self) -> Result<(), CgroupError> {
-        Err(CgroupError::NotImplemented("freeze"))
+        self.freezer()?.freeze()
     }
 
     /// Thaws the cgroup.
     pub fn thaw(&self) -> Result<(), CgroupError> {
-        Err(CgroupError::NotImplemented("thaw"))
+        self.freezer()?.thaw()
     }
 
     /// Whether the cgroup is frozen.
     pub fn is_frozen(&self) -> Result<bool, CgroupError> {
-        Err(CgroupError::NotImplemented("is_frozen"))
+        self.freezer()?.is_frozen()
     }
 
     /// Stats shaped like runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb).
     pub fn stats(&self) -> Result<Stats, CgroupError> {
-        Err(CgroupError::NotImplemented("stats"))
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => stats_read::v2(&dir.dir),
+            Hierarchy::V1 { controllers, .. } => {
+                let dirs: BTreeMap<&str, &Path> = controllers
+                    .iter()
+                    .map(|(c, d)| (c.as_str(), d.dir.as_path()))
+                    .collect();
+                stats_read::v1(&dirs)
+            }
+        }
     }
 
     /// OOM kills recorded for this cgroup (v1 memory.oom_control oom_kill, v2 memory.events).
+    /// 0 when the host has no memory controller for it (nothing can be OOM-killed by a cgroup
+    /// limit then).
     pub fn oom_kill_count(&self) -> Result<u64, CgroupError> {
-        Err(CgroupError::NotImplemented("oom_kill_count"))
+        let (dir, file) = match &self.hierarchy {
+            Hierarchy::V2 { dir } => (&dir.dir, "memory.events"),
+            Hierarchy::V1 { controllers, .. } => match controllers.get("memory") {
+                Some(d) => (&d.dir, "memory.oom_control"),
+                None => return Ok(0),
+            },
+        };
+        if !dir.exists() {
+            return Err(CgroupError::NotFound { path: dir.clone() });
+        }
+        Ok(cgroupfs::read_keyed(dir, file, "oom_kill")?.unwrap_or(0))
     }
 
-    /// Removes every directory it created (retrying briefly while tasks exit).
+    /// Removes the container's directory on every hierarchy, with any cgroups created below
+    /// it, leaf first (retrying briefly while tasks exit). Missing directories are fine.
+    /// Parent directories are left alone: they may be shared (a pod's cgroup).
     pub fn delete(&self) -> Result<(), CgroupError> {
-        Err(CgroupError::NotImplemented("delete"))
+        let mut first = None;
+        for d in self.dirs() {
+            if let Err(e) = cgroupfs::remove_tree(&d.dir) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 }

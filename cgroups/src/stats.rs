@@ -44,9 +44,9 @@ pub struct CpuUsage {
 pub struct Throttling {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub periods: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, rename = "throttledPeriods", skip_serializing_if = "is_zero")]
     pub throttled_periods: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, rename = "throttledTime", skip_serializing_if = "is_zero")]
     pub throttled_time: u64,
 }
 
@@ -93,21 +93,53 @@ pub struct Pids {
 /// Block I/O statistics.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Blkio {
-    #[serde(default, rename = "ioServiceBytesRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ioServiceBytesRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
-    #[serde(default, rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ioServicedRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_serviced_recursive: Vec<BlkioEntry>,
-    #[serde(default, rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ioQueueRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_queued_recursive: Vec<BlkioEntry>,
-    #[serde(default, rename = "ioServiceTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ioServiceTimeRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_time_recursive: Vec<BlkioEntry>,
-    #[serde(default, rename = "ioWaitTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ioWaitTimeRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_wait_time_recursive: Vec<BlkioEntry>,
-    #[serde(default, rename = "ioMergedRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ioMergedRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_merged_recursive: Vec<BlkioEntry>,
-    #[serde(default, rename = "ioTimeRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ioTimeRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_time_recursive: Vec<BlkioEntry>,
-    #[serde(default, rename = "sectorsRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "sectorsRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sectors_recursive: Vec<BlkioEntry>,
 }
 
