@@ -11,11 +11,15 @@ use std::path::{Path, PathBuf};
 
 use crate::CgroupError;
 
-/// Writes `value` to `dir/file` with one write(2).
+/// Writes `value` to `dir/file` with one write(2). The file is opened with O_TRUNC as runc
+/// does (cgroupfs ignores it; on a fake tree the file then holds the last value written).
 pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
     let path = dir.join(file);
+    #[cfg(test)]
+    write_log::record(&path, value);
     let res = fs::OpenOptions::new()
         .write(true)
+        .truncate(true)
         .open(&path)
         .and_then(|mut f| f.write_all(value.as_bytes()));
     res.map_err(|source| CgroupError::Write {
@@ -174,6 +178,35 @@ pub(crate) fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
                 })
             }
         }
+    }
+}
+
+/// Test-only record of every write made by the current thread, in order, so tests can check
+/// exactly what would reach the kernel.
+#[cfg(test)]
+pub(crate) mod write_log {
+    use std::cell::RefCell;
+    use std::path::{Path, PathBuf};
+
+    thread_local! {
+        static LOG: RefCell<Vec<(PathBuf, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn record(path: &Path, value: &str) {
+        LOG.with(|l| l.borrow_mut().push((path.to_path_buf(), value.to_string())));
+    }
+
+    /// Takes the writes recorded so far, paths relative to `base`.
+    pub(crate) fn take(base: &Path) -> Vec<(String, String)> {
+        LOG.with(|l| {
+            l.borrow_mut()
+                .drain(..)
+                .map(|(p, v)| {
+                    let rel = p.strip_prefix(base).unwrap_or(&p);
+                    (rel.to_string_lossy().into_owned(), v)
+                })
+                .collect()
+        })
     }
 }
 

@@ -22,6 +22,9 @@ mod stats_read;
 mod v1;
 mod v2;
 
+#[cfg(test)]
+mod fake_tree_tests;
+
 pub use stats::*;
 
 use std::collections::BTreeMap;

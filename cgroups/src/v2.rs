@@ -54,6 +54,15 @@ fn enable_controllers(dir: &Path) {
 
 /// Writes `r` (already validated for v2) into `dir`.
 pub(crate) fn apply(dir: &Path, r: &LinuxResources) -> Result<(), CgroupError> {
+    // Checked before any write so a bad key changes nothing.
+    for k in r.unified().iter().flat_map(|u| u.keys()) {
+        if !cgroupfs::exists(dir, k) {
+            return Err(CgroupError::InvalidResource {
+                field: format!("linux.resources.unified[{k:?}]"),
+                reason: "no such interface file (controller not enabled?)".into(),
+            });
+        }
+    }
     if let Some(cpu) = r.cpu() {
         let w = shares_to_weight(cpu.shares().unwrap_or(0));
         if w != 0 {
@@ -136,12 +145,6 @@ pub(crate) fn apply(dir: &Path, r: &LinuxResources) -> Result<(), CgroupError> {
         let mut keys: Vec<&String> = u.keys().collect();
         keys.sort();
         for k in keys {
-            if !cgroupfs::exists(dir, k) {
-                return Err(CgroupError::InvalidResource {
-                    field: format!("linux.resources.unified[{k:?}]"),
-                    reason: "no such interface file (controller not enabled?)".into(),
-                });
-            }
             write(dir, k, &u[k])?;
         }
     }
