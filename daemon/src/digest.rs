@@ -24,7 +24,11 @@ impl Digest {
     /// Parses and validates `s`.
     pub fn parse(s: &str) -> Result<Self, ParseDigestError> {
         match s.strip_prefix("sha256:") {
-            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+            Some(h)
+                if h.len() == 64
+                    && h.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            {
                 Ok(Self(s.to_string()))
             }
             _ => Err(ParseDigestError(s.to_string())),

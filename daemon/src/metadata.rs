@@ -129,14 +129,21 @@ pub trait Read {
             .into_iter()
             .map(|(k, v)| match serde_json::from_slice(&v) {
                 Ok(t) => Ok((k, t)),
-                Err(source) => Err(Error::Decode { table, key: k, source }),
+                Err(source) => Err(Error::Decode {
+                    table,
+                    key: k,
+                    source,
+                }),
             })
             .collect()
     }
 
     /// A reference count (0 if absent).
     fn refs(&self, key: &str) -> Result<u64, Error> {
-        Ok(self.get(Table::Refs, key)?.map(|v| decode_u64(&v)).unwrap_or(0))
+        Ok(self
+            .get(Table::Refs, key)?
+            .map(|v| decode_u64(&v))
+            .unwrap_or(0))
     }
 }
 
@@ -202,12 +209,21 @@ impl Read for WriteTx {
 impl WriteTx {
     /// Sets `key` to `value`.
     pub fn put(&mut self, table: Table, key: &str, value: &[u8]) -> Result<(), Error> {
-        self.0.open_table(table.def()).map_err(db)?.insert(key, value).map_err(db)?;
+        self.0
+            .open_table(table.def())
+            .map_err(db)?
+            .insert(key, value)
+            .map_err(db)?;
         Ok(())
     }
 
     /// Sets `key` to the JSON of `value`.
-    pub fn put_json<T: Serialize>(&mut self, table: Table, key: &str, value: &T) -> Result<(), Error> {
+    pub fn put_json<T: Serialize>(
+        &mut self,
+        table: Table,
+        key: &str,
+        value: &T,
+    ) -> Result<(), Error> {
         let v = serde_json::to_vec(value).map_err(|source| Error::Decode {
             table,
             key: key.to_string(),
@@ -237,7 +253,10 @@ impl WriteTx {
 
     /// Allocates the next snapshot id.
     pub fn next_snapshot_id(&mut self) -> Result<u64, Error> {
-        let n = self.get(Table::Meta, "next_snapshot_id")?.map(|v| decode_u64(&v)).unwrap_or(1);
+        let n = self
+            .get(Table::Meta, "next_snapshot_id")?
+            .map(|v| decode_u64(&v))
+            .unwrap_or(1);
         self.put(Table::Meta, "next_snapshot_id", &(n + 1).to_le_bytes())?;
         Ok(n)
     }
@@ -246,24 +265,39 @@ impl WriteTx {
 impl Metadata {
     /// Opens (creating) the database at `path` and checks its schema version.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let open_err = |e: redb::Error| Error::Open { path: path.to_path_buf(), source: Box::new(e) };
+        let open_err = |e: redb::Error| Error::Open {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        };
         let database = redb::Database::create(path).map_err(|e| open_err(e.into()))?;
         let me = Self { db: database };
         me.write(|tx| {
-            for t in [Table::Meta, Table::Images, Table::Tags, Table::Snapshots, Table::Refs] {
+            for t in [
+                Table::Meta,
+                Table::Images,
+                Table::Tags,
+                Table::Snapshots,
+                Table::Refs,
+            ] {
                 tx.0.open_table(t.def()).map_err(db)?;
             }
             match tx.get(Table::Meta, "schema_version")? {
                 None => tx.put(Table::Meta, "schema_version", &SCHEMA_VERSION.to_le_bytes()),
                 Some(v) if decode_u64(&v) == SCHEMA_VERSION => Ok(()),
-                Some(v) => Err(Error::Schema { path: path.to_path_buf(), found: decode_u64(&v) }),
+                Some(v) => Err(Error::Schema {
+                    path: path.to_path_buf(),
+                    found: decode_u64(&v),
+                }),
             }
         })?;
         Ok(me)
     }
 
     /// Runs `f` in a write transaction, committed only if `f` succeeds.
-    pub fn write<T, E: From<Error>>(&self, f: impl FnOnce(&mut WriteTx) -> Result<T, E>) -> Result<T, E> {
+    pub fn write<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut WriteTx) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut tx = WriteTx(self.db.begin_write().map_err(db)?);
         match f(&mut tx) {
             Ok(v) => {
@@ -305,7 +339,10 @@ mod tests {
             let r: Result<(), Error> = m.write(|tx| {
                 tx.put(Table::Tags, "b", b"y")?;
                 tx.add_ref("blob/x", -2)?;
-                Err(Error::Schema { path: p.clone(), found: 9 })
+                Err(Error::Schema {
+                    path: p.clone(),
+                    found: 9,
+                })
             });
             assert!(r.is_err());
             let rt = m.read().unwrap();
@@ -314,9 +351,16 @@ mod tests {
         }
         // Reopen: data persisted, schema accepted.
         let m = Metadata::open(&p).unwrap();
-        assert_eq!(m.read().unwrap().list(Table::Tags).unwrap(), vec![("a".into(), b"x".to_vec())]);
-        m.write::<_, Error>(|tx| tx.put(Table::Meta, "schema_version", &7u64.to_le_bytes())).unwrap();
+        assert_eq!(
+            m.read().unwrap().list(Table::Tags).unwrap(),
+            vec![("a".into(), b"x".to_vec())]
+        );
+        m.write::<_, Error>(|tx| tx.put(Table::Meta, "schema_version", &7u64.to_le_bytes()))
+            .unwrap();
         drop(m);
-        assert!(matches!(Metadata::open(&p), Err(Error::Schema { found: 7, .. })));
+        assert!(matches!(
+            Metadata::open(&p),
+            Err(Error::Schema { found: 7, .. })
+        ));
     }
 }

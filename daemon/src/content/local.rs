@@ -17,7 +17,11 @@ use super::{Error, Info, Ingester, Manager, Provider, Writer};
 use crate::digest::Digest;
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io { op, path: path.to_path_buf(), source }
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Content store rooted at a directory (normally `<root>/content`).
@@ -39,7 +43,11 @@ impl LocalStore {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        Ok(Self { blobs, ingest, seq: AtomicU64::new(seed) })
+        Ok(Self {
+            blobs,
+            ingest,
+            seq: AtomicU64::new(seed),
+        })
     }
 
     /// Path of a committed blob (whether or not it exists).
@@ -52,7 +60,10 @@ impl Provider for LocalStore {
     fn info(&self, digest: &Digest) -> Result<Info, Error> {
         let p = self.blob_path(digest);
         match fs::metadata(&p) {
-            Ok(m) => Ok(Info { digest: digest.clone(), size: m.len() }),
+            Ok(m) => Ok(Info {
+                digest: digest.clone(),
+                size: m.len(),
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(digest.clone())),
             Err(e) => Err(io_err("stat", &p)(e)),
         }
@@ -126,6 +137,10 @@ impl Writer for LocalWriter {
         self.written
     }
 
+    fn digest(&self) -> Digest {
+        Digest::from_hasher(self.hasher.clone())
+    }
+
     fn commit(mut self, expected: &Digest, size: Option<u64>) -> Result<Info, Error> {
         let actual = Digest::from_hasher(std::mem::take(&mut self.hasher));
         if let Some(s) = size {
@@ -138,7 +153,10 @@ impl Writer for LocalWriter {
             }
         }
         if &actual != expected {
-            return Err(Error::DigestMismatch { expected: expected.clone(), actual });
+            return Err(Error::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
         }
         self.file.sync_all().map_err(io_err("sync", &self.path))?;
         fs::set_permissions(&self.path, fs::Permissions::from_mode(0o444))
@@ -146,7 +164,10 @@ impl Writer for LocalWriter {
         let target = self.blobs.join(expected.hex());
         fs::rename(&self.path, &target).map_err(io_err("rename", &target))?;
         self.committed = true;
-        Ok(Info { digest: actual, size: self.written })
+        Ok(Info {
+            digest: actual,
+            size: self.written,
+        })
     }
 }
 
@@ -164,7 +185,9 @@ impl Manager for LocalStore {
         for e in fs::read_dir(&self.blobs).map_err(io_err("list", &self.blobs))? {
             let e = e.map_err(io_err("list", &self.blobs))?;
             let name = e.file_name();
-            let Some(d) = name.to_str().and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
+            let Some(d) = name
+                .to_str()
+                .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
             else {
                 continue;
             };

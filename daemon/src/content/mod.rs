@@ -103,6 +103,8 @@ pub trait Ingester {
 pub trait Writer: io::Write {
     /// Bytes written so far.
     fn written(&self) -> u64;
+    /// Digest of the bytes written so far.
+    fn digest(&self) -> Digest;
     /// Verifies digest (and size if given) and makes the blob visible atomically.
     fn commit(self, expected: &Digest, size: Option<u64>) -> Result<Info, Error>;
 }
@@ -137,14 +139,20 @@ pub(crate) mod conformance {
         let mut w = store.writer().unwrap();
         w.write_all(&data).unwrap();
         let wrong = Digest::of(b"other");
-        assert_eq!(w.commit(&wrong, None).unwrap_err().kind(), ErrorKind::DataLoss);
+        assert_eq!(
+            w.commit(&wrong, None).unwrap_err().kind(),
+            ErrorKind::DataLoss
+        );
         assert!(store.info(&wrong).is_err());
         assert!(store.info(&d).is_err());
 
         // Wrong size.
         let mut w = store.writer().unwrap();
         w.write_all(&data).unwrap();
-        assert_eq!(w.commit(&d, Some(3)).unwrap_err().kind(), ErrorKind::DataLoss);
+        assert_eq!(
+            w.commit(&d, Some(3)).unwrap_err().kind(),
+            ErrorKind::DataLoss
+        );
         assert!(store.info(&d).is_err());
 
         // Dropped writer: nothing visible.
@@ -160,13 +168,25 @@ pub(crate) mod conformance {
             w.write_all(&data[4..]).unwrap();
             assert_eq!(w.written(), data.len() as u64);
             let info = w.commit(&d, Some(data.len() as u64)).unwrap();
-            assert_eq!(info, Info { digest: d.clone(), size: data.len() as u64 });
+            assert_eq!(
+                info,
+                Info {
+                    digest: d.clone(),
+                    size: data.len() as u64
+                }
+            );
         }
         let mut back = Vec::new();
         store.open(&d).unwrap().read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
         assert_eq!(store.read_all(&d).unwrap(), data);
-        assert_eq!(store.list().unwrap(), vec![Info { digest: d.clone(), size: data.len() as u64 }]);
+        assert_eq!(
+            store.list().unwrap(),
+            vec![Info {
+                digest: d.clone(),
+                size: data.len() as u64
+            }]
+        );
         assert_eq!(store.clean_ingest().unwrap(), 0);
 
         store.delete(&d).unwrap();

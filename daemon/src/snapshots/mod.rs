@@ -41,7 +41,9 @@ pub struct Mount {
 impl Mount {
     /// The option `name=value`'s value, if present.
     pub fn option(&self, name: &str) -> Option<&str> {
-        self.options.iter().find_map(|o| o.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+        self.options
+            .iter()
+            .find_map(|o| o.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
     }
 }
 
@@ -157,8 +159,14 @@ pub(crate) mod conformance {
     pub(crate) fn run<S: Snapshotter>(s: &S) {
         let m = s.prepare("a-active", None).unwrap();
         assert!(!m.is_empty());
-        assert_eq!(s.prepare("a-active", None).unwrap_err().kind(), ErrorKind::AlreadyExists);
-        assert_eq!(s.prepare("x", Some("nope")).unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            s.prepare("a-active", None).unwrap_err().kind(),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            s.prepare("x", Some("nope")).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         assert_eq!(
             s.prepare("x", Some("a-active")).unwrap_err().kind(),
             ErrorKind::FailedPrecondition
@@ -166,17 +174,29 @@ pub(crate) mod conformance {
         assert_eq!(s.mounts("a-active").unwrap(), m);
         s.commit("a", "a-active").unwrap();
         assert_eq!(s.stat("a-active").unwrap_err().kind(), ErrorKind::NotFound);
-        assert_eq!(s.commit("a", "a").unwrap_err().kind(), ErrorKind::FailedPrecondition);
+        assert_eq!(
+            s.commit("a", "a").unwrap_err().kind(),
+            ErrorKind::FailedPrecondition
+        );
         let a = s.stat("a").unwrap();
-        assert_eq!((a.kind, a.parent.as_deref()), (SnapshotKind::Committed, None));
+        assert_eq!(
+            (a.kind, a.parent.as_deref()),
+            (SnapshotKind::Committed, None)
+        );
 
         let mb = s.prepare("b-active", Some("a")).unwrap();
         assert!(!mb.is_empty());
         s.commit("b", "b-active").unwrap();
         assert_eq!(s.stat("b").unwrap().parent.as_deref(), Some("a"));
         s.prepare("c", Some("b")).unwrap();
-        assert_eq!(s.remove("a").unwrap_err().kind(), ErrorKind::FailedPrecondition);
-        assert_eq!(s.remove("b").unwrap_err().kind(), ErrorKind::FailedPrecondition);
+        assert_eq!(
+            s.remove("a").unwrap_err().kind(),
+            ErrorKind::FailedPrecondition
+        );
+        assert_eq!(
+            s.remove("b").unwrap_err().kind(),
+            ErrorKind::FailedPrecondition
+        );
         let mut keys: Vec<_> = s.list().unwrap().into_iter().map(|i| i.key).collect();
         keys.sort();
         assert_eq!(keys, ["a", "b", "c"]);

@@ -37,8 +37,15 @@ fn now() -> u64 {
 impl OverlaySnapshotter {
     /// Opens the snapshotter rooted at `root`, recording in `meta`.
     pub fn open(root: &Path, meta: Arc<Metadata>) -> Result<Self, Error> {
-        fs::create_dir_all(root).map_err(|source| Error::Io { op: "create", path: root.into(), source })?;
-        Ok(Self { root: root.to_path_buf(), meta })
+        fs::create_dir_all(root).map_err(|source| Error::Io {
+            op: "create",
+            path: root.into(),
+            source,
+        })?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            meta,
+        })
     }
 
     /// Directory of snapshot `id`.
@@ -56,7 +63,9 @@ impl OverlaySnapshotter {
         let mut out = Vec::new();
         let mut cur = parent.map(str::to_string);
         while let Some(k) = cur {
-            let info: Info = tx.get_json(Table::Snapshots, &k)?.ok_or_else(|| Error::NotFound(k.clone()))?;
+            let info: Info = tx
+                .get_json(Table::Snapshots, &k)?
+                .ok_or_else(|| Error::NotFound(k.clone()))?;
             out.push(self.dir(info.id).join("fs"));
             cur = info.parent;
         }
@@ -73,7 +82,11 @@ impl OverlaySnapshotter {
                 options: vec!["rbind".into(), "rw".into()],
             }]);
         }
-        let lower = lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
+        let lower = lowers
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
         Ok(vec![Mount {
             kind: "overlay".into(),
             source: "overlay".into(),
@@ -89,18 +102,22 @@ impl OverlaySnapshotter {
     /// Removes snapshot directories that have no record (crash leftovers). Returns how
     /// many were removed. Call only when no prepare is in flight (daemon start).
     pub fn cleanup(&self) -> Result<usize, Error> {
-        let known: HashSet<String> = self
-            .list()?
-            .into_iter()
-            .map(|i| i.id.to_string())
-            .collect();
+        let known: HashSet<String> = self.list()?.into_iter().map(|i| i.id.to_string()).collect();
         let mut n = 0;
-        let rd = fs::read_dir(&self.root).map_err(|source| Error::Io { op: "list", path: self.root.clone(), source })?;
+        let rd = fs::read_dir(&self.root).map_err(|source| Error::Io {
+            op: "list",
+            path: self.root.clone(),
+            source,
+        })?;
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if !known.contains(&name) {
                 let p = e.path();
-                fs::remove_dir_all(&p).map_err(|source| Error::Io { op: "remove", path: p, source })?;
+                fs::remove_dir_all(&p).map_err(|source| Error::Io {
+                    op: "remove",
+                    path: p,
+                    source,
+                })?;
                 n += 1;
             }
         }
@@ -109,7 +126,9 @@ impl OverlaySnapshotter {
 }
 
 fn du(path: &Path, seen: &mut HashSet<(u64, u64)>, u: &mut Usage) {
-    let Ok(md) = fs::symlink_metadata(path) else { return };
+    let Ok(md) = fs::symlink_metadata(path) else {
+        return;
+    };
     if seen.insert((md.dev(), md.ino())) {
         u.inodes += 1;
         u.bytes += md.blocks() * 512;
@@ -130,7 +149,9 @@ impl Snapshotter for OverlaySnapshotter {
                 return Err(Error::AlreadyExists(key.to_string()));
             }
             if let Some(p) = parent {
-                let pi: Info = tx.get_json(Table::Snapshots, p)?.ok_or_else(|| Error::NotFound(p.to_string()))?;
+                let pi: Info = tx
+                    .get_json(Table::Snapshots, p)?
+                    .ok_or_else(|| Error::NotFound(p.to_string()))?;
                 if pi.kind != SnapshotKind::Committed {
                     return Err(Error::ParentNotCommitted(p.to_string()));
                 }
@@ -146,7 +167,11 @@ impl Snapshotter for OverlaySnapshotter {
             let dir = self.dir(id);
             for sub in ["fs", "work"] {
                 let p = dir.join(sub);
-                fs::create_dir_all(&p).map_err(|source| Error::Io { op: "create", path: p, source })?;
+                fs::create_dir_all(&p).map_err(|source| Error::Io {
+                    op: "create",
+                    path: p,
+                    source,
+                })?;
             }
             tx.put_json(Table::Snapshots, key, &info)?;
             Ok(info)
@@ -164,7 +189,9 @@ impl Snapshotter for OverlaySnapshotter {
 
     fn commit(&self, name: &str, key: &str) -> Result<(), Error> {
         let id = self.meta.write(|tx| {
-            let mut info: Info = tx.get_json(Table::Snapshots, key)?.ok_or_else(|| Error::NotFound(key.to_string()))?;
+            let mut info: Info = tx
+                .get_json(Table::Snapshots, key)?
+                .ok_or_else(|| Error::NotFound(key.to_string()))?;
             if info.kind != SnapshotKind::Active {
                 return Err(Error::NotActive(key.to_string()));
             }
@@ -184,17 +211,29 @@ impl Snapshotter for OverlaySnapshotter {
 
     fn remove(&self, key: &str) -> Result<(), Error> {
         let id = self.meta.write(|tx| {
-            let info: Info = tx.get_json(Table::Snapshots, key)?.ok_or_else(|| Error::NotFound(key.to_string()))?;
+            let info: Info = tx
+                .get_json(Table::Snapshots, key)?
+                .ok_or_else(|| Error::NotFound(key.to_string()))?;
             let all: Vec<(String, Info)> = tx.list_json(Table::Snapshots)?;
-            let children = all.iter().filter(|(_, i)| i.parent.as_deref() == Some(key)).count();
+            let children = all
+                .iter()
+                .filter(|(_, i)| i.parent.as_deref() == Some(key))
+                .count();
             if children > 0 {
-                return Err(Error::HasChildren { key: key.to_string(), children });
+                return Err(Error::HasChildren {
+                    key: key.to_string(),
+                    children,
+                });
             }
             tx.delete(Table::Snapshots, key)?;
             Ok(info.id)
         })?;
         let dir = self.dir(id);
-        fs::remove_dir_all(&dir).map_err(|source| Error::Io { op: "remove", path: dir, source })
+        fs::remove_dir_all(&dir).map_err(|source| Error::Io {
+            op: "remove",
+            path: dir,
+            source,
+        })
     }
 
     fn stat(&self, key: &str) -> Result<Info, Error> {
@@ -205,7 +244,13 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn list(&self) -> Result<Vec<Info>, Error> {
-        Ok(self.meta.read()?.list_json(Table::Snapshots)?.into_iter().map(|(_, i)| i).collect())
+        Ok(self
+            .meta
+            .read()?
+            .list_json(Table::Snapshots)?
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect())
     }
 
     fn usage(&self, key: &str) -> Result<Usage, Error> {

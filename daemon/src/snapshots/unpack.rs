@@ -150,7 +150,11 @@ fn components(raw: &Path) -> Result<Vec<&OsStr>, Error> {
 }
 
 fn fs_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(Errno) -> Error + 'a {
-    move |e| Error::Fs { op, path: path.to_path_buf(), source: io::Error::from(e) }
+    move |e| Error::Fs {
+        op,
+        path: path.to_path_buf(),
+        source: io::Error::from(e),
+    }
 }
 
 const RESOLVE: ResolveFlag = ResolveFlag::RESOLVE_BENEATH
@@ -175,10 +179,18 @@ struct Applier {
 impl Applier {
     /// Resolves (creating as 0755 directories) the parent components of an entry.
     fn parent(&mut self, comps: &[&OsStr], entry: &Path) -> Result<&OwnedFd, Error> {
-        let key = comps.iter().map(|c| c.as_bytes()).collect::<Vec<_>>().join(&b'/');
+        let key = comps
+            .iter()
+            .map(|c| c.as_bytes())
+            .collect::<Vec<_>>()
+            .join(&b'/');
         if self.cached.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
             let fd = if key.is_empty() {
-                self.root.try_clone().map_err(|source| Error::Fs { op: "dup", path: entry.into(), source })?
+                self.root.try_clone().map_err(|source| Error::Fs {
+                    op: "dup",
+                    path: entry.into(),
+                    source,
+                })?
             } else {
                 match open_dir_beneath(&self.root, OsStr::from_bytes(&key)) {
                     Ok(fd) => fd,
@@ -198,7 +210,11 @@ impl Applier {
     }
 
     fn mkdir_p(&self, comps: &[&OsStr], entry: &Path) -> Result<OwnedFd, Error> {
-        let mut cur = self.root.try_clone().map_err(|source| Error::Fs { op: "dup", path: entry.into(), source })?;
+        let mut cur = self.root.try_clone().map_err(|source| Error::Fs {
+            op: "dup",
+            path: entry.into(),
+            source,
+        })?;
         for c in comps {
             cur = match open_dir_beneath(&cur, c) {
                 Ok(fd) => fd,
@@ -217,7 +233,12 @@ impl Applier {
 }
 
 /// Removes whatever is at `name` in `dir` (a non-empty directory recursively).
-fn remove_existing(dir: &OwnedFd, name: &OsStr, entry: &Path, keep_dir: bool) -> Result<bool, Error> {
+fn remove_existing(
+    dir: &OwnedFd,
+    name: &OsStr,
+    entry: &Path,
+    keep_dir: bool,
+) -> Result<bool, Error> {
     let st = match nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::ENOENT) => return Ok(false),
@@ -231,7 +252,11 @@ fn remove_existing(dir: &OwnedFd, name: &OsStr, entry: &Path, keep_dir: bool) ->
         // /proc/self/fd/N/name: the parent fd was resolved beneath the root, and std's
         // remove_dir_all does not follow symlinks inside the tree.
         let p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
-        std::fs::remove_dir_all(&p).map_err(|source| Error::Fs { op: "remove", path: entry.into(), source })?;
+        std::fs::remove_dir_all(&p).map_err(|source| Error::Fs {
+            op: "remove",
+            path: entry.into(),
+            source,
+        })?;
     } else {
         nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
             .map_err(fs_err("remove", entry))?;
@@ -242,14 +267,19 @@ fn remove_existing(dir: &OwnedFd, name: &OsStr, entry: &Path, keep_dir: bool) ->
 fn set_xattrs(fd: &impl AsRawFd, xattrs: &[(CString, Vec<u8>)], entry: &Path) -> Result<(), Error> {
     for (k, v) in xattrs {
         // SAFETY: fd is open, k is NUL-terminated and v outlives the call.
-        let r = unsafe { libc::fsetxattr(fd.as_raw_fd(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
+        let r =
+            unsafe { libc::fsetxattr(fd.as_raw_fd(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
         if r != 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::ENOTSUP) {
                 tracing::debug!(entry = %entry.display(), xattr = ?k, "xattr not supported, skipped");
                 continue;
             }
-            return Err(Error::Fs { op: "set xattr on", path: entry.into(), source: e });
+            return Err(Error::Fs {
+                op: "set xattr on",
+                path: entry.into(),
+                source: e,
+            });
         }
     }
     Ok(())
@@ -275,8 +305,16 @@ pub fn apply_to_dir<R: Read>(dir: &Path, reader: R) -> Result<Applied, Error> {
         Mode::empty(),
     )
     .map_err(fs_err("open snapshot", dir))?;
-    let mut hr = HashReader { inner: decompress(reader).map_err(Error::Read)?, hasher: Sha256::new(), n: 0 };
-    let mut ap = Applier { root, cached: None, dir_times: Vec::new() };
+    let mut hr = HashReader {
+        inner: decompress(reader).map_err(Error::Read)?,
+        hasher: Sha256::new(),
+        n: 0,
+    };
+    let mut ap = Applier {
+        root,
+        cached: None,
+        dir_times: Vec::new(),
+    };
     {
         let mut ar = tar::Archive::new(&mut hr);
         for entry in ar.entries().map_err(Error::Read)? {
@@ -287,17 +325,28 @@ pub fn apply_to_dir<R: Read>(dir: &Path, reader: R) -> Result<Applied, Error> {
     // Hash trailing padding too: the diff ID covers the whole stream.
     io::copy(&mut hr, &mut io::sink()).map_err(Error::Read)?;
     // Directory mtimes last, deepest first.
-    ap.dir_times.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    ap.dir_times.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
     ap.cached = None;
     for (path, mtime) in std::mem::take(&mut ap.dir_times) {
         let p = PathBuf::from(OsStr::from_bytes(&path));
         let comps = components(&p)?;
-        let Some((name, parents)) = comps.split_last() else { continue };
+        let Some((name, parents)) = comps.split_last() else {
+            continue;
+        };
         let parent = ap.parent(parents, &p)?;
-        nix::sys::stat::utimensat(parent, *name, &ts(mtime), &ts(mtime), UtimensatFlags::NoFollowSymlink)
-            .map_err(fs_err("set times of", &p))?;
+        nix::sys::stat::utimensat(
+            parent,
+            *name,
+            &ts(mtime),
+            &ts(mtime),
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(fs_err("set times of", &p))?;
     }
-    Ok(Applied { diff_id: Digest::from_hasher(hr.hasher), size: hr.n })
+    Ok(Applied {
+        diff_id: Digest::from_hasher(hr.hasher),
+        size: hr.n,
+    })
 }
 
 fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Result<(), Error> {
@@ -316,12 +365,21 @@ fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Resul
         mtime: h.mtime().map_err(Error::Read)?,
         xattrs: Vec::new(),
     };
-    let link = entry.link_name().map_err(Error::Read)?.map(|l| l.into_owned());
+    let link = entry
+        .link_name()
+        .map_err(Error::Read)?
+        .map(|l| l.into_owned());
     if let Some(pax) = entry.pax_extensions().map_err(Error::Read)? {
         for ext in pax {
             let ext = ext.map_err(Error::Read)?;
-            let (Ok(k), v) = (ext.key(), ext.value_bytes()) else { continue };
-            let num = || std::str::from_utf8(v).ok().and_then(|s| s.split('.').next()?.parse::<u64>().ok());
+            let (Ok(k), v) = (ext.key(), ext.value_bytes()) else {
+                continue;
+            };
+            let num = || {
+                std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.split('.').next()?.parse::<u64>().ok())
+            };
             match k {
                 "uid" => meta.uid = num().unwrap_or(meta.uid),
                 "gid" => meta.gid = num().unwrap_or(meta.gid),
@@ -344,33 +402,60 @@ fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Resul
         if hidden == b".wh..opq" {
             let fd = open_dir_beneath(parent, OsStr::new(".")).map_err(fs_err("open", &path))?;
             let rfd = reopen_rdonly(&fd, &path)?;
-            set_xattrs(&rfd, &[(c"trusted.overlay.opaque".to_owned(), b"y".to_vec())], &path)?;
+            set_xattrs(
+                &rfd,
+                &[(c"trusted.overlay.opaque".to_owned(), b"y".to_vec())],
+                &path,
+            )?;
         } else if !hidden.starts_with(b".wh.") && !hidden.is_empty() {
             let target = OsStr::from_bytes(hidden);
             remove_existing(parent, target, &path, false)?;
-            mknodat(parent, target, SFlag::S_IFCHR, Mode::empty(), nix::sys::stat::makedev(0, 0))
-                .map_err(fs_err("create whiteout for", &path))?;
+            mknodat(
+                parent,
+                target,
+                SFlag::S_IFCHR,
+                Mode::empty(),
+                nix::sys::stat::makedev(0, 0),
+            )
+            .map_err(fs_err("create whiteout for", &path))?;
         }
         return Ok(());
     }
 
     let parent = ap.parent(parents, &path)?;
     let own = |p: &OwnedFd, n: &OsStr, flags| {
-        nix::unistd::fchownat(p, n, Some(Uid::from_raw(meta.uid as u32)), Some(Gid::from_raw(meta.gid as u32)), flags)
+        nix::unistd::fchownat(
+            p,
+            n,
+            Some(Uid::from_raw(meta.uid as u32)),
+            Some(Gid::from_raw(meta.gid as u32)),
+            flags,
+        )
     };
     use tar::EntryType as T;
     match kind {
         T::Directory => {
             if !remove_existing(parent, name, &path, true)? {
-                nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o700)).map_err(fs_err("mkdir", &path))?;
+                nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o700))
+                    .map_err(fs_err("mkdir", &path))?;
             }
-            let fd = open_dir_beneath(parent, name).map_err(|_| Error::UnsafeParent(path.clone()))?;
+            let fd =
+                open_dir_beneath(parent, name).map_err(|_| Error::UnsafeParent(path.clone()))?;
             let rfd = reopen_rdonly(&fd, &path)?;
-            nix::unistd::fchown(&rfd, Some(Uid::from_raw(meta.uid as u32)), Some(Gid::from_raw(meta.gid as u32)))
-                .map_err(fs_err("chown", &path))?;
-            nix::sys::stat::fchmod(&rfd, Mode::from_bits_truncate(meta.mode)).map_err(fs_err("chmod", &path))?;
+            nix::unistd::fchown(
+                &rfd,
+                Some(Uid::from_raw(meta.uid as u32)),
+                Some(Gid::from_raw(meta.gid as u32)),
+            )
+            .map_err(fs_err("chown", &path))?;
+            nix::sys::stat::fchmod(&rfd, Mode::from_bits_truncate(meta.mode))
+                .map_err(fs_err("chmod", &path))?;
             set_xattrs(&rfd, &meta.xattrs, &path)?;
-            let key = comps.iter().map(|c| c.as_bytes()).collect::<Vec<_>>().join(&b'/');
+            let key = comps
+                .iter()
+                .map(|c| c.as_bytes())
+                .collect::<Vec<_>>()
+                .join(&b'/');
             ap.dir_times.push((key, meta.mtime));
         }
         T::Regular | T::Continuous | T::GNUSparse => {
@@ -378,46 +463,95 @@ fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Resul
             let fd = nix::fcntl::openat(
                 parent,
                 name,
-                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o600),
             )
             .map_err(fs_err("create", &path))?;
             let mut f = File::from(fd);
-            io::copy(&mut entry, &mut f).map_err(|source| Error::Fs { op: "write", path: path.clone(), source })?;
-            nix::unistd::fchown(&f, Some(Uid::from_raw(meta.uid as u32)), Some(Gid::from_raw(meta.gid as u32)))
-                .map_err(fs_err("chown", &path))?;
-            nix::sys::stat::fchmod(&f, Mode::from_bits_truncate(meta.mode)).map_err(fs_err("chmod", &path))?;
+            io::copy(&mut entry, &mut f).map_err(|source| Error::Fs {
+                op: "write",
+                path: path.clone(),
+                source,
+            })?;
+            nix::unistd::fchown(
+                &f,
+                Some(Uid::from_raw(meta.uid as u32)),
+                Some(Gid::from_raw(meta.gid as u32)),
+            )
+            .map_err(fs_err("chown", &path))?;
+            nix::sys::stat::fchmod(&f, Mode::from_bits_truncate(meta.mode))
+                .map_err(fs_err("chmod", &path))?;
             set_xattrs(&f, &meta.xattrs, &path)?;
-            nix::sys::stat::futimens(&f, &ts(meta.mtime), &ts(meta.mtime)).map_err(fs_err("set times of", &path))?;
-        }
-        T::Symlink => {
-            let target = link.ok_or_else(|| Error::Read(io::Error::other(format!("symlink {path:?} without target"))))?;
-            remove_existing(parent, name, &path, false)?;
-            nix::unistd::symlinkat(&target, parent, name).map_err(fs_err("symlink", &path))?;
-            own(parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map_err(fs_err("chown", &path))?;
-            nix::sys::stat::utimensat(parent, name, &ts(meta.mtime), &ts(meta.mtime), UtimensatFlags::NoFollowSymlink)
+            nix::sys::stat::futimens(&f, &ts(meta.mtime), &ts(meta.mtime))
                 .map_err(fs_err("set times of", &path))?;
         }
+        T::Symlink => {
+            let target = link.ok_or_else(|| {
+                Error::Read(io::Error::other(format!("symlink {path:?} without target")))
+            })?;
+            remove_existing(parent, name, &path, false)?;
+            nix::unistd::symlinkat(&target, parent, name).map_err(fs_err("symlink", &path))?;
+            own(parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(fs_err("chown", &path))?;
+            nix::sys::stat::utimensat(
+                parent,
+                name,
+                &ts(meta.mtime),
+                &ts(meta.mtime),
+                UtimensatFlags::NoFollowSymlink,
+            )
+            .map_err(fs_err("set times of", &path))?;
+        }
         T::Link => {
-            let target = link.ok_or_else(|| Error::Read(io::Error::other(format!("hardlink {path:?} without target"))))?;
-            let tcomps = components(&target).map_err(|_| Error::HardlinkTarget { path: path.clone(), target: target.clone() })?;
-            let bad = || Error::HardlinkTarget { path: path.clone(), target: target.clone() };
+            let target = link.ok_or_else(|| {
+                Error::Read(io::Error::other(format!(
+                    "hardlink {path:?} without target"
+                )))
+            })?;
+            let tcomps = components(&target).map_err(|_| Error::HardlinkTarget {
+                path: path.clone(),
+                target: target.clone(),
+            })?;
+            let bad = || Error::HardlinkTarget {
+                path: path.clone(),
+                target: target.clone(),
+            };
             let (tname, tparents) = tcomps.split_last().ok_or_else(bad)?;
-            let tkey = tparents.iter().map(|c| c.as_bytes()).collect::<Vec<_>>().join(&b'/');
+            let tkey = tparents
+                .iter()
+                .map(|c| c.as_bytes())
+                .collect::<Vec<_>>()
+                .join(&b'/');
             let tdir = if tkey.is_empty() {
-                ap.root.try_clone().map_err(|source| Error::Fs { op: "dup", path: path.clone(), source })?
+                ap.root.try_clone().map_err(|source| Error::Fs {
+                    op: "dup",
+                    path: path.clone(),
+                    source,
+                })?
             } else {
                 open_dir_beneath(&ap.root, OsStr::from_bytes(&tkey)).map_err(|_| bad())?
             };
             let parent = ap.parent(parents, &path)?;
-            if tkey == parents.iter().map(|c| c.as_bytes()).collect::<Vec<_>>().join(&b'/') && *tname == name {
+            if tkey
+                == parents
+                    .iter()
+                    .map(|c| c.as_bytes())
+                    .collect::<Vec<_>>()
+                    .join(&b'/')
+                && *tname == name
+            {
                 return Ok(()); // a link to itself: nothing to do
             }
             remove_existing(parent, name, &path, false)?;
-            nix::unistd::linkat(&tdir, *tname, parent, name, nix::fcntl::AtFlags::empty()).map_err(|e| match e {
-                Errno::ENOENT | Errno::EXDEV | Errno::EPERM => bad(),
-                e => fs_err("link", &path)(e),
-            })?;
+            nix::unistd::linkat(&tdir, *tname, parent, name, nix::fcntl::AtFlags::empty())
+                .map_err(|e| match e {
+                    Errno::ENOENT | Errno::EXDEV | Errno::EPERM => bad(),
+                    e => fs_err("link", &path)(e),
+                })?;
         }
         T::Char | T::Block | T::Fifo => {
             let sflag = match kind {
@@ -428,15 +562,32 @@ fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Resul
             let major = entry.header().device_major().ok().flatten().unwrap_or(0);
             let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
             remove_existing(parent, name, &path, false)?;
-            mknodat(parent, name, sflag, Mode::from_bits_truncate(meta.mode), nix::sys::stat::makedev(major.into(), minor.into()))
-                .map_err(fs_err("mknod", &path))?;
-            own(parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map_err(fs_err("chown", &path))?;
+            mknodat(
+                parent,
+                name,
+                sflag,
+                Mode::from_bits_truncate(meta.mode),
+                nix::sys::stat::makedev(major.into(), minor.into()),
+            )
+            .map_err(fs_err("mknod", &path))?;
+            own(parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(fs_err("chown", &path))?;
             // mknod applies the umask; set the exact mode through a path fd of the node.
             let p = PathBuf::from(format!("/proc/self/fd/{}", parent.as_raw_fd())).join(name);
             std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(meta.mode))
-                .map_err(|source| Error::Fs { op: "chmod", path: path.clone(), source })?;
-            nix::sys::stat::utimensat(parent, name, &ts(meta.mtime), &ts(meta.mtime), UtimensatFlags::NoFollowSymlink)
-                .map_err(fs_err("set times of", &path))?;
+                .map_err(|source| Error::Fs {
+                op: "chmod",
+                path: path.clone(),
+                source,
+            })?;
+            nix::sys::stat::utimensat(
+                parent,
+                name,
+                &ts(meta.mtime),
+                &ts(meta.mtime),
+                UtimensatFlags::NoFollowSymlink,
+            )
+            .map_err(fs_err("set times of", &path))?;
         }
         other => {
             tracing::debug!(entry = %path.display(), kind = ?other, "tar entry type skipped");
@@ -447,7 +598,9 @@ fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Resul
 
 /// An O_RDONLY fd for a directory O_PATH fd (fchown/fchmod/fsetxattr need a real fd).
 fn reopen_rdonly(fd: &OwnedFd, path: &Path) -> Result<OwnedFd, Error> {
-    let how = OpenHow::new().flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW).resolve(RESOLVE);
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .resolve(RESOLVE);
     openat2(fd, ".", how).map_err(fs_err("open", path))
 }
 

@@ -41,7 +41,8 @@ fn good_tar() -> Vec<u8> {
     h.set_gid(8);
     h.set_mtime(1_400_000_000);
     h.set_size(data.len() as u64);
-    b.append_pax_extensions([("SCHILY.xattr.user.crust", b"v1".as_slice())]).unwrap();
+    b.append_pax_extensions([("SCHILY.xattr.user.crust", b"v1".as_slice())])
+        .unwrap();
     b.append_data(&mut h, "dir/file", &data[..]).unwrap();
     raw(&mut b, "./dir/link", tar::EntryType::Symlink, "file", b"");
     raw(&mut b, "dir/hard", tar::EntryType::Link, "dir/file", b"");
@@ -85,21 +86,39 @@ fn applies_all_entry_kinds() {
         assert_eq!(a.size, tarball.len() as u64);
         let d = dir.path();
         let md = std::fs::metadata(d.join("dir")).unwrap();
-        assert_eq!((md.mode() & 0o7777, md.uid(), md.gid()), (0o750, 1000, 1001));
+        assert_eq!(
+            (md.mode() & 0o7777, md.uid(), md.gid()),
+            (0o750, 1000, 1001)
+        );
         assert_eq!(md.mtime(), 1_500_000_000);
         let f = std::fs::metadata(d.join("dir/file")).unwrap();
-        assert_eq!((f.mode() & 0o7777, f.uid(), f.gid(), f.mtime()), (0o4755, 7, 8, 1_400_000_000));
+        assert_eq!(
+            (f.mode() & 0o7777, f.uid(), f.gid(), f.mtime()),
+            (0o4755, 7, 8, 1_400_000_000)
+        );
         assert_eq!(f.nlink(), 2);
-        assert_eq!(std::fs::metadata(d.join("dir/hard")).unwrap().ino(), f.ino());
-        assert_eq!(std::fs::read_link(d.join("dir/link")).unwrap(), Path::new("file"));
+        assert_eq!(
+            std::fs::metadata(d.join("dir/hard")).unwrap().ino(),
+            f.ino()
+        );
+        assert_eq!(
+            std::fs::read_link(d.join("dir/link")).unwrap(),
+            Path::new("file")
+        );
         assert_eq!(std::fs::read(d.join("deep/er/x")).unwrap(), b"x");
-        assert!(std::fs::metadata(d.join("fifo")).unwrap().file_type().is_fifo());
+        assert!(std::fs::metadata(d.join("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
         let wh = std::fs::symlink_metadata(d.join("gone/old")).unwrap();
         assert!(wh.file_type().is_char_device());
         assert_eq!(wh.rdev(), 0);
         assert!(!d.join("gone/.wh.old").exists());
         let null = std::fs::metadata(d.join("null")).unwrap();
-        assert_eq!((null.rdev(), null.permissions().mode() & 0o777), (nix::sys::stat::makedev(1, 3), 0o666));
+        assert_eq!(
+            (null.rdev(), null.permissions().mode() & 0o777),
+            (nix::sys::stat::makedev(1, 3), 0o666)
+        );
         let mut buf = [0u8; 8];
         let get = |p: &Path, k: &std::ffi::CStr, buf: &mut [u8]| {
             let p = CString::new(p.as_os_str().as_bytes()).unwrap();
@@ -120,9 +139,21 @@ fn applies_all_entry_kinds() {
 fn hostile_tarballs_never_escape() {
     type Build = fn(&mut tar::Builder<Vec<u8>>, &str);
     let cases: Vec<(&str, Build)> = vec![
-        ("dotdot", |b, _| raw(b, "../escaped", tar::EntryType::Regular, "", b"pwn")),
-        ("nested dotdot", |b, _| raw(b, "a/../../escaped", tar::EntryType::Regular, "", b"pwn")),
-        ("absolute", |b, o| raw(b, &format!("{o}/escaped"), tar::EntryType::Regular, "", b"pwn")),
+        ("dotdot", |b, _| {
+            raw(b, "../escaped", tar::EntryType::Regular, "", b"pwn")
+        }),
+        ("nested dotdot", |b, _| {
+            raw(b, "a/../../escaped", tar::EntryType::Regular, "", b"pwn")
+        }),
+        ("absolute", |b, o| {
+            raw(
+                b,
+                &format!("{o}/escaped"),
+                tar::EntryType::Regular,
+                "",
+                b"pwn",
+            )
+        }),
         ("symlinked parent", |b, o| {
             raw(b, "evil", tar::EntryType::Symlink, o, b"");
             raw(b, "evil/escaped", tar::EntryType::Regular, "", b"pwn");
@@ -141,8 +172,12 @@ fn hostile_tarballs_never_escape() {
             raw(b, "d", tar::EntryType::Symlink, o, b"");
             raw(b, "d/sub/escaped", tar::EntryType::Directory, "", b"");
         }),
-        ("hardlink dotdot", |b, _| raw(b, "h", tar::EntryType::Link, "../outside/secret", b"")),
-        ("hardlink absolute", |b, o| raw(b, "h", tar::EntryType::Link, &format!("{o}/secret"), b"")),
+        ("hardlink dotdot", |b, _| {
+            raw(b, "h", tar::EntryType::Link, "../outside/secret", b"")
+        }),
+        ("hardlink absolute", |b, o| {
+            raw(b, "h", tar::EntryType::Link, &format!("{o}/secret"), b"")
+        }),
         ("hardlink through symlink", |b, o| {
             raw(b, "s", tar::EntryType::Symlink, o, b"");
             raw(b, "h", tar::EntryType::Link, "s/secret", b"");
@@ -168,21 +203,39 @@ fn hostile_tarballs_never_escape() {
         let tarball = b.into_inner().unwrap();
         let err = apply_to_dir(&snap, &tarball[..]).expect_err(name);
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{name}: {err}");
-        assert!(!matches!(err, Error::Read(_)), "{name}: failed for the wrong reason: {err:?}");
+        assert!(
+            !matches!(err, Error::Read(_)),
+            "{name}: failed for the wrong reason: {err:?}"
+        );
         eprintln!("{name}: {err}");
-        let mut left: Vec<_> = std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut left: Vec<_> = std::fs::read_dir(&outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         left.sort();
         assert_eq!(left, vec![std::ffi::OsString::from("secret")], "{name}");
-        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"keep", "{name}");
+        assert_eq!(
+            std::fs::read(outside.join("secret")).unwrap(),
+            b"keep",
+            "{name}"
+        );
         assert!(!top.path().join("escaped").exists(), "{name}");
         let snap_secret = std::fs::metadata(outside.join("secret")).unwrap();
-        assert_eq!(snap_secret.nlink(), 1, "{name}: hardlink made to outside file");
+        assert_eq!(
+            snap_secret.nlink(),
+            1,
+            "{name}: hardlink made to outside file"
+        );
     }
 }
 
 #[test]
 fn target_dir_from_mounts() {
-    let bind = Mount { kind: "bind".into(), source: "/x/fs".into(), options: vec!["rbind".into()] };
+    let bind = Mount {
+        kind: "bind".into(),
+        source: "/x/fs".into(),
+        options: vec!["rbind".into()],
+    };
     assert_eq!(target_dir(&[bind]).unwrap(), PathBuf::from("/x/fs"));
     let ov = Mount {
         kind: "overlay".into(),

@@ -1,0 +1,159 @@
+//! The last two steps shared by pull and import: unpacking an image's layers into
+//! snapshots (once per chain ID) and recording the image with its names and reference
+//! counts in one metadata transaction.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Error, Image, ImageRecord, Images, LayerRecord};
+use crate::content::{Manager as _, Provider as _};
+use crate::digest::Digest;
+use crate::metadata::{Read as _, Table, WriteTx};
+use crate::snapshots::{unpack, SnapshotKind, Snapshotter as _};
+
+static UNPACK_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// What a removal or a moved tag released.
+#[derive(Debug, Default)]
+pub(super) struct Freed {
+    pub blobs: Vec<String>,
+    /// Chain IDs, top of each image first.
+    pub snapshots: Vec<String>,
+}
+
+impl Images {
+    /// Unpacks layer `layer` (already in the content store) as snapshot `chain` on
+    /// `parent`, unless it exists; checks the result against `diff_id`.
+    pub(super) async fn ensure_snapshot(
+        &self,
+        image: &str,
+        layer: &LayerRecord,
+        parent: Option<&str>,
+    ) -> Result<(), Error> {
+        let _guard = self.inflight.lock(format!("snap/{}", layer.chain_id)).await;
+        if let Ok(info) = self.snapshotter.stat(&layer.chain_id) {
+            if info.kind == SnapshotKind::Committed {
+                return Ok(());
+            }
+        }
+        let sn = self.snapshotter.clone();
+        let content = self.content.clone();
+        let (image, layer, parent) = (image.to_string(), layer.clone(), parent.map(str::to_string));
+        tokio::task::spawn_blocking(move || {
+            let key = format!(
+                "unpack-{}-{}-{}",
+                &layer.chain_id[7..19],
+                std::process::id(),
+                UNPACK_SEQ.fetch_add(1, Ordering::Relaxed)
+            );
+            let snap_err = |source| Error::Snapshot {
+                image: image.clone(),
+                source,
+            };
+            let mounts = sn.prepare(&key, parent.as_deref()).map_err(snap_err)?;
+            let result = (|| {
+                let d = Digest::parse(&layer.digest).map_err(|e| Error::Malformed {
+                    image: image.clone(),
+                    why: e.to_string(),
+                })?;
+                let file = content.open(&d).map_err(|source| Error::Content {
+                    image: image.clone(),
+                    digest: layer.digest.clone(),
+                    source,
+                })?;
+                let applied =
+                    unpack::apply_layer(&mounts, std::io::BufReader::with_capacity(1 << 20, file))
+                        .map_err(|source| Error::Unpack {
+                            image: image.clone(),
+                            layer: layer.digest.clone(),
+                            source,
+                        })?;
+                if applied.diff_id.as_str() != layer.diff_id {
+                    return Err(Error::DiffIdMismatch {
+                        image: image.clone(),
+                        layer: layer.digest.clone(),
+                        expected: layer.diff_id.clone(),
+                        actual: applied.diff_id.to_string(),
+                    });
+                }
+                sn.commit(&layer.chain_id, &key).map_err(snap_err)
+            })();
+            if result.is_err() {
+                if let Err(e) = sn.remove(&key) {
+                    tracing::warn!(key, error = %e, "remove failed unpack snapshot");
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    /// Records `rec` under `names` (moving names that pointed elsewhere), counting its
+    /// blobs and snapshots once if the image is new; frees what moved names orphaned.
+    pub(super) fn record(&self, rec: ImageRecord, names: &[String]) -> Result<Image, Error> {
+        let freed = self.meta.write(|tx| {
+            if tx.get(Table::Images, &rec.id)?.is_none() {
+                tx.put_json(Table::Images, &rec.id, &rec)?;
+                for b in &rec.blobs {
+                    tx.add_ref(&format!("blob/{b}"), 1)?;
+                }
+                for l in &rec.layers {
+                    tx.add_ref(&format!("snap/{}", l.chain_id), 1)?;
+                }
+            }
+            let mut freed = Freed::default();
+            for name in names {
+                let old = tx
+                    .get(Table::Tags, name)?
+                    .map(|v| String::from_utf8_lossy(&v).into_owned());
+                tx.put(Table::Tags, name, rec.id.as_bytes())?;
+                if let Some(old) = old.filter(|o| *o != rec.id) {
+                    if super::names_of(tx, &old)?.is_empty() {
+                        release(tx, &old, &mut freed)?;
+                    }
+                }
+            }
+            Ok::<_, Error>(freed)
+        })?;
+        self.delete_freed(freed);
+        self.get(&rec.id)
+    }
+
+    /// Deletes released snapshots (top first) and blobs; failures are logged and left for
+    /// the next start's garbage collection.
+    pub(super) fn delete_freed(&self, freed: Freed) {
+        for s in &freed.snapshots {
+            if let Err(e) = self.snapshotter.remove(s) {
+                tracing::warn!(snapshot = %s, error = %e, "snapshot not removed");
+            }
+        }
+        for b in &freed.blobs {
+            if let Ok(d) = Digest::parse(b) {
+                if let Err(e) = self.content.delete(&d) {
+                    tracing::warn!(blob = %b, error = %e, "blob not removed");
+                }
+            }
+        }
+    }
+}
+
+/// Deletes image `id`'s record and drops its references; what reaches zero goes to `freed`.
+pub(super) fn release(tx: &mut WriteTx, id: &str, freed: &mut Freed) -> Result<(), Error> {
+    let Some(rec) = tx.get_json::<ImageRecord>(Table::Images, id)? else {
+        return Ok(());
+    };
+    tx.delete(Table::Images, id)?;
+    for b in &rec.blobs {
+        if tx.add_ref(&format!("blob/{b}"), -1)? == 0 && !freed.blobs.contains(b) {
+            freed.blobs.push(b.clone());
+        }
+    }
+    for l in rec.layers.iter().rev() {
+        if tx.add_ref(&format!("snap/{}", l.chain_id), -1)? == 0
+            && !freed.snapshots.contains(&l.chain_id)
+        {
+            freed.snapshots.push(l.chain_id.clone());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! Registry host configuration and credentials.
+//!
+//! `[registry.hosts."<registry>"]` in crustd's config lists, per registry name as it appears
+//! in image references (`docker.io`, `127.0.0.1:5000`):
+//! - `mirrors`: endpoints (`http://host:port` or `https://host`) tried in order before the
+//!   registry itself; `skip_upstream = true` drops the registry itself from the list (an
+//!   endpoint override);
+//! - `plain_http`: talk HTTP to the registry itself (`localhost` and `127.*` always do).
+//!
+//! An endpoint that cannot be reached is skipped for the next one; an endpoint that answers
+//! (even "not found" or "unauthorized") ends the search: a mirror that does not have an
+//! image does not send the pull upstream.
+//!
+//! Credentials: the CRI `AuthConfig` if given, else the matching entry of a docker
+//! `config.json` (`auths`, keyed by host or `https://index.docker.io/v1/` for docker.io).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use oci_client::secrets::RegistryAuth;
+use serde::{Deserialize, Serialize};
+
+/// The `[registry]` section of crustd's config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Docker `config.json` to read credentials from (unset: none).
+    #[serde(default)]
+    pub docker_config: Option<PathBuf>,
+    /// Per-registry endpoints.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostConfig>,
+    /// Layers downloaded at once per pull (default 4).
+    #[serde(default)]
+    pub max_concurrent_downloads: Option<usize>,
+}
+
+/// One registry's endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Mirror endpoints, tried in order.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    /// Do not fall back to the registry itself.
+    #[serde(default)]
+    pub skip_upstream: bool,
+    /// The registry itself speaks plain HTTP.
+    #[serde(default)]
+    pub plain_http: bool,
+}
+
+/// An endpoint to pull from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host[:port]`.
+    pub host: String,
+    /// Plain HTTP instead of HTTPS.
+    pub plain_http: bool,
+}
+
+/// Why a host configuration is invalid.
+#[derive(Debug, thiserror::Error)]
+#[error("registry {registry}: invalid mirror {mirror:?}: {why}")]
+pub struct HostConfigError {
+    /// The registry.
+    pub registry: String,
+    /// The mirror.
+    pub mirror: String,
+    /// Why.
+    pub why: &'static str,
+}
+
+fn is_local(host: &str) -> bool {
+    let h = host.split(':').next().unwrap_or(host);
+    h == "localhost" || h.starts_with("127.") || host.starts_with("[::1]")
+}
+
+fn parse_endpoint(registry: &str, url: &str) -> Result<Endpoint, HostConfigError> {
+    let err = |why| HostConfigError {
+        registry: registry.into(),
+        mirror: url.into(),
+        why,
+    };
+    let (plain_http, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (false, r)
+    } else {
+        (is_local(url), url)
+    };
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains('/') {
+        return Err(err("expected scheme://host[:port] without a path"));
+    }
+    Ok(Endpoint {
+        host: host.into(),
+        plain_http,
+    })
+}
+
+impl RegistryConfig {
+    /// Checks every mirror URL.
+    pub fn validate(&self) -> Result<(), HostConfigError> {
+        for (reg, h) in &self.hosts {
+            for m in &h.mirrors {
+                parse_endpoint(reg, m)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The endpoints to try for `registry`, in order.
+    pub fn endpoints(&self, registry: &str) -> Vec<Endpoint> {
+        let host = self.hosts.get(registry);
+        let mut out: Vec<Endpoint> = host
+            .map(|h| {
+                h.mirrors
+                    .iter()
+                    .filter_map(|m| parse_endpoint(registry, m).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !host.is_some_and(|h| h.skip_upstream) {
+            let upstream = if registry == "docker.io" {
+                "registry-1.docker.io"
+            } else {
+                registry
+            };
+            out.push(Endpoint {
+                host: upstream.into(),
+                plain_http: host.is_some_and(|h| h.plain_http) || is_local(registry),
+            });
+        }
+        out
+    }
+}
+
+/// Credentials as the CRI `AuthConfig` carries them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// base64 `user:password`.
+    pub auth: String,
+    /// OAuth2 refresh (identity) token.
+    pub identity_token: String,
+    /// Bearer token for the registry.
+    pub registry_token: String,
+}
+
+impl Credentials {
+    /// The oci-client form. An identity token is sent as basic auth with user
+    /// `<token>`, which token servers accept in place of a refresh-token grant.
+    pub fn to_auth(&self) -> Result<RegistryAuth, String> {
+        if !self.registry_token.is_empty() {
+            return Ok(RegistryAuth::Bearer(self.registry_token.clone()));
+        }
+        if !self.identity_token.is_empty() {
+            return Ok(RegistryAuth::Basic(
+                "<token>".into(),
+                self.identity_token.clone(),
+            ));
+        }
+        if !self.username.is_empty() || !self.password.is_empty() {
+            return Ok(RegistryAuth::Basic(
+                self.username.clone(),
+                self.password.clone(),
+            ));
+        }
+        if !self.auth.is_empty() {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(self.auth.trim())
+                .map_err(|e| format!("auth is not base64: {e}"))?;
+            let s = String::from_utf8(raw).map_err(|_| "auth is not UTF-8".to_string())?;
+            let (u, p) = s.split_once(':').ok_or("auth is not user:password")?;
+            return Ok(RegistryAuth::Basic(u.into(), p.into()));
+        }
+        Ok(RegistryAuth::Anonymous)
+    }
+
+    /// Whether no credential is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[derive(Deserialize)]
+struct DockerConfig {
+    #[serde(default)]
+    auths: BTreeMap<String, DockerAuth>,
+}
+
+#[derive(Deserialize, Default)]
+struct DockerAuth {
+    #[serde(default)]
+    auth: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    identitytoken: String,
+    #[serde(default)]
+    registrytoken: String,
+}
+
+/// Credentials for `registry` from a docker `config.json`, if it has an entry.
+pub fn docker_config_credentials(
+    json: &[u8],
+    registry: &str,
+) -> Result<Option<Credentials>, String> {
+    let cfg: DockerConfig =
+        serde_json::from_slice(json).map_err(|e| format!("bad docker config.json: {e}"))?;
+    let strip = |k: &str| {
+        let k = k
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        k.split('/').next().unwrap_or(k).to_string()
+    };
+    let want = if registry == "docker.io" {
+        "index.docker.io"
+    } else {
+        registry
+    };
+    Ok(cfg
+        .auths
+        .into_iter()
+        .find(|(k, _)| strip(k) == want || strip(k) == registry)
+        .map(|(_, a)| Credentials {
+            username: a.username,
+            password: a.password,
+            auth: a.auth,
+            identity_token: a.identitytoken,
+            registry_token: a.registrytoken,
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_credentials() {
+        let cfg: RegistryConfig = toml::from_str(
+            r#"
+            [hosts."docker.io"]
+            mirrors = ["http://127.0.0.1:5000", "https://mirror.example.com/"]
+            [hosts."reg.example:5000"]
+            plain_http = true
+            skip_upstream = false
+            [hosts."only.mirror"]
+            mirrors = ["10.0.0.1:80"]
+            skip_upstream = true
+            "#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        let e = cfg.endpoints("docker.io");
+        assert_eq!(e.len(), 3);
+        assert_eq!(
+            e[0],
+            Endpoint {
+                host: "127.0.0.1:5000".into(),
+                plain_http: true
+            }
+        );
+        assert_eq!(
+            e[1],
+            Endpoint {
+                host: "mirror.example.com".into(),
+                plain_http: false
+            }
+        );
+        assert_eq!(
+            e[2],
+            Endpoint {
+                host: "registry-1.docker.io".into(),
+                plain_http: false
+            }
+        );
+        assert!(cfg.endpoints("reg.example:5000")[0].plain_http);
+        assert_eq!(cfg.endpoints("only.mirror").len(), 1);
+        assert!(cfg.endpoints("localhost:5000")[0].plain_http);
+        assert!(toml::from_str::<RegistryConfig>("[hosts.x]\nbogus = 1").is_err());
+        let bad: RegistryConfig =
+            toml::from_str("[hosts.x]\nmirrors = [\"http://h/path\"]").unwrap();
+        assert!(bad.validate().is_err());
+
+        let auth = base64::engine::general_purpose::STANDARD.encode("u:p");
+        let c = Credentials {
+            auth: auth.clone(),
+            ..Default::default()
+        };
+        assert!(matches!(c.to_auth().unwrap(), RegistryAuth::Basic(u, p) if u == "u" && p == "p"));
+        let j = format!(
+            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"127.0.0.1:5000":{{"username":"a","password":"b"}}}}}}"#
+        );
+        assert_eq!(
+            docker_config_credentials(j.as_bytes(), "docker.io")
+                .unwrap()
+                .unwrap()
+                .auth,
+            auth
+        );
+        assert_eq!(
+            docker_config_credentials(j.as_bytes(), "127.0.0.1:5000")
+                .unwrap()
+                .unwrap()
+                .username,
+            "a"
+        );
+        assert!(docker_config_credentials(j.as_bytes(), "other")
+            .unwrap()
+            .is_none());
+    }
+}
