@@ -1,0 +1,87 @@
+//! Read-only requests: State, Pids, Wait, Stats, Connect.
+
+use containerd_shim_protos::api;
+
+use super::{timestamp, Service};
+use crate::cgroup::Cgroup;
+use crate::error::{Result, ShimError};
+
+impl Service {
+    pub(super) fn do_state(&self, id: &str, exec_id: &str) -> Result<api::StateResponse> {
+        let st = self.lock();
+        let c = st.container(id)?;
+        let p = c.proc(id, exec_id)?;
+        let mut r = api::StateResponse::new();
+        r.id = if exec_id.is_empty() { id.into() } else { exec_id.into() };
+        r.exec_id = exec_id.into();
+        r.bundle = c.bundle.display().to_string();
+        r.pid = p.pid.max(0) as u32;
+        r.status = p.state.proto().into();
+        r.stdin = p.stdin.clone();
+        r.stdout = p.stdout.clone();
+        r.stderr = p.stderr.clone();
+        r.terminal = p.terminal;
+        if let Some((status, at)) = p.exit {
+            r.exit_status = status;
+            r.exited_at = Some(timestamp(at)).into();
+        }
+        Ok(r)
+    }
+
+    pub(super) async fn do_pids(&self, id: &str) -> Result<api::PidsResponse> {
+        let runtime = self.lock().container(id)?.runtime.clone();
+        let pids = runtime.ps(&self.inner.reaper, id).await?;
+        let mut r = api::PidsResponse::new();
+        r.processes = pids
+            .into_iter()
+            .map(|pid| {
+                let mut i = api::ProcessInfo::new();
+                i.pid = pid;
+                i
+            })
+            .collect();
+        Ok(r)
+    }
+
+    pub(super) async fn do_wait(&self, id: &str, exec_id: &str) -> Result<api::WaitResponse> {
+        let mut rx = {
+            let st = self.lock();
+            st.container(id)?.proc(id, exec_id)?.exited.subscribe()
+        };
+        let exit = rx
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|v| *v)
+            .ok_or_else(|| ShimError::ContainerNotFound(id.into()))?;
+        let mut r = api::WaitResponse::new();
+        r.exit_status = exit.0;
+        r.exited_at = Some(timestamp(exit.1)).into();
+        Ok(r)
+    }
+
+    pub(super) fn do_stats(&self, id: &str) -> Result<api::StatsResponse> {
+        let pid = {
+            let st = self.lock();
+            let c = st.container(id)?;
+            if c.init.exit.is_some() {
+                return Err(ShimError::ProcessFinished(id.into()));
+            }
+            c.init.pid
+        };
+        let cg = Cgroup::of_pid(pid).ok_or_else(|| ShimError::ProcessFinished(id.into()))?;
+        let mut r = api::StatsResponse::new();
+        r.stats = Some(cg.metrics()).into();
+        Ok(r)
+    }
+
+    pub(super) fn do_connect(&self, id: &str) -> Result<api::ConnectResponse> {
+        let mut r = api::ConnectResponse::new();
+        r.shim_pid = std::process::id();
+        r.version = concat!("crust-shim ", env!("CARGO_PKG_VERSION")).into();
+        if !id.is_empty() {
+            r.task_pid = self.lock().container(id)?.init.pid.max(0) as u32;
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,122 @@
+//! Start: `runtime start` for an init, `runtime exec` for a recorded exec.
+
+use containerd_shim_protos::api;
+use containerd_shim_protos::events::task as ev;
+
+use super::{ProcState, Service};
+use crate::error::{Result, ShimError};
+use crate::stdio::{self, StdioRequest};
+
+impl Service {
+    pub(super) async fn do_start(&self, id: &str, exec_id: &str) -> Result<api::StartResponse> {
+        let mut resp = api::StartResponse::new();
+        if exec_id.is_empty() {
+            let (runtime, pid) = {
+                let st = self.lock();
+                let c = st.container(id)?;
+                if c.init.state != ProcState::Created || c.init.exiting {
+                    return Err(ShimError::WrongState {
+                        id: id.into(),
+                        state: c.init.state.name(),
+                        op: "start",
+                    });
+                }
+                (c.runtime.clone(), c.init.pid)
+            };
+            runtime.start(&self.inner.reaper, id).await?;
+            if let Ok(c) = self.lock().container_mut(id) {
+                if c.init.state == ProcState::Created {
+                    c.init.state = ProcState::Running;
+                }
+            }
+            let mut e = ev::TaskStart::new();
+            e.container_id = id.into();
+            e.pid = pid as u32;
+            self.inner.events.task_start(e);
+            resp.pid = pid as u32;
+            return Ok(resp);
+        }
+
+        let (runtime, bundle, spec, stdin, stdout, stderr, terminal) = {
+            let st = self.lock();
+            let c = st.container(id)?;
+            if !matches!(c.init.state, ProcState::Running | ProcState::Paused) || c.init.exiting {
+                return Err(ShimError::WrongState {
+                    id: id.into(),
+                    state: c.init.state.name(),
+                    op: "start an exec in",
+                });
+            }
+            let x = c.execs.get(exec_id).ok_or_else(|| ShimError::ExecNotFound {
+                id: id.into(),
+                exec_id: exec_id.into(),
+            })?;
+            if x.proc.state != ProcState::Created || x.proc.pid != 0 {
+                return Err(ShimError::WrongState {
+                    id: exec_id.into(),
+                    state: x.proc.state.name(),
+                    op: "start",
+                });
+            }
+            (
+                c.runtime.clone(),
+                c.bundle.clone(),
+                x.spec.clone(),
+                x.proc.stdin.clone(),
+                x.proc.stdout.clone(),
+                x.proc.stderr.clone(),
+                x.proc.terminal,
+            )
+        };
+        // Mark the exec as starting so a second Start is refused while this one runs.
+        self.set_exec_pid(id, exec_id, -1);
+        let req = StdioRequest {
+            stdin: &stdin,
+            stdout: &stdout,
+            stderr: &stderr,
+            terminal,
+            id,
+            namespace: &self.inner.cfg.namespace,
+        };
+        let run = async {
+            let prepared = stdio::prepare(&req, &self.inner.reaper, &self.inner.cfg.console_dir)?;
+            let (io, pending) = prepared.split();
+            let pid =
+                runtime.exec(&self.inner.reaper, id, &bundle, exec_id, &spec, io).await?;
+            Ok::<_, ShimError>((pid, pending.finish()))
+        };
+        let (pid, stdio) = match run.await {
+            Ok(v) => v,
+            Err(e) => {
+                self.set_exec_pid(id, exec_id, 0);
+                return Err(e);
+            }
+        };
+        {
+            let mut st = self.lock();
+            if let Some(x) = st.containers.get_mut(id).and_then(|c| c.execs.get_mut(exec_id)) {
+                x.proc.pid = pid;
+                x.proc.state = ProcState::Running;
+                match stdio {
+                    Ok(s) => x.proc.stdio = s,
+                    Err(e) => eprintln!("crust-shim: exec {exec_id} stdio: {e}"),
+                }
+            }
+        }
+        self.claim_exit(id, exec_id, pid);
+        let mut e = ev::TaskExecStarted::new();
+        e.container_id = id.into();
+        e.exec_id = exec_id.into();
+        e.pid = pid as u32;
+        self.inner.events.exec_started(e);
+        resp.pid = pid as u32;
+        Ok(resp)
+    }
+
+    fn set_exec_pid(&self, id: &str, exec_id: &str, pid: i32) {
+        let mut st = self.lock();
+        if let Some(x) = st.containers.get_mut(id).and_then(|c| c.execs.get_mut(exec_id)) {
+            x.proc.pid = pid;
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Test harness: busybox bundles in temp dirs, real shims started through `start`, and
+//! ttrpc clients. Needs root (skips with a message otherwise). The OCI runtime is
+//! `$CRUST_TEST_RUNTIME` (default: `runc`).
+//!
+//! Everything a test creates is cleaned up in Drop: containers are killed and deleted
+//! through the runtime, shims are killed, cgroups and temp dirs removed.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use containerd_shim_protos::api;
+use containerd_shim_protos::shim_async::TaskClient;
+use protobuf::well_known_types::any::Any;
+use serde_json::json;
+
+pub const NS: &str = "crust-test";
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipping: needs root");
+    }
+    root
+}
+
+pub fn runtime() -> String {
+    std::env::var("CRUST_TEST_RUNTIME").unwrap_or_else(|_| "runc".into())
+}
+
+pub fn shim_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_crust-shim"))
+}
+
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A bundle: `<dir>/config.json` and a busybox rootfs.
+pub struct Bundle {
+    pub id: String,
+    pub dir: PathBuf,
+    pub spec: serde_json::Value,
+}
+
+/// Spec options for a test container.
+#[derive(Default, Clone)]
+pub struct SpecOpts {
+    pub terminal: bool,
+    pub memory_limit: Option<i64>,
+    pub sandbox_id: Option<String>,
+}
+
+impl Bundle {
+    pub fn new(root: &Path, args: &[&str], o: &SpecOpts) -> Bundle {
+        let id = unique("c");
+        let dir = root.join(&id);
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        for app in [
+            "sh", "echo", "sleep", "cat", "tail", "head", "tr", "printf", "stty", "true", "false",
+            "ls", "read", "kill", "yes", "wc",
+        ] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(app)).unwrap();
+        }
+        let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
+        if let Some(limit) = o.memory_limit {
+            resources["memory"] = json!({"limit": limit, "swap": limit});
+        }
+        let mut annotations = serde_json::Map::new();
+        if let Some(s) = &o.sandbox_id {
+            annotations.insert("io.kubernetes.cri.sandbox-id".into(), json!(s));
+        }
+        let spec = json!({
+            "ociVersion": "1.0.2",
+            "process": {
+                "terminal": o.terminal,
+                "user": {"uid": 0, "gid": 0},
+                "args": args,
+                "env": ["PATH=/bin", "TERM=xterm"],
+                "cwd": "/",
+                "capabilities": {
+                    "bounding": ["CAP_KILL", "CAP_SETUID", "CAP_SETGID"],
+                    "effective": ["CAP_KILL", "CAP_SETUID", "CAP_SETGID"],
+                    "permitted": ["CAP_KILL", "CAP_SETUID", "CAP_SETGID"]
+                },
+                "noNewPrivileges": true
+            },
+            "root": {"path": "rootfs", "readonly": false},
+            "hostname": "shimtest",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                 "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                 "options": ["nosuid", "noexec", "nodev", "ro"]}
+            ],
+            "annotations": annotations,
+            "linux": {
+                "cgroupsPath": format!("/crust-shim-test/{id}"),
+                "resources": resources,
+                "namespaces": [
+                    {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+                    {"type": "network"}
+                ],
+                "maskedPaths": ["/proc/kcore"],
+                "readonlyPaths": ["/proc/sys"]
+            }
+        });
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec).unwrap())
+            .unwrap();
+        Bundle { id, dir, spec }
+    }
+}
+
+/// A running shim and a client to it. Drop kills and deletes everything.
+pub struct Shim {
+    pub tmp: tempfile::TempDir,
+    pub address: String,
+    pub client: TaskClient,
+    pub ids: Vec<String>,
+    pub events: PathBuf,
+    pub state_dir: PathBuf,
+    /// Shim processes to kill on drop.
+    pub pids: Vec<u32>,
+}
+
+pub fn ctx() -> ttrpc::context::Context {
+    ttrpc::context::with_timeout(Duration::from_secs(30).as_nanos() as i64)
+}
+
+/// Starts (or joins) the shim of `bundle` with the `start` subcommand.
+pub fn start_shim(state_dir: &Path, events: &Path, bundle: &Bundle) -> String {
+    let out = Command::new(shim_bin())
+        .args(["-namespace", NS, "-address", "/run/crust-test-none.sock"])
+        .args(["-publish-binary", events.with_extension("sh").to_str().unwrap()])
+        .args(["-id", &bundle.id, "-state-dir", state_dir.to_str().unwrap()])
+        .args(["-runtime", &runtime()])
+        .arg("start")
+        .current_dir(&bundle.dir)
+        .env_remove("TTRPC_ADDRESS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "start: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub async fn connect(address: &str) -> TaskClient {
+    let c = ttrpc::asynchronous::Client::connect(address).await.unwrap();
+    TaskClient::new(c)
+}
+
+impl Shim {
+    /// A temp dir with the publish script; the shim itself starts with the first bundle.
+    pub async fn start(bundle_args: &[&str], o: &SpecOpts) -> (Shim, Bundle) {
+        let tmp = tempfile::Builder::new().prefix("crust-shim-").tempdir_in("/tmp").unwrap();
+        let state_dir = tmp.path().join("state");
+        let events = tmp.path().join("events");
+        let script = events.with_extension("sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\ncat > /dev/null\necho \"$5\" >> {}\n", events.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bundle = Bundle::new(tmp.path(), bundle_args, o);
+        let address = start_shim(&state_dir, &events, &bundle);
+        let client = connect(&address).await;
+        let pid = client.connect(ctx(), &api::ConnectRequest::new()).await.unwrap().shim_pid;
+        (Shim { tmp, address, client, ids: vec![], events, state_dir, pids: vec![pid] }, bundle)
+    }
+
+    pub fn bundle(&self, args: &[&str], o: &SpecOpts) -> Bundle {
+        Bundle::new(self.tmp.path(), args, o)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    pub async fn create(&mut self, b: &Bundle, stdio: [&str; 3], terminal: bool) -> ttrpc::Result<u32> {
+        let mut r = api::CreateTaskRequest::new();
+        r.id = b.id.clone();
+        r.bundle = b.dir.display().to_string();
+        r.stdin = stdio[0].into();
+        r.stdout = stdio[1].into();
+        r.stderr = stdio[2].into();
+        r.terminal = terminal;
+        let resp = self.client.create(ctx(), &r).await?;
+        self.ids.push(b.id.clone());
+        Ok(resp.pid)
+    }
+
+    pub async fn start_task(&self, id: &str, exec_id: &str) -> ttrpc::Result<u32> {
+        let mut r = api::StartRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        Ok(self.client.start(ctx(), &r).await?.pid)
+    }
+
+    pub async fn state(&self, id: &str, exec_id: &str) -> ttrpc::Result<api::StateResponse> {
+        let mut r = api::StateRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        self.client.state(ctx(), &r).await
+    }
+
+    pub async fn wait(&self, id: &str, exec_id: &str) -> ttrpc::Result<u32> {
+        let mut r = api::WaitRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        Ok(self.client.wait(ctx(), &r).await?.exit_status)
+    }
+
+    pub async fn kill(&self, id: &str, exec_id: &str, sig: u32) -> ttrpc::Result<()> {
+        let mut r = api::KillRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.signal = sig;
+        self.client.kill(ctx(), &r).await.map(drop)
+    }
+
+    pub async fn delete(&self, id: &str, exec_id: &str) -> ttrpc::Result<api::DeleteResponse> {
+        let mut r = api::DeleteRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        self.client.delete(ctx(), &r).await
+    }
+
+    pub async fn exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+        args: &[&str],
+        stdio: [&str; 3],
+        terminal: bool,
+    ) -> ttrpc::Result<()> {
+        let spec = json!({
+            "terminal": terminal,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/bin"],
+            "cwd": "/",
+            "noNewPrivileges": true
+        });
+        let mut any = Any::new();
+        any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+        any.value = serde_json::to_vec(&spec).unwrap();
+        let mut r = api::ExecProcessRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.terminal = terminal;
+        r.stdin = stdio[0].into();
+        r.stdout = stdio[1].into();
+        r.stderr = stdio[2].into();
+        r.spec = Some(any).into();
+        self.client.exec(ctx(), &r).await.map(drop)
+    }
+
+    pub async fn shim_pid(&self) -> u32 {
+        self.client.connect(ctx(), &api::ConnectRequest::new()).await.unwrap().shim_pid
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.events)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until `topic` has been published `n` times.
+    pub async fn wait_event(&self, topic: &str, n: usize) -> bool {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if self.events().iter().filter(|e| *e == topic).count() >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
+pub fn code(e: &ttrpc::Error) -> ttrpc::Code {
+    match e {
+        ttrpc::Error::RpcStatus(s) => s.code(),
+        other => panic!("not an rpc status: {other:?}"),
+    }
+}
+
+/// Polls `f` until it returns true (10 s).
+pub async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+pub fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        let root = self.state_dir.join("runtime").join(NS);
+        for id in &self.ids {
+            let _ = Command::new(runtime())
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "--force", id])
+                .output();
+        }
+        for pid in &self.pids {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our shim's.
+            unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+        }
+        for id in &self.ids {
+            for c in ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio", "cpuset", "systemd", "unified"] {
+                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-test/{id}"));
+                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-test"));
+            }
+        }
+    }
+}
+
+/// Parses CRI log records: (timestamp, stream, tag, text).
+pub fn cri_records(text: &str) -> Vec<(String, String, String, String)> {
+    text.lines()
+        .map(|l| {
+            let mut it = l.splitn(4, ' ');
+            let ts = it.next().unwrap().to_string();
+            let stream = it.next().unwrap().to_string();
+            let tag = it.next().unwrap().to_string();
+            let text = it.next().unwrap_or("").to_string();
+            (ts, stream, tag, text)
+        })
+        .collect()
+}
+
+pub type Events = HashMap<String, usize>;
+
+impl Shim {
+    pub async fn reconnect(address: &str) -> TaskClient {
+        connect(address).await
+    }
+}
