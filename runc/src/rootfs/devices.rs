@@ -123,7 +123,16 @@ pub(crate) fn create_all(
         if in_user_ns {
             bind_host_device(root_fd, &node, resolver)?;
         } else {
-            mknod_in_root(root_fd, &node, resolver)?;
+            match mknod_in_root(root_fd, &node, resolver) {
+                // mknod refused (no CAP_MKNOD, or a device cgroup without "m"): bind the
+                // host's node instead, as runc does.
+                Err(RootfsError::CreateDevice { source, .. })
+                    if source.raw_os_error() == Some(libc::EPERM) =>
+                {
+                    bind_host_device(root_fd, &node, resolver)?;
+                }
+                other => other?,
+            }
         }
     }
     Ok(())

@@ -392,3 +392,21 @@ fn bad_input_is_refused_before_anything_changes() {
     let err = in_mount_ns(move || prepare(&sp, &missing, &opts()).expect_err("missing rootfs"));
     assert!(err.to_string().contains("no-rootfs"), "{err}");
 }
+
+#[test]
+fn devices_fall_back_to_binds_when_mknod_is_refused() {
+    if !is_root() {
+        return;
+    }
+    let fx = fixture();
+    let sp = spec(serde_json::json!({}));
+    let r = fx.rootfs.clone();
+    in_mount_ns(move || {
+        // Capabilities are per thread: only this test thread loses CAP_MKNOD.
+        caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_MKNOD).expect("drop CAP_MKNOD");
+        prepare(&sp, &r, &opts()).expect("prepare");
+        let null = r.join("dev/null");
+        assert!(mount_at(&null).is_some(), "bound from the host");
+        assert!(std::fs::metadata(&null).expect("null").file_type().is_char_device());
+    });
+}
