@@ -645,3 +645,34 @@ fn v2_stats_freeze_oom() {
         w(&[("s/cgroup.freeze", "1"), ("s/cgroup.freeze", "0")])
     );
 }
+
+#[test]
+fn v2_oom_event_fd_fires_on_memory_events_change() {
+    let f = Fake::new(V2_MOUNTINFO, V2_OWN);
+    v2_leaf(&f, "o");
+    f.populate("o", &[("memory.events", "oom 0\noom_kill 0\n")]);
+    let cg = Cgroup::with_root(f.root(), Some("/o"), "o").unwrap();
+    let fd = cg.oom_event_fd().unwrap();
+    let poll = |ms: u16| {
+        let mut p = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        nix::poll::poll(&mut p, nix::poll::PollTimeout::from(ms)).unwrap()
+    };
+    assert_eq!(poll(0), 0);
+    f.populate("o", &[("memory.events", "oom 1\noom_kill 1\n")]);
+    assert_eq!(poll(1000), 1);
+    assert_eq!(cg.oom_kill_count().unwrap(), 1);
+    // No memory controller at all on v1 → a clear error.
+    let f1 = Fake::new(
+        "35 25 0:32 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n",
+        "",
+    );
+    let cg = Cgroup::with_root(f1.root(), Some("/o"), "o").unwrap();
+    assert!(matches!(
+        cg.oom_event_fd(),
+        Err(CgroupError::OomEvent { .. })
+    ));
+    assert_eq!(cg.oom_kill_count().unwrap(), 0);
+}

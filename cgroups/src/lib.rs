@@ -15,6 +15,7 @@ mod cgroupfs;
 mod devices;
 mod freezer;
 mod layout;
+mod oom;
 mod path;
 mod resources;
 mod stats;
@@ -84,6 +85,13 @@ pub enum CgroupError {
         path: PathBuf,
         state: String,
         waited_ms: u64,
+    },
+    /// Setting up OOM notification failed.
+    #[error("registering for OOM events on {path}")]
+    OomEvent {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     /// Neither a v1 freezer nor cgroup.freeze is available.
     #[error("no freezer for cgroup {path}")]
@@ -455,10 +463,32 @@ impl Cgroup {
         Ok(cgroupfs::read_keyed(dir, file, "oom_kill")?.unwrap_or(0))
     }
 
+    /// A file descriptor that becomes readable when the kernel reports a memory event for
+    /// this cgroup (v1: eventfd on memory.oom_control; v2: inotify on memory.events). Drain it
+    /// and compare [`Cgroup::oom_kill_count`] with the last value; close it to unregister.
+    pub fn oom_event_fd(&self) -> Result<std::os::fd::OwnedFd, CgroupError> {
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => oom::v2_inotify(&dir.dir),
+            Hierarchy::V1 { controllers, .. } => match controllers.get("memory") {
+                Some(d) => oom::v1_eventfd(&d.dir),
+                None => Err(CgroupError::OomEvent {
+                    path: PathBuf::from(&self.path),
+                    source: std::io::Error::from_raw_os_error(libc::ENOENT),
+                }),
+            },
+        }
+    }
+
     /// Removes the container's directory on every hierarchy, with any cgroups created below
     /// it, leaf first (retrying briefly while tasks exit). Missing directories are fine.
-    /// Parent directories are left alone: they may be shared (a pod's cgroup).
+    /// Parent directories are left alone: they may be shared (a pod's cgroup). A frozen
+    /// cgroup is thawed first, since killed tasks cannot exit while frozen.
     pub fn delete(&self) -> Result<(), CgroupError> {
+        if let Ok(f) = self.freezer() {
+            if f.is_frozen().unwrap_or(false) {
+                let _ = f.thaw();
+            }
+        }
         let mut first = None;
         for d in self.dirs() {
             if let Err(e) = cgroupfs::remove_tree(&d.dir) {

@@ -146,6 +146,7 @@ fn v1_oom_kill_is_counted() {
     g.cg.apply(&res(r#"{"memory": {"limit": 8388608, "swap": 8388608}}"#))
         .unwrap();
     assert_eq!(g.cg.oom_kill_count().unwrap(), 0);
+    let efd = g.cg.oom_event_fd().unwrap();
     let mut child = spawn_waiting("exec dd if=/dev/zero of=/dev/null bs=64M count=1");
     let pid = child.id() as i32;
     g.track(pid);
@@ -155,6 +156,13 @@ fn v1_oom_kill_is_counted() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(9), "{status:?}");
     assert!(g.cg.oom_kill_count().unwrap() >= 1);
+    // The eventfd fired.
+    let mut pfd = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&efd),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(2000u16)).unwrap();
+    assert_eq!(n, 1, "no OOM event on the eventfd");
     let m = g.cg.stats().unwrap().memory;
     // Peak usage reached the limit (failcnt is not kept by every kernel).
     assert_eq!(m.usage.max, 8388608, "{m:?}");
@@ -176,4 +184,56 @@ fn v1_bad_input_leaves_nothing_and_names_field() {
         "{e}"
     );
     assert_eq!(read(&mem, "memory.limit_in_bytes"), before);
+}
+
+#[test]
+fn v1_delete_thaws_a_frozen_cgroup_whose_tasks_were_killed() {
+    let Some(mut g) = v1_cgroup(&unique("frozenkill")) else {
+        return;
+    };
+    g.cg.create().unwrap();
+    let mut child = spawn_waiting("exec sleep 60");
+    let pid = child.id() as i32;
+    g.track(pid);
+    g.cg.add_process(pid).unwrap();
+    release(&mut child);
+    g.cg.freeze().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    let t = std::time::Instant::now();
+    g.cg.delete().unwrap();
+    eprintln!("delete of a frozen cgroup took {:?}", t.elapsed());
+    assert!(g.cg.hierarchies().iter().all(|h| !h.dir.exists()));
+    let _ = child.wait();
+}
+
+#[test]
+fn v1_hot_path_timing() {
+    let Some(g) = v1_cgroup(&unique("timing")) else {
+        return;
+    };
+    let r = res(
+        r#"{"cpu": {"shares": 512, "quota": 50000, "period": 100000},
+        "memory": {"limit": 67108864}, "pids": {"limit": 100},
+        "devices": [{"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}"#,
+    );
+    let t = std::time::Instant::now();
+    let cg = Cgroup::new(Some(&unique("timing")), "x").unwrap();
+    let resolved = t.elapsed();
+    cg.create().unwrap();
+    let created = t.elapsed();
+    cg.apply(&r).unwrap();
+    let applied = t.elapsed();
+    assert!(
+        Cgroup::new(Some("/"), "x").is_err(),
+        "the hierarchy root is never a container cgroup"
+    );
+    let t2 = std::time::Instant::now();
+    g.cg.delete().unwrap();
+    eprintln!(
+        "v1 hot path: new {resolved:?}, +create {:?}, +apply {:?}, delete {:?}",
+        created - resolved,
+        applied - created,
+        t2.elapsed()
+    );
 }
