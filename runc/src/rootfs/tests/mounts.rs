@@ -403,10 +403,64 @@ fn devices_fall_back_to_binds_when_mknod_is_refused() {
     let r = fx.rootfs.clone();
     in_mount_ns(move || {
         // Capabilities are per thread: only this test thread loses CAP_MKNOD.
-        caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_MKNOD).expect("drop CAP_MKNOD");
+        caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_MKNOD)
+            .expect("drop CAP_MKNOD");
         prepare(&sp, &r, &opts()).expect("prepare");
         let null = r.join("dev/null");
         assert!(mount_at(&null).is_some(), "bound from the host");
-        assert!(std::fs::metadata(&null).expect("null").file_type().is_char_device());
+        assert!(std::fs::metadata(&null)
+            .expect("null")
+            .file_type()
+            .is_char_device());
     });
+}
+
+#[test]
+fn cgroup_mount_with_and_without_cgroup_namespace() {
+    if !is_root() {
+        return;
+    }
+    let v1 = std::fs::read_to_string("/proc/self/cgroup")
+        .expect("cgroup")
+        .lines()
+        .any(|l| l.contains(":memory:"));
+    for cgroupns in [false, true] {
+        let fx = fixture();
+        let mut namespaces = vec![serde_json::json!({"type": "mount"})];
+        if cgroupns {
+            namespaces.push(serde_json::json!({"type": "cgroup"}));
+        }
+        let sp = spec(serde_json::json!({
+            "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}],
+            "linux": {"namespaces": namespaces}
+        }));
+        let r = fx.rootfs.clone();
+        in_mount_ns(move || {
+            prepare(&sp, &r, &opts()).expect("prepare");
+            let cg = r.join("sys/fs/cgroup");
+            if !v1 {
+                assert_eq!(mount_at(&cg).expect("cgroup2").fstype, "cgroup2");
+                return;
+            }
+            let own = std::fs::read_to_string("/proc/thread-self/cgroup").expect("cgroup");
+            let own_memory = own
+                .lines()
+                .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+                .expect("memory line");
+            let m = mount_at(&cg.join("memory")).expect("memory hierarchy");
+            assert_eq!(m.fstype, "cgroup");
+            if cgroupns {
+                // A fresh cgroup mount (rooted by the namespace; here the init one).
+                assert_eq!(m.root, Path::new("/"));
+            } else {
+                // The container's own cgroup bound from the host hierarchy.
+                assert_eq!(m.root, Path::new(&own_memory), "{m:?}");
+            }
+            assert_eq!(
+                vfs_flags(&cg.join("memory")) & libc::ST_RDONLY,
+                libc::ST_RDONLY
+            );
+        });
+    }
 }
