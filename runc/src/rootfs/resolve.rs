@@ -23,7 +23,7 @@ const MAX_SYMLINKS: usize = 40;
 /// How paths are resolved inside the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Resolver {
-    /// `openat2(RESOLVE_IN_ROOT)`, falling back to [`Resolver::Walk`] on ENOSYS.
+    /// `openat2(RESOLVE_IN_ROOT)`, falling back to [`Resolver::Walk`] on ENOSYS/EPERM.
     Kernel,
     /// The userspace component walk (also used directly by tests).
     #[cfg_attr(not(test), allow(dead_code))]
@@ -94,7 +94,9 @@ pub(crate) fn open_in(
 ) -> io::Result<OwnedFd> {
     if resolver == Resolver::Kernel {
         match openat2_in_root(root_fd, path, flags, 0) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+            // ENOSYS: kernel < 5.6; EPERM: a seccomp profile (e.g. nested in an older
+            // runtime) blocks openat2. The walk gives the same answer.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {}
             other => return other,
         }
     }

@@ -7,6 +7,7 @@ mod escape;
 mod finalize;
 mod mounts;
 mod resolver;
+mod userns;
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
