@@ -3,8 +3,9 @@
 //! cgroup v1: an eventfd registered through `cgroup.event_control` on
 //! `memory.oom_control` (the kernel signals it on every OOM in the cgroup, and once more
 //! when the cgroup is removed). cgroup v2: inotify on `memory.events`. In both cases the
-//! `oom_kill` counter is re-read and an event is reported only when it grew, so spurious
-//! wake-ups (cgroup removal, other counters) are not reported as OOMs.
+//! On v1 a wake-up while the cgroup still exists is an OOM (the kernel signals before
+//! it counts the kill); on v2 the `oom_kill` counter must have grown, so changes of
+//! other counters are not reported as OOMs.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -35,7 +36,8 @@ pub fn watch(cg: Cgroup, on_oom: impl Fn() + Send + 'static) -> Option<JoinHandl
                 return;
             }
             let now = cg.oom_kill_count().unwrap_or(last + 1);
-            if now > last {
+            // v1 signals when the cgroup hits OOM, before the kill is counted.
+            if now > last || matches!(cg, Cgroup::V1 { .. }) {
                 last = now;
                 on_oom();
             }

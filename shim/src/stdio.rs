@@ -295,12 +295,16 @@ impl Pending {
                     self.stdio.outputs.push(tokio::spawn(copy_to_log(source, w)));
                 }
             }
-            Target::Fifo(p) | Target::File(p) => {
-                let fd = open_output(p, matches!(tout, Target::Fifo(_)))
-                    .map_err(|e| ShimError::io("open stdout", p, e))?;
+            Target::Fifo(p) => {
+                let fd = open_output(p, true).map_err(|e| ShimError::io("open stdout", p, e))?;
                 set_nonblocking(&fd);
                 let fd = async_fd(fd).map_err(|e| ShimError::io("stdout", p, e))?;
                 self.stdio.outputs.push(tokio::spawn(copy_to_fd(source, fd)));
+            }
+            Target::File(p) => {
+                // Regular files cannot be polled; writes to them do not block for long.
+                let f = open_output(p, false).map_err(|e| ShimError::io("open stdout", p, e))?;
+                self.stdio.outputs.push(tokio::spawn(copy_to_file(source, f.into())));
             }
             Target::Binary { .. } => {
                 return Err(ShimError::InvalidRequest(
@@ -449,6 +453,17 @@ async fn copy_to_fd(mut src: Source, dst: AsyncFd<OwnedFd>) {
     loop {
         let n = src.read(&mut buf).await;
         if n == 0 || !write_all_fd(&dst, &buf[..n]).await {
+            break;
+        }
+    }
+}
+
+async fn copy_to_file(mut src: Source, mut dst: std::fs::File) {
+    use std::io::Write;
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = src.read(&mut buf).await;
+        if n == 0 || dst.write_all(&buf[..n]).is_err() {
             break;
         }
     }
