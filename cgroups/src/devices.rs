@@ -1,13 +1,17 @@
-//! Device access rules: the v1 `devices.allow`/`devices.deny` lines, and for v2 the rule set
-//! reduced as the v1 kernel would (a default plus exceptions) and compiled to a
-//! `BPF_PROG_TYPE_CGROUP_DEVICE` program.
+//! Device access rules: the v1 `devices.allow`/`devices.deny` transitions, and for v2 the rule
+//! set reduced to a default plus exceptions and compiled to a `BPF_PROG_TYPE_CGROUP_DEVICE`
+//! program.
 //!
-//! Semantics (those of the v1 device controller, so both versions behave alike):
-//! the state starts as "allow all" (what a new cgroup below the root inherits in v1); a rule of
-//! type `a` with wildcard major and minor resets the default to its allow/deny and drops every
-//! exception; any other rule either adds an exception (when it differs from the default) or
-//! removes the access bits it names from exceptions with exactly the same type and numbers
-//! (no hole punching in wildcard exceptions, as v1).
+//! Semantics are runc's (which mirror the v1 kernel controller): a rule list is applied to a
+//! "deny all" base; a rule of type `a` with wildcard major and minor resets the default to its
+//! allow/deny and drops every exception; any other rule either adds an exception (when it
+//! differs from the default) or removes the access bits it names from the exception with
+//! exactly the same type and numbers (no hole punching in wildcard exceptions).
+//!
+//! v1 updates are minimal transitions from the state in `devices.list` (as runc): only when the
+//! default changes, or the current state is a black-list whose exceptions the kernel does not
+//! list, is a disruptive `a *:* rwm` rule written first; otherwise dropped bits are denied and
+//! gained bits allowed, so running processes never lose access to devices they keep.
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
@@ -19,6 +23,37 @@ const ACC_ALL: u8 = ACC_MKNOD | ACC_READ | ACC_WRITE;
 /// BPF_DEVCG_DEV_* device types.
 const DEV_BLOCK: i32 = 1;
 const DEV_CHAR: i32 = 2;
+
+/// The device rules runc appends after the spec's own (runc 1.1 and ≥ 1.2.4 `AllowedDevices`):
+/// mknod of any char/block device, /dev/null, random, full, tty, zero, urandom, ptmx, the pty
+/// slaves (136:*) and tun/tap (10:200). A runtime that wants runc's behaviour passes
+/// `spec rules ++ these` to [`crate::Cgroup::apply`]; with the "deny all" base a spec with no
+/// rules then gets exactly this list.
+pub fn default_allowed_devices() -> Vec<LinuxDeviceCgroup> {
+    let rule = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(typ));
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_access(Some(access.to_string()));
+        d
+    };
+    use LinuxDeviceType::{B, C};
+    vec![
+        rule(C, None, None, "m"),
+        rule(B, None, None, "m"),
+        rule(C, Some(1), Some(3), "rwm"),
+        rule(C, Some(1), Some(8), "rwm"),
+        rule(C, Some(1), Some(7), "rwm"),
+        rule(C, Some(5), Some(0), "rwm"),
+        rule(C, Some(1), Some(5), "rwm"),
+        rule(C, Some(1), Some(9), "rwm"),
+        rule(C, Some(136), None, "rwm"),
+        rule(C, Some(5), Some(2), "rwm"),
+        rule(C, Some(10), Some(200), "rwm"),
+    ]
+}
 
 /// "rwm" → access bits; `None` if another letter appears. Empty means "rwm" (what the
 /// runtime-spec's examples and runc assume for deny-all rules without access).
@@ -119,10 +154,10 @@ pub(crate) struct RuleSet {
 }
 
 impl RuleSet {
-    /// Applies `rules` in order, starting from "allow all".
+    /// Applies `rules` in order, starting from "deny all".
     pub(crate) fn reduce(rules: &[Rule]) -> RuleSet {
         let mut set = RuleSet {
-            default_allow: true,
+            default_allow: false,
             exceptions: Vec::new(),
         };
         for r in rules {
@@ -147,6 +182,95 @@ impl RuleSet {
             }
         }
         set
+    }
+
+    /// The state shown by v1 `devices.list`: "a *:* rwm" means allow-by-default (its deny
+    /// exceptions are not listed), otherwise the lines are the allowed exceptions.
+    pub(crate) fn from_v1_list(text: &str) -> Option<RuleSet> {
+        let mut exceptions = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut f = line.split_whitespace();
+            let (Some(t), Some(nums), Some(acc)) = (f.next(), f.next(), f.next()) else {
+                return None;
+            };
+            let (maj, min) = nums.split_once(':')?;
+            let num = |v: &str| -> Option<Option<u32>> {
+                if v == "*" {
+                    Some(None)
+                } else {
+                    v.parse().ok().map(Some)
+                }
+            };
+            let kind = match t {
+                "a" => Kind::All,
+                "b" => Kind::Block,
+                "c" => Kind::Char,
+                _ => return None,
+            };
+            let rule = Rule {
+                allow: true,
+                kind,
+                major: num(maj)?,
+                minor: num(min)?,
+                access: parse_access(acc)?,
+            };
+            if rule.is_reset() {
+                return Some(RuleSet {
+                    default_allow: true,
+                    exceptions: Vec::new(),
+                });
+            }
+            exceptions.push(rule);
+        }
+        Some(RuleSet {
+            default_allow: false,
+            exceptions,
+        })
+    }
+
+    /// The v1 rules that turn the cgroup's current state `self` into `target`.
+    pub(crate) fn transition(&self, target: &RuleSet) -> Vec<Rule> {
+        let mut out = Vec::new();
+        let mut old: &[Rule] = &self.exceptions;
+        if self.default_allow || self.default_allow != target.default_allow {
+            out.push(Rule {
+                allow: target.default_allow,
+                kind: Kind::All,
+                major: None,
+                minor: None,
+                access: ACC_ALL,
+            });
+            old = &[];
+        }
+        let same =
+            |a: &Rule, b: &Rule| a.kind == b.kind && a.major == b.major && a.minor == b.minor;
+        for o in old {
+            let kept = target
+                .exceptions
+                .iter()
+                .find(|t| same(t, o))
+                .map_or(0, |t| t.access);
+            let dropped = o.access & !kept;
+            if dropped != 0 {
+                out.push(Rule {
+                    allow: target.default_allow,
+                    access: dropped,
+                    ..*o
+                });
+            }
+        }
+        for t in &target.exceptions {
+            let had = old.iter().find(|o| same(o, t)).map_or(0, |o| o.access);
+            let gained = t.access & !had;
+            if gained != 0 {
+                out.push(Rule {
+                    allow: !target.default_allow,
+                    access: gained,
+                    ..*t
+                });
+            }
+        }
+        out
     }
 
     /// The BPF program: returns 1 (allow) or 0 (deny) for the device access in its context
@@ -360,8 +484,13 @@ mod tests {
             }
         );
         assert_eq!(run(&set.program(), C, R, 1, 3), 0);
+        // The base is "deny all", as runc: no rules, no access.
+        assert_eq!(RuleSet::reduce(&[]), set);
 
-        let set = RuleSet::reduce(&[rule(false, Kind::Char, Some(1), Some(3), "w")]);
+        let set = RuleSet::reduce(&[
+            rule(true, Kind::All, None, None, "rwm"),
+            rule(false, Kind::Char, Some(1), Some(3), "w"),
+        ]);
         assert!(set.default_allow);
         let p = set.program();
         assert_eq!(run(&p, C, R, 1, 3), 1);
@@ -388,6 +517,7 @@ mod tests {
         );
         // a later reset wins
         let set = RuleSet::reduce(&[
+            rule(false, Kind::All, None, None, "rwm"),
             rule(true, Kind::Char, Some(1), Some(3), "rw"),
             rule(true, Kind::All, None, None, "rwm"),
         ]);
@@ -398,6 +528,69 @@ mod tests {
                 exceptions: vec![]
             }
         );
+    }
+
+    #[test]
+    fn v1_transitions_are_minimal() {
+        let allow_all = RuleSet::from_v1_list("a *:* rwm\n").unwrap();
+        assert!(allow_all.default_allow);
+        let cur = RuleSet::from_v1_list("c 1:3 rwm\nc 1:5 rwm\nc 136:* rw\n").unwrap();
+        assert_eq!(cur.exceptions.len(), 3);
+        let target = RuleSet::reduce(&[
+            rule(false, Kind::All, None, None, "rwm"),
+            rule(true, Kind::Char, Some(1), Some(3), "r"),
+            rule(true, Kind::Char, Some(136), None, "rw"),
+            rule(true, Kind::Char, Some(1), Some(7), "rwm"),
+        ]);
+        let lines = |rs: Vec<Rule>| -> Vec<(bool, String)> {
+            rs.iter().map(|r| (r.allow, r.v1_line())).collect()
+        };
+        assert_eq!(
+            lines(cur.transition(&target)),
+            [
+                (false, "c 1:3 wm".to_string()),
+                (false, "c 1:5 rwm".to_string()),
+                (true, "c 1:7 rwm".to_string()),
+            ]
+        );
+        assert_eq!(lines(target.transition(&target)), []);
+        // From allow-all (deny exceptions unknown): disruptive reset first.
+        assert_eq!(
+            lines(allow_all.transition(&target))[..2],
+            [
+                (false, "a *:* rwm".to_string()),
+                (true, "c 1:3 r".to_string())
+            ]
+        );
+        // To a black-list: reset to allow, then the deny exceptions.
+        let black = RuleSet::reduce(&[
+            rule(true, Kind::All, None, None, "rwm"),
+            rule(false, Kind::Block, Some(8), None, "w"),
+        ]);
+        assert_eq!(
+            lines(cur.transition(&black)),
+            [
+                (true, "a *:* rwm".to_string()),
+                (false, "b 8:* w".to_string())
+            ]
+        );
+        assert!(RuleSet::from_v1_list("x 1:3 rwm").is_none());
+    }
+
+    #[test]
+    fn default_devices_alone_are_a_whitelist() {
+        let rules: Vec<Rule> = default_allowed_devices()
+            .iter()
+            .map(Rule::from_spec)
+            .collect();
+        let set = RuleSet::reduce(&rules);
+        assert!(!set.default_allow);
+        assert_eq!(set.exceptions.len(), 11);
+        let p = set.program();
+        assert_eq!(run(&p, C, R | W, 1, 9), 1); // urandom
+        assert_eq!(run(&p, C, R | W, 10, 200), 1); // tun
+        assert_eq!(run(&p, B, R, 8, 0), 0); // disks
+        assert_eq!(run(&p, C, R, 4, 1), 0); // tty1
     }
 
     #[test]

@@ -123,7 +123,14 @@ fn hybrid_leaf(f: &Fake, path: &str) {
                 ),
             ],
         ),
-        ("devices", &[("devices.allow", ""), ("devices.deny", "")]),
+        (
+            "devices",
+            &[
+                ("devices.allow", ""),
+                ("devices.deny", ""),
+                ("devices.list", "a *:* rwm\n"),
+            ],
+        ),
         ("freezer", &[("freezer.state", "THAWED\n")]),
         (
             "blkio",

@@ -26,6 +26,7 @@ mod v2;
 #[cfg(test)]
 mod fake_tree_tests;
 
+pub use devices::default_allowed_devices;
 pub use stats::*;
 
 use std::collections::BTreeMap;

@@ -12,7 +12,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 
 use crate::cgroupfs::{self, write};
-use crate::devices::Rule;
+use crate::devices::{Rule, RuleSet};
 use crate::CgroupError;
 
 /// Creates `dir` below `mount`, giving every new level of the cpuset hierarchy its parent's
@@ -113,10 +113,14 @@ pub(crate) fn apply(dirs: &BTreeMap<&str, &Path>, r: &LinuxResources) -> Result<
         }
     }
     if let (Some(devs), Some(dir)) = (r.devices(), dirs.get("devices")) {
-        // The kernel applies v1 rules with the same default/exception semantics as
-        // `devices::RuleSet`, so they are written verbatim, in order.
-        for d in devs {
-            let rule = Rule::from_spec(d);
+        let rules: Vec<Rule> = devs.iter().map(Rule::from_spec).collect();
+        let target = RuleSet::reduce(&rules);
+        let list = cgroupfs::read(dir, "devices.list")?;
+        let current = RuleSet::from_v1_list(&list).ok_or_else(|| CgroupError::Parse {
+            path: dir.join("devices.list"),
+            reason: "unexpected device rule line".into(),
+        })?;
+        for rule in current.transition(&target) {
             let file = if rule.allow {
                 "devices.allow"
             } else {

@@ -132,6 +132,21 @@ fn v2_bpf_device_filter_denies_and_is_replaced() {
     );
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["R", "NOW"]);
 
+    // runc's default list (11 rules) loads too; /dev/kmsg (1:11) is not in it.
+    let mut r = res(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#);
+    let mut devs = r.devices().clone().unwrap();
+    devs.extend(crust_cgroups::default_allowed_devices());
+    r.set_devices(Some(devs));
+    g.cg.apply(&r).unwrap();
+    let (out, _) = run_in(
+        g,
+        "(: > /dev/full) && echo FULL; (: < /dev/kmsg) && echo KMSG || echo NOKMSG",
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["FULL", "NOKMSG"]
+    );
+
     g.cg.apply(&res(r#"{"devices": [{"allow": true, "access": "rwm"}]}"#))
         .unwrap();
     let (out, _) = run_in(g, "(: > /dev/full) && echo OPENED || echo DENIED");
