@@ -9,6 +9,30 @@
 //! cgroup2, joined for membership as runc does). Limits are validated completely before the
 //! first write, so bad input changes nothing. Only the systemd cgroup *path* form is
 //! understood; the systemd (D-Bus) driver is not implemented.
+//!
+//! Device rules follow runc: the list is applied to a "deny all" base (v1: minimal
+//! `devices.allow`/`devices.deny` transitions; v2: an eBPF program replacing the previous
+//! one). runc appends [`default_allowed_devices`] to the spec's rules; callers that want the
+//! same behaviour do that before [`Cgroup::apply`].
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (resources, pid) = (oci_spec::runtime::LinuxResources::default(), 1);
+//! use crust_cgroups::Cgroup;
+//! let cg = Cgroup::new(Some("/crust/abc"), "abc")?; // or the spec's linux.cgroupsPath
+//! cg.create()?;
+//! cg.apply(&resources)?; // validates everything before the first write
+//! cg.add_process(pid)?;
+//! let state = serde_json::to_string(&cg)?; // keep it; later commands deserialize it
+//! let cg: Cgroup = serde_json::from_str(&state)?;
+//! cg.freeze()?;
+//! cg.thaw()?;
+//! println!("{}", serde_json::to_string(&cg.stats()?)?); // `events --stats` data
+//! let _oom_kills = cg.oom_kill_count()?;
+//! cg.delete()?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod bpf;
 mod cgroupfs;
