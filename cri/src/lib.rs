@@ -1,1 +1,17 @@
-//! CRI v1 front end: crustd and crustctl.
+//! CRI v1 front end of crust: the gRPC services `crustd` serves and the client side
+//! `crustctl` uses. This crate translates CRI messages to core (`crust-daemon`) calls and
+//! back; errors become gRPC statuses in exactly one place, [`status`].
+//!
+//! Layout: [`image`] is the CRI ImageService (one file per RPC); [`import`] is crust's own
+//! small `crust.v1.Images/Import` service on the same socket (the CRI has no import RPC);
+//! [`config`] is crustd's TOML configuration; [`server`] wires the services onto the unix
+//! socket; [`client`] connects to a CRI endpoint. crustctl's verbs live in `src/bin/crustctl/`, one file per verb.
+//! The RuntimeService (issue 6) slots in as `runtime/` next to `image/`, added in
+//! [`server::router`].
+
+pub mod client;
+pub mod config;
+pub mod image;
+pub mod import;
+pub mod server;
+pub mod status;

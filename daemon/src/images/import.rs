@@ -58,7 +58,12 @@ fn scan(store: &LocalStore, path: &Path) -> Result<Scanned, Error> {
         .entries()
         .map_err(|e| bad(format!("not a tar archive: {e}")))?
     {
-        let mut entry = entry.map_err(|e| bad(format!("read entry: {e}")))?;
+        let mut entry = entry.map_err(|e| {
+            bad(format!(
+                "not a valid tar archive: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ))
+        })?;
         if !matches!(
             entry.header().entry_type(),
             tar::EntryType::Regular | tar::EntryType::Continuous

@@ -1,0 +1,145 @@
+//! crustctl: a crictl-like client for any CRI endpoint (crust's by default). Endpoint
+//! resolution as crictl: `--runtime-endpoint`/`--image-endpoint` flags, then
+//! `CONTAINER_RUNTIME_ENDPOINT`/`IMAGE_SERVICE_ENDPOINT`, then the config file
+//! (`--config`, default `/etc/crictl.yaml`, keys `runtime-endpoint`, `image-endpoint`,
+//! `timeout`), then `unix:///run/crust/crust.sock`. One file per verb; the RuntimeService
+//! verbs (issue 6) join the [`Cmd`] enum.
+
+mod imagefsinfo;
+mod images;
+mod import;
+mod inspecti;
+mod output;
+mod pull;
+mod rmi;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use serde::Deserialize;
+use tonic::transport::Channel;
+
+/// A crictl-like client for CRI runtimes.
+#[derive(Debug, Parser)]
+#[command(name = "crustctl", version, about)]
+struct Cli {
+    /// CRI runtime endpoint.
+    #[arg(long, short = 'r', global = true, env = "CONTAINER_RUNTIME_ENDPOINT")]
+    runtime_endpoint: Option<String>,
+    /// CRI image endpoint (default: the runtime endpoint).
+    #[arg(long, short = 'i', global = true, env = "IMAGE_SERVICE_ENDPOINT")]
+    image_endpoint: Option<String>,
+    /// Connection timeout in seconds.
+    #[arg(long, short = 't', global = true)]
+    timeout: Option<u64>,
+    /// crictl config file (YAML or JSON).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "CRI_CONFIG_FILE",
+        default_value = "/etc/crictl.yaml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// List images (or `images import FILE`).
+    Images(images::Args),
+    /// Pull an image.
+    Pull(pull::Args),
+    /// Remove one or more images.
+    Rmi(rmi::Args),
+    /// Show image status (verbose).
+    Inspecti(inspecti::Args),
+    /// Show image filesystem usage.
+    Imagefsinfo(imagefsinfo::Args),
+    /// Import an OCI or docker-save archive.
+    Import(import::Args),
+}
+
+/// crictl.yaml.
+#[derive(Debug, Default, Deserialize)]
+struct CrictlConfig {
+    #[serde(rename = "runtime-endpoint", default)]
+    runtime_endpoint: Option<String>,
+    #[serde(rename = "image-endpoint", default)]
+    image_endpoint: Option<String>,
+    #[serde(default)]
+    timeout: Option<u64>,
+}
+
+/// Resolved connection settings.
+#[derive(Debug, Clone)]
+struct Conn {
+    image_endpoint: String,
+    timeout: Duration,
+}
+
+impl Conn {
+    async fn channel(&self) -> anyhow::Result<Channel> {
+        crust_cri::client::connect(&self.image_endpoint, self.timeout)
+            .await
+            .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
+    }
+
+    async fn images(&self) -> anyhow::Result<ImageServiceClient<Channel>> {
+        Ok(ImageServiceClient::new(self.channel().await?))
+    }
+}
+
+fn resolve(cli: &Cli) -> anyhow::Result<Conn> {
+    let file: CrictlConfig = match std::fs::read_to_string(&cli.config) {
+        Ok(t) => {
+            serde_yaml::from_str(&t).with_context(|| format!("parse {}", cli.config.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => CrictlConfig::default(),
+        Err(e) => return Err(e).with_context(|| format!("read {}", cli.config.display())),
+    };
+    let runtime = cli
+        .runtime_endpoint
+        .clone()
+        .or(file.runtime_endpoint)
+        .unwrap_or_else(|| format!("unix://{}", crust_cri::config::DEFAULT_LISTEN));
+    let image = cli
+        .image_endpoint
+        .clone()
+        .or(file.image_endpoint)
+        .unwrap_or(runtime);
+    Ok(Conn {
+        image_endpoint: image,
+        timeout: Duration::from_secs(cli.timeout.or(file.timeout).unwrap_or(10)),
+    })
+}
+
+/// A gRPC status as a one-line error.
+fn rpc(st: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("rpc error: code = {:?} desc = {}", st.code(), st.message())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    let r = async {
+        let conn = resolve(&cli)?;
+        match cli.cmd {
+            Cmd::Images(a) => images::run(&conn, a).await,
+            Cmd::Pull(a) => pull::run(&conn, a).await,
+            Cmd::Rmi(a) => rmi::run(&conn, a).await,
+            Cmd::Inspecti(a) => inspecti::run(&conn, a).await,
+            Cmd::Imagefsinfo(a) => imagefsinfo::run(&conn, a).await,
+            Cmd::Import(a) => import::run(&conn, a).await,
+        }
+    }
+    .await;
+    if let Err(e) = r {
+        eprintln!("crustctl: {e:#}");
+        std::process::exit(1);
+    }
+}

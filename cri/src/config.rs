@@ -1,0 +1,140 @@
+//! crustd's configuration: built-in defaults, overridden by an optional TOML file
+//! (default `/etc/crust/config.toml`; unknown keys are an error), overridden by flags.
+//!
+//! ```toml
+//! root = "/var/lib/crust"          # persistent state: content, snapshots, metadata
+//! state = "/run/crust"             # volatile state: socket, runtime state
+//! listen = "/run/crust/crust.sock" # unix socket (mode 0600)
+//! log_level = "info"               # tracing filter (RUST_LOG overrides)
+//!
+//! [registry]
+//! docker_config = "/root/.docker/config.json"
+//! max_concurrent_downloads = 4
+//! [registry.hosts."docker.io"]
+//! mirrors = ["http://127.0.0.1:5000"]  # tried in order; a "not found" does not fall back
+//! skip_upstream = false
+//! [registry.hosts."registry.local:5000"]
+//! plain_http = true
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crust_daemon::images::RegistryConfig;
+use serde::{Deserialize, Serialize};
+
+/// Default persistent root.
+pub const DEFAULT_ROOT: &str = "/var/lib/crust";
+/// Default volatile state directory.
+pub const DEFAULT_STATE: &str = "/run/crust";
+/// Default socket.
+pub const DEFAULT_LISTEN: &str = "/run/crust/crust.sock";
+/// Default config file.
+pub const DEFAULT_CONFIG: &str = "/etc/crust/config.toml";
+
+/// The configuration file's contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Persistent root.
+    #[serde(default)]
+    pub root: Option<PathBuf>,
+    /// Volatile state directory.
+    #[serde(default)]
+    pub state: Option<PathBuf>,
+    /// Socket path.
+    #[serde(default)]
+    pub listen: Option<PathBuf>,
+    /// Log filter.
+    #[serde(default)]
+    pub log_level: Option<String>,
+    /// Registry hosts and credentials.
+    #[serde(default)]
+    pub registry: RegistryConfig,
+}
+
+/// Config loading failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("read config {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("parse config {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A registry host entry is invalid.
+    #[error("config {path}")]
+    Registry {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: crust_daemon::images::hosts::HostConfigError,
+    },
+}
+
+impl Config {
+    /// Loads `path`; a missing file gives the defaults only when `required` is false.
+    pub fn load(path: &Path, required: bool) -> Result<Self, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Self::default())
+            }
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.into(),
+                    source,
+                })
+            }
+        };
+        let c: Config = toml::from_str(&text).map_err(|source| Error::Parse {
+            path: path.into(),
+            source,
+        })?;
+        c.registry.validate().map_err(|source| Error::Registry {
+            path: path.into(),
+            source,
+        })?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_defaults_and_reject_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        assert_eq!(Config::load(&p, false).unwrap(), Config::default());
+        assert!(Config::load(&p, true).is_err());
+        std::fs::write(
+            &p,
+            "root = \"/x\"\n[registry.hosts.\"docker.io\"]\nmirrors = [\"http://127.0.0.1:1\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(&p, false).unwrap();
+        assert_eq!(c.root.as_deref(), Some(Path::new("/x")));
+        assert_eq!(c.registry.hosts["docker.io"].mirrors.len(), 1);
+        std::fs::write(&p, "rooot = \"/x\"\n").unwrap();
+        let e = Config::load(&p, false).unwrap_err();
+        assert!(
+            crate::status::message(&e).contains("rooot"),
+            "{}",
+            crate::status::message(&e)
+        );
+    }
+}

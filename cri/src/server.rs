@@ -1,0 +1,76 @@
+//! Wiring: the services crustd serves on its unix socket, and the socket itself (created
+//! with mode 0600, a stale file replaced, removed again on shutdown).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crust_daemon::images::Images;
+use k8s_cri::v1::image_service_server::ImageServiceServer;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::image::ImageServer;
+use crate::import::ImportServer;
+
+/// Serving failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The socket could not be set up.
+    #[error("listen on {path}")]
+    Listen {
+        /// The socket.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("serve")]
+    Serve(#[source] tonic::transport::Error),
+}
+
+/// Every service crustd serves, over the core services.
+pub fn router(images: Arc<Images>) -> tonic::transport::server::Router {
+    const MAX_MSG: usize = 16 * 1024 * 1024;
+    tonic::transport::Server::builder()
+        .add_service(
+            ImageServiceServer::from_arc(Arc::new(ImageServer::new(images.clone())))
+                .max_decoding_message_size(MAX_MSG)
+                .max_encoding_message_size(MAX_MSG),
+        )
+        .add_service(ImportServer::new(images))
+}
+
+/// Binds the unix socket at `path` with mode 0600.
+pub fn bind(path: &Path) -> Result<UnixListener, Error> {
+    let err = |source| Error::Listen {
+        path: path.into(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let l = UnixListener::bind(path).map_err(err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    Ok(l)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then removes the socket.
+pub async fn serve(
+    router: tonic::transport::server::Router,
+    listener: UnixListener,
+    path: &Path,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
+    let r = router
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .await;
+    let _ = std::fs::remove_file(path);
+    r.map_err(Error::Serve)
+}
