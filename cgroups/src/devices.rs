@@ -308,7 +308,7 @@ impl RuleSet {
                 }
             }
             if let Some(m) = e.major {
-                block.push(Insn::jne_imm(4, m as i32));
+                block.push(Insn::jne_imm(4, m as i32)); // same bits, 32-bit compare
             }
             if let Some(m) = e.minor {
                 block.push(Insn::jne_imm(5, m as i32));
@@ -344,6 +344,8 @@ pub(crate) struct Insn {
 const BPF_LDX: u8 = 0x01;
 const BPF_ALU: u8 = 0x04;
 const BPF_JMP: u8 = 0x05;
+/// 32-bit compares (Linux ≥ 5.1): device numbers are u32, so no sign-extension surprises.
+const BPF_JMP32: u8 = 0x06;
 const BPF_ALU64: u8 = 0x07;
 const BPF_W: u8 = 0x00;
 const BPF_MEM: u8 = 0x60;
@@ -383,16 +385,16 @@ impl Insn {
         Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm)
     }
     fn jne_imm(dst: u8, imm: i32) -> Insn {
-        Insn::new(BPF_JMP | BPF_JNE | BPF_K, dst, 0, TO_END, imm)
+        Insn::new(BPF_JMP32 | BPF_JNE | BPF_K, dst, 0, TO_END, imm)
     }
     fn jeq_imm(dst: u8, imm: i32) -> Insn {
-        Insn::new(BPF_JMP | BPF_JEQ | BPF_K, dst, 0, TO_END, imm)
+        Insn::new(BPF_JMP32 | BPF_JEQ | BPF_K, dst, 0, TO_END, imm)
     }
     fn exit() -> Insn {
         Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
     }
     fn is_jump_to_end(&self) -> bool {
-        self.code & 0x07 == BPF_JMP && self.off == TO_END
+        self.code & 0x07 == BPF_JMP32 && self.off == TO_END
     }
 }
 
@@ -426,13 +428,13 @@ mod tests {
                 0x74 => r[dst] = ((r[dst] as u32) >> i.imm) as u64,
                 0xbc => r[dst] = r[src] as u32 as u64,
                 0xb7 => r[dst] = i.imm as i64 as u64,
-                0x55 => {
-                    if r[dst] != i.imm as i64 as u64 {
+                0x56 => {
+                    if r[dst] as u32 != i.imm as u32 {
                         pc += i.off as usize
                     }
                 }
-                0x15 => {
-                    if r[dst] == i.imm as i64 as u64 {
+                0x16 => {
+                    if r[dst] as u32 == i.imm as u32 {
                         pc += i.off as usize
                     }
                 }

@@ -533,6 +533,11 @@ fn v2_paths_create_enables_controllers() {
     assert!(f.cg().join("kubepods/pod1").is_dir());
     cg.delete().unwrap();
     assert!(matches!(cg.pids(), Err(CgroupError::NotFound { .. })));
+    assert!(matches!(cg.stats(), Err(CgroupError::NotFound { .. })));
+    assert!(matches!(
+        cg.oom_kill_count(),
+        Err(CgroupError::NotFound { .. })
+    ));
 }
 
 #[test]

@@ -459,6 +459,12 @@ impl Cgroup {
 
     /// Stats shaped like runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb).
     pub fn stats(&self) -> Result<Stats, CgroupError> {
+        // Missing interface files read as zero, so a deleted cgroup must be caught here.
+        if let Some(dir) = self.procs_dir().filter(|d| !d.exists()) {
+            return Err(CgroupError::NotFound {
+                path: dir.to_path_buf(),
+            });
+        }
         match &self.hierarchy {
             Hierarchy::V2 { dir } => stats_read::v2(&dir.dir),
             Hierarchy::V1 { controllers, .. } => {
@@ -491,6 +497,7 @@ impl Cgroup {
     /// A file descriptor that becomes readable when the kernel reports a memory event for
     /// this cgroup (v1: eventfd on memory.oom_control; v2: inotify on memory.events). Drain it
     /// and compare [`Cgroup::oom_kill_count`] with the last value; close it to unregister.
+    /// The fd is non-blocking and close-on-exec.
     pub fn oom_event_fd(&self) -> Result<std::os::fd::OwnedFd, CgroupError> {
         match &self.hierarchy {
             Hierarchy::V2 { dir } => oom::v2_inotify(&dir.dir),

@@ -7,7 +7,7 @@
 //!
 //! Either way the fd says "something may have happened": drain it and compare
 //! [`crate::Cgroup::oom_kill_count`] with the previous value. The registration lives as long
-//! as the returned fd.
+//! as the returned fd, which is non-blocking and close-on-exec (ready for tokio's `AsyncFd`).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -29,7 +29,7 @@ pub(crate) fn v1_eventfd(dir: &Path) -> Result<OwnedFd, CgroupError> {
     let oom_control = dir.join("memory.oom_control");
     let ctl = std::fs::File::open(&oom_control).map_err(err(&oom_control))?;
     // SAFETY: eventfd has no pointer arguments; a non-negative result is a new fd we own.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     if efd < 0 {
         return Err(err(dir)(std::io::Error::last_os_error()));
     }
