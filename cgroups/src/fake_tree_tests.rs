@@ -222,9 +222,6 @@ fn v1_create_apply_writes_exactly() {
         ])
     );
     let r = res(r#"{
-        "devices": [{"allow": false, "access": "rwm"},
-                    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-                    {"allow": true, "type": "c", "major": 136, "access": "rw"}],
         "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
                    "kernel": 1000000, "swappiness": 10, "disableOOMKiller": true},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0",
@@ -266,14 +263,34 @@ fn v1_create_apply_writes_exactly() {
                 "8:0 1048576"
             ),
             ("hugetlb/crust/c1/hugetlb.2MB.limit_in_bytes", "4194304"),
-            ("devices/crust/c1/devices.deny", "a *:* rwm"),
-            ("devices/crust/c1/devices.allow", "c 1:3 rwm"),
-            ("devices/crust/c1/devices.allow", "c 136:* rw"),
             ("net_cls,net_prio/crust/c1/net_cls.classid", "1048577"),
             ("net_cls,net_prio/crust/c1/net_prio.ifpriomap", "eth0 5"),
         ])
     );
     assert_eq!(f.read("memory/crust/c1/memory.limit_in_bytes"), "67108864");
+
+    // Devices: this fake kernel does not update devices.list, so the read-back check fails
+    // after exactly the transition writes ...
+    let devs = res(r#"{"devices": [{"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 136, "access": "rw"}]}"#);
+    let e = cg.apply(&devs).unwrap_err();
+    assert!(e.to_string().contains("device list differs"), "{e}");
+    assert_eq!(
+        f.writes(),
+        w(&[
+            ("devices/crust/c1/devices.deny", "a *:* rwm"),
+            ("devices/crust/c1/devices.allow", "c 1:3 rwm"),
+            ("devices/crust/c1/devices.allow", "c 136:* rw"),
+        ])
+    );
+    // ... and once the list shows the requested state, re-applying writes nothing.
+    f.populate(
+        "devices/crust/c1",
+        &[("devices.list", "c 1:3 rwm\nc 136:* rw\n")],
+    );
+    cg.apply(&devs).unwrap();
+    assert_eq!(f.writes(), vec![]);
 
     cg.add_process(4242).unwrap();
     let procs = f.writes();

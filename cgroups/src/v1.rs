@@ -128,6 +128,22 @@ pub(crate) fn apply(dirs: &BTreeMap<&str, &Path>, r: &LinuxResources) -> Result<
             };
             write(dir, file, &rule.v1_line())?;
         }
+        // Safety check (as runc): a white-list must read back exactly as requested; a
+        // black-list at least has to be in allow-by-default mode.
+        let list = cgroupfs::read(dir, "devices.list")?;
+        let now = RuleSet::from_v1_list(&list);
+        let ok = now.is_some_and(|n| {
+            n.default_allow == target.default_allow
+                && (n.default_allow
+                    || (n.exceptions.len() == target.exceptions.len()
+                        && n.exceptions.iter().all(|e| target.exceptions.contains(e))))
+        });
+        if !ok {
+            return Err(CgroupError::InvalidResource {
+                field: "linux.resources.devices".into(),
+                reason: format!("the kernel's device list differs from the rules: {list:?}"),
+            });
+        }
     }
     if let Some(n) = r.network() {
         if let (Some(id), Some(dir)) = (n.class_id(), dirs.get("net_cls")) {
