@@ -138,6 +138,14 @@ struct Target {
 impl Images {
     /// Imports every image of the archive at `path`; `name` names images that carry none.
     pub async fn import(&self, path: &Path, name: Option<&str>) -> Result<Vec<Image>, Error> {
+        let result = self.import_locked(path, name).await;
+        if result.is_err() {
+            self.clean_after_failure().await;
+        }
+        result
+    }
+
+    async fn import_locked(&self, path: &Path, name: Option<&str>) -> Result<Vec<Image>, Error> {
         let _gc = self.gc.read().await;
         let store: Arc<LocalStore> = self.content.clone();
         let p: PathBuf = path.to_path_buf();

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use hosts::{Credentials, RegistryConfig};
 pub use manifest::ImageConfig;
+pub use pull::install_crypto;
 pub use reference::ImageRef;
 
 use crate::content::{self, LocalStore, Manager as _, Provider as _};
@@ -404,6 +405,15 @@ impl Images {
             used_bytes: used.bytes,
             inodes_used: used.inodes,
         })
+    }
+
+    /// After a failed pull or import: once no other pull runs, removes what it left
+    /// unreferenced, so a failure leaves the store as it was.
+    pub(crate) async fn clean_after_failure(&self) {
+        let _gc = self.gc.write().await;
+        if let Err(e) = self.collect_garbage() {
+            tracing::warn!(error = %e, "cleanup after failure");
+        }
     }
 
     /// Removes crash leftovers: ingest files, unpack snapshots that never committed,

@@ -20,7 +20,9 @@ use crate::content::{self, Ingester as _, LocalStore, Provider as _, Writer as _
 use crate::digest::{chain_ids, Digest};
 use crate::error::{ErrorKind, Kind as _};
 
-fn install_crypto() {
+/// Installs rustls' ring crypto provider for oci-client's HTTPS (once per process; any
+/// provider installed earlier is kept).
+pub fn install_crypto() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Another component may have installed one already; either is fine.
@@ -256,6 +258,14 @@ impl Images {
     pub async fn pull(&self, spec: &str, creds: Option<&Credentials>) -> Result<Image, Error> {
         install_crypto();
         let r = ImageRef::parse(spec)?;
+        let result = self.pull_locked(&r, creds).await;
+        if result.is_err() {
+            self.clean_after_failure().await;
+        }
+        result
+    }
+
+    async fn pull_locked(&self, r: &ImageRef, creds: Option<&Credentials>) -> Result<Image, Error> {
         let name = r.name();
         let _gc = self.gc.read().await;
         let _once = self.inflight.lock(format!("pull/{name}")).await;
@@ -267,7 +277,7 @@ impl Images {
         let endpoints = self.registry.endpoints(&r.registry);
         let mut last = None;
         for ep in &endpoints {
-            match self.pull_from(&r, ep, creds).await {
+            match self.pull_from(r, ep, creds).await {
                 Ok(img) => return Ok(img),
                 Err(e) if e.kind() == ErrorKind::Unavailable => {
                     tracing::warn!(image = %name, endpoint = %ep.host, error = %e, "endpoint unavailable, trying next");
