@@ -139,7 +139,7 @@ impl Cgroup {
                     o.oom_kill = keyed(&f, "oom_kill").unwrap_or(0);
                     m.memory_oom_control = Some(o).into();
                 }
-                pack(&m)
+                pack("io.containerd.cgroups.v1.Metrics", &m)
             }
             Cgroup::V2(d) => {
                 let mut m = v2m::Metrics::new();
@@ -169,16 +169,17 @@ impl Cgroup {
                 ev.max = me("max");
                 ev.high = me("high");
                 m.memory_events = Some(ev).into();
-                pack(&m)
+                pack("io.containerd.cgroups.v2.Metrics", &m)
             }
         }
     }
 }
 
-fn pack(m: &dyn protobuf::MessageDyn) -> Any {
+/// Packs `m` (type URL written out: see `events::Publisher::send`).
+fn pack(type_url: &str, m: &impl Message) -> Any {
     let mut any = Any::new();
-    any.type_url = m.descriptor_dyn().full_name().to_string();
-    any.value = m.write_to_bytes_dyn().unwrap_or_default();
+    any.type_url = type_url.to_string();
+    any.value = m.write_to_bytes().unwrap_or_default();
     any
 }
 
@@ -225,7 +226,3 @@ pub fn leave_caller_cgroup(shim_cgroup: Option<&str>) -> Vec<String> {
     }
     errors
 }
-
-// The `Message` import is needed for `new()` on generated types.
-#[allow(dead_code)]
-fn _assert_message<M: Message>() {}

@@ -22,7 +22,7 @@ use containerd_shim_protos::shim::event::Envelope;
 use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::shim_async::EventsClient;
 use protobuf::well_known_types::any::Any;
-use protobuf::MessageDyn;
+use protobuf::Message;
 use tokio::sync::mpsc;
 
 use crate::reaper::Reaper;
@@ -70,39 +70,42 @@ impl Publisher {
         Publisher { tx }
     }
 
-    fn send(&self, topic: &'static str, m: &dyn MessageDyn) {
+    /// Queues `m` under `topic`. The type URL is the proto full name, written out
+    /// rather than taken from the descriptor: building rust-protobuf's reflection data
+    /// costs a few hundred KB of heap the shim does not otherwise need.
+    fn send(&self, topic: &'static str, type_name: &str, m: &impl Message) {
         let mut any = Any::new();
-        any.type_url = m.descriptor_dyn().full_name().to_string();
-        any.value = m.write_to_bytes_dyn().unwrap_or_default();
+        any.type_url = format!("containerd.events.{type_name}");
+        any.value = m.write_to_bytes().unwrap_or_default();
         let _ = self.tx.send((topic, any));
     }
 
     pub fn task_create(&self, e: ev::TaskCreate) {
-        self.send("/tasks/create", &e);
+        self.send("/tasks/create", "TaskCreate", &e);
     }
     pub fn task_start(&self, e: ev::TaskStart) {
-        self.send("/tasks/start", &e);
+        self.send("/tasks/start", "TaskStart", &e);
     }
     pub fn task_exit(&self, e: ev::TaskExit) {
-        self.send("/tasks/exit", &e);
+        self.send("/tasks/exit", "TaskExit", &e);
     }
     pub fn task_oom(&self, e: ev::TaskOOM) {
-        self.send("/tasks/oom", &e);
+        self.send("/tasks/oom", "TaskOOM", &e);
     }
     pub fn task_delete(&self, e: ev::TaskDelete) {
-        self.send("/tasks/delete", &e);
+        self.send("/tasks/delete", "TaskDelete", &e);
     }
     pub fn exec_added(&self, e: ev::TaskExecAdded) {
-        self.send("/tasks/exec-added", &e);
+        self.send("/tasks/exec-added", "TaskExecAdded", &e);
     }
     pub fn exec_started(&self, e: ev::TaskExecStarted) {
-        self.send("/tasks/exec-started", &e);
+        self.send("/tasks/exec-started", "TaskExecStarted", &e);
     }
     pub fn paused(&self, e: ev::TaskPaused) {
-        self.send("/tasks/paused", &e);
+        self.send("/tasks/paused", "TaskPaused", &e);
     }
     pub fn resumed(&self, e: ev::TaskResumed) {
-        self.send("/tasks/resumed", &e);
+        self.send("/tasks/resumed", "TaskResumed", &e);
     }
 }
 
@@ -145,7 +148,6 @@ async fn exec(
     topic: &str,
     any: &Any,
 ) -> bool {
-    use protobuf::Message;
     let Ok(data) = any.write_to_bytes() else { return false };
     let mut cmd = Command::new(binary);
     cmd.args(["--address", address, "publish", "--topic", topic, "--namespace", ns]);
