@@ -36,7 +36,10 @@ fn invalid(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
 }
 
 /// Parses JSON text into `T`, reporting the path of the failing field.
-pub fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, text: &[u8]) -> Result<T, ConfigError> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &[u8],
+) -> Result<T, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -76,7 +79,10 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
     let p = std::fs::canonicalize(&p)
         .map_err(|e| invalid("root.path", format!("rootfs {p:?}: {e}")))?;
     if !p.is_dir() {
-        return Err(invalid("root.path", format!("rootfs {p:?} is not a directory")));
+        return Err(invalid(
+            "root.path",
+            format!("rootfs {p:?} is not a directory"),
+        ));
     }
     Ok(p)
 }
@@ -142,7 +148,10 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
         let mut seen = HashSet::new();
         for (i, r) in rl.iter().enumerate() {
             if !seen.insert(format!("{:?}", r.typ())) {
-                return Err(invalid(format!("process.rlimits[{i}].type"), "duplicate rlimit"));
+                return Err(invalid(
+                    format!("process.rlimits[{i}].type"),
+                    "duplicate rlimit",
+                ));
             }
             if r.soft() > r.hard() {
                 return Err(invalid(
@@ -168,7 +177,10 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
         if !kernel_has_namespace(ns.typ()) {
             return Err(invalid(
                 format!("linux.namespaces[{i}].type"),
-                format!("namespace {:?} is not supported by this kernel", ns_proc_name(ns.typ())),
+                format!(
+                    "namespace {:?} is not supported by this kernel",
+                    ns_proc_name(ns.typ())
+                ),
             ));
         }
         if let Some(p) = ns.path() {
@@ -190,14 +202,23 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     ] {
         let maps = maps.clone().unwrap_or_default();
         if !userns_new && !maps.is_empty() {
-            return Err(invalid(field, "mappings given without a new user namespace"));
+            return Err(invalid(
+                field,
+                "mappings given without a new user namespace",
+            ));
         }
         if userns_new && maps.is_empty() {
-            return Err(invalid(field, "user namespace enabled, but no mappings given"));
+            return Err(invalid(
+                field,
+                "user namespace enabled, but no mappings given",
+            ));
         }
         for (i, m) in maps.iter().enumerate() {
             if m.size() == 0 {
-                return Err(invalid(format!("{field}[{i}].size"), "must be greater than 0"));
+                return Err(invalid(
+                    format!("{field}[{i}].size"),
+                    "must be greater than 0",
+                ));
             }
             if m.container_id().checked_add(m.size()).is_none()
                 || m.host_id().checked_add(m.size()).is_none()
@@ -206,8 +227,7 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
             }
         }
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
-        && !has_new(LinuxNamespaceType::Uts)
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_new(LinuxNamespaceType::Uts)
     {
         return Err(invalid(
             "hostname",
@@ -255,7 +275,10 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
                     return Err(invalid(format!("{field}[{i}].path"), "must be absolute"));
                 }
                 if h.timeout().is_some_and(|t| t <= 0) {
-                    return Err(invalid(format!("{field}[{i}].timeout"), "must be greater than zero"));
+                    return Err(invalid(
+                        format!("{field}[{i}].timeout"),
+                        "must be greater than zero",
+                    ));
                 }
             }
         }
@@ -323,16 +346,25 @@ mod tests {
         assert!(check(v).expect_err("fail").to_string().contains("hostname"));
         let mut v = base();
         v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
-        assert!(check(v).expect_err("fail").to_string().contains("net.ipv4.ip_forward"));
+        assert!(check(v)
+            .expect_err("fail")
+            .to_string()
+            .contains("net.ipv4.ip_forward"));
         let mut v = base();
         v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
-        assert!(check(v).expect_err("fail").to_string().contains("not namespaced"));
+        assert!(check(v)
+            .expect_err("fail")
+            .to_string()
+            .contains("not namespaced"));
     }
 
     #[test]
     fn empty_args_rejected() {
         let mut v = base();
         v["process"]["args"] = serde_json::json!([]);
-        assert!(check(v).expect_err("fail").to_string().contains("process.args"));
+        assert!(check(v)
+            .expect_err("fail")
+            .to_string()
+            .contains("process.args"));
     }
 }

@@ -23,7 +23,9 @@ pub enum HookError {
         #[source]
         source: std::io::Error,
     },
-    #[error("error running {kind} hook #{index} {path:?}: {status}, stdout: {stdout}, stderr: {stderr}")]
+    #[error(
+        "error running {kind} hook #{index} {path:?}: {status}, stdout: {stdout}, stderr: {stderr}"
+    )]
     Failed {
         kind: &'static str,
         index: usize,
@@ -50,7 +52,12 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state: &str) -> Result
         cmd.arg0(argv0).args(rest);
     }
     cmd.env_clear()
-        .envs(hook.env().iter().flatten().filter_map(|e| e.split_once('=')))
+        .envs(
+            hook.env()
+                .iter()
+                .flatten()
+                .filter_map(|e| e.split_once('=')),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -154,15 +161,23 @@ mod tests {
             "args": ["sh", "-c", format!("cat > {}", out.display())]
         }));
         run("prestart", Some(&vec![h]), "{\"id\":\"x\"}").expect("run");
-        assert_eq!(std::fs::read_to_string(&out).expect("read"), "{\"id\":\"x\"}");
-        let bad = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}));
-        let e = run("prestart", Some(&vec![bad]), "{}").expect_err("fails").to_string();
+        assert_eq!(
+            std::fs::read_to_string(&out).expect("read"),
+            "{\"id\":\"x\"}"
+        );
+        let bad = hook(
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}),
+        );
+        let e = run("prestart", Some(&vec![bad]), "{}")
+            .expect_err("fails")
+            .to_string();
         assert!(e.contains("exit status 3") && e.contains("oops"), "{e}");
     }
 
     #[test]
     fn timeout_kills() {
-        let h = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
+        let h =
+            hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
         let t = Instant::now();
         let e = run("createRuntime", Some(&vec![h]), "{}").expect_err("times out");
         assert!(matches!(e, HookError::Timeout { .. }));

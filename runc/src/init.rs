@@ -157,7 +157,10 @@ pub fn main() -> ! {
     // SAFETY: fcntl on our own fd; the channel must not leak into the container program.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     if let Err(e) = stage1(&ch) {
-        let _ = ch.send(&Message::Error(chain(&e)), None);
+        // After `Ready` nobody reads the channel any more: say it on the container's stderr.
+        if ch.send(&Message::Error(chain(&e)), None).is_err() {
+            eprintln!("crust-runc init: {}", chain(&e));
+        }
         std::process::exit(1);
     }
     std::process::exit(0)
@@ -171,11 +174,15 @@ fn stage1(ch: &Channel) -> Result<(), InitError> {
     // Open every namespace first: joining the mount ns changes how paths resolve.
     let mut fds: Vec<(OwnedFd, i32, &Path)> = Vec::new();
     for (flag, path) in &req.join {
-        let fd = nix::fcntl::open(path.as_path(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|source| InitError::OpenNs {
-                path: path.clone(),
-                source,
-            })?;
+        let fd = nix::fcntl::open(
+            path.as_path(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|source| InitError::OpenNs {
+            path: path.clone(),
+            source,
+        })?;
         fds.push((fd, *flag, path));
     }
     // The user namespace first (it owns the others), the mount namespace last.
@@ -222,7 +229,8 @@ fn stage1(ch: &Channel) -> Result<(), InitError> {
         write_time_offsets(&req.spec)?;
     }
     let child_only = libc::CLONE_NEWPID | libc::CLONE_NEWTIME;
-    let needs_fork = req.unshare & child_only != 0 || req.join.iter().any(|(f, _)| f & child_only != 0);
+    let needs_fork =
+        req.unshare & child_only != 0 || req.join.iter().any(|(f, _)| f & child_only != 0);
     if needs_fork {
         // SAFETY: this process is single-threaded, so the child may run arbitrary code.
         match unsafe { nix::unistd::fork() }.map_err(InitError::Fork)? {
@@ -252,14 +260,23 @@ fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
         ));
     }
     if !text.is_empty() {
-        std::fs::write("/proc/self/timens_offsets", text).map_err(InitError::TimeOffsets)?;
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/timens_offsets")
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(InitError::TimeOffsets)?;
     }
     Ok(())
 }
 
 fn set_labels(req: &Request, process: &Process) -> Result<(), InitError> {
     if req.apparmor {
-        if let Some(p) = process.apparmor_profile().as_ref().filter(|p| !p.is_empty()) {
+        if let Some(p) = process
+            .apparmor_profile()
+            .as_ref()
+            .filter(|p| !p.is_empty())
+        {
             let file = if Path::new("/proc/self/attr/apparmor/exec").exists() {
                 "/proc/self/attr/apparmor/exec"
             } else {
@@ -284,7 +301,7 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         in_user_ns: req.in_userns,
     };
     if req.has_mount_ns {
-        crate::rootfs::prepare(spec, &req.rootfs, &opts)?;
+        crate::interim::prepare(spec, &req.rootfs, &opts)?;
     }
     let mut hook_state = req.hook_state.clone();
     if req.sync_hooks {
@@ -320,7 +337,7 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         None => None,
     };
     if req.has_mount_ns {
-        crate::rootfs::pivot(&req.rootfs, &opts)?;
+        crate::interim::pivot(&req.rootfs, &opts)?;
     }
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(|source| InitError::Hostname {
@@ -329,12 +346,20 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         })?;
     }
     if let Some(d) = spec.domainname().as_ref().filter(|h| !h.is_empty()) {
-        std::fs::write("/proc/sys/kernel/domainname", d).map_err(|source| InitError::Domainname {
-            name: d.clone(),
-            source,
+        std::fs::write("/proc/sys/kernel/domainname", d).map_err(|source| {
+            InitError::Domainname {
+                name: d.clone(),
+                source,
+            }
         })?;
     }
-    for (key, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (key, value) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(path, value).map_err(|source| InitError::Sysctl {
             key: key.clone(),
@@ -342,7 +367,7 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         })?;
     }
     if req.has_mount_ns {
-        crate::rootfs::finalize(spec)?;
+        crate::interim::finalize(spec)?;
     }
     if let Some(p) = &pts {
         crate::console::become_console(p)?;
@@ -354,11 +379,15 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
     ch.send(&Message::Ready, None)?;
     if let Some(fifo) = fifo {
         let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-        let w = nix::fcntl::open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|source| InitError::Fifo {
-                path: path.clone().into(),
-                source,
-            })?;
+        let w = nix::fcntl::open(
+            path.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|source| InitError::Fifo {
+            path: path.clone().into(),
+            source,
+        })?;
         let _ = nix::unistd::write(&w, b"0");
         drop(w);
         drop(fifo);
@@ -371,7 +400,14 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         &hook_state.to_string(),
     )?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    crate::process::finish_and_exec(&req.process, seccomp, &exe, &env, req.preserve_fds, Some(ch.raw()))?;
+    crate::process::finish_and_exec(
+        &req.process,
+        seccomp,
+        &exe,
+        &env,
+        req.preserve_fds,
+        Some(ch.raw()),
+    )?;
     Ok(())
 }
 
@@ -388,6 +424,13 @@ fn stage2_exec(ch: &Channel, req: &Request) -> Result<(), InitError> {
     let env = crate::process::environment(&req.process);
     let exe = crate::process::resolve_executable(&req.process, &env)?;
     let seccomp = req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    crate::process::finish_and_exec(&req.process, seccomp, &exe, &env, req.preserve_fds, Some(ch.raw()))?;
+    crate::process::finish_and_exec(
+        &req.process,
+        seccomp,
+        &exe,
+        &env,
+        req.preserve_fds,
+        Some(ch.raw()),
+    )?;
     Ok(())
 }

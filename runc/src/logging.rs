@@ -49,7 +49,11 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 /// Installs the process-wide logger. `file` None logs to stderr.
 pub fn init(file: Option<File>, format: Format, debug: bool) {
-    let _ = LOGGER.set(Logger { file, format, debug });
+    let _ = LOGGER.set(Logger {
+        file,
+        format,
+        debug,
+    });
 }
 
 /// Whether a log file was given (errors then also go to stderr as a bare line, like runc).

@@ -39,7 +39,7 @@ pub struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Ignore cgroup permission errors ('true', 'false', or 'auto'); accepted for compatibility.
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: commands::Command,
@@ -100,8 +100,19 @@ mod tests {
     #[test]
     fn containerd_style_invocation_parses() {
         let cli = Cli::try_parse_from([
-            "runc", "--root", "/r", "--log", "/l", "--log-format", "json", "create", "--bundle",
-            "/b", "--pid-file", "/p", "id1",
+            "runc",
+            "--root",
+            "/r",
+            "--log",
+            "/l",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "id1",
         ])
         .expect("parse");
         assert_eq!(cli.root, PathBuf::from("/r"));

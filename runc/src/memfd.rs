@@ -24,11 +24,11 @@ pub enum MemfdError {
 
 /// Returns a sealed, close-on-exec memfd holding a copy of /proc/self/exe.
 pub fn sealed_self() -> Result<OwnedFd, MemfdError> {
-    let name = CString::new("crust-runc").map_err(|e| MemfdError::Create(std::io::Error::other(e)))?;
+    let name =
+        CString::new("crust-runc").map_err(|e| MemfdError::Create(std::io::Error::other(e)))?;
     // SAFETY: name is a valid C string; flags are valid memfd_create flags.
-    let raw = unsafe {
-        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-    };
+    let raw =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if raw < 0 {
         return Err(MemfdError::Create(std::io::Error::last_os_error()));
     }
@@ -40,7 +40,12 @@ pub fn sealed_self() -> Result<OwnedFd, MemfdError> {
     while left > 0 {
         // SAFETY: both fds are open; a null offset uses and advances the file offsets.
         let n = unsafe {
-            libc::sendfile(memfd.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), left)
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                exe.as_raw_fd(),
+                std::ptr::null_mut(),
+                left,
+            )
         };
         if n < 0 {
             let e = std::io::Error::last_os_error();

@@ -48,6 +48,8 @@ pub enum ProcessError {
     NoNewPrivs(#[source] nix::Error),
     #[error("exec: {path:?}: executable file not found in $PATH")]
     NotFound { path: String },
+    #[error("exec: {path:?}: no such executable file")]
+    NotExecutable { path: String },
     #[error("exec {path:?}")]
     Exec {
         path: PathBuf,
@@ -203,8 +205,10 @@ pub fn set_user_and_caps(process: &Process) -> Result<(), ProcessError> {
     let u = nix::unistd::Uid::from_raw(uid);
     nix::unistd::setresuid(u, u, u).map_err(uerr)?;
     if let Some(c) = c {
-        caps::set(None, CapSet::Effective, &to_caps(c.effective())).map_err(caps_err("effective"))?;
-        caps::set(None, CapSet::Permitted, &to_caps(c.permitted())).map_err(caps_err("permitted"))?;
+        caps::set(None, CapSet::Effective, &to_caps(c.effective()))
+            .map_err(caps_err("effective"))?;
+        caps::set(None, CapSet::Permitted, &to_caps(c.permitted()))
+            .map_err(caps_err("permitted"))?;
         caps::set(None, CapSet::Inheritable, &to_caps(c.inheritable()))
             .map_err(caps_err("inheritable"))?;
         let _ = caps::clear(None, CapSet::Ambient);
@@ -257,7 +261,11 @@ pub fn resolve_executable(process: &Process, env: &[String]) -> Result<PathBuf, 
         .cloned()
         .unwrap_or_default();
     if arg0.contains('/') {
-        return Ok(PathBuf::from(arg0));
+        let p = PathBuf::from(&arg0);
+        if nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_err() || !p.is_file() {
+            return Err(ProcessError::NotExecutable { path: arg0 });
+        }
+        return Ok(p);
     }
     let path = env
         .iter()
@@ -294,7 +302,8 @@ pub fn selinux_enabled() -> bool {
 }
 
 fn cstrings<'a>(it: impl Iterator<Item = &'a str>) -> Result<Vec<CString>, ProcessError> {
-    it.map(|s| CString::new(s).map_err(|_| ProcessError::Nul)).collect()
+    it.map(|s| CString::new(s).map_err(|_| ProcessError::Nul))
+        .collect()
 }
 
 /// The last steps before the user program: umask, fds, cwd, user, caps, no_new_privs,

@@ -15,7 +15,11 @@ pub fn parse(s: &str) -> Result<Signal, BadSignal> {
         return Signal::try_from(n).map_err(|_| BadSignal(s.into()));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     Signal::from_str(&name).map_err(|_| BadSignal(s.into()))
 }
 

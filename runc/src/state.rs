@@ -69,6 +69,22 @@ pub struct ContainerState {
     pub config: Spec,
 }
 
+/// What `state` and `list --format json` print, field for field as runc.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'static str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'static str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<&'a HashMap<String, String>>,
+}
+
 /// Status as runc reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -183,21 +199,25 @@ impl ContainerState {
         Status::Running
     }
 
-    /// The runc `state` JSON object.
-    pub fn to_oci(&self, root: &Path) -> serde_json::Value {
+    /// The runc `state` JSON object (runc's field order).
+    pub fn to_oci(&self, root: &Path) -> OciState<'_> {
         let status = self.status(root);
-        let pid = if status == Status::Stopped { 0 } else { self.init_pid };
-        serde_json::json!({
-            "ociVersion": OCI_VERSION,
-            "id": self.id,
-            "pid": pid,
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-            "annotations": self.annotations,
-        })
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.init_pid
+        };
+        OciState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            pid,
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: (!self.annotations.is_empty()).then_some(&self.annotations),
+        }
     }
 
     /// The OCI state passed to hooks on stdin (runtime-spec `state` schema).

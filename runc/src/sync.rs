@@ -76,7 +76,9 @@ impl Channel {
     /// `fd` must be an open socket owned by nobody else.
     pub unsafe fn from_raw(fd: RawFd) -> Self {
         // SAFETY: guaranteed by the caller.
-        Channel { fd: unsafe { OwnedFd::from_raw_fd(fd) } }
+        Channel {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        }
     }
 
     pub fn raw(&self) -> RawFd {
@@ -139,7 +141,8 @@ mod tests {
     fn roundtrip_with_fd() {
         let (a, b) = pair().expect("pair");
         let f = std::fs::File::open("/dev/null").expect("open");
-        a.send(&Message::Pid(42), Some(f.as_raw_fd())).expect("send");
+        a.send(&Message::Pid(42), Some(f.as_raw_fd()))
+            .expect("send");
         let (m, fd) = b.recv().expect("recv");
         assert!(matches!(m, Message::Pid(42)));
         assert!(fd.is_some());

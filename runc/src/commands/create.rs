@@ -53,18 +53,13 @@ impl Drop for Cleanup {
     }
 }
 
-/// Resolves, creates and applies the container's cgroup. TEMPORARY: while crust-cgroups is
-/// a stub ("not implemented"), containers run without a cgroup.
+/// Resolves, creates and applies the container's cgroup.
 fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str) -> Result<Option<crust_cgroups::Cgroup>> {
     let linux = spec.linux().as_ref();
     let path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cg = match crust_cgroups::Cgroup::new(path.as_deref(), id) {
-        Ok(cg) => cg,
-        Err(e) if e.to_string().contains("not implemented") => return Ok(None),
-        Err(e) => return Err(e).context("linux.cgroupsPath"),
-    };
+    let cg = crust_cgroups::Cgroup::new(path.as_deref(), id).context("linux.cgroupsPath")?;
     cg.create().context("create cgroup")?;
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
         if let Err(e) = cg.apply(r) {
@@ -83,8 +78,8 @@ pub fn run(root: &Path, a: &CreateArgs) -> Result<ContainerState> {
 /// `create`, optionally making this process the subreaper of the init (foreground `run`).
 pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerState> {
     state::check_id(&a.id)?;
-    let bundle = std::fs::canonicalize(&a.bundle)
-        .with_context(|| format!("bundle {:?}", a.bundle))?;
+    let bundle =
+        std::fs::canonicalize(&a.bundle).with_context(|| format!("bundle {:?}", a.bundle))?;
     let spec = config::load(&bundle)?;
     config::validate(&spec)?;
     if !config::has_namespace(&spec, oci_spec::runtime::LinuxNamespaceType::Mount) {
@@ -95,13 +90,23 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
         crust_runc::seccomp::compile(s).context("linux.seccomp")?;
     }
     if let Some(sock) = &a.console_socket {
-        if !spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        if !spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+        {
             bail!("--console-socket given but process.terminal is false");
         }
         if !sock.exists() {
             bail!("console socket {sock:?} does not exist");
         }
-    } else if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+    } else if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+    {
         bail!("process.terminal is true: cannot allocate tty if runc will detach without setting console socket");
     }
 
@@ -143,7 +148,14 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
     };
     let hook_state: serde_json::Value =
         serde_json::from_str(&st.hook_state("creating", 0)).unwrap_or_default();
-    let req = spawn::create_request(&spec, &rootfs, &fifo, a.no_pivot, a.preserve_fds, hook_state);
+    let req = spawn::create_request(
+        &spec,
+        &rootfs,
+        &fifo,
+        a.no_pivot,
+        a.preserve_fds,
+        hook_state,
+    );
     let hooks = spec.hooks().clone();
     let st_for_hooks = st.clone();
     let mut on_hooks = |pid: i32| -> Result<(), String> {
@@ -151,7 +163,11 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
         let h = hooks.as_ref();
         crust_runc::hooks::run("prestart", h.and_then(|h| h.prestart().as_ref()), &s)
             .and_then(|_| {
-                crust_runc::hooks::run("createRuntime", h.and_then(|h| h.create_runtime().as_ref()), &s)
+                crust_runc::hooks::run(
+                    "createRuntime",
+                    h.and_then(|h| h.create_runtime().as_ref()),
+                    &s,
+                )
             })
             .map_err(|e| e.to_string())
     };
@@ -178,7 +194,10 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
         Ok(())
     };
     if let Err(e) = finish() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(spawned.pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(spawned.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         return Err(e);
     }
     cleanup.dir = None;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use crust_runc::state::{self, ContainerState, Status, StateError};
+use crust_runc::state::{self, ContainerState, StateError, Status};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -46,7 +46,11 @@ pub fn run(root: &Path, a: &DeleteArgs) -> Result<i32> {
             }
             kill_and_wait(&st)
         }
-        s => bail!("cannot delete container {} that is not stopped: {}", a.id, s.as_str()),
+        s => bail!(
+            "cannot delete container {} that is not stopped: {}",
+            a.id,
+            s.as_str()
+        ),
     }
     destroy(root, &st);
     Ok(0)

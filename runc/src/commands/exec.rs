@@ -90,15 +90,20 @@ fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
             Some((u, g)) => (u, Some(g)),
             None => (u.as_str(), None),
         };
-        let uid: u32 = uid.parse().with_context(|| format!("--user {u:?}: uid must be numeric"))?;
+        let uid: u32 = uid
+            .parse()
+            .with_context(|| format!("--user {u:?}: uid must be numeric"))?;
         p.user_mut().set_uid(uid);
         if let Some(g) = gid {
-            let g: u32 = g.parse().with_context(|| format!("--user {u:?}: gid must be numeric"))?;
+            let g: u32 = g
+                .parse()
+                .with_context(|| format!("--user {u:?}: gid must be numeric"))?;
             p.user_mut().set_gid(g);
         }
     }
     if !a.additional_gids.is_empty() {
-        p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
     }
     if let Some(l) = &a.process_label {
         p.set_selinux_label(Some(l.clone()));

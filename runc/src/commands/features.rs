@@ -6,13 +6,21 @@ use serde_json::json;
 /// Prints the features document.
 pub fn run() -> Result<i32> {
     let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
-    let namespaces: Vec<&str> = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
-        .into_iter()
-        .filter(|n| {
-            let proc = if *n == "mount" { "mnt" } else if *n == "network" { "net" } else { n };
-            std::path::Path::new("/proc/self/ns").join(proc).exists()
-        })
-        .collect();
+    let namespaces: Vec<&str> = [
+        "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+    ]
+    .into_iter()
+    .filter(|n| {
+        let proc = if *n == "mount" {
+            "mnt"
+        } else if *n == "network" {
+            "net"
+        } else {
+            n
+        };
+        std::path::Path::new("/proc/self/ns").join(proc).exists()
+    })
+    .collect();
     let v = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",

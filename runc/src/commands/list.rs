@@ -20,7 +20,13 @@ pub struct ListArgs {
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
@@ -50,7 +56,7 @@ pub fn run(root: &Path, a: &ListArgs) -> Result<i32> {
     }
     match a.format.as_str() {
         "json" => {
-            let v: Vec<serde_json::Value> = states.iter().map(|s| s.to_oci(root)).collect();
+            let v: Vec<_> = states.iter().map(|s| s.to_oci(root)).collect();
             // runc prints a nil slice ("null") when there are no containers.
             if v.is_empty() {
                 println!("null");
@@ -67,11 +73,15 @@ pub fn run(root: &Path, a: &ListArgs) -> Result<i32> {
                 let o = s.to_oci(root);
                 rows.push(vec![
                     s.id.clone(),
-                    o["pid"].to_string(),
-                    o["status"].as_str().unwrap_or("").into(),
+                    o.pid.to_string(),
+                    o.status.into(),
                     s.bundle.display().to_string(),
                     s.created.clone(),
-                    if s.owner.is_empty() { "root".into() } else { s.owner.clone() },
+                    if s.owner.is_empty() {
+                        "root".into()
+                    } else {
+                        s.owner.clone()
+                    },
                 ]);
             }
             print!("{}", table(&rows));

@@ -52,7 +52,10 @@ pub fn run(root: &Path, a: &PsArgs) -> Result<i32> {
                 .context("couldn't find PID field in ps output")?;
             println!("{header}");
             for l in lines {
-                let pid = l.split_whitespace().nth(pid_col).and_then(|p| p.parse().ok());
+                let pid = l
+                    .split_whitespace()
+                    .nth(pid_col)
+                    .and_then(|p| p.parse().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
                     println!("{l}");
                 }

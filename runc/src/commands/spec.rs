@@ -23,7 +23,10 @@ pub fn run(a: &SpecArgs) -> Result<i32> {
         bail!("File {} exists. Remove it first", path.display());
     }
     let mut spec = if a.rootless {
-        Spec::rootless(nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+        Spec::rootless(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     } else {
         Spec::default()
     };

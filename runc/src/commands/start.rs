@@ -19,7 +19,10 @@ pub fn start(root: &Path, st: &ContainerState) -> Result<()> {
     match st.status(root) {
         Status::Created => {}
         Status::Stopped => bail!("cannot start a container that has stopped"),
-        s => bail!("cannot start an already running container (status {})", s.as_str()),
+        s => bail!(
+            "cannot start an already running container (status {})",
+            s.as_str()
+        ),
     }
     let fifo = state::dir(root, &st.id).join(state::EXEC_FIFO);
     // Non-blocking open: succeeds at once because the init holds the write side open
@@ -32,9 +35,8 @@ pub fn start(root: &Path, st: &ContainerState) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 1];
     loop {
-        match (&f).read(&mut buf) {
-            Ok(1) => break,
-            Ok(_) | Err(_) => {}
+        if let Ok(1) = (&f).read(&mut buf) {
+            break;
         }
         if !st.init_alive() {
             bail!("cannot start a container that has stopped");
@@ -51,6 +53,9 @@ pub fn start(root: &Path, st: &ContainerState) -> Result<()> {
     drop(f);
     std::fs::remove_file(&fifo).with_context(|| format!("remove exec fifo {fifo:?}"))?;
     let hooks = st.config.hooks().as_ref();
+    if hooks.is_some_and(|h| h.poststart().as_ref().is_some_and(|v| !v.is_empty())) {
+        wait_for_execve(st);
+    }
     crust_runc::hooks::run_logged(
         "poststart",
         hooks.and_then(|h| h.poststart().as_ref()),
@@ -60,3 +65,18 @@ pub fn start(root: &Path, st: &ContainerState) -> Result<()> {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+/// poststart hooks run after the user process is executed: wait (briefly) until the init's
+/// executable is no longer the runtime's memfd copy, i.e. startContainer hooks ran and
+/// execve happened.
+fn wait_for_execve(st: &ContainerState) {
+    let exe = format!("/proc/{}/exe", st.init_pid);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && st.init_alive() {
+        match std::fs::read_link(&exe) {
+            Ok(p) if !p.to_string_lossy().starts_with("/memfd:crust-runc") => return,
+            Err(_) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}

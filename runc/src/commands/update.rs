@@ -122,7 +122,10 @@ fn flags_json(a: &UpdateArgs) -> Result<Value> {
         set(&["memory", "limit"], bytes("memory", x)?.into());
     }
     if let Some(x) = &a.memory_reservation {
-        set(&["memory", "reservation"], bytes("memory-reservation", x)?.into());
+        set(
+            &["memory", "reservation"],
+            bytes("memory-reservation", x)?.into(),
+        );
     }
     if let Some(x) = &a.memory_swap {
         set(&["memory", "swap"], bytes("memory-swap", x)?.into());
@@ -150,7 +153,9 @@ pub fn run(root: &Path, a: &UpdateArgs) -> Result<i32> {
     if let Some(r) = &a.resources {
         let text = if r == "-" {
             let mut s = Vec::new();
-            std::io::stdin().read_to_end(&mut s).context("read resources from stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut s)
+                .context("read resources from stdin")?;
             s
         } else {
             std::fs::read(r).with_context(|| format!("read resources {r:?}"))?
@@ -187,6 +192,9 @@ mod tests {
     fn merges() {
         let mut a = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 3}});
         merge(&mut a, json!({"memory": {"limit": 5}}));
-        assert_eq!(a, json!({"memory": {"limit": 5, "swap": 2}, "pids": {"limit": 3}}));
+        assert_eq!(
+            a,
+            json!({"memory": {"limit": 5, "swap": 2}, "pids": {"limit": 3}})
+        );
     }
 }

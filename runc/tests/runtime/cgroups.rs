@@ -1,0 +1,114 @@
+//! cgroup-backed operations: pause/resume, kill --all, ps, memory OOM kill, pids limit,
+//! update, events --stats.
+
+use serde_json::json;
+
+use super::common::*;
+use crate::require_root;
+
+#[test]
+fn pause_and_resume() {
+    require_root!();
+    let c = Ctr::new("pause", &["sleep", "1000"]);
+    c.run_detached();
+    c.ok(&["pause", &c.id]);
+    assert_eq!(c.state()["status"], "paused");
+    let o = c.exec(&["true"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "exec into a paused container must fail"
+    );
+    c.ok(&["resume", &c.id]);
+    assert_eq!(c.state()["status"], "running");
+    assert_eq!(c.runc(&["resume", &c.id]).status.code(), Some(1));
+}
+
+#[test]
+fn kill_all_and_ps() {
+    require_root!();
+    let c = Ctr::new("killall", &["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    c.run_detached();
+    let mut pids: Vec<i32> = vec![];
+    for _ in 0..200 {
+        pids = serde_json::from_str(&c.ok(&["ps", "--format", "json", &c.id])).expect("json");
+        if pids.len() == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    let table = c.ok(&["ps", &c.id]);
+    let sleeps = table.lines().filter(|l| l.ends_with(" sleep 1000")).count();
+    assert!(table.starts_with("UID") && sleeps == 2, "{table}");
+    c.ok(&["kill", "--all", &c.id, "KILL"]);
+    c.wait_status("stopped");
+    for p in pids {
+        assert!(gone(p), "pid {p} survived kill --all");
+    }
+}
+
+#[test]
+fn memory_limit_oom_kills() {
+    require_root!();
+    // The shell keeps ~64 MiB in a variable; the limit is 16 MiB without extra swap.
+    let mut c = Ctr::new(
+        "oom",
+        &["sh", "-c", "x=$(yes | head -c 67108864); echo survived"],
+    );
+    c.config["linux"]["resources"] = json!({"memory": {"limit": 16777216, "swap": 16777216}});
+    let o = c.run();
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!stdout(&o).contains("survived"), "{}", text(&o));
+}
+
+#[test]
+fn pids_limit_stops_forks() {
+    require_root!();
+    let mut c = Ctr::new("pids", &["sleep", "1000"]);
+    c.config["linux"]["resources"] = json!({"pids": {"limit": 5}});
+    c.run_detached();
+    // The exec'd shell counts too: 1 init + 1 sh + at most 3 sleeps.
+    let o = c.exec(&[
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 100 & done; wait",
+    ]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("fork"),
+        "{}",
+        text(&o)
+    );
+    let pids: Vec<i32> =
+        serde_json::from_str(&c.ok(&["ps", "--format", "json", &c.id])).expect("json");
+    assert!(pids.len() <= 5, "{pids:?}");
+}
+
+#[test]
+fn update_and_events_stats() {
+    require_root!();
+    let c = Ctr::new("update", &["sleep", "1000"]);
+    c.run_detached();
+    c.ok(&["update", "--pids-limit", "42", "--memory", "64m", &c.id]);
+    let name = format!("crust-rt-{}", c.id);
+    let max =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{name}/pids.max")).expect("pids.max");
+    assert_eq!(max.trim(), "42");
+    let mem = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/{name}/memory.limit_in_bytes"
+    ))
+    .expect("memory limit");
+    assert_eq!(mem.trim(), (64u64 << 20).to_string());
+    let r = c.tmp.path().join("r.json");
+    std::fs::write(&r, json!({"pids": {"limit": 77}}).to_string()).expect("write");
+    c.ok(&["update", "--resources", r.to_str().expect("u"), &c.id]);
+    let max =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{name}/pids.max")).expect("pids.max");
+    assert_eq!(max.trim(), "77");
+    let ev: serde_json::Value =
+        serde_json::from_str(&c.ok(&["events", "--stats", &c.id])).expect("json");
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], c.id.as_str());
+    assert!(ev["data"].is_object(), "{ev}");
+}

@@ -1,0 +1,126 @@
+//! create/start/state/kill/delete and run.
+
+use super::common::*;
+use crate::require_root;
+
+#[test]
+fn create_start_kill_delete() {
+    require_root!();
+    let c = Ctr::new("life", &["sleep", "1000"]);
+    let o = c.create();
+    assert!(o.status.success(), "{}", text(&o));
+    let st = c.state();
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], c.id.as_str());
+    let pid = st["pid"].as_i64().expect("pid");
+    assert!(pid > 0);
+    assert!(c.cgroup_exists());
+    c.ok(&["start", &c.id]);
+    assert_eq!(c.state()["status"], "running");
+    let out = c.runc(&["start", &c.id]);
+    assert!(!out.status.success(), "second start must fail");
+    let out = c.runc(&["delete", &c.id]);
+    assert!(
+        !out.status.success(),
+        "delete of a running container must fail"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not stopped"),
+        "{}",
+        text(&out)
+    );
+    c.ok(&["kill", &c.id, "KILL"]);
+    c.wait_status("stopped");
+    assert_eq!(c.state()["pid"], 0);
+    let out = c.runc(&["kill", &c.id]);
+    assert!(!out.status.success());
+    c.ok(&["delete", &c.id]);
+    assert!(!c.state_dir_exists());
+    assert!(!c.cgroup_exists());
+    let out = c.runc(&["state", &c.id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn run_foreground_returns_exit_code() {
+    require_root!();
+    let c = Ctr::new("runexit", &["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let o = c.run();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(stdout(&o), "out\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("err"));
+    assert!(!c.state_dir_exists(), "run deletes the container");
+    assert!(!c.cgroup_exists());
+}
+
+#[test]
+fn run_detach_list_and_force_delete() {
+    require_root!();
+    let c = Ctr::new("detach", &["sleep", "1000"]);
+    c.run_detached();
+    assert_eq!(c.state()["status"], "running");
+    let list: serde_json::Value =
+        serde_json::from_str(&c.ok(&["list", "--format", "json"])).expect("json");
+    assert_eq!(list[0]["id"], c.id.as_str());
+    assert_eq!(c.ok(&["list", "-q"]).trim(), c.id);
+    assert!(c.ok(&["list"]).starts_with("ID"));
+    c.ok(&["delete", "--force", &c.id]);
+    assert!(!c.state_dir_exists());
+    assert!(!c.cgroup_exists());
+}
+
+#[test]
+fn delete_created_container_kills_init() {
+    require_root!();
+    let c = Ctr::new("delcreated", &["sleep", "1000"]);
+    assert!(c.create().status.success());
+    let pid = c.state()["pid"].as_i64().expect("pid");
+    c.ok(&["delete", &c.id]);
+    assert!(gone(pid as i32), "init {pid} survived delete");
+    assert!(!c.state_dir_exists());
+}
+
+#[test]
+fn duplicate_id_and_signal_names() {
+    require_root!();
+    let c = Ctr::new("dup", &["sleep", "1000"]);
+    assert!(c.create().status.success());
+    let o = c.create();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("exists"),
+        "{}",
+        text(&o)
+    );
+    let o = c.runc(&["kill", &c.id, "NOSUCHSIG"]);
+    assert_eq!(o.status.code(), Some(1));
+    c.ok(&["start", &c.id]);
+    c.ok(&["kill", &c.id, "9"]);
+    c.wait_status("stopped");
+}
+
+#[test]
+fn json_log_on_failure() {
+    require_root!();
+    let c = Ctr::new("jsonlog", &["true"]);
+    let log = c.tmp.path().join("log.json");
+    let o = c
+        .cmd(&[
+            "--log",
+            log.to_str().expect("utf8"),
+            "--log-format",
+            "json",
+            "state",
+            "nope",
+        ])
+        .output()
+        .expect("spawn");
+    assert_eq!(o.status.code(), Some(1));
+    let line = std::fs::read_to_string(&log).expect("log");
+    let v: serde_json::Value =
+        serde_json::from_str(line.lines().last().expect("line")).expect("json");
+    assert_eq!(v["level"], "error");
+    assert!(v["msg"].as_str().expect("msg").contains("does not exist"));
+    assert!(v["time"].is_string());
+}

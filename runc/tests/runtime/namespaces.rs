@@ -1,0 +1,110 @@
+//! Each namespace, joining by path, hostname, user namespace mappings, sysctl.
+
+use serde_json::json;
+
+use super::common::*;
+use crate::require_root;
+
+fn host_ns(name: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{name}"))
+        .expect("readlink")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn every_namespace_is_new() {
+    require_root!();
+    let names = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
+    let script = names
+        .iter()
+        .map(|n| format!("readlink /proc/self/ns/{n}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let c = Ctr::new(
+        "ns",
+        &["sh", "-c", &format!("{script}; echo pid=$$; hostname")],
+    );
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, n) in names.iter().enumerate() {
+        assert!(lines[i].starts_with(&format!("{n}:[")), "{out}");
+        assert_ne!(lines[i], host_ns(n), "{n} namespace is the host's");
+    }
+    assert!(out.contains("pid=1\n"), "{out}");
+    assert!(out.ends_with("crust-test\n"), "{out}");
+}
+
+#[test]
+fn without_a_namespace_the_host_one_is_kept() {
+    require_root!();
+    let mut c = Ctr::new("nsshared", &["readlink", "/proc/self/ns/net"]);
+    c.config["linux"]["namespaces"] = json!([{"type": "mount"}]);
+    c.config["hostname"] = json!(null);
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(stdout(&o).trim(), host_ns("net"));
+}
+
+#[test]
+fn join_namespace_by_path() {
+    require_root!();
+    let a = Ctr::new("nsjoin-a", &["sleep", "1000"]);
+    a.run_detached();
+    let pid = a.state()["pid"].as_i64().expect("pid");
+    let a_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("ns");
+    let mut b = Ctr::new("nsjoin-b", &["readlink", "/proc/self/ns/net"]);
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "mount"}, {"type": "uts"},
+        {"type": "network", "path": format!("/proc/{pid}/ns/net")}
+    ]);
+    let o = b.run();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(stdout(&o).trim(), a_net.display().to_string());
+}
+
+#[test]
+fn user_namespace_mappings() {
+    require_root!();
+    let mut c = Ctr::new(
+        "userns",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+        ],
+    );
+    let ns = c.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("array");
+    ns.push(json!({"type": "user"}));
+    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["0", "100000", "65536", "0", "100000", "65536", "0"],
+        "{out}"
+    );
+}
+
+#[test]
+fn namespaced_sysctl_is_set() {
+    require_root!();
+    let mut c = Ctr::new("sysctl", &["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("host");
+    let want = if host.trim() == "1" { "0" } else { "1" };
+    c.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want});
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(stdout(&o).trim(), want);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("host"),
+        host
+    );
+}

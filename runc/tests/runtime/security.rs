@@ -1,0 +1,99 @@
+//! CVE-class protections: sealed memfd re-exec, no leaked fds, cwd through a leaked fd,
+//! seccomp with a chosen errno.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use serde_json::json;
+
+use super::common::*;
+use crate::require_root;
+
+#[test]
+fn init_runs_from_a_sealed_memfd() {
+    require_root!();
+    let c = Ctr::new("memfd", &["sleep", "1000"]);
+    assert!(c.create().status.success());
+    let pid = c.state()["pid"].as_i64().expect("pid");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
+    assert!(
+        exe.display().to_string().starts_with("/memfd:crust-runc"),
+        "{exe:?}"
+    );
+    // The copy is sealed against writes.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
+    assert!(f.is_err(), "the init's executable must not be writable");
+}
+
+/// Opens `path` as a directory fd WITHOUT close-on-exec, as a careless caller would.
+fn leaky_dir_fd(path: &str) -> OwnedFd {
+    let c = std::ffi::CString::new(path).expect("cstr");
+    // SAFETY: open with a valid C string; the fd is owned by the returned OwnedFd.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+    assert!(fd >= 0);
+    // SAFETY: fd is fresh and ours.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+#[test]
+fn no_host_fd_reaches_the_container() {
+    require_root!();
+    let leak = leaky_dir_fd("/");
+    // "; true" keeps sh from exec'ing ls (which would list its own directory fd).
+    let c = Ctr::new("fdleak", &["sh", "-c", "ls /proc/$$/fd; true"]);
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    let fds: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    assert_eq!(
+        fds,
+        ["0", "1", "2"],
+        "leaked fd {} visible? {}",
+        leak.as_raw_fd(),
+        text(&o)
+    );
+    // Same for exec.
+    let c = Ctr::new("fdleak-exec", &["sleep", "1000"]);
+    c.run_detached();
+    let o = c.exec(&["sh", "-c", "ls /proc/$$/fd; true"]);
+    let fds: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    assert_eq!(fds, ["0", "1", "2"], "{}", text(&o));
+}
+
+#[test]
+fn cwd_cannot_be_a_leaked_fd() {
+    require_root!();
+    let leak = leaky_dir_fd("/");
+    let n = leak.as_raw_fd();
+    for fd in [n, 3, 4, 5, 6, 7, 8] {
+        let mut c = Ctr::new("cwdleak", &["sh", "-c", "ls ..; pwd"]);
+        c.config["process"]["cwd"] = json!(format!("/proc/self/fd/{fd}"));
+        let o = c.run();
+        let out = stdout(&o);
+        assert!(
+            !o.status.success() && !out.contains("etc\n") && !out.contains("(unreachable)"),
+            "cwd through fd {fd} escaped: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn seccomp_denies_with_chosen_errno() {
+    require_root!();
+    let mut c = Ctr::new("seccomp", &["sh", "-c", "mkdir /tmp/x; echo rc=$?"]);
+    c.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30}]
+    });
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains("rc=1"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Read-only file system"),
+        "{}",
+        text(&o)
+    );
+    assert!(!c.rootfs().join("tmp/x").exists());
+}
