@@ -301,7 +301,7 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         in_user_ns: req.in_userns,
     };
     if req.has_mount_ns {
-        crate::interim::prepare(spec, &req.rootfs, &opts)?;
+        crate::rootfs::prepare(spec, &req.rootfs, &opts)?;
     }
     let mut hook_state = req.hook_state.clone();
     if req.sync_hooks {
@@ -337,7 +337,7 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         None => None,
     };
     if req.has_mount_ns {
-        crate::interim::pivot(&req.rootfs, &opts)?;
+        crate::rootfs::pivot(&req.rootfs, &opts)?;
     }
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(|source| InitError::Hostname {
@@ -367,7 +367,7 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         })?;
     }
     if req.has_mount_ns {
-        crate::interim::finalize(spec)?;
+        crate::rootfs::finalize(spec)?;
     }
     if let Some(p) = &pts {
         crate::console::become_console(p)?;

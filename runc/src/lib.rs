@@ -7,7 +7,6 @@ pub mod config;
 pub mod console;
 pub mod hooks;
 pub mod init;
-mod interim;
 pub mod logging;
 pub mod memfd;
 pub mod process;

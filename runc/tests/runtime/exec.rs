@@ -64,7 +64,7 @@ fn exec_process_json_detach_pid_file() {
         .expect("num");
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     for _ in 0..200 {
-        if c.rootfs().join("tmp/out").exists() {
+        if std::fs::read_to_string(c.rootfs().join("tmp/out")).is_ok_and(|s| s.ends_with('\n')) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
