@@ -12,6 +12,7 @@ pub mod digest;
 pub mod error;
 pub mod images;
 pub mod metadata;
+pub mod network;
 pub mod snapshots;
 
 pub use error::ErrorKind;

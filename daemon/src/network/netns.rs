@@ -1,0 +1,238 @@
+//! Pinned network namespaces: `<state>/ns/<pod>/net` is a bind mount of a namespace that
+//! no process needs to hold, so the pod's network outlives its containers and crustd.
+//!
+//! Invariants: a pin exists only as a bind mount on a regular file of that name; the
+//! namespace is created by a short-lived OS thread that unshares `CLONE_NEWNET` and dies
+//! right after (so no thread of the runtime ever changes namespace); removal is
+//! idempotent (unmount if mounted, unlink if present, drop the pod dir if empty).
+//! Netlink work inside a namespace goes through a socket opened by such a thread: the
+//! socket stays bound to the namespace it was created in.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use futures::TryStreamExt;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, TokioSocket};
+use rtnetlink::LinkUnspec;
+
+use super::error::{NetworkError, Result};
+
+/// Checks that `id` can name a directory: 1-128 chars of `[A-Za-z0-9_.-]`, not `.`/`..`.
+pub fn validate_pod_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(NetworkError::InvalidPodId(id.to_string()))
+    }
+}
+
+/// Where the network namespace of `pod_id` is pinned.
+pub fn pin_path(state_dir: &Path, pod_id: &str) -> PathBuf {
+    state_dir.join("ns").join(pod_id).join("net")
+}
+
+/// Whether `path` is a mounted namespace file (nsfs).
+pub fn is_pinned(path: &Path) -> bool {
+    match nix::sys::statfs::statfs(path) {
+        Ok(s) => s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC,
+        Err(_) => false,
+    }
+}
+
+/// Creates a new network namespace for `pod_id`, pins it at [`pin_path`] and brings
+/// `lo` up inside. Returns the pin path. Idempotent: an existing pin is reused.
+pub async fn create(state_dir: &Path, pod_id: &str) -> Result<PathBuf> {
+    validate_pod_id(pod_id)?;
+    let path = pin_path(state_dir, pod_id);
+    if is_pinned(&path) {
+        return Ok(path);
+    }
+    let err = |source| NetworkError::CreateNetns {
+        path: path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(err)?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o444)
+        .open(&path)
+        .map_err(err)?;
+    let target = path.clone();
+    let pinned = std::thread::spawn(move || -> std::io::Result<OwnedFd> {
+        // This thread exists only to own the new namespace while it is pinned and a
+        // netlink socket is opened in it; it exits right after, so the change of
+        // namespace never leaks to another task.
+        unshare(CloneFlags::CLONE_NEWNET)?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+        let socket = Socket::new(NETLINK_ROUTE)?;
+        // SAFETY: into_raw_fd hands over sole ownership of a valid open descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
+    })
+    .join()
+    .map_err(|_| err(std::io::Error::other("netns thread panicked")))
+    .and_then(|r| r.map_err(err));
+    let socket = match pinned {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = remove(&path);
+            return Err(e);
+        }
+    };
+    if let Err(e) = loopback_up(socket, &path).await {
+        let _ = remove(&path);
+        return Err(e);
+    }
+    Ok(path)
+}
+
+async fn loopback_up(socket: OwnedFd, path: &Path) -> Result<()> {
+    let handle = handle_from_fd(socket).map_err(|source| NetworkError::EnterNetns {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let netlink = |source| NetworkError::Netlink {
+        op: "set lo up",
+        target: path.display().to_string(),
+        source,
+    };
+    let lo = handle
+        .link()
+        .get()
+        .match_name("lo".to_string())
+        .execute()
+        .try_next()
+        .await
+        .map_err(netlink)?
+        .ok_or_else(|| netlink(rtnetlink::Error::RequestFailed))?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(lo.header.index).up().build())
+        .execute()
+        .await
+        .map_err(netlink)
+}
+
+/// Unpins the namespace at `path`: unmounts it, unlinks the file and removes the pod's
+/// `ns/<pod>` directory if nothing else is left in it. Missing pieces are not errors.
+pub fn remove(path: &Path) -> Result<()> {
+    let err = |source| NetworkError::RemoveNetns {
+        path: path.to_path_buf(),
+        source,
+    };
+    loop {
+        match umount2(path, MntFlags::MNT_DETACH) {
+            Ok(()) => continue, // stacked pins: unmount until none is left
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+            Err(e) => return Err(err(e.into())),
+        }
+    }
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    if let Some(dir) = path.parent() {
+        let _ = fs::remove_dir(dir); // only succeeds when empty: other pins may live there
+    }
+    Ok(())
+}
+
+/// Pod ids that have a pinned network namespace under `state_dir`.
+pub fn list(state_dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(state_dir.join("ns")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("net").exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect()
+}
+
+/// Runs `f` on a fresh OS thread that has joined the network namespace at `path`, and
+/// returns its result. The thread ends with `f`, so no other code runs in the namespace.
+pub fn run_in<T, F>(path: &Path, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let err = |source| NetworkError::EnterNetns {
+        path: path.to_path_buf(),
+        source,
+    };
+    let ns = File::open(path).map_err(err)?;
+    std::thread::spawn(move || -> std::io::Result<T> {
+        setns(&ns, CloneFlags::CLONE_NEWNET)?;
+        drop(ns);
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| err(std::io::Error::other("netns thread panicked")))?
+    .map_err(err)
+}
+
+/// An rtnetlink handle whose socket lives in the network namespace at `path`. Must be
+/// called inside a tokio runtime (the connection task is spawned on it).
+pub async fn netlink_in(path: &Path) -> Result<rtnetlink::Handle> {
+    let fd = run_in(path, || -> std::io::Result<OwnedFd> {
+        let socket = Socket::new(NETLINK_ROUTE)?;
+        // SAFETY: into_raw_fd hands over sole ownership of a valid open descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
+    })?
+    .map_err(|source| NetworkError::EnterNetns {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    handle_from_fd(fd).map_err(|source| NetworkError::EnterNetns {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Wraps an open netlink socket into an rtnetlink connection spawned on the runtime.
+fn handle_from_fd(fd: OwnedFd) -> std::io::Result<rtnetlink::Handle> {
+    let raw = fd.as_raw_fd();
+    nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )?;
+    // TokioSocket::from_raw_fd registers with the current runtime and panics outside
+    // one; every caller of this module is async, so a runtime is present.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(std::io::Error::other("no tokio runtime"));
+    }
+    let _ = fd.into_raw_fd();
+    // SAFETY: `raw` is a valid netlink socket whose ownership was released just above.
+    let socket = unsafe { <TokioSocket as FromRawFd>::from_raw_fd(raw) };
+    let (conn, handle, _) = rtnetlink::from_socket(socket);
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+/// A new rtnetlink handle in the caller's (host) namespace.
+pub fn netlink_host() -> std::io::Result<rtnetlink::Handle> {
+    let (conn, handle, _) = rtnetlink::new_connection()?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
