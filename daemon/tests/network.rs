@@ -550,10 +550,6 @@ async fn network_cni_plugin_error_surfaced_and_add_undone() {
     for name in ["first", "second"] {
         let p = bin.join(name);
         std::fs::write(&p, &script).unwrap();
-        std::os::unix::fs::PermissionsExt::set_mode(
-            &mut std::fs::metadata(&p).unwrap().permissions(),
-            0o755,
-        );
         Command::new("chmod").arg("755").arg(&p).status().unwrap();
     }
     std::fs::create_dir_all(w.conf_dir()).unwrap();
@@ -607,6 +603,30 @@ async fn network_cni_plugin_error_surfaced_and_add_undone() {
     ));
     assert_eq!(count_files(&w.root().join("cni/results")), 0);
 
+    // A plugin that hangs is killed after the per-call timeout.
+    let slow = bin.join("slow");
+    std::fs::write(&slow, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&slow)
+        .status()
+        .unwrap();
+    std::fs::write(
+        w.conf_dir().join("10-fake.conflist"),
+        r#"{"cniVersion":"1.0.0","name":"fake","plugins":[{"type":"slow"}]}"#,
+    )
+    .unwrap();
+    let mut cfg = w.config();
+    cfg.cni.timeout = Duration::from_millis(300);
+    let quick = NetworkManager::new(cfg).unwrap();
+    let t0 = Instant::now();
+    let err = quick.setup(&p).await.unwrap_err();
+    assert!(matches!(err, NetworkError::CniTimeout { .. }), "{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "ADD and its undo DEL both time out"
+    );
+
     // A plugin that is not installed is named in the error.
     std::fs::write(
         w.conf_dir().join("10-fake.conflist"),
@@ -644,4 +664,57 @@ async fn network_bad_input_is_rejected() {
     let e = m.setup(&req).await.unwrap_err();
     assert!(e.to_string().contains("missing"), "{e}");
     let _ = Arc::clone(&m);
+}
+
+/// Median of `v` (sorted in place).
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Built-in bridge vs Debian's CNI bridge + host-local + portmap, N pods each:
+/// netns create + setup, teardown + netns remove. `cargo test -p crust-daemon --test
+/// network network_bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run by hand"]
+async fn network_bench_builtin_vs_cni_bridge() {
+    if !is_root() {
+        return;
+    }
+    const N: usize = 20;
+    let mut w = World::new();
+    let cni_bridge = format!("crc{}b{}", std::process::id() % 10000, w.n);
+    w.extra_links.push(cni_bridge.clone());
+    let mut results = Vec::new();
+    for cni in [false, true] {
+        if cni {
+            write_conflist(&w, &format!("10.170.{}.0/24", w.n % 250), &cni_bridge);
+        }
+        let m = NetworkManager::new(w.config()).unwrap();
+        let warm = w.pod("bench-warm").await;
+        m.setup(&warm).await.unwrap();
+        let (mut up, mut down) = (Vec::new(), Vec::new());
+        for i in 0..N {
+            let t0 = Instant::now();
+            let p = w.pod(&format!("bench-{cni}-{i}")).await;
+            m.setup(&p).await.unwrap();
+            up.push(t0.elapsed());
+            let t1 = Instant::now();
+            m.teardown(&p).await.unwrap();
+            netns::remove(&p.netns).unwrap();
+            down.push(t1.elapsed());
+        }
+        m.teardown(&warm).await.unwrap();
+        netns::remove(&warm.netns).unwrap();
+        results.push((median(&mut up), median(&mut down)));
+    }
+    let ((bu, bd), (cu, cd)) = (results[0], results[1]);
+    eprintln!("median of {N}: netns+setup / teardown+unpin");
+    eprintln!("  built-in bridge : {bu:?} / {bd:?}");
+    eprintln!("  CNI bridge+host-local+portmap: {cu:?} / {cd:?}");
+    eprintln!(
+        "  ratio built-in/CNI: setup {:.2}x, teardown {:.2}x",
+        bu.as_secs_f64() / cu.as_secs_f64(),
+        bd.as_secs_f64() / cd.as_secs_f64()
+    );
 }

@@ -182,6 +182,14 @@ pub enum NetworkError {
         /// What is wrong.
         reason: String,
     },
+    /// A pod's network is not (any more) as it was set up.
+    #[error("check network of pod {pod}: {reason}")]
+    CheckFailed {
+        /// Pod id.
+        pod: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// No network can be set up (see [`super::NetworkManager::status`]).
     #[error("network not ready: {0}")]
     NotReady(String),
@@ -203,9 +211,9 @@ impl Kind for NetworkError {
                 ErrorKind::InvalidArgument
             }
             NetworkError::HostPortInUse { .. } => ErrorKind::AlreadyExists,
-            NetworkError::NotReady(_) | NetworkError::IpamExhausted { .. } => {
-                ErrorKind::FailedPrecondition
-            }
+            NetworkError::NotReady(_)
+            | NetworkError::IpamExhausted { .. }
+            | NetworkError::CheckFailed { .. } => ErrorKind::FailedPrecondition,
             NetworkError::CniTimeout { .. } => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }

@@ -310,8 +310,8 @@ impl Bridge {
     /// Whether the pod's host veth still exists and is on the bridge.
     pub async fn check(&self, pod: &str) -> Result<()> {
         let veth = self.veth_name(pod);
-        let fail = |reason: &str| NetworkError::InvalidArgument {
-            what: format!("network of pod {pod}"),
+        let fail = |reason: &str| NetworkError::CheckFailed {
+            pod: pod.to_string(),
             reason: reason.to_string(),
         };
         let link = link::get(&self.host, &veth)

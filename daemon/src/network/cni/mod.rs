@@ -254,9 +254,9 @@ impl CniNetwork {
             .of_container(&req.pod_id)
             .into_iter()
             .find(|e| e.network_name == self.list.name)
-            .ok_or_else(|| NetworkError::InvalidArgument {
-                what: format!("CNI CHECK of pod {}", req.pod_id),
-                reason: "no cached ADD result".into(),
+            .ok_or_else(|| NetworkError::CheckFailed {
+                pod: req.pod_id.clone(),
+                reason: format!("no cached CNI ADD result for network {}", self.list.name),
             })?;
         let args = join_args(&entry.cni_args);
         let caps = entry
