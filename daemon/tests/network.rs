@@ -718,3 +718,36 @@ async fn network_bench_builtin_vs_cni_bridge() {
         bd.as_secs_f64() / cd.as_secs_f64()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_builtin_subnet_follows_pod_cidr() {
+    if !is_root() {
+        return;
+    }
+    let w = World::new();
+    let mut cfg = w.config();
+    cfg.bridge.subnet = None;
+    let m = NetworkManager::new(cfg).unwrap();
+    let first: ipnet::IpNet = format!("10.180.{}.0/24", w.n % 250).parse().unwrap();
+    let second: ipnet::IpNet = format!("10.181.{}.0/24", w.n % 250).parse().unwrap();
+    assert!(m
+        .set_pod_cidr(Some("10.1.2.3/31".parse().unwrap()))
+        .await
+        .is_err());
+    m.set_pod_cidr(Some(first)).await.unwrap();
+    let a = w.pod("cidr-a").await;
+    let ip = m.setup(&a).await.unwrap().primary_ip().unwrap();
+    assert!(first.contains(&ip), "{ip} in {first}");
+    // Pods hold addresses: the subnet stays.
+    m.set_pod_cidr(Some(second)).await.unwrap();
+    let b = w.pod("cidr-b").await;
+    assert!(first.contains(&m.setup(&b).await.unwrap().primary_ip().unwrap()));
+    m.teardown(&a).await.unwrap();
+    m.teardown(&b).await.unwrap();
+    // Empty bridge: it moves.
+    m.set_pod_cidr(Some(second)).await.unwrap();
+    let ip = m.setup(&a).await.unwrap().primary_ip().unwrap();
+    assert!(second.contains(&ip), "{ip} in {second}");
+    m.teardown(&a).await.unwrap();
+    m.bridge().destroy().await.unwrap();
+}

@@ -179,12 +179,22 @@ impl NetworkManager {
         }
     }
 
-    /// UpdateRuntimeConfig's pod CIDR: the built-in bridge uses it when no subnet is
-    /// configured (taking effect when the bridge is first set up).
-    pub fn set_pod_cidr(&self, cidr: Option<IpNet>) {
+    /// UpdateRuntimeConfig's pod CIDR: the built-in bridge allocates from it when no
+    /// subnet is configured (moving the bridge only while no pod holds an address).
+    /// An IPv6 CIDR is accepted and ignored (IPv6 pod addresses need `subnet6`).
+    pub async fn set_pod_cidr(&self, cidr: Option<IpNet>) -> Result<()> {
+        if let Some(IpNet::V4(n)) = cidr {
+            if n.prefix_len() > 30 {
+                return Err(NetworkError::InvalidArgument {
+                    what: "pod CIDR".into(),
+                    reason: format!("{n} has no room for pods (at most /30)"),
+                });
+            }
+        }
         if let Ok(mut c) = self.pod_cidr.write() {
             *c = cidr;
         }
+        self.bridge.set_pod_cidr(cidr).await
     }
 
     fn effective_cidr(&self, req: &PodNetworkRequest) -> Option<IpNet> {

@@ -124,6 +124,28 @@ pub async fn add_address(handle: &Handle, index: u32, addr: IpNet, target: &str)
     req.execute().await.map_err(nl("add address", target))
 }
 
+/// Removes `addr` from link `index` if it is there.
+pub async fn del_address(handle: &Handle, index: u32, addr: IpNet, target: &str) -> Result<()> {
+    let found: Vec<_> = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .set_address_filter(addr.addr())
+        .set_prefix_length_filter(addr.prefix_len())
+        .execute()
+        .try_collect()
+        .await
+        .map_err(nl("list addresses", target))?;
+    for msg in found {
+        match handle.address().del(msg).execute().await {
+            Ok(()) => {}
+            Err(e) if netlink_errno(&e) == Some(libc::EADDRNOTAVAIL) => {}
+            Err(e) => return Err(nl("delete address", target)(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Deletes link `name`; a missing link is not an error.
 pub async fn delete(handle: &Handle, name: &str) -> Result<()> {
     let Some(link) = get(handle, name).await? else {

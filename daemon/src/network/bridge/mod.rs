@@ -115,7 +115,7 @@ impl Bridge {
             return Ok(s);
         }
         match pod_cidr {
-            Some(IpNet::V4(n)) => Ok(n.trunc()),
+            Some(IpNet::V4(n)) if n.prefix_len() <= 30 => Ok(n.trunc()),
             _ => DEFAULT_SUBNET
                 .parse()
                 .map_err(|_| NetworkError::InvalidArgument {
@@ -172,6 +172,33 @@ impl Bridge {
         nft::ensure_table(name, Some(subnet), self.cfg.subnet6, self.cfg.masquerade).await?;
         *state = Some((subnet, index));
         Ok((subnet, index))
+    }
+
+    /// Follows UpdateRuntimeConfig's pod CIDR. Without a configured subnet the bridge
+    /// moves to the new CIDR as long as no pod holds an address; otherwise the change
+    /// is logged and takes effect once the bridge is empty (next start-up).
+    pub async fn set_pod_cidr(&self, cidr: Option<IpNet>) -> Result<()> {
+        if self.cfg.subnet.is_some() {
+            return Ok(());
+        }
+        let want = self.subnet_for(cidr)?;
+        let mut state = self.state.lock().await;
+        let Some((current, index)) = *state else {
+            return Ok(()); // the first setup picks it up
+        };
+        if current == want {
+            return Ok(());
+        }
+        if !self.ipam.allocations()?.is_empty() {
+            tracing::warn!(bridge = %self.cfg.name, %current, %want,
+                "pod CIDR changed while pods hold addresses; keeping the current subnet");
+            return Ok(());
+        }
+        for gw in Self::gateways(current, None) {
+            link::del_address(&self.host, index, gw, &self.cfg.name).await?;
+        }
+        *state = None;
+        Ok(())
     }
 
     /// Gives the pod an interface, addresses, routes and hostPorts. On failure undoes
