@@ -751,3 +751,77 @@ async fn network_builtin_subnet_follows_pod_cidr() {
     m.teardown(&a).await.unwrap();
     m.bridge().destroy().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_cni_capability_args_ip_ranges_and_bandwidth() {
+    if !is_root() {
+        return;
+    }
+    let mut w = World::new();
+    let cni_bridge = format!("crc{}c{}", std::process::id() % 10000, w.n);
+    w.extra_links.push(cni_bridge.clone());
+    let range: ipnet::IpNet = format!("10.190.{}.0/24", w.n % 250).parse().unwrap();
+    let conf = serde_json::json!({
+        "cniVersion": "0.4.0",
+        "name": format!("crustcaps{}", w.n),
+        "plugins": [
+            {
+                "type": "bridge", "bridge": cni_bridge, "isGateway": true,
+                "capabilities": {"ipRanges": true},
+                "ipam": {"type": "host-local", "dataDir": w.tmp.path().join("host-local")}
+            },
+            {"type": "bandwidth", "capabilities": {"bandwidth": true}}
+        ]
+    });
+    std::fs::create_dir_all(w.conf_dir()).unwrap();
+    std::fs::write(
+        w.conf_dir().join("10-caps.conflist"),
+        serde_json::to_vec(&conf).unwrap(),
+    )
+    .unwrap();
+    let m = NetworkManager::new(w.config()).unwrap();
+    let mut p = w.pod("caps").await;
+    p.ip_ranges = vec![vec![crust_daemon::network::IpRange {
+        subnet: range,
+        range_start: None,
+        range_end: None,
+        gateway: None,
+    }]];
+    p.bandwidth = Some(crust_daemon::network::Bandwidth {
+        ingress_rate: 1_000_000,
+        ingress_burst: 100_000_000,
+        egress_rate: 2_000_000,
+        egress_burst: 100_000_000,
+    });
+    let r = m.setup(&p).await.unwrap();
+    assert!(range.contains(&r.primary_ip().unwrap()), "{r:?}");
+    // The bandwidth plugin shaped the host-side veth (tbf qdisc).
+    let cached: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            w.root()
+                .join(format!("cni/results/crustcaps{}-caps-eth0", w.n)),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let host_veth = cached["result"]["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["sandbox"].is_null() && i["name"] != cni_bridge.as_str())
+        .and_then(|i| i["name"].as_str())
+        .unwrap()
+        .to_string();
+    let tc = Command::new("tc")
+        .args(["qdisc", "show", "dev", &host_veth])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&tc.stdout).contains("tbf"),
+        "{}",
+        String::from_utf8_lossy(&tc.stdout)
+    );
+    m.teardown(&p).await.unwrap();
+    assert!(!host_links().contains(&host_veth));
+    assert_eq!(count_files(&w.root().join("cni/results")), 0);
+}
