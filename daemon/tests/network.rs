@@ -31,9 +31,12 @@ fn is_root() -> bool {
     }
 }
 
-/// A unique small number for names, subnets and ports of one test.
+/// A unique small number for names, subnets and ports of one test (below 960; at most
+/// 16 tests per process).
 fn uniq() -> u32 {
-    (std::process::id() % 97) * 8 + SEQ.fetch_add(1, Ordering::SeqCst) % 8
+    let seq = SEQ.fetch_add(1, Ordering::SeqCst);
+    assert!(seq < 16, "more tests than unique numbers");
+    (std::process::id() % 60) * 16 + seq
 }
 
 /// One test's network world: temp root/state/conf dirs, a bridge name, a subnet.
@@ -602,6 +605,53 @@ async fn network_cni_plugin_error_surfaced_and_add_undone() {
         "err-pod eth0 IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=name-err-pod"
     ));
     assert_eq!(count_files(&w.root().join("cni/results")), 0);
+
+    // crustd "dies" during ADD (the call is dropped while the plugin runs): the pending
+    // cache entry lets start-up reconcile run DEL.
+    std::fs::write(&log, "").unwrap();
+    std::fs::write(
+        w.conf_dir().join("10-fake.conflist"),
+        r#"{"cniVersion":"1.0.0","name":"fake","plugins":[{"type":"first"},{"type":"slowadd"}]}"#,
+    )
+    .unwrap();
+    let slowadd = bin.join("slowadd");
+    std::fs::write(
+        &slowadd,
+        format!(
+            "#!/bin/sh\necho \"$0 $CNI_COMMAND\" >> {}\n[ \"$CNI_COMMAND\" = ADD ] && exec sleep 30\nexit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&slowadd)
+        .status()
+        .unwrap();
+    m.reload();
+    let crashed = w.pod("crash-pod").await;
+    let cut = tokio::time::timeout(Duration::from_millis(500), m.setup(&crashed)).await;
+    assert!(cut.is_err(), "ADD should still be running");
+    assert_eq!(
+        count_files(&w.root().join("cni/results")),
+        1,
+        "pending entry"
+    );
+    let live = HashSet::from(["err-pod".to_string()]);
+    let report = m.reconcile(&live).await.unwrap();
+    assert_eq!(report.cni_pods, vec!["crash-pod".to_string()]);
+    assert_eq!(count_files(&w.root().join("cni/results")), 0);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let verbs: Vec<String> = calls
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .map(|l| l.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        verbs,
+        vec!["first ADD", "slowadd ADD", "slowadd DEL", "first DEL"],
+        "{calls}"
+    );
 
     // A plugin that hangs is killed after the per-call timeout.
     let slow = bin.join("slow");

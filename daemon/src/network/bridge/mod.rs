@@ -149,8 +149,9 @@ impl Bridge {
             None => self.subnet_for(pod_cidr)?,
         };
         if let Some((s, index)) = *state {
-            if link::get(&self.host, &self.cfg.name).await?.is_some() {
-                return Ok((s, index));
+            match link::get(&self.host, &self.cfg.name).await? {
+                Some(l) if l.header.index == index => return Ok((s, index)),
+                _ => {} // deleted (or re-created by someone else): set it up again
             }
         }
         let name = &self.cfg.name;

@@ -40,7 +40,7 @@ pub struct Entry {
     /// Capability args given at ADD.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub capability_args: Value,
-    /// The ADD result.
+    /// The ADD result; null while ADD is in progress (or was cut short).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub result: Value,
 }

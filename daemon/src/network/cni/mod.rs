@@ -3,9 +3,11 @@
 //! name and cniVersion, the previous plugin's result as `prevResult`, and the
 //! capability args it declares (`portMappings`, `bandwidth`, `ipRanges`) under
 //! `runtimeConfig`. ADD runs the plugins in order, DEL in reverse with the cached ADD
-//! result, CHECK in order with it. The ADD result is cached ([`cache`]) before ADD
-//! returns; a failed ADD is undone by a DEL; the cache entry is dropped only when DEL
-//! succeeds, so a failed DEL can be retried (also after a restart).
+//! result, CHECK in order with it. A pending cache entry ([`cache`], no result) is
+//! written before the first plugin runs and completed with the result before ADD
+//! returns; a failed ADD is undone by a DEL; an entry is dropped only when DEL
+//! succeeds, so a failed DEL — or an ADD cut short by a crash — is retried by teardown
+//! or start-up reconcile.
 
 pub mod cache;
 pub mod conf;
@@ -162,6 +164,20 @@ impl CniNetwork {
         let args_s = join_args(&args);
         let caps = capability_args(req);
         let inv = self.invocation("ADD", &req.pod_id, &req.netns, &args_s);
+        // A pending entry (no result) first: if crustd dies during ADD, reconcile finds
+        // it and runs DEL, so nothing the plugins did so far leaks.
+        let mut entry = Entry {
+            kind: cache::KIND.into(),
+            container_id: req.pod_id.clone(),
+            config: Entry::encode_config(&self.list.bytes),
+            if_name: self.cfg.ifname.clone(),
+            network_name: self.list.name.clone(),
+            netns: req.netns.display().to_string(),
+            cni_args: args,
+            capability_args: Value::Object(caps.clone()),
+            result: Value::Null,
+        };
+        self.cache().put(&entry)?;
         let mut prev: Option<Value> = None;
         for i in 0..self.list.plugins.len() {
             let ty = self.list.plugin_type(i);
@@ -205,17 +221,7 @@ impl CniNetwork {
                 });
             }
         };
-        let entry = Entry {
-            kind: cache::KIND.into(),
-            container_id: req.pod_id.clone(),
-            config: Entry::encode_config(&self.list.bytes),
-            if_name: self.cfg.ifname.clone(),
-            network_name: self.list.name.clone(),
-            netns: req.netns.display().to_string(),
-            cni_args: args,
-            capability_args: Value::Object(caps.clone()),
-            result: raw.clone(),
-        };
+        entry.result = raw.clone();
         if let Err(e) = self.cache().put(&entry) {
             self.undo_add(req, &args_s, &caps, Some(&raw)).await;
             return Err(e);
@@ -231,8 +237,15 @@ impl CniNetwork {
         prev: Option<&Value>,
     ) {
         let inv = self.invocation("DEL", &req.pod_id, &req.netns, args);
-        if let Err(e) = del_list(&self.list, &inv, caps, prev).await {
-            tracing::warn!(pod = %req.pod_id, error = %e, "DEL after failed CNI ADD");
+        match del_list(&self.list, &inv, caps, prev).await {
+            Ok(()) => {
+                let c = self.cache();
+                if let Err(e) = c.remove(&self.list.name, &req.pod_id, &self.cfg.ifname) {
+                    tracing::warn!(pod = %req.pod_id, error = %e, "drop CNI cache entry");
+                }
+            }
+            // The pending entry stays, so teardown or reconcile retries the DEL.
+            Err(e) => tracing::warn!(pod = %req.pod_id, error = %e, "DEL after failed CNI ADD"),
         }
     }
 
