@@ -3,6 +3,8 @@
 //! `/proc/<pid>/smaps_rollup`. Usage (root):
 //! `shim_bench <crust-shim binary> <runtime> <N>...`. Prints `crust-shim N rss_kb pss_kb`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -57,7 +59,10 @@ async fn main() {
     let shim = &args[1];
     let runtime = &args[2];
     for n in args[3..].iter().map(|s| s.parse::<usize>().expect("N")) {
-        let tmp = tempfile::Builder::new().prefix("crust-shim-bench-").tempdir_in("/tmp").expect("tmp");
+        let tmp = tempfile::Builder::new()
+            .prefix("crust-shim-bench-")
+            .tempdir_in("/tmp")
+            .expect("tmp");
         let state = tmp.path().join("state");
         let mut pods = Vec::new();
         for i in 0..n {
@@ -71,7 +76,11 @@ async fn main() {
                 .output()
                 .expect("start");
             let addr = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            let c = TaskClient::new(ttrpc::asynchronous::Client::connect(&addr).await.expect("connect"));
+            let c = TaskClient::new(
+                ttrpc::asynchronous::Client::connect(&addr)
+                    .await
+                    .expect("connect"),
+            );
             let mut r = api::CreateTaskRequest::new();
             r.id = id.clone();
             r.bundle = dir.display().to_string();
@@ -82,11 +91,15 @@ async fn main() {
             let mut s = api::StartRequest::new();
             s.id = id.clone();
             c.start(ctx(), &s).await.expect("start");
-            let pid = c.connect(ctx(), &api::ConnectRequest::new()).await.expect("connect").shim_pid;
+            let pid = c
+                .connect(ctx(), &api::ConnectRequest::new())
+                .await
+                .expect("connect")
+                .shim_pid;
             pods.push((id, c, pid));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if std::env::var("BENCH_PAUSE").is_ok() { eprintln!("pids: {:?}", pods.iter().map(|p| p.2).collect::<Vec<_>>()); tokio::time::sleep(Duration::from_secs(20)).await; }
+
         let (mut rss, mut pss) = (0, 0);
         for (_, _, pid) in &pods {
             let (r, p) = rollup(*pid);
@@ -106,7 +119,9 @@ async fn main() {
             d.id = id.clone();
             let _ = c.delete(ctx(), &d).await;
         }
-        for c in ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio", "cpuset", "systemd"] {
+        for c in [
+            "memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio", "cpuset", "systemd",
+        ] {
             let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-bench"));
         }
     }

@@ -47,8 +47,11 @@ impl Args {
             id: String::new(),
             bundle: None,
             debug: false,
-            state_dir: env("CRUST_SHIM_STATE_DIR").unwrap_or_else(|| DEFAULT_STATE_DIR.into()).into(),
-            runtime: env("CRUST_SHIM_RUNTIME").unwrap_or_else(|| crate::runtime::DEFAULT_BINARY.into()),
+            state_dir: env("CRUST_SHIM_STATE_DIR")
+                .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
+                .into(),
+            runtime: env("CRUST_SHIM_RUNTIME")
+                .unwrap_or_else(|| crate::runtime::DEFAULT_BINARY.into()),
             runtime_root: env("CRUST_SHIM_RUNTIME_ROOT").map(PathBuf::from),
             shim_cgroup: env("CRUST_SHIM_CGROUP"),
             action: Action::Serve,
@@ -71,7 +74,9 @@ impl Args {
                 }
                 let value = match inline {
                     Some(v) => v,
-                    None => it.next().ok_or_else(|| format!("flag -{name} needs a value"))?,
+                    None => it
+                        .next()
+                        .ok_or_else(|| format!("flag -{name} needs a value"))?,
                 };
                 match name {
                     "namespace" => a.namespace = value,
@@ -137,7 +142,9 @@ impl Args {
 
     /// Root directory handed to the runtime (`--root`, plus the namespace).
     pub fn runtime_root(&self) -> PathBuf {
-        self.runtime_root.clone().unwrap_or_else(|| self.state_dir.join("runtime"))
+        self.runtime_root
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("runtime"))
     }
 }
 

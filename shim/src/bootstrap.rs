@@ -22,17 +22,29 @@ use sha2::{Digest, Sha256};
 use crate::args::Args;
 
 /// Spec annotations naming the group (pod) a container's shim is shared by.
-pub const GROUP_ANNOTATIONS: [&str; 2] = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
+pub const GROUP_ANNOTATIONS: [&str; 2] = [
+    "io.containerd.runc.v2.group",
+    "io.kubernetes.cri.sandbox-id",
+];
 
 /// Errors of the bootstrap subcommands.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     #[error("reading spec {path}: {source}")]
-    ReadSpec { path: PathBuf, source: std::io::Error },
+    ReadSpec {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("creating state dir {path}: {source}")]
-    StateDir { path: PathBuf, source: std::io::Error },
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("binding shim socket {path}: {source}")]
-    Bind { path: PathBuf, source: std::io::Error },
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("spawning shim daemon: {0}")]
     Spawn(std::io::Error),
     #[error("writing address: {0}")]
@@ -70,7 +82,9 @@ pub fn socket_path(args: &Args, group: &str) -> PathBuf {
     h.update(b"/");
     h.update(group.as_bytes());
     let hex = hex::encode(h.finalize());
-    args.state_dir.join("s").join(format!("{}.sock", &hex[..32]))
+    args.state_dir
+        .join("s")
+        .join(format!("{}.sock", &hex[..32]))
 }
 
 /// `start`: prints the address of the group's shim, starting one if needed.
@@ -89,7 +103,10 @@ pub fn start(args: &Args) -> Result<String, BootstrapError> {
         .recursive(true)
         .mode(0o711)
         .create(&dir)
-        .map_err(|source| BootstrapError::StateDir { path: dir.clone(), source })?;
+        .map_err(|source| BootstrapError::StateDir {
+            path: dir.clone(),
+            source,
+        })?;
     let address = format!("unix://{}", sock.display());
 
     let listener = match UnixListener::bind(&sock) {
@@ -100,16 +117,26 @@ pub fn start(args: &Args) -> Result<String, BootstrapError> {
             } else {
                 let _ = std::fs::remove_file(&sock);
                 Some(
-                    UnixListener::bind(&sock)
-                        .map_err(|source| BootstrapError::Bind { path: sock.clone(), source })?,
+                    UnixListener::bind(&sock).map_err(|source| BootstrapError::Bind {
+                        path: sock.clone(),
+                        source,
+                    })?,
                 )
             }
         }
-        Err(source) => return Err(BootstrapError::Bind { path: sock.clone(), source }),
+        Err(source) => {
+            return Err(BootstrapError::Bind {
+                path: sock.clone(),
+                source,
+            })
+        }
     };
     if let Some(listener) = listener {
         std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(|source| BootstrapError::Bind { path: sock.clone(), source })?;
+            .map_err(|source| BootstrapError::Bind {
+                path: sock.clone(),
+                source,
+            })?;
         if let Err(e) = spawn_daemon(args, &listener, &sock) {
             let _ = std::fs::remove_file(&sock);
             return Err(e);
@@ -128,7 +155,9 @@ fn spawn_daemon(args: &Args, listener: &UnixListener, sock: &Path) -> Result<(),
         .map_err(BootstrapError::Spawn)?;
     let mut cmd = Command::new(exe);
     cmd.args(args.to_flags()).arg("serve");
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
     cmd.current_dir("/");
     let fd = listener.as_raw_fd();
     // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl) between fork and exec.
@@ -157,16 +186,21 @@ pub fn delete(args: &Args) -> Vec<u8> {
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_default();
     let rec = bundle.join(crate::task::RUNTIME_FILE);
-    let runtime: Option<crate::runtime::Runtime> =
-        std::fs::read(&rec).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let runtime: Option<crate::runtime::Runtime> = std::fs::read(&rec)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let runtime = runtime.unwrap_or_else(|| crate::runtime::Runtime {
         binary: crate::runtime::find_binary(&args.runtime),
         root: args.runtime_root().join(&args.namespace),
         systemd_cgroup: false,
     });
     let mut cmd = Command::new(&runtime.binary);
-    cmd.arg("--root").arg(&runtime.root).args(["delete", "--force", &args.id]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.arg("--root")
+        .arg(&runtime.root)
+        .args(["delete", "--force", &args.id]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let _ = cmd.status();
     crate::mount::unmount_rootfs(&bundle.join("rootfs"));
     let _ = std::fs::remove_file(&rec);

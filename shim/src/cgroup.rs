@@ -16,7 +16,11 @@ use protobuf::Message;
 /// One process's cgroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cgroup {
-    V1 { memory: Option<PathBuf>, cpuacct: Option<PathBuf>, pids: Option<PathBuf> },
+    V1 {
+        memory: Option<PathBuf>,
+        cpuacct: Option<PathBuf>,
+        pids: Option<PathBuf>,
+    },
     V2(PathBuf),
 }
 
@@ -60,15 +64,23 @@ impl Cgroup {
         let mounts = mounts();
         let v1 = |ctrl: &str| -> Option<PathBuf> {
             let line = text.lines().find(|l| {
-                l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == ctrl))
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
             })?;
             let path = line.splitn(3, ':').nth(2)?;
-            let m = mounts.iter().find(|m| m.fstype == "cgroup" && m.opts.iter().any(|o| o == ctrl))?;
+            let m = mounts
+                .iter()
+                .find(|m| m.fstype == "cgroup" && m.opts.iter().any(|o| o == ctrl))?;
             Some(join(m, path))
         };
         let memory = v1("memory");
         if memory.is_some() {
-            return Some(Cgroup::V1 { memory, cpuacct: v1("cpuacct"), pids: v1("pids") });
+            return Some(Cgroup::V1 {
+                memory,
+                cpuacct: v1("cpuacct"),
+                pids: v1("pids"),
+            });
         }
         let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
         let m = mounts.iter().find(|m| m.fstype == "cgroup2")?;
@@ -78,7 +90,9 @@ impl Cgroup {
     /// Number of OOM kills so far (v1 `memory.oom_control` oom_kill, v2 `memory.events`).
     pub fn oom_kill_count(&self) -> Option<u64> {
         match self {
-            Cgroup::V1 { memory: Some(m), .. } => keyed(&m.join("memory.oom_control"), "oom_kill"),
+            Cgroup::V1 {
+                memory: Some(m), ..
+            } => keyed(&m.join("memory.oom_control"), "oom_kill"),
             Cgroup::V1 { .. } => None,
             Cgroup::V2(p) => keyed(&p.join("memory.events"), "oom_kill"),
         }
@@ -95,7 +109,11 @@ impl Cgroup {
     /// containerd's metrics message for this cgroup, packed as an Any.
     pub fn metrics(&self) -> Any {
         match self {
-            Cgroup::V1 { memory, cpuacct, pids } => {
+            Cgroup::V1 {
+                memory,
+                cpuacct,
+                pids,
+            } => {
                 let mut m = v1m::Metrics::new();
                 if let Some(p) = pids {
                     let mut s = v1m::PidsStat::new();

@@ -62,7 +62,10 @@ impl LogFile {
                 path.display()
             )));
         }
-        Ok(Self { path: path.to_path_buf(), file: Arc::new(Mutex::new(open(path)?)) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Arc::new(Mutex::new(open(path)?)),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -104,7 +107,11 @@ pub struct LineWriter {
 
 impl LineWriter {
     pub fn new(log: LogFile, stream: Stream) -> Self {
-        Self { log, stream, pending: Vec::new() }
+        Self {
+            log,
+            stream,
+            pending: Vec::new(),
+        }
     }
 
     /// Feeds bytes read from the stream.

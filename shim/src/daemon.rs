@@ -61,12 +61,15 @@ pub fn serve(args: &Args) -> Result<(), DaemonError> {
 async fn run(args: &Args) -> Result<(), DaemonError> {
     // SAFETY: `start` passes the bound listening socket as fd 3 and nothing else uses it.
     let std_listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(3) };
-    std_listener.set_nonblocking(true).map_err(DaemonError::Listener)?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(DaemonError::Listener)?;
     let sock_path = std_listener
         .local_addr()
         .ok()
         .and_then(|a| a.as_pathname().map(PathBuf::from));
-    let listener = tokio::net::UnixListener::from_std(std_listener).map_err(DaemonError::Listener)?;
+    let listener =
+        tokio::net::UnixListener::from_std(std_listener).map_err(DaemonError::Listener)?;
 
     let (exit_tx, exit_rx) = mpsc::unbounded_channel();
     let reaper = Reaper::start(exit_tx).map_err(DaemonError::Signal)?;

@@ -35,15 +35,27 @@ pub enum ShimError {
     #[error("process {0} already finished")]
     ProcessFinished(String),
     #[error("process {id} is {state}, cannot {op}")]
-    WrongState { id: String, state: &'static str, op: &'static str },
+    WrongState {
+        id: String,
+        state: &'static str,
+        op: &'static str,
+    },
     #[error("{0} is not supported")]
     Unsupported(&'static str),
     #[error("runtime {command} failed for {id}: {message}")]
-    Runtime { command: &'static str, id: String, message: String },
+    Runtime {
+        command: &'static str,
+        id: String,
+        message: String,
+    },
     #[error("setting up stdio {uri}: {source}")]
     Stdio { uri: String, source: std::io::Error },
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("mounting rootfs at {path}: {source}")]
     Mount { path: PathBuf, source: nix::Error },
     #[error("decoding {what}: {message}")]
@@ -83,7 +95,11 @@ impl ShimError {
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { op, path: path.into(), source }
+        Self::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 

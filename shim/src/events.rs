@@ -117,13 +117,19 @@ async fn forward(
     any: &Any,
 ) -> bool {
     if client.is_none() {
-        let a = if addr.starts_with("unix://") { addr.to_string() } else { format!("unix://{addr}") };
+        let a = if addr.starts_with("unix://") {
+            addr.to_string()
+        } else {
+            format!("unix://{addr}")
+        };
         match ttrpc::asynchronous::Client::connect(&a).await {
             Ok(c) => *client = Some(EventsClient::new(c)),
             Err(_) => return false,
         }
     }
-    let Some(c) = client.as_ref() else { return false };
+    let Some(c) = client.as_ref() else {
+        return false;
+    };
     let mut env = Envelope::new();
     env.timestamp = Some(crate::task::timestamp(std::time::SystemTime::now())).into();
     env.namespace = ns.to_string();
@@ -148,11 +154,25 @@ async fn exec(
     topic: &str,
     any: &Any,
 ) -> bool {
-    let Ok(data) = any.write_to_bytes() else { return false };
+    let Ok(data) = any.write_to_bytes() else {
+        return false;
+    };
     let mut cmd = Command::new(binary);
-    cmd.args(["--address", address, "publish", "--topic", topic, "--namespace", ns]);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
-    let Ok((mut child, exit)) = reaper.spawn(&mut cmd) else { return false };
+    cmd.args([
+        "--address",
+        address,
+        "publish",
+        "--topic",
+        topic,
+        "--namespace",
+        ns,
+    ]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let Ok((mut child, exit)) = reaper.spawn(&mut cmd) else {
+        return false;
+    };
     if let Some(mut stdin) = child.stdin.take() {
         // Events are small (< pipe buffer), so this write does not block.
         let _ = stdin.write_all(&data);

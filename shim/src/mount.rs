@@ -40,19 +40,30 @@ pub fn mount_rootfs(mounts: &[Mount], target: &Path) -> Result<()> {
             }
         }
         let data = data.join(",");
-        let fstype = if m.type_.is_empty() { None } else { Some(m.type_.as_str()) };
+        let fstype = if m.type_.is_empty() {
+            None
+        } else {
+            Some(m.type_.as_str())
+        };
         let r = mount(
             Some(m.source.as_str()),
             target,
             fstype,
             flags,
-            if data.is_empty() { None } else { Some(data.as_str()) },
+            if data.is_empty() {
+                None
+            } else {
+                Some(data.as_str())
+            },
         );
         if let Err(e) = r {
             for _ in 0..i {
                 let _ = umount2(target, MntFlags::MNT_DETACH);
             }
-            return Err(ShimError::Mount { path: target.to_path_buf(), source: e });
+            return Err(ShimError::Mount {
+                path: target.to_path_buf(),
+                source: e,
+            });
         }
     }
     Ok(())

@@ -25,7 +25,9 @@ pub fn watch(cg: Cgroup, on_oom: impl Fn() + Send + 'static) -> Option<JoinHandl
     Some(tokio::spawn(async move {
         let mut buf = [0u8; 512];
         loop {
-            let Ok(mut g) = afd.readable().await else { return };
+            let Ok(mut g) = afd.readable().await else {
+                return;
+            };
             let r = g.try_io(|f| nix::unistd::read(f.get_ref(), &mut buf).map_err(Into::into));
             match r {
                 Ok(Ok(_)) => {}
@@ -64,6 +66,7 @@ fn v1_eventfd(dir: &std::path::Path) -> Option<OwnedFd> {
 fn v2_inotify(dir: &std::path::Path) -> Option<OwnedFd> {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
-    ino.add_watch(&dir.join("memory.events"), AddWatchFlags::IN_MODIFY).ok()?;
+    ino.add_watch(&dir.join("memory.events"), AddWatchFlags::IN_MODIFY)
+        .ok()?;
     Some(OwnedFd::from(ino))
 }

@@ -38,9 +38,10 @@ impl Reaper {
     /// Starts the SIGCHLD loop on the current runtime; exits of processes not spawned
     /// through [`Reaper::spawn`] are sent to `exits`.
     pub fn start(exits: mpsc::UnboundedSender<Exit>) -> std::io::Result<Self> {
-        let mut sigchld =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
-        let reaper = Reaper { subs: Arc::new(Mutex::new(HashMap::new())) };
+        let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
+        let reaper = Reaper {
+            subs: Arc::new(Mutex::new(HashMap::new())),
+        };
         let r = reaper.clone();
         tokio::spawn(async move {
             loop {
@@ -61,7 +62,11 @@ impl Reaper {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             };
-            let exit = Exit { pid, status, at: SystemTime::now() };
+            let exit = Exit {
+                pid,
+                status,
+                at: SystemTime::now(),
+            };
             let sub = self.subs.lock().map(|mut s| s.remove(&pid)).unwrap_or(None);
             match sub {
                 Some(tx) => {
@@ -76,7 +81,10 @@ impl Reaper {
 
     /// Spawns `cmd` and returns the child with a receiver for its exit.
     pub fn spawn(&self, cmd: &mut Command) -> std::io::Result<(Child, oneshot::Receiver<Exit>)> {
-        let mut subs = self.subs.lock().map_err(|_| std::io::Error::other("reaper lock"))?;
+        let mut subs = self
+            .subs
+            .lock()
+            .map_err(|_| std::io::Error::other("reaper lock"))?;
         let child = cmd.spawn()?;
         let (tx, rx) = oneshot::channel();
         subs.insert(child.id() as i32, tx);

@@ -28,7 +28,11 @@ pub struct Runtime {
 
 /// The stdio handed to a container process: either three fds or a console socket.
 pub enum ProcessIo {
-    Fds { stdin: Option<OwnedFd>, stdout: Option<OwnedFd>, stderr: Option<OwnedFd> },
+    Fds {
+        stdin: Option<OwnedFd>,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+    },
     Console(PathBuf),
 }
 
@@ -38,7 +42,9 @@ pub fn find_binary(name: &str) -> PathBuf {
     if p.is_absolute() || name.contains('/') {
         return p.to_path_buf();
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
     {
         let cand = dir.join(name);
         if cand.is_file() {
@@ -80,9 +86,14 @@ impl Runtime {
         let pid_file = bundle.join("init.pid");
         let log = bundle.join("log.json");
         let mut cmd = self.command(Some(&log));
-        cmd.arg("create").arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file);
+        cmd.arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file);
         cmd.current_dir(bundle);
-        self.run_with_io(reaper, "create", id, cmd, io, &log, &pid_file).await
+        self.run_with_io(reaper, "create", id, cmd, io, &log, &pid_file)
+            .await
     }
 
     /// `exec --detach --process F --pid-file P [--console-socket S] ID`; returns the pid.
@@ -103,7 +114,9 @@ impl Runtime {
         cmd.arg("exec").arg("--detach").arg("--process").arg(&spec);
         cmd.arg("--pid-file").arg(&pid_file);
         cmd.current_dir(bundle);
-        let r = self.run_with_io(reaper, "exec", id, cmd, io, &log, &pid_file).await;
+        let r = self
+            .run_with_io(reaper, "exec", id, cmd, io, &log, &pid_file)
+            .await;
         let _ = std::fs::remove_file(&spec);
         let _ = std::fs::remove_file(&log);
         let _ = std::fs::remove_file(&pid_file);
@@ -124,9 +137,15 @@ impl Runtime {
         match io {
             ProcessIo::Console(sock) => {
                 cmd.arg("--console-socket").arg(sock);
-                cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+                cmd.stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
             }
-            ProcessIo::Fds { stdin, stdout, stderr } => {
+            ProcessIo::Fds {
+                stdin,
+                stdout,
+                stderr,
+            } => {
                 cmd.stdin(stdin.map_or_else(Stdio::null, Stdio::from));
                 cmd.stdout(stdout.map_or_else(Stdio::null, Stdio::from));
                 cmd.stderr(stderr.map_or_else(Stdio::null, Stdio::from));
@@ -168,10 +187,18 @@ impl Runtime {
         args: &[OsString],
         stdin: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
-        let err = |message: String| ShimError::Runtime { command: verb, id: id.into(), message };
+        let err = |message: String| ShimError::Runtime {
+            command: verb,
+            id: id.into(),
+            message,
+        };
         let mut cmd = self.command(None);
         cmd.arg(verb).args(args).arg(id);
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let (mut child, exit) = reaper
             .spawn(&mut cmd)
@@ -203,8 +230,14 @@ impl Runtime {
     }
 
     pub async fn delete(&self, reaper: &Reaper, id: &str, force: bool) -> Result<()> {
-        let args: Vec<OsString> = if force { vec!["--force".into()] } else { vec![] };
-        self.simple(reaper, "delete", id, &args, None).await.map(drop)
+        let args: Vec<OsString> = if force {
+            vec!["--force".into()]
+        } else {
+            vec![]
+        };
+        self.simple(reaper, "delete", id, &args, None)
+            .await
+            .map(drop)
     }
 
     pub async fn kill(&self, reaper: &Reaper, id: &str, signal: u32, all: bool) -> Result<()> {
@@ -216,10 +249,16 @@ impl Runtime {
         let mut cmd_args = args;
         cmd_args.push(id.into());
         cmd_args.push(signal.to_string().into());
-        let err = |message: String| ShimError::Runtime { command: "kill", id: id.into(), message };
+        let err = |message: String| ShimError::Runtime {
+            command: "kill",
+            id: id.into(),
+            message,
+        };
         let mut cmd = self.command(None);
         cmd.arg("kill").args(&cmd_args);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let (mut child, exit) = reaper
             .spawn(&mut cmd)
             .map_err(|e| err(format!("spawning {}: {e}", self.binary.display())))?;
@@ -243,7 +282,9 @@ impl Runtime {
     /// `update --resources - ID` with the runtime-spec LinuxResources JSON on stdin.
     pub async fn update(&self, reaper: &Reaper, id: &str, resources: &[u8]) -> Result<()> {
         let args: Vec<OsString> = vec!["--resources".into(), "-".into()];
-        self.simple(reaper, "update", id, &args, Some(resources)).await.map(drop)
+        self.simple(reaper, "update", id, &args, Some(resources))
+            .await
+            .map(drop)
     }
 
     /// `ps --format json ID`: the pids in the container.

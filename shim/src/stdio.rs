@@ -42,7 +42,10 @@ pub enum Target {
     Null,
     Fifo(PathBuf),
     File(PathBuf),
-    Binary { path: PathBuf, args: Vec<(String, String)> },
+    Binary {
+        path: PathBuf,
+        args: Vec<(String, String)>,
+    },
     CriLog(PathBuf),
 }
 
@@ -113,7 +116,11 @@ impl ProcessStdio {
         // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer; the fd is an open pty.
         let r = unsafe { libc::ioctl(master.get_ref().as_raw_fd(), libc::TIOCSWINSZ, &ws) };
         if r != 0 {
-            return Err(ShimError::io("resize pty", "console", std::io::Error::last_os_error()));
+            return Err(ShimError::io(
+                "resize pty",
+                "console",
+                std::io::Error::last_os_error(),
+            ));
         }
         Ok(())
     }
@@ -121,7 +128,9 @@ impl ProcessStdio {
     pub fn reopen_log(&self) -> Result<()> {
         match &self.log {
             Some(log) => log.reopen(),
-            None => Err(ShimError::InvalidRequest("process does not write a CRI log".into())),
+            None => Err(ShimError::InvalidRequest(
+                "process does not write a CRI log".into(),
+            )),
         }
     }
 }
@@ -170,7 +179,10 @@ impl Prepared {
 }
 
 fn stdio_err(uri: &str) -> impl FnOnce(std::io::Error) -> ShimError + '_ {
-    move |source| ShimError::Stdio { uri: uri.to_string(), source }
+    move |source| ShimError::Stdio {
+        uri: uri.to_string(),
+        source,
+    }
 }
 
 fn open_output(path: &Path, fifo: bool) -> std::io::Result<OwnedFd> {
@@ -189,8 +201,14 @@ pub fn prepare(req: &StdioRequest<'_>, reaper: &Reaper, console_dir: &Path) -> R
     let tin = parse(req.stdin)?;
     let tout = parse(req.stdout)?;
     let terr = parse(req.stderr)?;
-    if matches!(tin, Target::File(_) | Target::Binary { .. } | Target::CriLog(_)) {
-        return Err(ShimError::InvalidRequest(format!("stdin must be a fifo, got {:?}", req.stdin)));
+    if matches!(
+        tin,
+        Target::File(_) | Target::Binary { .. } | Target::CriLog(_)
+    ) {
+        return Err(ShimError::InvalidRequest(format!(
+            "stdin must be a fifo, got {:?}",
+            req.stdin
+        )));
     }
     let mut stdio = ProcessStdio::default();
     for t in [&tout, &terr] {
@@ -210,37 +228,41 @@ pub fn prepare(req: &StdioRequest<'_>, reaper: &Reaper, console_dir: &Path) -> R
             .map_err(|e| ShimError::io("bind console socket", &sock, e))?;
         return Ok(Prepared {
             io: ProcessIo::Console(sock.clone()),
-            pending: Pending { stdio, console: Some((l, sock, tin, tout)) },
+            pending: Pending {
+                stdio,
+                console: Some((l, sock, tin, tout)),
+            },
         });
     }
 
     let mut stdin_fd = None;
     if let Target::Fifo(p) = &tin {
-        let (rx, tx) = std::io::pipe().map_err(stdio_err(req.stdin))?;
+        let (rx, tx) = pipe().map_err(stdio_err(req.stdin))?;
         let fifo = pipe::OpenOptions::new()
             .read_write(true)
             .open_receiver(p)
             .map_err(stdio_err(req.stdin))?;
-        let tx = pipe::Sender::from_owned_fd(OwnedFd::from(tx)).map_err(stdio_err(req.stdin))?;
+        let tx = pipe::Sender::from_owned_fd(tx).map_err(stdio_err(req.stdin))?;
         stdio.stdin = Some(tokio::spawn(copy_stdin(fifo, tx)));
-        stdin_fd = Some(OwnedFd::from(rx));
+        stdin_fd = Some(rx);
     }
 
     let mut binary_fds: Option<(OwnedFd, OwnedFd)> = None;
     let mut outs: [Option<OwnedFd>; 2] = [None, None];
-    for (i, (t, uri, stream)) in
-        [(&tout, req.stdout, Stream::Stdout), (&terr, req.stderr, Stream::Stderr)]
-            .into_iter()
-            .enumerate()
+    for (i, (t, uri, stream)) in [
+        (&tout, req.stdout, Stream::Stdout),
+        (&terr, req.stderr, Stream::Stderr),
+    ]
+    .into_iter()
+    .enumerate()
     {
         outs[i] = match t {
             Target::Null => None,
             Target::Fifo(p) => Some(open_output(p, true).map_err(stdio_err(uri))?),
             Target::File(p) => Some(open_output(p, false).map_err(stdio_err(uri))?),
             Target::CriLog(_) => {
-                let (rx, tx) = std::io::pipe().map_err(stdio_err(uri))?;
-                let rx = pipe::Receiver::from_owned_fd(OwnedFd::from(rx))
-                    .map_err(stdio_err(uri))?;
+                let (rx, tx) = pipe().map_err(stdio_err(uri))?;
+                let rx = pipe::Receiver::from_owned_fd(rx).map_err(stdio_err(uri))?;
                 let log = stdio.log.clone().ok_or_else(|| {
                     ShimError::InvalidRequest("crilog target without a log".into())
                 })?;
@@ -248,7 +270,7 @@ pub fn prepare(req: &StdioRequest<'_>, reaper: &Reaper, console_dir: &Path) -> R
                     Source::Pipe(rx),
                     LineWriter::new(log, stream),
                 )));
-                Some(OwnedFd::from(tx))
+                Some(tx)
             }
             Target::Binary { path, args } => {
                 if binary_fds.is_none() {
@@ -264,8 +286,15 @@ pub fn prepare(req: &StdioRequest<'_>, reaper: &Reaper, console_dir: &Path) -> R
     }
     let [stdout, stderr] = outs;
     Ok(Prepared {
-        io: ProcessIo::Fds { stdin: stdin_fd, stdout, stderr },
-        pending: Pending { stdio, console: None },
+        io: ProcessIo::Fds {
+            stdin: stdin_fd,
+            stdout,
+            stderr,
+        },
+        pending: Pending {
+            stdio,
+            console: None,
+        },
     })
 }
 
@@ -292,19 +321,25 @@ impl Pending {
             Target::CriLog(_) => {
                 if let Some(log) = self.stdio.log.clone() {
                     let w = LineWriter::new(log, Stream::Stdout);
-                    self.stdio.outputs.push(tokio::spawn(copy_to_log(source, w)));
+                    self.stdio
+                        .outputs
+                        .push(tokio::spawn(copy_to_log(source, w)));
                 }
             }
             Target::Fifo(p) => {
                 let fd = open_output(p, true).map_err(|e| ShimError::io("open stdout", p, e))?;
                 set_nonblocking(&fd);
                 let fd = async_fd(fd).map_err(|e| ShimError::io("stdout", p, e))?;
-                self.stdio.outputs.push(tokio::spawn(copy_to_fd(source, fd)));
+                self.stdio
+                    .outputs
+                    .push(tokio::spawn(copy_to_fd(source, fd)));
             }
             Target::File(p) => {
                 // Regular files cannot be polled; writes to them do not block for long.
                 let f = open_output(p, false).map_err(|e| ShimError::io("open stdout", p, e))?;
-                self.stdio.outputs.push(tokio::spawn(copy_to_file(source, f.into())));
+                self.stdio
+                    .outputs
+                    .push(tokio::spawn(copy_to_file(source, f.into())));
             }
             Target::Binary { .. } => {
                 return Err(ShimError::InvalidRequest(
@@ -315,6 +350,11 @@ impl Pending {
         self.stdio.console = Some(master);
         Ok(std::mem::take(&mut self.stdio))
     }
+}
+
+/// A close-on-exec pipe: (read end, write end).
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
 }
 
 /// Registers an owned fd with the reactor.
@@ -341,8 +381,13 @@ fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::io::Resul
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(std::io::Error::from)?;
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
     for c in msg.cmsgs().map_err(std::io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {
@@ -353,7 +398,9 @@ fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::io::Resul
             }
         }
     }
-    Err(std::io::Error::other("console socket message carried no fd"))
+    Err(std::io::Error::other(
+        "console socket message carried no fd",
+    ))
 }
 
 fn spawn_binary(
@@ -362,10 +409,13 @@ fn spawn_binary(
     req: &StdioRequest<'_>,
     reaper: &Reaper,
 ) -> Result<(OwnedFd, OwnedFd)> {
-    let err = |e| ShimError::Stdio { uri: path.display().to_string(), source: e };
-    let (out_r, out_w) = std::io::pipe().map_err(err)?;
-    let (err_r, err_w) = std::io::pipe().map_err(err)?;
-    let (ready_r, ready_w) = std::io::pipe().map_err(err)?;
+    let err = |e| ShimError::Stdio {
+        uri: path.display().to_string(),
+        source: e,
+    };
+    let (out_r, out_w) = pipe().map_err(err)?;
+    let (err_r, err_w) = pipe().map_err(err)?;
+    let (ready_r, ready_w) = pipe().map_err(err)?;
     let fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), ready_w.as_raw_fd()];
     let mut cmd = Command::new(path);
     for (k, v) in args {
@@ -375,8 +425,11 @@ fn spawn_binary(
             cmd.arg(k).arg(v);
         }
     }
-    cmd.env("CONTAINER_ID", req.id).env("CONTAINER_NAMESPACE", req.namespace);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.env("CONTAINER_ID", req.id)
+        .env("CONTAINER_NAMESPACE", req.namespace);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     // SAFETY: only async-signal-safe calls (dup2) between fork and exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
@@ -392,10 +445,10 @@ fn spawn_binary(
     drop(child);
     drop((out_r, err_r, ready_w));
     // Wait (blocking, bounded by the binary) until it closes fd 5.
-    let mut ready = std::fs::File::from(OwnedFd::from(ready_r));
+    let mut ready = std::fs::File::from(ready_r);
     let mut b = [0u8; 1];
     let _ = std::io::Read::read(&mut ready, &mut b);
-    Ok((out_w.into(), err_w.into()))
+    Ok((out_w, err_w))
 }
 
 enum Source {
@@ -409,7 +462,9 @@ impl Source {
         match self {
             Source::Pipe(p) => p.read(buf).await.unwrap_or(0),
             Source::Pty(fd) => loop {
-                let Ok(mut guard) = fd.readable().await else { return 0 };
+                let Ok(mut guard) = fd.readable().await else {
+                    return 0;
+                };
                 match guard.try_io(|f| {
                     let n = nix::unistd::read(f.get_ref(), buf).map_err(std::io::Error::from)?;
                     Ok(n)
@@ -438,7 +493,9 @@ async fn copy_to_log(mut src: Source, mut w: LineWriter) {
 
 async fn write_all_fd(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> bool {
     while !data.is_empty() {
-        let Ok(mut guard) = fd.writable().await else { return false };
+        let Ok(mut guard) = fd.writable().await else {
+            return false;
+        };
         match guard.try_io(|f| nix::unistd::write(f.get_ref(), data).map_err(Into::into)) {
             Ok(Ok(n)) => data = &data[n..],
             Ok(Err(_)) => return false,
@@ -494,9 +551,18 @@ mod tests {
     #[test]
     fn parses_uris() {
         assert_eq!(parse("").unwrap(), Target::Null);
-        assert_eq!(parse("/run/x/stdout").unwrap(), Target::Fifo("/run/x/stdout".into()));
-        assert_eq!(parse("file:///var/log/a").unwrap(), Target::File("/var/log/a".into()));
-        assert_eq!(parse("crilog:///l/c.log").unwrap(), Target::CriLog("/l/c.log".into()));
+        assert_eq!(
+            parse("/run/x/stdout").unwrap(),
+            Target::Fifo("/run/x/stdout".into())
+        );
+        assert_eq!(
+            parse("file:///var/log/a").unwrap(),
+            Target::File("/var/log/a".into())
+        );
+        assert_eq!(
+            parse("crilog:///l/c.log").unwrap(),
+            Target::CriLog("/l/c.log".into())
+        );
         assert_eq!(
             parse("binary:///bin/logger?a=b&c").unwrap(),
             Target::Binary {

@@ -1,6 +1,8 @@
 //! Stdio through real shims: the CRI log format (partial lines, stderr vs stdout, final
 //! partial, reopen), stdin kept open, ttys and resize, and OOM reporting. Root only.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -13,7 +15,12 @@ use containerd_shim_protos::api;
 
 fn mkfifo(p: &Path) -> std::fs::File {
     nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    std::fs::OpenOptions::new().read(true).write(true).custom_flags(0).open(p).unwrap()
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(0)
+        .open(p)
+        .unwrap()
 }
 
 fn is_rfc3339_nano_utc(ts: &str) -> bool {
@@ -25,7 +32,8 @@ fn is_rfc3339_nano_utc(ts: &str) -> bool {
         && b[13] == b':'
         && b[16] == b':'
         && ts.ends_with('Z')
-        && (b[19] == b'Z' || (b[19] == b'.' && ts[20..ts.len() - 1].bytes().all(|c| c.is_ascii_digit())))
+        && (b[19] == b'Z'
+            || (b[19] == b'.' && ts[20..ts.len() - 1].bytes().all(|c| c.is_ascii_digit())))
 }
 
 #[tokio::test]
@@ -49,11 +57,17 @@ async fn cri_log_format() {
         assert!(tag == "P" || tag == "F");
     }
     let by = |s: &str| -> Vec<(String, String)> {
-        recs.iter().filter(|r| r.1 == s).map(|r| (r.2.clone(), r.3.clone())).collect()
+        recs.iter()
+            .filter(|r| r.1 == s)
+            .map(|r| (r.2.clone(), r.3.clone()))
+            .collect()
     };
     let out = by("stdout");
     let err = by("stderr");
-    assert_eq!(err, vec![("F".into(), "err1".into()), ("F".into(), "err2".into())]);
+    assert_eq!(
+        err,
+        vec![("F".into(), "err1".into()), ("F".into(), "err2".into())]
+    );
     assert_eq!(out.len(), 4, "{out:?}");
     assert_eq!(out[0], ("F".into(), "out1".into()));
     assert_eq!(out[1].0, "P");
@@ -77,26 +91,40 @@ async fn cri_log_reopen_and_stdin_kept_open() {
     let stdin = shim.path("stdin");
     let mut fifo = mkfifo(&stdin);
     let uri = format!("crilog://{}", log.display());
-    shim.create(&b, [stdin.to_str().unwrap(), &uri, &uri], false).await.unwrap();
+    shim.create(&b, [stdin.to_str().unwrap(), &uri, &uri], false)
+        .await
+        .unwrap();
     shim.start_task(&b.id, "").await.unwrap();
-    assert!(eventually(|| std::fs::read_to_string(&log).unwrap_or_default().contains(" a\n")).await);
+    assert!(
+        eventually(|| std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(" a\n"))
+        .await
+    );
     // Rotate like kubelet: rename, then ask for a reopen.
     let rotated = shim.path("r.log.1");
     std::fs::rename(&log, &rotated).unwrap();
     let mut ur = api::UpdateTaskRequest::new();
     ur.id = b.id.clone();
-    ur.annotations.insert(crust_shim::REOPEN_LOG_ANNOTATION.into(), "".into());
+    ur.annotations
+        .insert(crust_shim::REOPEN_LOG_ANNOTATION.into(), "".into());
     shim.client.update(ctx(), &ur).await.unwrap();
     // Two attach sessions: stdin stays open between them.
     fifo.write_all(b"1\n").unwrap();
     drop(fifo);
-    let mut again = std::fs::OpenOptions::new().write(true).open(&stdin).unwrap();
+    let mut again = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stdin)
+        .unwrap();
     again.write_all(b"2\n").unwrap();
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 0);
     let old = cri_records(&std::fs::read_to_string(&rotated).unwrap());
     let new = cri_records(&std::fs::read_to_string(&log).unwrap());
     assert_eq!(old.iter().map(|r| r.3.as_str()).collect::<Vec<_>>(), ["a"]);
-    assert_eq!(new.iter().map(|r| r.3.as_str()).collect::<Vec<_>>(), ["b1", "c2"]);
+    assert_eq!(
+        new.iter().map(|r| r.3.as_str()).collect::<Vec<_>>(),
+        ["b1", "c2"]
+    );
     shim.delete(&b.id, "").await.unwrap();
 }
 
@@ -110,12 +138,21 @@ async fn close_io_ends_stdin() {
     let stdin = shim.path("stdin");
     let mut fifo = mkfifo(&stdin);
     let o = format!("file://{}", out.display());
-    shim.create(&b, [stdin.to_str().unwrap(), &o, ""], false).await.unwrap();
+    shim.create(&b, [stdin.to_str().unwrap(), &o, ""], false)
+        .await
+        .unwrap();
     shim.start_task(&b.id, "").await.unwrap();
     fifo.write_all(b"x\ny\nz\n").unwrap();
     drop(fifo);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(shim.state(&b.id, "").await.unwrap().status.enum_value_or_default(), api::Status::RUNNING);
+    assert_eq!(
+        shim.state(&b.id, "")
+            .await
+            .unwrap()
+            .status
+            .enum_value_or_default(),
+        api::Status::RUNNING
+    );
     let mut c = api::CloseIORequest::new();
     c.id = b.id.clone();
     c.stdin = true;
@@ -130,13 +167,18 @@ async fn tty_and_resize() {
     if !is_root() {
         return;
     }
-    let o = SpecOpts { terminal: true, ..Default::default() };
+    let o = SpecOpts {
+        terminal: true,
+        ..Default::default()
+    };
     let (mut shim, b) = Shim::start(&["sh", "-c", "read x; stty size; sleep 0.2"], &o).await;
     let out = shim.path("tty-out");
     let stdin = shim.path("tty-in");
     let mut fifo = mkfifo(&stdin);
     let uri = format!("file://{}", out.display());
-    shim.create(&b, [stdin.to_str().unwrap(), &uri, ""], true).await.unwrap();
+    shim.create(&b, [stdin.to_str().unwrap(), &uri, ""], true)
+        .await
+        .unwrap();
     shim.start_task(&b.id, "").await.unwrap();
     let mut rr = api::ResizePtyRequest::new();
     rr.id = b.id.clone();
@@ -169,9 +211,15 @@ async fn exec_with_tty_writes_cri_log() {
     assert_eq!(code(&e), ttrpc::Code::INVALID_ARGUMENT);
     let log = shim.path("x.log");
     let uri = format!("crilog://{}", log.display());
-    shim.exec(&b.id, "t", &["sh", "-c", "echo in-tty; exit 7"], ["", &uri, ""], true)
-        .await
-        .unwrap();
+    shim.exec(
+        &b.id,
+        "t",
+        &["sh", "-c", "echo in-tty; exit 7"],
+        ["", &uri, ""],
+        true,
+    )
+    .await
+    .unwrap();
     shim.start_task(&b.id, "t").await.unwrap();
     assert_eq!(shim.wait(&b.id, "t").await.unwrap(), 7);
     let recs = cri_records(&std::fs::read_to_string(&log).unwrap());
@@ -188,13 +236,24 @@ async fn oom_is_reported() {
     if !is_root() {
         return;
     }
-    let o = SpecOpts { memory_limit: Some(16 << 20), ..Default::default() };
+    let o = SpecOpts {
+        memory_limit: Some(16 << 20),
+        ..Default::default()
+    };
     let (mut shim, b) = Shim::start(&["tail", "/dev/zero"], &o).await;
     shim.create(&b, ["", "", ""], false).await.unwrap();
     shim.start_task(&b.id, "").await.unwrap();
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 137);
-    assert!(shim.wait_event("/tasks/oom", 1).await, "no oom event: {:?}", shim.events());
-    assert!(shim.wait_event("/tasks/exit", 1).await, "no exit event: {:?}", shim.events());
+    assert!(
+        shim.wait_event("/tasks/oom", 1).await,
+        "no oom event: {:?}",
+        shim.events()
+    );
+    assert!(
+        shim.wait_event("/tasks/exit", 1).await,
+        "no exit event: {:?}",
+        shim.events()
+    );
     // OOM is published before the exit, so a client can mark the exit OOMKilled.
     let ev = shim.events();
     let pos = |t: &str| ev.iter().position(|e| e == t).unwrap();

@@ -1,6 +1,8 @@
 //! Lifecycle, exec, events, grouping, reconnect and bad requests, through real shims
 //! driven over ttrpc. Root only.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -14,16 +16,27 @@ async fn lifecycle_and_events() {
     if !is_root() {
         return;
     }
-    let (mut shim, b) = Shim::start(&["sh", "-c", "echo hello; sleep 100"], &SpecOpts::default()).await;
+    let (mut shim, b) =
+        Shim::start(&["sh", "-c", "echo hello; sleep 100"], &SpecOpts::default()).await;
     let out = shim.path("out");
     let out_uri = format!("file://{}", out.display());
-    let pid = shim.create(&b, ["", &out_uri, &out_uri], false).await.unwrap();
+    let pid = shim
+        .create(&b, ["", &out_uri, &out_uri], false)
+        .await
+        .unwrap();
     assert!(pid > 0);
     let st = shim.state(&b.id, "").await.unwrap();
     assert_eq!(st.status.enum_value_or_default(), api::Status::CREATED);
     assert_eq!(st.pid, pid);
     assert_eq!(shim.start_task(&b.id, "").await.unwrap(), pid);
-    assert_eq!(shim.state(&b.id, "").await.unwrap().status.enum_value_or_default(), api::Status::RUNNING);
+    assert_eq!(
+        shim.state(&b.id, "")
+            .await
+            .unwrap()
+            .status
+            .enum_value_or_default(),
+        api::Status::RUNNING
+    );
     assert!(eventually(|| std::fs::read_to_string(&out).unwrap_or_default() == "hello\n").await);
 
     // Pids lists the init.
@@ -36,17 +49,35 @@ async fn lifecycle_and_events() {
     let mut sr = api::StatsRequest::new();
     sr.id = b.id.clone();
     let stats = shim.client.stats(ctx(), &sr).await.unwrap();
-    assert!(stats.stats.type_url.contains("io.containerd.cgroups"), "{}", stats.stats.type_url);
+    assert!(
+        stats.stats.type_url.contains("io.containerd.cgroups"),
+        "{}",
+        stats.stats.type_url
+    );
 
     // Pause / resume.
     let mut p = api::PauseRequest::new();
     p.id = b.id.clone();
     shim.client.pause(ctx(), &p).await.unwrap();
-    assert_eq!(shim.state(&b.id, "").await.unwrap().status.enum_value_or_default(), api::Status::PAUSED);
+    assert_eq!(
+        shim.state(&b.id, "")
+            .await
+            .unwrap()
+            .status
+            .enum_value_or_default(),
+        api::Status::PAUSED
+    );
     let mut r = api::ResumeRequest::new();
     r.id = b.id.clone();
     shim.client.resume(ctx(), &r).await.unwrap();
-    assert_eq!(shim.state(&b.id, "").await.unwrap().status.enum_value_or_default(), api::Status::RUNNING);
+    assert_eq!(
+        shim.state(&b.id, "")
+            .await
+            .unwrap()
+            .status
+            .enum_value_or_default(),
+        api::Status::RUNNING
+    );
 
     // The v2 service name answers too (containerd 1.x).
     let mut req = ttrpc::Request::new();
@@ -54,7 +85,9 @@ async fn lifecycle_and_events() {
     req.method = "Connect".into();
     req.payload = protobuf::Message::write_to_bytes(&api::ConnectRequest::new()).unwrap();
     req.timeout_nano = 5_000_000_000;
-    let raw = ttrpc::asynchronous::Client::connect(&shim.address).await.unwrap();
+    let raw = ttrpc::asynchronous::Client::connect(&shim.address)
+        .await
+        .unwrap();
     let resp = raw.request(req).await.unwrap();
     let cr: api::ConnectResponse = protobuf::Message::parse_from_bytes(&resp.payload).unwrap();
     assert_eq!(cr.shim_pid, shim.pids[0]);
@@ -68,8 +101,19 @@ async fn lifecycle_and_events() {
     let d = shim.delete(&b.id, "").await.unwrap();
     assert_eq!(d.exit_status, 137);
     assert_eq!(d.pid, pid);
-    for t in ["/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/delete"] {
-        assert!(shim.wait_event(t, 1).await, "missing {t}: {:?}", shim.events());
+    for t in [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ] {
+        assert!(
+            shim.wait_event(t, 1).await,
+            "missing {t}: {:?}",
+            shim.events()
+        );
     }
     // Last container deleted: the shim leaves by itself.
     let spid = shim.pids[0];
@@ -85,7 +129,9 @@ async fn exec_exit_codes_and_output() {
     shim.create(&b, ["", "", ""], false).await.unwrap();
     shim.start_task(&b.id, "").await.unwrap();
 
-    shim.exec(&b.id, "e3", &["sh", "-c", "exit 3"], ["", "", ""], false).await.unwrap();
+    shim.exec(&b.id, "e3", &["sh", "-c", "exit 3"], ["", "", ""], false)
+        .await
+        .unwrap();
     let st = shim.state(&b.id, "e3").await.unwrap();
     assert_eq!(st.status.enum_value_or_default(), api::Status::CREATED);
     let xpid = shim.start_task(&b.id, "e3").await.unwrap();
@@ -95,23 +141,36 @@ async fn exec_exit_codes_and_output() {
 
     let out = shim.path("exec-out");
     let err = shim.path("exec-err");
-    let (o, e) = (format!("file://{}", out.display()), format!("file://{}", err.display()));
-    shim.exec(&b.id, "e0", &["sh", "-c", "echo to-out; echo to-err >&2"], ["", &o, &e], false)
-        .await
-        .unwrap();
+    let (o, e) = (
+        format!("file://{}", out.display()),
+        format!("file://{}", err.display()),
+    );
+    shim.exec(
+        &b.id,
+        "e0",
+        &["sh", "-c", "echo to-out; echo to-err >&2"],
+        ["", &o, &e],
+        false,
+    )
+    .await
+    .unwrap();
     shim.start_task(&b.id, "e0").await.unwrap();
     assert_eq!(shim.wait(&b.id, "e0").await.unwrap(), 0);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "to-out\n");
     assert_eq!(std::fs::read_to_string(&err).unwrap(), "to-err\n");
 
     // A long-running exec killed by signal.
-    shim.exec(&b.id, "ek", &["sleep", "100"], ["", "", ""], false).await.unwrap();
+    shim.exec(&b.id, "ek", &["sleep", "100"], ["", "", ""], false)
+        .await
+        .unwrap();
     shim.start_task(&b.id, "ek").await.unwrap();
     shim.kill(&b.id, "ek", 15).await.unwrap();
     assert_eq!(shim.wait(&b.id, "ek").await.unwrap(), 128 + 15);
 
     // A missing binary fails at Start with a clear error, and the exec can be deleted.
-    shim.exec(&b.id, "enf", &["/no/such/binary"], ["", "", ""], false).await.unwrap();
+    shim.exec(&b.id, "enf", &["/no/such/binary"], ["", "", ""], false)
+        .await
+        .unwrap();
     let e = shim.start_task(&b.id, "enf").await;
     if let Err(e) = &e {
         assert_ne!(code(e), Code::OK);
@@ -122,10 +181,21 @@ async fn exec_exit_codes_and_output() {
     for x in ["e3", "e0", "ek"] {
         let d = shim.delete(&b.id, x).await.unwrap();
         assert!(d.exited_at.seconds > 0);
-        assert_eq!(code(&shim.state(&b.id, x).await.unwrap_err()), Code::NOT_FOUND);
+        assert_eq!(
+            code(&shim.state(&b.id, x).await.unwrap_err()),
+            Code::NOT_FOUND
+        );
     }
-    assert!(shim.wait_event("/tasks/exec-added", 4).await, "{:?}", shim.events());
-    assert!(shim.wait_event("/tasks/exec-started", 3).await, "{:?}", shim.events());
+    assert!(
+        shim.wait_event("/tasks/exec-added", 4).await,
+        "{:?}",
+        shim.events()
+    );
+    assert!(
+        shim.wait_event("/tasks/exec-started", 3).await,
+        "{:?}",
+        shim.events()
+    );
     shim.kill(&b.id, "", 9).await.unwrap();
     shim.wait(&b.id, "").await.unwrap();
     shim.delete(&b.id, "").await.unwrap();
@@ -137,7 +207,10 @@ async fn two_containers_share_one_shim() {
         return;
     }
     let pod = unique("pod");
-    let o = SpecOpts { sandbox_id: Some(pod.clone()), ..Default::default() };
+    let o = SpecOpts {
+        sandbox_id: Some(pod.clone()),
+        ..Default::default()
+    };
     let (mut shim, a) = Shim::start(&["sleep", "100"], &o).await;
     let b = shim.bundle(&["sleep", "100"], &o);
     // The second container's start finds the same shim.
@@ -155,13 +228,30 @@ async fn two_containers_share_one_shim() {
     shim.start_task(&b.id, "").await.unwrap();
     shim.kill(&a.id, "", 9).await.unwrap();
     assert_eq!(shim.wait(&a.id, "").await.unwrap(), 137);
-    assert_eq!(shim.state(&b.id, "").await.unwrap().status.enum_value_or_default(), api::Status::RUNNING);
+    assert_eq!(
+        shim.state(&b.id, "")
+            .await
+            .unwrap()
+            .status
+            .enum_value_or_default(),
+        api::Status::RUNNING
+    );
     shim.delete(&a.id, "").await.unwrap();
     // Shutdown with a live container is ignored.
-    shim.client.shutdown(ctx(), &api::ShutdownRequest::new()).await.unwrap();
+    shim.client
+        .shutdown(ctx(), &api::ShutdownRequest::new())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(pid_alive(shim.pids[0]));
-    assert_eq!(shim.state(&b.id, "").await.unwrap().status.enum_value_or_default(), api::Status::RUNNING);
+    assert_eq!(
+        shim.state(&b.id, "")
+            .await
+            .unwrap()
+            .status
+            .enum_value_or_default(),
+        api::Status::RUNNING
+    );
     shim.kill(&b.id, "", 9).await.unwrap();
     shim.wait(&b.id, "").await.unwrap();
     shim.delete(&b.id, "").await.unwrap();
@@ -186,7 +276,11 @@ async fn reconnect_after_client_goes_away() {
     assert_eq!(sid, spid, "shim is not a session leader");
     let my_mem = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let shim_mem = std::fs::read_to_string(format!("/proc/{spid}/cgroup")).unwrap();
-    let mem = |s: &str| s.lines().find(|l| l.contains(":memory:")).map(str::to_string);
+    let mem = |s: &str| {
+        s.lines()
+            .find(|l| l.contains(":memory:"))
+            .map(str::to_string)
+    };
     if mem(&my_mem).is_some_and(|m| !m.ends_with(":/")) {
         assert_ne!(mem(&my_mem), mem(&shim_mem));
     }
@@ -223,41 +317,103 @@ async fn bad_requests_change_nothing() {
     shim.create(&b, ["", "", ""], false).await.unwrap();
     shim.start_task(&b.id, "").await.unwrap();
 
-    assert_eq!(code(&shim.state("nope", "").await.unwrap_err()), Code::NOT_FOUND);
-    assert_eq!(code(&shim.state(&b.id, "nope").await.unwrap_err()), Code::NOT_FOUND);
-    assert_eq!(code(&shim.kill("nope", "", 9).await.unwrap_err()), Code::NOT_FOUND);
-    assert_eq!(code(&shim.start_task("nope", "").await.unwrap_err()), Code::NOT_FOUND);
+    assert_eq!(
+        code(&shim.state("nope", "").await.unwrap_err()),
+        Code::NOT_FOUND
+    );
+    assert_eq!(
+        code(&shim.state(&b.id, "nope").await.unwrap_err()),
+        Code::NOT_FOUND
+    );
+    assert_eq!(
+        code(&shim.kill("nope", "", 9).await.unwrap_err()),
+        Code::NOT_FOUND
+    );
+    assert_eq!(
+        code(&shim.start_task("nope", "").await.unwrap_err()),
+        Code::NOT_FOUND
+    );
     // Same id again.
-    assert_eq!(code(&shim.create(&b, ["", "", ""], false).await.unwrap_err()), Code::ALREADY_EXISTS);
+    assert_eq!(
+        code(&shim.create(&b, ["", "", ""], false).await.unwrap_err()),
+        Code::ALREADY_EXISTS
+    );
     // Missing bundle.
     let mut missing = shim.bundle(&["true"], &SpecOpts::default());
     missing.dir = shim.path("no-such-bundle");
-    let e = shim.create(&missing, ["", "", ""], false).await.unwrap_err();
+    let e = shim
+        .create(&missing, ["", "", ""], false)
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), Code::INVALID_ARGUMENT);
-    assert_eq!(code(&shim.state(&missing.id, "").await.unwrap_err()), Code::NOT_FOUND);
+    assert_eq!(
+        code(&shim.state(&missing.id, "").await.unwrap_err()),
+        Code::NOT_FOUND
+    );
     // Unsupported stdio.
     let other = shim.bundle(&["true"], &SpecOpts::default());
-    let e = shim.create(&other, ["", "http://x/y", ""], false).await.unwrap_err();
+    let e = shim
+        .create(&other, ["", "http://x/y", ""], false)
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), Code::INVALID_ARGUMENT);
-    assert_eq!(code(&shim.state(&other.id, "").await.unwrap_err()), Code::NOT_FOUND);
+    assert_eq!(
+        code(&shim.state(&other.id, "").await.unwrap_err()),
+        Code::NOT_FOUND
+    );
     // Exec id reuse.
-    shim.exec(&b.id, "x", &["true"], ["", "", ""], false).await.unwrap();
-    let e = shim.exec(&b.id, "x", &["true"], ["", "", ""], false).await.unwrap_err();
+    shim.exec(&b.id, "x", &["true"], ["", "", ""], false)
+        .await
+        .unwrap();
+    let e = shim
+        .exec(&b.id, "x", &["true"], ["", "", ""], false)
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), Code::ALREADY_EXISTS);
     // Delete of a running container.
-    assert_eq!(code(&shim.delete(&b.id, "").await.unwrap_err()), Code::FAILED_PRECONDITION);
+    assert_eq!(
+        code(&shim.delete(&b.id, "").await.unwrap_err()),
+        Code::FAILED_PRECONDITION
+    );
     // Start twice.
-    assert_eq!(code(&shim.start_task(&b.id, "").await.unwrap_err()), Code::FAILED_PRECONDITION);
+    assert_eq!(
+        code(&shim.start_task(&b.id, "").await.unwrap_err()),
+        Code::FAILED_PRECONDITION
+    );
     // Kill of a stopped process.
     shim.start_task(&b.id, "x").await.unwrap();
     assert_eq!(shim.wait(&b.id, "x").await.unwrap(), 0);
-    assert_eq!(code(&shim.kill(&b.id, "x", 9).await.unwrap_err()), Code::NOT_FOUND);
+    assert_eq!(
+        code(&shim.kill(&b.id, "x", 9).await.unwrap_err()),
+        Code::NOT_FOUND
+    );
     // Nothing changed: the container still runs.
-    assert_eq!(shim.state(&b.id, "").await.unwrap().status.enum_value_or_default(), api::Status::RUNNING);
+    assert_eq!(
+        shim.state(&b.id, "")
+            .await
+            .unwrap()
+            .status
+            .enum_value_or_default(),
+        api::Status::RUNNING
+    );
     shim.kill(&b.id, "", 9).await.unwrap();
     shim.wait(&b.id, "").await.unwrap();
-    assert_eq!(code(&shim.kill(&b.id, "", 9).await.unwrap_err()), Code::NOT_FOUND);
-    assert_eq!(code(&shim.exec(&b.id, "y", &["true"], ["", "", ""], false).await.unwrap_err()), Code::FAILED_PRECONDITION);
+    assert_eq!(
+        code(&shim.kill(&b.id, "", 9).await.unwrap_err()),
+        Code::NOT_FOUND
+    );
+    assert_eq!(
+        code(
+            &shim
+                .exec(&b.id, "y", &["true"], ["", "", ""], false)
+                .await
+                .unwrap_err()
+        ),
+        Code::FAILED_PRECONDITION
+    );
     shim.delete(&b.id, "").await.unwrap();
-    assert_eq!(code(&shim.delete(&b.id, "").await.unwrap_err()), Code::NOT_FOUND);
+    assert_eq!(
+        code(&shim.delete(&b.id, "").await.unwrap_err()),
+        Code::NOT_FOUND
+    );
 }

@@ -15,7 +15,11 @@ impl Service {
         let runtime = {
             let st = self.lock();
             let c = st.container(id)?;
-            let want = if pause { ProcState::Running } else { ProcState::Paused };
+            let want = if pause {
+                ProcState::Running
+            } else {
+                ProcState::Paused
+            };
             if c.init.state != want || c.init.exiting {
                 return Err(ShimError::WrongState {
                     id: id.into(),
@@ -32,7 +36,11 @@ impl Service {
         }
         if let Ok(c) = self.lock().container_mut(id) {
             if c.init.state != ProcState::Stopped {
-                c.init.state = if pause { ProcState::Paused } else { ProcState::Running };
+                c.init.state = if pause {
+                    ProcState::Paused
+                } else {
+                    ProcState::Running
+                };
             }
         }
         if pause {
@@ -69,8 +77,10 @@ impl Service {
             }
             return Err(ShimError::InvalidRequest("update without resources".into()));
         };
-        serde_json::from_slice::<serde_json::Value>(&res.value)
-            .map_err(|e| ShimError::Decode { what: "resources", message: e.to_string() })?;
+        serde_json::from_slice::<serde_json::Value>(&res.value).map_err(|e| ShimError::Decode {
+            what: "resources",
+            message: e.to_string(),
+        })?;
         runtime.update(&self.inner.reaper, &r.id, &res.value).await
     }
 

@@ -31,14 +31,18 @@ pub fn runc_options(any: Option<&Any>) -> Result<RuncOptions> {
     if !any.type_url.ends_with("containerd.runc.v1.Options") {
         return Ok(o);
     }
-    let m = Empty::parse_from_bytes(&any.value)
-        .map_err(|e| ShimError::Decode { what: "runc options", message: e.to_string() })?;
+    let m = Empty::parse_from_bytes(&any.value).map_err(|e| ShimError::Decode {
+        what: "runc options",
+        message: e.to_string(),
+    })?;
     for (field, v) in m.special_fields.unknown_fields().iter() {
         match (field, v) {
             (6, UnknownValueRef::LengthDelimited(b)) => {
                 o.binary_name = String::from_utf8_lossy(b).into_owned()
             }
-            (7, UnknownValueRef::LengthDelimited(b)) => o.root = String::from_utf8_lossy(b).into_owned(),
+            (7, UnknownValueRef::LengthDelimited(b)) => {
+                o.root = String::from_utf8_lossy(b).into_owned()
+            }
             (9, UnknownValueRef::Varint(x)) => o.systemd_cgroup = x != 0,
             _ => {}
         }
@@ -52,7 +56,9 @@ pub const RUNTIME_FILE: &str = "crust-shim.json";
 fn check_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 1024
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && !id.starts_with('.');
     if ok {
         Ok(())
@@ -126,7 +132,11 @@ impl Service {
         } else {
             find_binary(&opts.binary_name)
         };
-        let root = if opts.root.is_empty() { cfg.runtime_root.clone() } else { opts.root.clone().into() };
+        let root = if opts.root.is_empty() {
+            cfg.runtime_root.clone()
+        } else {
+            opts.root.clone().into()
+        };
         let runtime = Runtime {
             binary,
             root: root.join(&cfg.namespace),
@@ -201,7 +211,9 @@ impl Service {
     }
 
     fn watch_oom(&self, id: &str, pid: i32) {
-        let Some(cg) = Cgroup::of_pid(pid) else { return };
+        let Some(cg) = Cgroup::of_pid(pid) else {
+            return;
+        };
         let events = self.inner.events.clone();
         let cid = id.to_string();
         let h = crate::oom::watch(cg, move || {
@@ -224,11 +236,17 @@ mod tests {
         // binary_name = "runc" (field 6), root = "/r" (7), systemd_cgroup = true (9)
         let mut any = Any::new();
         any.type_url = "containerd.runc.v1.Options".into();
-        any.value = vec![0x32, 4, b'r', b'u', b'n', b'c', 0x3a, 2, b'/', b'r', 0x48, 1];
+        any.value = vec![
+            0x32, 4, b'r', b'u', b'n', b'c', 0x3a, 2, b'/', b'r', 0x48, 1,
+        ];
         let o = runc_options(Some(&any)).unwrap();
         assert_eq!(
             o,
-            RuncOptions { binary_name: "runc".into(), root: "/r".into(), systemd_cgroup: true }
+            RuncOptions {
+                binary_name: "runc".into(),
+                root: "/r".into(),
+                systemd_cgroup: true
+            }
         );
         any.type_url = "other.Type".into();
         assert_eq!(runc_options(Some(&any)).unwrap(), RuncOptions::default());

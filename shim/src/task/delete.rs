@@ -15,10 +15,13 @@ impl Service {
         if !exec_id.is_empty() {
             let mut st = self.lock();
             let c = st.container_mut(id)?;
-            let x = c.execs.get(exec_id).ok_or_else(|| ShimError::ExecNotFound {
-                id: id.into(),
-                exec_id: exec_id.into(),
-            })?;
+            let x = c
+                .execs
+                .get(exec_id)
+                .ok_or_else(|| ShimError::ExecNotFound {
+                    id: id.into(),
+                    exec_id: exec_id.into(),
+                })?;
             let deletable = x.proc.state == ProcState::Stopped
                 || (x.proc.state == ProcState::Created && x.proc.pid == 0);
             if !deletable || x.proc.exiting {
@@ -39,21 +42,29 @@ impl Service {
         let (runtime, state) = {
             let st = self.lock();
             let c = st.container(id)?;
-            let ok = matches!(c.init.state, ProcState::Created | ProcState::Stopped)
-                && !c.init.exiting;
+            let ok =
+                matches!(c.init.state, ProcState::Created | ProcState::Stopped) && !c.init.exiting;
             if !ok {
                 return Err(ShimError::WrongState {
                     id: id.into(),
-                    state: if c.init.exiting { "exiting" } else { c.init.state.name() },
+                    state: if c.init.exiting {
+                        "exiting"
+                    } else {
+                        c.init.state.name()
+                    },
                     op: "delete",
                 });
             }
             (c.runtime.clone(), c.init.state)
         };
         // A created container is killed by a forced delete; a stopped one is just removed.
-        runtime.delete(&self.inner.reaper, id, state == ProcState::Created).await?;
+        runtime
+            .delete(&self.inner.reaper, id, state == ProcState::Created)
+            .await?;
         let c = self.lock().containers.remove(id);
-        let Some(mut c) = c else { return Err(ShimError::ContainerNotFound(id.into())) };
+        let Some(mut c) = c else {
+            return Err(ShimError::ContainerNotFound(id.into()));
+        };
         if let Some(h) = c.oom.take() {
             h.abort();
         }
@@ -63,7 +74,10 @@ impl Service {
         }
         let _ = std::fs::remove_file(c.bundle.join(super::create::RUNTIME_FILE));
         let _ = std::fs::remove_file(c.bundle.join("init.pid"));
-        let (status, at) = c.init.exit.unwrap_or((128 + libc::SIGKILL as u32, SystemTime::now()));
+        let (status, at) = c
+            .init
+            .exit
+            .unwrap_or((128 + libc::SIGKILL as u32, SystemTime::now()));
         resp.pid = c.init.pid as u32;
         resp.exit_status = status;
         resp.exited_at = Some(timestamp(at)).into();

@@ -11,15 +11,23 @@ impl Service {
         if r.exec_id.is_empty() {
             return Err(ShimError::InvalidRequest("exec id is empty".into()));
         }
-        let spec = r
-            .spec
-            .as_ref()
-            .map(|a| a.value.clone())
-            .ok_or_else(|| ShimError::InvalidRequest(format!("exec {} has no spec", r.exec_id)))?;
-        let v: serde_json::Value = serde_json::from_slice(&spec)
-            .map_err(|e| ShimError::Decode { what: "exec process spec", message: e.to_string() })?;
-        if v.get("args").and_then(|a| a.as_array()).is_none_or(|a| a.is_empty()) {
-            return Err(ShimError::InvalidRequest(format!("exec {} has no args", r.exec_id)));
+        let spec =
+            r.spec.as_ref().map(|a| a.value.clone()).ok_or_else(|| {
+                ShimError::InvalidRequest(format!("exec {} has no spec", r.exec_id))
+            })?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&spec).map_err(|e| ShimError::Decode {
+                what: "exec process spec",
+                message: e.to_string(),
+            })?;
+        if v.get("args")
+            .and_then(|a| a.as_array())
+            .is_none_or(|a| a.is_empty())
+        {
+            return Err(ShimError::InvalidRequest(format!(
+                "exec {} has no args",
+                r.exec_id
+            )));
         }
         for uri in [&r.stdin, &r.stdout, &r.stderr] {
             crate::stdio::parse(uri)?;
@@ -27,7 +35,10 @@ impl Service {
         let mut st = self.lock();
         let c = st.container_mut(&r.id)?;
         if c.execs.contains_key(&r.exec_id) {
-            return Err(ShimError::ExecExists { id: r.id.clone(), exec_id: r.exec_id.clone() });
+            return Err(ShimError::ExecExists {
+                id: r.id.clone(),
+                exec_id: r.exec_id.clone(),
+            });
         }
         if matches!(c.init.state, ProcState::Stopped) || c.init.exiting {
             return Err(ShimError::WrongState {

@@ -7,7 +7,13 @@ use super::{ProcState, Service};
 use crate::error::{Result, ShimError};
 
 impl Service {
-    pub(super) async fn do_kill(&self, id: &str, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+    pub(super) async fn do_kill(
+        &self,
+        id: &str,
+        exec_id: &str,
+        signal: u32,
+        all: bool,
+    ) -> Result<()> {
         let sig = Signal::try_from(signal as i32)
             .map_err(|_| ShimError::InvalidRequest(format!("invalid signal {signal}")))?;
         let (runtime, pid) = {
@@ -36,7 +42,11 @@ impl Service {
                     .container(id)
                     .map(|c| c.init.state == ProcState::Stopped || c.init.exiting)
                     .unwrap_or(true);
-                return Err(if finished { ShimError::ProcessFinished(id.into()) } else { e });
+                return Err(if finished {
+                    ShimError::ProcessFinished(id.into())
+                } else {
+                    e
+                });
             }
             return Ok(());
         }

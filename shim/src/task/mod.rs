@@ -84,6 +84,9 @@ pub struct Proc {
     pub exiting: bool,
     pub exited: watch::Sender<Option<(u32, SystemTime)>>,
     pub stdio: ProcessStdio,
+    /// A Start is in progress: an exit is held back until the start event is out.
+    pub starting: bool,
+    pub deferred_exit: Option<ev::TaskExit>,
 }
 
 impl Proc {
@@ -99,6 +102,8 @@ impl Proc {
             exiting: false,
             exited: watch::channel(None).0,
             stdio: ProcessStdio::default(),
+            starting: false,
+            deferred_exit: None,
         }
     }
 }
@@ -124,19 +129,25 @@ impl Container {
         if exec_id.is_empty() {
             return Ok(&self.init);
         }
-        self.execs.get(exec_id).map(|e| &e.proc).ok_or_else(|| ShimError::ExecNotFound {
-            id: id.into(),
-            exec_id: exec_id.into(),
-        })
+        self.execs
+            .get(exec_id)
+            .map(|e| &e.proc)
+            .ok_or_else(|| ShimError::ExecNotFound {
+                id: id.into(),
+                exec_id: exec_id.into(),
+            })
     }
     fn proc_mut(&mut self, id: &str, exec_id: &str) -> Result<&mut Proc> {
         if exec_id.is_empty() {
             return Ok(&mut self.init);
         }
-        self.execs.get_mut(exec_id).map(|e| &mut e.proc).ok_or_else(|| ShimError::ExecNotFound {
-            id: id.into(),
-            exec_id: exec_id.into(),
-        })
+        self.execs
+            .get_mut(exec_id)
+            .map(|e| &mut e.proc)
+            .ok_or_else(|| ShimError::ExecNotFound {
+                id: id.into(),
+                exec_id: exec_id.into(),
+            })
     }
 }
 
@@ -152,10 +163,14 @@ pub struct State {
 
 impl State {
     fn container(&self, id: &str) -> Result<&Container> {
-        self.containers.get(id).ok_or_else(|| ShimError::ContainerNotFound(id.into()))
+        self.containers
+            .get(id)
+            .ok_or_else(|| ShimError::ContainerNotFound(id.into()))
     }
     fn container_mut(&mut self, id: &str) -> Result<&mut Container> {
-        self.containers.get_mut(id).ok_or_else(|| ShimError::ContainerNotFound(id.into()))
+        self.containers
+            .get_mut(id)
+            .ok_or_else(|| ShimError::ContainerNotFound(id.into()))
     }
 }
 
@@ -261,7 +276,9 @@ impl Service {
     pub(crate) fn claim_exit(&self, id: &str, exec_id: &str, pid: i32) {
         let e = {
             let mut st = self.lock();
-            let Some(i) = st.unclaimed.iter().position(|e| e.pid == pid) else { return };
+            let Some(i) = st.unclaimed.iter().position(|e| e.pid == pid) else {
+                return;
+            };
             st.unclaimed.remove(i)
         };
         if let Some(e) = e {
@@ -274,7 +291,9 @@ impl Service {
         let outputs = {
             let mut st = self.lock();
             let Ok(c) = st.container_mut(id) else { return };
-            let Ok(p) = c.proc_mut(id, exec_id) else { return };
+            let Ok(p) = c.proc_mut(id, exec_id) else {
+                return;
+            };
             p.exiting = true;
             p.stdio.close_stdin();
             std::mem::take(&mut p.stdio.outputs)
@@ -284,7 +303,7 @@ impl Service {
         tokio::spawn(async move {
             let drain = futures_join_all(outputs);
             let _ = tokio::time::timeout(IO_DRAIN, drain).await;
-            let pid = {
+            let exit_event = {
                 let mut st = me.lock();
                 let Ok(c) = st.container_mut(&id) else { return };
                 if exec_id.is_empty() {
@@ -296,22 +315,46 @@ impl Service {
                         });
                     }
                 }
-                let Ok(p) = c.proc_mut(&id, &exec_id) else { return };
+                let Ok(p) = c.proc_mut(&id, &exec_id) else {
+                    return;
+                };
                 p.exiting = false;
                 p.state = ProcState::Stopped;
                 p.exit = Some((e.status, e.at));
                 p.stdio.console = None;
                 p.exited.send_replace(Some((e.status, e.at)));
-                p.pid
+                let mut ex = ev::TaskExit::new();
+                ex.container_id = id.clone();
+                ex.id = if exec_id.is_empty() {
+                    id.clone()
+                } else {
+                    exec_id.clone()
+                };
+                ex.pid = p.pid as u32;
+                ex.exit_status = e.status;
+                ex.exited_at = Some(timestamp(e.at)).into();
+                if p.starting {
+                    // Published by Start right after its start event.
+                    p.deferred_exit = Some(ex);
+                    return;
+                }
+                ex
             };
-            let mut ex = ev::TaskExit::new();
-            ex.container_id = id.clone();
-            ex.id = if exec_id.is_empty() { id } else { exec_id };
-            ex.pid = pid as u32;
-            ex.exit_status = e.status;
-            ex.exited_at = Some(timestamp(e.at)).into();
-            me.inner.events.task_exit(ex);
+            me.inner.events.task_exit(exit_event);
         });
+    }
+
+    /// Marks a Start of `id`/`exec_id` as begun or finished. When finished, returns an
+    /// exit that happened meanwhile, to be published after the start event.
+    pub(crate) fn set_starting(&self, id: &str, exec_id: &str, on: bool) -> Option<ev::TaskExit> {
+        let mut st = self.lock();
+        let p = st.container_mut(id).ok()?.proc_mut(id, exec_id).ok()?;
+        p.starting = on;
+        if on {
+            None
+        } else {
+            p.deferred_exit.take()
+        }
     }
 
     /// Leaves the shim once no container is left (after `grace`, so replies get out).
@@ -365,7 +408,11 @@ impl Task for Service {
     ) -> ttrpc::Result<api::DeleteResponse> {
         Ok(self.do_delete(&r.id, &r.exec_id).await?)
     }
-    async fn pids(&self, _: &TtrpcContext, r: api::PidsRequest) -> ttrpc::Result<api::PidsResponse> {
+    async fn pids(
+        &self,
+        _: &TtrpcContext,
+        r: api::PidsRequest,
+    ) -> ttrpc::Result<api::PidsResponse> {
         Ok(self.do_pids(&r.id).await?)
     }
     async fn pause(&self, _: &TtrpcContext, r: api::PauseRequest) -> ttrpc::Result<Empty> {
@@ -403,7 +450,11 @@ impl Task for Service {
         self.do_update(r).await?;
         Ok(empty())
     }
-    async fn wait(&self, _: &TtrpcContext, r: api::WaitRequest) -> ttrpc::Result<api::WaitResponse> {
+    async fn wait(
+        &self,
+        _: &TtrpcContext,
+        r: api::WaitRequest,
+    ) -> ttrpc::Result<api::WaitResponse> {
         Ok(self.do_wait(&r.id, &r.exec_id).await?)
     }
     async fn stats(

@@ -12,7 +12,11 @@ impl Service {
         let c = st.container(id)?;
         let p = c.proc(id, exec_id)?;
         let mut r = api::StateResponse::new();
-        r.id = if exec_id.is_empty() { id.into() } else { exec_id.into() };
+        r.id = if exec_id.is_empty() {
+            id.into()
+        } else {
+            exec_id.into()
+        };
         r.exec_id = exec_id.into();
         r.bundle = c.bundle.display().to_string();
         r.pid = p.pid.max(0) as u32;

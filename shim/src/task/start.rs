@@ -23,7 +23,13 @@ impl Service {
                 }
                 (c.runtime.clone(), c.init.pid)
             };
-            runtime.start(&self.inner.reaper, id).await?;
+            self.set_starting(id, "", true);
+            if let Err(e) = runtime.start(&self.inner.reaper, id).await {
+                if let Some(exit) = self.set_starting(id, "", false) {
+                    self.inner.events.task_exit(exit);
+                }
+                return Err(e);
+            }
             if let Ok(c) = self.lock().container_mut(id) {
                 if c.init.state == ProcState::Created {
                     c.init.state = ProcState::Running;
@@ -33,6 +39,9 @@ impl Service {
             e.container_id = id.into();
             e.pid = pid as u32;
             self.inner.events.task_start(e);
+            if let Some(exit) = self.set_starting(id, "", false) {
+                self.inner.events.task_exit(exit);
+            }
             resp.pid = pid as u32;
             return Ok(resp);
         }
@@ -47,10 +56,13 @@ impl Service {
                     op: "start an exec in",
                 });
             }
-            let x = c.execs.get(exec_id).ok_or_else(|| ShimError::ExecNotFound {
-                id: id.into(),
-                exec_id: exec_id.into(),
-            })?;
+            let x = c
+                .execs
+                .get(exec_id)
+                .ok_or_else(|| ShimError::ExecNotFound {
+                    id: id.into(),
+                    exec_id: exec_id.into(),
+                })?;
             if x.proc.state != ProcState::Created || x.proc.pid != 0 {
                 return Err(ShimError::WrongState {
                     id: exec_id.into(),
@@ -70,6 +82,7 @@ impl Service {
         };
         // Mark the exec as starting so a second Start is refused while this one runs.
         self.set_exec_pid(id, exec_id, -1);
+        self.set_starting(id, exec_id, true);
         let req = StdioRequest {
             stdin: &stdin,
             stdout: &stdout,
@@ -81,20 +94,26 @@ impl Service {
         let run = async {
             let prepared = stdio::prepare(&req, &self.inner.reaper, &self.inner.cfg.console_dir)?;
             let (io, pending) = prepared.split();
-            let pid =
-                runtime.exec(&self.inner.reaper, id, &bundle, exec_id, &spec, io).await?;
+            let pid = runtime
+                .exec(&self.inner.reaper, id, &bundle, exec_id, &spec, io)
+                .await?;
             Ok::<_, ShimError>((pid, pending.finish()))
         };
         let (pid, stdio) = match run.await {
             Ok(v) => v,
             Err(e) => {
                 self.set_exec_pid(id, exec_id, 0);
+                self.set_starting(id, exec_id, false);
                 return Err(e);
             }
         };
         {
             let mut st = self.lock();
-            if let Some(x) = st.containers.get_mut(id).and_then(|c| c.execs.get_mut(exec_id)) {
+            if let Some(x) = st
+                .containers
+                .get_mut(id)
+                .and_then(|c| c.execs.get_mut(exec_id))
+            {
                 x.proc.pid = pid;
                 x.proc.state = ProcState::Running;
                 match stdio {
@@ -109,13 +128,20 @@ impl Service {
         e.exec_id = exec_id.into();
         e.pid = pid as u32;
         self.inner.events.exec_started(e);
+        if let Some(exit) = self.set_starting(id, exec_id, false) {
+            self.inner.events.task_exit(exit);
+        }
         resp.pid = pid as u32;
         Ok(resp)
     }
 
     fn set_exec_pid(&self, id: &str, exec_id: &str, pid: i32) {
         let mut st = self.lock();
-        if let Some(x) = st.containers.get_mut(id).and_then(|c| c.execs.get_mut(exec_id)) {
+        if let Some(x) = st
+            .containers
+            .get_mut(id)
+            .and_then(|c| c.execs.get_mut(exec_id))
+        {
             x.proc.pid = pid;
         }
     }

@@ -5,7 +5,7 @@
 //! Everything a test creates is cleaned up in Drop: containers are killed and deleted
 //! through the runtime, shims are killed, cgroups and temp dirs removed.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -40,7 +40,11 @@ pub fn shim_bin() -> PathBuf {
 
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A bundle: `<dir>/config.json` and a busybox rootfs.
@@ -119,8 +123,11 @@ impl Bundle {
                 "readonlyPaths": ["/proc/sys"]
             }
         });
-        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec).unwrap())
-            .unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&spec).unwrap(),
+        )
+        .unwrap();
         Bundle { id, dir, spec }
     }
 }
@@ -143,17 +150,38 @@ pub fn ctx() -> ttrpc::context::Context {
 
 /// Starts (or joins) the shim of `bundle` with the `start` subcommand.
 pub fn start_shim(state_dir: &Path, events: &Path, bundle: &Bundle) -> String {
-    let out = Command::new(shim_bin())
+    start_shim_env(state_dir, events, bundle, None)
+}
+
+/// As [`start_shim`]; `ttrpc_events` is passed as `TTRPC_ADDRESS` (events over ttrpc).
+pub fn start_shim_env(
+    state_dir: &Path,
+    events: &Path,
+    bundle: &Bundle,
+    ttrpc_events: Option<&str>,
+) -> String {
+    let mut cmd = Command::new(shim_bin());
+    match ttrpc_events {
+        Some(a) => cmd.env("TTRPC_ADDRESS", a),
+        None => cmd.env_remove("TTRPC_ADDRESS"),
+    };
+    let out = cmd
         .args(["-namespace", NS, "-address", "/run/crust-test-none.sock"])
-        .args(["-publish-binary", events.with_extension("sh").to_str().unwrap()])
+        .args([
+            "-publish-binary",
+            events.with_extension("sh").to_str().unwrap(),
+        ])
         .args(["-id", &bundle.id, "-state-dir", state_dir.to_str().unwrap()])
         .args(["-runtime", &runtime()])
         .arg("start")
         .current_dir(&bundle.dir)
-        .env_remove("TTRPC_ADDRESS")
         .output()
         .unwrap();
-    assert!(out.status.success(), "start: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -165,21 +193,42 @@ pub async fn connect(address: &str) -> TaskClient {
 impl Shim {
     /// A temp dir with the publish script; the shim itself starts with the first bundle.
     pub async fn start(bundle_args: &[&str], o: &SpecOpts) -> (Shim, Bundle) {
-        let tmp = tempfile::Builder::new().prefix("crust-shim-").tempdir_in("/tmp").unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("crust-shim-")
+            .tempdir_in("/tmp")
+            .unwrap();
         let state_dir = tmp.path().join("state");
         let events = tmp.path().join("events");
         let script = events.with_extension("sh");
         std::fs::write(
             &script,
-            format!("#!/bin/sh\ncat > /dev/null\necho \"$5\" >> {}\n", events.display()),
+            format!(
+                "#!/bin/sh\ncat > /dev/null\necho \"$5\" >> {}\n",
+                events.display()
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let bundle = Bundle::new(tmp.path(), bundle_args, o);
         let address = start_shim(&state_dir, &events, &bundle);
         let client = connect(&address).await;
-        let pid = client.connect(ctx(), &api::ConnectRequest::new()).await.unwrap().shim_pid;
-        (Shim { tmp, address, client, ids: vec![], events, state_dir, pids: vec![pid] }, bundle)
+        let pid = client
+            .connect(ctx(), &api::ConnectRequest::new())
+            .await
+            .unwrap()
+            .shim_pid;
+        (
+            Shim {
+                tmp,
+                address,
+                client,
+                ids: vec![],
+                events,
+                state_dir,
+                pids: vec![pid],
+            },
+            bundle,
+        )
     }
 
     pub fn bundle(&self, args: &[&str], o: &SpecOpts) -> Bundle {
@@ -190,7 +239,12 @@ impl Shim {
         self.tmp.path().join(name)
     }
 
-    pub async fn create(&mut self, b: &Bundle, stdio: [&str; 3], terminal: bool) -> ttrpc::Result<u32> {
+    pub async fn create(
+        &mut self,
+        b: &Bundle,
+        stdio: [&str; 3],
+        terminal: bool,
+    ) -> ttrpc::Result<u32> {
         let mut r = api::CreateTaskRequest::new();
         r.id = b.id.clone();
         r.bundle = b.dir.display().to_string();
@@ -270,7 +324,11 @@ impl Shim {
     }
 
     pub async fn shim_pid(&self) -> u32 {
-        self.client.connect(ctx(), &api::ConnectRequest::new()).await.unwrap().shim_pid
+        self.client
+            .connect(ctx(), &api::ConnectRequest::new())
+            .await
+            .unwrap()
+            .shim_pid
     }
 
     pub fn events(&self) -> Vec<String> {
@@ -335,7 +393,10 @@ impl Drop for Shim {
             unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
         }
         for id in &self.ids {
-            for c in ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio", "cpuset", "systemd", "unified"] {
+            for c in [
+                "memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio", "cpuset",
+                "systemd", "unified",
+            ] {
                 let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-test/{id}"));
                 let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-test"));
             }
