@@ -18,8 +18,11 @@ use protobuf::well_known_types::empty::Empty;
 use protobuf::Message;
 use ttrpc::asynchronous::TtrpcContext;
 
+/// (namespace, topic, type URL, payload) of one forwarded event.
+type Event = (String, String, String, Vec<u8>);
+
 #[derive(Default)]
-struct Collector(Mutex<Vec<(String, String, String, Vec<u8>)>>);
+struct Collector(Mutex<Vec<Event>>);
 
 #[async_trait]
 impl Events for Collector {
