@@ -1,9 +1,17 @@
-//! A sealed in-memory copy of the runtime's own binary (CVE-2019-5736 class).
+//! A write-protected image of the runtime's own binary to re-execute from (CVE-2019-5736
+//! class).
 //!
 //! Every process that enters a container (the init and `exec`'d processes) is re-executed
-//! from this copy, so `/proc/<pid>/exe` inside the container points at an anonymous,
-//! write-sealed memfd, never at the `crust-runc` file on the host.
-//! Invariant: the copy is sealed (no write, grow, shrink, further seals) before use.
+//! from an fd returned by [`protected_self`], so `/proc/<pid>/exe` seen from the container
+//! can never be opened for writing:
+//! - first choice: the binary seen through a *detached, read-only bind mount* of itself
+//!   (`open_tree(OPEN_TREE_CLONE)` + `mount_setattr(MOUNT_ATTR_RDONLY)`, as runc 1.2 does).
+//!   It costs two syscalls instead of copying the whole binary, leaves nothing in the host's
+//!   mount table, and any open for writing through it fails with EROFS;
+//! - fallback (old kernels, no CAP_SYS_ADMIN), or `CRUST_RUNC_CLONE=memfd`: a copy in a memfd
+//!   sealed against write/grow/shrink/further seals (runc 1.1's method).
+//!
+//! Invariant: the fd handed out is never writable, nor reachable writable through /proc.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -20,6 +28,72 @@ pub enum MemfdError {
     Copy(#[source] std::io::Error),
     #[error("seal the memfd")]
     Seal(#[source] std::io::Error),
+}
+
+/// Environment variable forcing the memfd method (`CRUST_RUNC_CLONE=memfd`).
+pub const CLONE_ENV: &str = "CRUST_RUNC_CLONE";
+
+/// An fd of this binary that can be exec'd (via /proc/self/fd/N) but never written.
+pub fn protected_self() -> Result<OwnedFd, MemfdError> {
+    if std::env::var_os(CLONE_ENV).is_none_or(|v| v != "memfd") {
+        if let Ok(fd) = ro_bind_self() {
+            return Ok(fd);
+        }
+    }
+    sealed_self()
+}
+
+/// `struct mount_attr` of mount_setattr(2) (not in the libc crate for every target).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+
+/// An O_PATH fd of /proc/self/exe on a detached read-only bind mount of it.
+fn ro_bind_self() -> std::io::Result<OwnedFd> {
+    // SAFETY: open_tree with a valid C string path and flags; returns a new fd or -1.
+    let raw = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/proc/self/exe".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    } as i32;
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh fd we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr on our detached mount fd with a live, correctly sized struct.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
 /// Returns a sealed, close-on-exec memfd holding a copy of /proc/self/exe.
@@ -70,6 +144,21 @@ pub fn sealed_self() -> Result<OwnedFd, MemfdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ro_bind_is_not_writable() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: open_tree needs root");
+            return;
+        }
+        let fd = ro_bind_self().expect("open_tree");
+        let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let e = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .expect_err("must be read-only");
+        assert_eq!(e.raw_os_error(), Some(libc::EROFS));
+    }
 
     #[test]
     fn copy_is_sealed() {

@@ -212,7 +212,7 @@ pub fn spawn(req: Request, opts: Options<'_>) -> Result<Spawned, SpawnError> {
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    let exe = crate::memfd::sealed_self()?;
+    let exe = crate::memfd::protected_self()?;
     let (parent, child) = crate::sync::pair()?;
     // SAFETY: clear close-on-exec on our own fd so the init inherits it.
     unsafe { libc::fcntl(child.raw(), libc::F_SETFD, 0) };

@@ -67,16 +67,17 @@ pub fn start(root: &Path, st: &ContainerState) -> Result<()> {
 use std::os::unix::fs::OpenOptionsExt;
 
 /// poststart hooks run after the user process is executed: wait (briefly) until the init's
-/// executable is no longer the runtime's memfd copy, i.e. startContainer hooks ran and
-/// execve happened.
+/// command line is no longer `crust-runc init`, i.e. startContainer hooks ran and execve
+/// happened.
 fn wait_for_execve(st: &ContainerState) {
-    let exe = format!("/proc/{}/exe", st.init_pid);
+    let cmdline = format!("/proc/{}/cmdline", st.init_pid);
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline && st.init_alive() {
-        match std::fs::read_link(&exe) {
-            Ok(p) if !p.to_string_lossy().starts_with("/memfd:crust-runc") => return,
-            Err(_) => return,
-            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+        match std::fs::read(&cmdline) {
+            Ok(c) if c.starts_with(b"crust-runc\0init\0") => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            _ => return,
         }
     }
 }

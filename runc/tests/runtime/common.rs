@@ -31,6 +31,8 @@ const APPLETS: &[&str] = &[
 
 /// A test container: state root, bundle and id, deleted with `--force` on drop.
 pub struct Ctr {
+    /// Extra environment for every crust-runc call.
+    pub env: Vec<(String, String)>,
     pub tmp: tempfile::TempDir,
     pub id: String,
     pub config: Value,
@@ -114,7 +116,12 @@ impl Ctr {
                 "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
             }
         });
-        Ctr { tmp, id, config }
+        Ctr {
+            env: Vec::new(),
+            tmp,
+            id,
+            config,
+        }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -142,6 +149,7 @@ impl Ctr {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.arg("--root").arg(self.root()).args(args);
+        c.envs(self.env.iter().cloned());
         c.stdin(Stdio::null());
         c
     }

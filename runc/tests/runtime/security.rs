@@ -2,6 +2,7 @@
 //! seccomp with a chosen errno.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 use serde_json::json;
 
@@ -11,7 +12,8 @@ use crate::require_root;
 #[test]
 fn init_runs_from_a_sealed_memfd() {
     require_root!();
-    let c = Ctr::new("memfd", &["sleep", "1000"]);
+    let mut c = Ctr::new("memfd", &["sleep", "1000"]);
+    c.env.push(("CRUST_RUNC_CLONE".into(), "memfd".into()));
     assert!(c.create().status.success());
     let pid = c.state()["pid"].as_i64().expect("pid");
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
@@ -24,6 +26,58 @@ fn init_runs_from_a_sealed_memfd() {
         .write(true)
         .open(format!("/proc/{pid}/exe"));
     assert!(f.is_err(), "the init's executable must not be writable");
+    c.ok(&["start", &c.id]);
+}
+
+#[test]
+fn init_runs_from_a_read_only_image_of_the_binary() {
+    require_root!();
+    let c = Ctr::new("robind", &["sleep", "1000"]);
+    assert!(c.create().status.success());
+    let pid = c.state()["pid"].as_i64().expect("pid");
+    let exe = format!("/proc/{pid}/exe");
+    // Not the host file: writing through the init's exe is refused by the read-only mount
+    // (or, with the memfd fallback, by the seals).
+    let e = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&exe)
+        .expect_err("must not be writable");
+    assert!(
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EROFS) | Some(libc::EPERM) | Some(libc::ETXTBSY)
+        ),
+        "{e}"
+    );
+    // The exe link leads to a read-only mount (the host's copy is on a writable one), so
+    // an O_PATH handle kept by the container (the CVE-2019-5736 trick) can never be
+    // reopened for writing, even after the runtime is gone.
+    let handle = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&exe)
+        .expect("O_PATH");
+    c.ok(&["start", &c.id]);
+    let p = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    let ro = |p: &str| {
+        nix::sys::statvfs::statvfs(p)
+            .expect("statvfs")
+            .flags()
+            .contains(nix::sys::statvfs::FsFlags::ST_RDONLY)
+    };
+    assert!(ro(&p), "the init's executable is on a writable mount");
+    assert!(
+        !ro(bin().to_str().expect("utf8")),
+        "host binary expected on a writable fs"
+    );
+    let e = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .expect_err("reopen for write");
+    assert!(
+        matches!(e.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY)),
+        "{e}"
+    );
 }
 
 /// Opens `path` as a directory fd WITHOUT close-on-exec, as a careless caller would.

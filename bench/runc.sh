@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Times crust-runc (release build) side by side with Debian's runc and crun, with hyperfine:
+#   run of /bin/true, create+start+kill+delete as separate calls, exec into a running
+#   container, and peak RSS (max RSS of the runtime and its children, /usr/bin/time %M).
+# Prints the means and the crust-runc/runc and crust-runc/crun ratios.
+#
+# crun does not start on this hybrid-cgroup host while /sys/fs/cgroup/unified is mounted,
+# so the whole benchmark re-executes itself in a private mount namespace where that cgroup2
+# mount is detached; all three runtimes run in that same environment.
+# Usage: sudo bench/runc.sh [runs (default 50)]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-50}
+
+if [ -z "${CRUST_BENCH_INNER:-}" ]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+  cargo build --release -q -p crust-runc
+  export CRUST_RUNC="$CARGO_TARGET_DIR/release/crust-runc"
+  export CRUST_BENCH_INNER=1
+  exec unshare -m --propagation private "$0" "$@"
+fi
+
+if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+for b in hyperfine runc crun jq; do
+  command -v "$b" >/dev/null || { echo "bench: $b missing (deploy/deps.sh installs it)"; exit 1; }
+done
+
+W=$(mktemp -d /tmp/crust-bench.XXXXXX)
+cleanup() {
+  for rt in crust runc crun; do
+    for id in bench-exec bench-run bench-life; do
+      "$(bin "$rt")" --root "$W/root-$rt" delete --force "$id" >/dev/null 2>&1 || true
+    done
+  done
+  rm -rf "$W"
+}
+bin() { case $1 in crust) echo "$CRUST_RUNC" ;; runc) command -v runc ;; crun) command -v crun ;; esac; }
+trap cleanup EXIT
+
+# busybox-static bundle with runc's default spec (mounts, masked paths, namespaces).
+mkdir -p "$W/bundle/rootfs/bin"
+cp /bin/busybox "$W/bundle/rootfs/bin/"
+for a in sh true sleep; do ln -s busybox "$W/bundle/rootfs/bin/$a"; done
+(cd "$W/bundle" && runc spec)
+jq '.process.terminal=false | .process.args=["/bin/true"]' "$W/bundle/config.json" > "$W/true.json"
+jq '.process.terminal=false | .process.args=["/bin/sleep","1000"]' "$W/bundle/config.json" > "$W/sleep.json"
+mkdir -p "$W/sleepbundle"
+ln -s "$W/bundle/rootfs" "$W/sleepbundle/rootfs"
+cp "$W/sleep.json" "$W/sleepbundle/config.json"
+cp "$W/true.json" "$W/bundle/config.json"
+
+declare -A MEAN
+measure() { # name command...
+  local name=$1; shift
+  hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$W/h.json" "$@" >/dev/null 2>&1 \
+    || hyperfine --runs "$RUNS" --warmup 3 --export-json "$W/h.json" "$@" >/dev/null
+  MEAN[$name]=$(jq '.results[0].mean * 1000' "$W/h.json")
+}
+
+for rt in crust runc crun; do
+  B=$(bin "$rt"); R="$W/root-$rt"
+  measure "run/$rt" "$B --root $R run --bundle $W/bundle bench-run"
+  measure "life/$rt" "sh -c '$B --root $R create --bundle $W/sleepbundle bench-life && $B --root $R start bench-life && $B --root $R kill bench-life KILL && $B --root $R delete --force bench-life'"
+  "$B" --root "$R" run --detach --bundle "$W/sleepbundle" bench-exec >/dev/null
+  measure "exec/$rt" "$B --root $R exec bench-exec /bin/true"
+  "$B" --root "$R" delete --force bench-exec
+  rss=0
+  for _ in 1 2 3 4 5; do
+    r=$( { /usr/bin/time -f '%M' "$B" --root "$R" run --bundle "$W/bundle" bench-rss >/dev/null; } 2>&1 | tail -1)
+    [ "$r" -gt "$rss" ] && rss=$r
+  done
+  MEAN["rss/$rt"]=$(awk -v r="$rss" 'BEGIN{print r/1024}')
+done
+
+printf '\n%-34s %10s %10s %10s %12s %12s\n' operation crust-runc runc crun "crust/runc" "crust/crun"
+for op in run life exec rss; do
+  case $op in
+    run) label="run /bin/true (ms)" ;;
+    life) label="create+start+kill+delete (ms)" ;;
+    exec) label="exec /bin/true (ms)" ;;
+    rss) label="peak RSS (MB)" ;;
+  esac
+  c=${MEAN[$op/crust]}; r=${MEAN[$op/runc]}; n=${MEAN[$op/crun]}
+  printf '%-34s %10.2f %10.2f %10.2f %12.2f %12.2f\n' "$label" "$c" "$r" "$n" \
+    "$(awk -v a="$c" -v b="$r" 'BEGIN{print a/b}')" "$(awk -v a="$c" -v b="$n" 'BEGIN{print a/b}')"
+done
