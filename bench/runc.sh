@@ -7,15 +7,17 @@
 # crun does not start on this hybrid-cgroup host while /sys/fs/cgroup/unified is mounted,
 # so the whole benchmark re-executes itself in a private mount namespace where that cgroup2
 # mount is detached; all three runtimes run in that same environment.
-# Usage: sudo bench/runc.sh [runs (default 50)]
+# Usage: sudo bench/runc.sh [runs (default 50)]   (CRUST_RUNC=/path/to/crust-runc skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-50}
 
 if [ -z "${CRUST_BENCH_INNER:-}" ]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-  cargo build --release -q -p crust-runc
-  export CRUST_RUNC="$CARGO_TARGET_DIR/release/crust-runc"
+  if [ -z "${CRUST_RUNC:-}" ]; then   # CRUST_RUNC=path skips the build
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+    cargo build --release -q -p crust-runc
+    export CRUST_RUNC="$CARGO_TARGET_DIR/release/crust-runc"
+  fi
   export CRUST_BENCH_INNER=1
   exec unshare -m --propagation private "$0" "$@"
 fi
@@ -43,10 +45,9 @@ cp /bin/busybox "$W/bundle/rootfs/bin/"
 for a in sh true sleep; do ln -s busybox "$W/bundle/rootfs/bin/$a"; done
 (cd "$W/bundle" && runc spec)
 jq '.process.terminal=false | .process.args=["/bin/true"]' "$W/bundle/config.json" > "$W/true.json"
-jq '.process.terminal=false | .process.args=["/bin/sleep","1000"]' "$W/bundle/config.json" > "$W/sleep.json"
 mkdir -p "$W/sleepbundle"
-ln -s "$W/bundle/rootfs" "$W/sleepbundle/rootfs"
-cp "$W/sleep.json" "$W/sleepbundle/config.json"
+jq --arg r "$W/bundle/rootfs" '.process.terminal=false | .process.args=["/bin/sleep","1000"] | .root.path=$r' \
+  "$W/bundle/config.json" > "$W/sleepbundle/config.json"
 cp "$W/true.json" "$W/bundle/config.json"
 
 declare -A MEAN

@@ -12,14 +12,24 @@ pub struct Crustd {
     /// Temp dir holding root, state, socket, config and log.
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    bin: PathBuf,
 }
 
 impl Crustd {
     /// Starts crustd with `config` (TOML) in a fresh directory.
     pub fn start(config: &str) -> Self {
+        Self::start_bin(&crate::workspace_bin("crust-cri", "crustd"), config)
+    }
+
+    /// Starts the crustd binary `bin` with `config` (TOML) in a fresh directory.
+    pub fn start_bin(bin: &Path, config: &str) -> Self {
         let dir = tempfile::tempdir().expect("crustd dir");
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
-        let mut me = Self { dir, child: None };
+        let mut me = Self {
+            dir,
+            child: None,
+            bin: bin.to_path_buf(),
+        };
         me.restart();
         me
     }
@@ -48,7 +58,7 @@ impl Crustd {
             .append(true)
             .open(self.dir.path().join("crustd.log"))
             .expect("log");
-        let child = Command::new(crate::workspace_bin("crust-cri", "crustd"))
+        let child = Command::new(&self.bin)
             .arg("--root")
             .arg(self.root())
             .arg("--state")

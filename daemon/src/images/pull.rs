@@ -426,12 +426,21 @@ impl Images {
             })));
         }
         let mut parent: Option<String> = None;
+        let started = std::time::Instant::now();
         for (i, dl) in downloads.iter_mut().enumerate() {
             (&mut dl.0)
                 .await
                 .map_err(|e| Error::Task(e.to_string()))??;
+            let fetched = started.elapsed();
             self.ensure_snapshot(&ctx.image, &layers[i], parent.as_deref())
                 .await?;
+            tracing::debug!(
+                image = %ctx.image,
+                layer = i,
+                fetched_ms = fetched.as_millis() as u64,
+                unpacked_ms = started.elapsed().as_millis() as u64,
+                "layer ready"
+            );
             parent = Some(layers[i].chain_id.clone());
         }
         Ok(rec)

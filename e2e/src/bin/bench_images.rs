@@ -1,0 +1,226 @@
+//! Image pull benchmark: pulls and unpacks the same ~200 MB image (several layers, many
+//! small files) from a loopback docker-registry through crustd and through a private
+//! containerd (its CRI plugin, overlayfs snapshotter), with the same Rust CRI client, each
+//! run on a fresh root, and prints the times and the ratio. Run via `bench/images.sh`.
+//!
+//! Usage: `bench_images [RUNS]` (default 3). Needs root, docker-registry and containerd.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use crust_e2e::daemon::Crustd;
+use crust_e2e::image::{self, busybox_layer, Compression, Flavour, Layer};
+use crust_e2e::registry::Registry;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Text-like bytes (compress about 2:1, like source trees and binaries do).
+    fn text(&mut self, n: usize) -> Vec<u8> {
+        const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789 _\n{}();=";
+        (0..n)
+            .map(|_| ALPHA[(self.next() % ALPHA.len() as u64) as usize])
+            .collect()
+    }
+}
+
+fn build_image() -> image::Image {
+    let mut rng = Rng(0x2545f4914f6cdd1d);
+    let mut layers = vec![busybox_layer()];
+    for l in 0..3 {
+        let mut layer = Layer::new().dir(&format!("usr{l}"), 0o755);
+        for d in 0..70 {
+            layer = layer.dir(&format!("usr{l}/d{d}"), 0o755);
+            for f in 0..100 {
+                let size = 1024 + (rng.next() % 11_000) as usize;
+                layer = layer.file(&format!("usr{l}/d{d}/f{f}.txt"), &rng.text(size), 0o644);
+            }
+        }
+        layers.push(layer.finish());
+    }
+    let mut big = Layer::new().dir("big", 0o755);
+    for f in 0..4 {
+        big = big.file(&format!("big/blob{f}"), &rng.text(15 << 20), 0o644);
+    }
+    layers.push(big.finish());
+    image::build(
+        &layers,
+        Compression::Gzip,
+        Flavour::Oci,
+        image::host_arch(),
+        &[],
+    )
+}
+
+struct Containerd {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Containerd {
+    fn start(registry: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path().to_path_buf();
+        let d = d.as_path();
+        let hosts = d.join("certs.d").join(registry);
+        std::fs::create_dir_all(&hosts)?;
+        std::fs::write(
+            hosts.join("hosts.toml"),
+            format!("server = \"http://{registry}\"\n\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+        )?;
+        let cfg = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{certs}"
+"#,
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            sock = d.join("containerd.sock").display(),
+            opt = d.join("opt").display(),
+            certs = d.join("certs.d").display(),
+        );
+        std::fs::write(d.join("config.toml"), cfg)?;
+        let log = std::fs::File::create(d.join("containerd.log"))?;
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("start containerd")?;
+        let me = Self { dir, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(me.socket()).is_err() {
+            if Instant::now() > deadline {
+                bail!(
+                    "containerd did not start: {}",
+                    std::fs::read_to_string(d.join("containerd.log"))?
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(me)
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("containerd.sock")
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // overlay snapshots are plain directories after a pull; nothing is mounted.
+    }
+}
+
+async fn timed_pull(socket: &Path, image: &str) -> anyhow::Result<(Duration, String)> {
+    let mut c = crust_e2e::cri::Images::new(crust_e2e::cri::connect(socket).await);
+    let t = Instant::now();
+    let id = c
+        .pull(image, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("pull via {}: {e:?}", socket.display()))?;
+    Ok((t.elapsed(), id))
+}
+
+/// Flushes the previous run's deletions so they do not slow the next run's writes.
+fn settle() {
+    nix::unistd::sync();
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if !crust_e2e::is_root() {
+        bail!("run as root");
+    }
+    let runs: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(3);
+    let crustd = std::env::var_os("CRUSTD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crust_e2e::workspace_bin("crust-cri", "crustd"));
+    let reg = Registry::start();
+    let t = Instant::now();
+    let img = tokio::task::spawn_blocking(build_image).await?;
+    let raw: usize = img.layers.iter().map(Vec::len).sum();
+    let packed: usize = img.blobs.iter().map(|b| b.1.len()).sum();
+    image::push(&reg.host(), "bench/big", "1", &img, None).await;
+    let name = format!("{}/bench/big:1", reg.host());
+    println!(
+        "image {name}: {} layers, {:.0} MB uncompressed, {:.0} MB compressed, ~21000 files (built+pushed in {:.1}s)",
+        img.layers.len(),
+        raw as f64 / 1e6,
+        packed as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let (mut crust, mut ctrd) = (Vec::new(), Vec::new());
+    for run in 1..=runs {
+        let d = Crustd::start_bin(&crustd, "");
+        let (tc, id) = timed_pull(&d.socket(), &name).await?;
+        anyhow::ensure!(id == img.id, "crustd answered {id}, want {}", img.id);
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            for l in d
+                .log()
+                .lines()
+                .filter(|l| l.contains("layer ready") || l.contains("pulled"))
+            {
+                eprintln!("  {l}");
+            }
+        }
+        drop(d);
+        settle();
+        let c = Containerd::start(&reg.host())?;
+        let (tk, id) = timed_pull(&c.socket(), &name).await?;
+        anyhow::ensure!(id == img.id, "containerd answered {id}, want {}", img.id);
+        drop(c);
+        settle();
+        println!(
+            "run {run}: crustd {:>7.0} ms   containerd {:>7.0} ms",
+            tc.as_secs_f64() * 1e3,
+            tk.as_secs_f64() * 1e3
+        );
+        crust.push(tc);
+        ctrd.push(tk);
+    }
+    let (mc, mk) = (median(&mut crust), median(&mut ctrd));
+    println!(
+        "median: crustd {:.0} ms, containerd {:.0} ms, ratio crust/containerd = {:.2} (target <= 0.50)",
+        mc.as_secs_f64() * 1e3,
+        mk.as_secs_f64() * 1e3,
+        mc.as_secs_f64() / mk.as_secs_f64()
+    );
+    Ok(())
+}
