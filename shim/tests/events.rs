@@ -152,3 +152,40 @@ async fn delete_subcommand_cleans_up_after_a_dead_shim() {
         .unwrap();
     assert!(!st.status.success(), "container still known to the runtime");
 }
+
+/// Encodes `containerd.runc.v1.Options{binary_name}` (field 6).
+fn runc_options(binary: &str) -> protobuf::well_known_types::any::Any {
+    let mut any = protobuf::well_known_types::any::Any::new();
+    any.type_url = "containerd.runc.v1.Options".into();
+    any.value = vec![0x32, binary.len() as u8];
+    any.value.extend_from_slice(binary.as_bytes());
+    any
+}
+
+#[tokio::test]
+async fn runtime_binary_from_create_options() {
+    if !is_root() {
+        return;
+    }
+    let (mut shim, b) = Shim::start(&["true"], &SpecOpts::default()).await;
+    let mut r = api::CreateTaskRequest::new();
+    r.id = b.id.clone();
+    r.bundle = b.dir.display().to_string();
+    r.options = Some(runc_options("/bin/false")).into();
+    let e = shim.client.create(ctx(), &r).await.unwrap_err();
+    assert_eq!(code(&e), ttrpc::Code::INTERNAL, "{e:?}");
+    assert_eq!(
+        code(&shim.state(&b.id, "").await.unwrap_err()),
+        ttrpc::Code::NOT_FOUND
+    );
+    // The same request naming the real runtime works.
+    let rt = runtime();
+    r.options = Some(runc_options(&rt)).into();
+    shim.client.create(ctx(), &r).await.unwrap();
+    shim.ids.push(b.id.clone());
+    shim.start_task(&b.id, "").await.unwrap();
+    assert_eq!(shim.wait(&b.id, "").await.unwrap(), 0);
+    let rec = std::fs::read_to_string(b.dir.join(crust_shim::task::RUNTIME_FILE)).unwrap();
+    assert!(rec.contains(&rt), "{rec}");
+    shim.delete(&b.id, "").await.unwrap();
+}
