@@ -92,6 +92,22 @@ async fn lifecycle_and_events() {
     let cr: api::ConnectResponse = protobuf::Message::parse_from_bytes(&resp.payload).unwrap();
     assert_eq!(cr.shim_pid, shim.pids[0]);
 
+    // Update resources through the runtime.
+    let mut ur = api::UpdateTaskRequest::new();
+    ur.id = b.id.clone();
+    let mut res = protobuf::well_known_types::any::Any::new();
+    res.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+    res.value = br#"{"memory":{"limit":33554432,"swap":33554432}}"#.to_vec();
+    ur.resources = Some(res).into();
+    shim.client.update(ctx(), &ur).await.unwrap();
+    let limit = format!(
+        "/sys/fs/cgroup/memory/crust-shim-test/{}/memory.limit_in_bytes",
+        b.id
+    );
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        assert_eq!(std::fs::read_to_string(&limit).unwrap().trim(), "33554432");
+    }
+
     shim.kill(&b.id, "", 9).await.unwrap();
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 137);
     let st = shim.state(&b.id, "").await.unwrap();
