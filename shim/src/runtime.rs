@@ -240,22 +240,21 @@ impl Runtime {
             .map(drop)
     }
 
+    /// `kill [--all] ID SIGNAL` (the signal follows the id on runc's command line).
     pub async fn kill(&self, reaper: &Reaper, id: &str, signal: u32, all: bool) -> Result<()> {
         let mut args: Vec<OsString> = Vec::new();
         if all {
             args.push("--all".into());
         }
-        // The signal comes after the id on runc's command line.
-        let mut cmd_args = args;
-        cmd_args.push(id.into());
-        cmd_args.push(signal.to_string().into());
+        args.push(id.into());
+        args.push(signal.to_string().into());
         let err = |message: String| ShimError::Runtime {
             command: "kill",
             id: id.into(),
             message,
         };
         let mut cmd = self.command(None);
-        cmd.arg("kill").args(&cmd_args);
+        cmd.arg("kill").args(&args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
