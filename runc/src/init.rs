@@ -58,6 +58,8 @@ pub struct Request {
     /// State JSON template for createContainer/startContainer hooks (pid added later).
     pub hook_state: serde_json::Value,
     pub preserve_fds: u32,
+    /// Join a fresh session keyring named after the container (runc's default).
+    pub new_keyring: Option<String>,
     pub apparmor: bool,
     pub selinux: bool,
 }
@@ -249,6 +251,16 @@ fn stage1(ch: &Channel) -> Result<(), InitError> {
     }
 }
 
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING): a private session keyring so containers don't share
+/// the host's. Failure is ignored (keyrings may be disabled or denied by seccomp), as runc.
+fn join_session_keyring(name: &str) {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    if let Ok(c) = std::ffi::CString::new(name) {
+        // SAFETY: keyctl with a valid C string argument.
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) };
+    }
+}
+
 fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
     let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone());
     let mut text = String::new();
@@ -295,6 +307,9 @@ fn set_labels(req: &Request, process: &Process) -> Result<(), InitError> {
 
 fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
     nix::unistd::setsid().map_err(InitError::Setsid)?;
+    if let Some(name) = &req.new_keyring {
+        join_session_keyring(name);
+    }
     let spec = &req.spec;
     let opts = crate::rootfs::RootfsOptions {
         no_pivot: req.no_pivot,

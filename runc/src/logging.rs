@@ -105,9 +105,22 @@ pub fn warn(msg: &str) {
     log(Level::Warn, msg);
 }
 
-/// Logs at debug level (only with `--debug`).
+/// Logs at debug level (only with `--debug`), with the time since the process started.
 pub fn debug(msg: &str) {
-    log(Level::Debug, msg);
+    if LOGGER.get().is_some_and(|l| l.debug) {
+        let t = START
+            .get()
+            .map(|s| s.elapsed().as_secs_f64() * 1000.0)
+            .unwrap_or(0.0);
+        log(Level::Debug, &format!("[{t:.2} ms] {msg}"));
+    }
+}
+
+static START: OnceLock<std::time::Instant> = OnceLock::new();
+
+/// Marks the process start for debug timings.
+pub fn mark_start() {
+    let _ = START.set(std::time::Instant::now());
 }
 
 /// Formats `t` as RFC 3339 in UTC ("2006-01-02T15:04:05Z", or with nanoseconds like Go's

@@ -50,6 +50,7 @@ fn main() {
     if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
         crust_runc::init::main();
     }
+    crust_runc::logging::mark_start();
     let cli = Cli::parse();
     let format = match cli.log_format.as_str() {
         "json" => crust_runc::logging::Format::Json,

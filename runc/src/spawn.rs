@@ -79,6 +79,7 @@ pub fn create_request(
     fifo: &Path,
     no_pivot: bool,
     preserve_fds: u32,
+    new_keyring: Option<String>,
     hook_state: serde_json::Value,
 ) -> Request {
     let mut join = Vec::new();
@@ -123,6 +124,7 @@ pub fn create_request(
         sync_hooks,
         hook_state,
         preserve_fds,
+        new_keyring,
         apparmor: crate::process::apparmor_enabled(),
         selinux: crate::process::selinux_enabled(),
     }
@@ -175,6 +177,7 @@ pub fn exec_request(
         sync_hooks: false,
         hook_state: serde_json::Value::Null,
         preserve_fds,
+        new_keyring: None,
         apparmor: crate::process::apparmor_enabled(),
         selinux: crate::process::selinux_enabled(),
     }
@@ -225,6 +228,7 @@ pub fn spawn(req: Request, opts: Options<'_>) -> Result<Spawned, SpawnError> {
         cmd.arg0("crust-runc");
     }
     let c = cmd.spawn().map_err(SpawnError::Start)?;
+    crate::logging::debug("init process started");
     drop(child);
     drop(exe);
     let stage1 = c.id() as i32;
@@ -260,6 +264,7 @@ fn drive(
 ) -> Result<(), SpawnError> {
     if let Some(cg) = opts.cgroup {
         cg.add_process(stage1).map_err(SpawnError::Cgroup)?;
+        crate::logging::debug("init added to cgroup");
     }
     let kind = req.kind;
     let spec = req.spec.clone();
@@ -279,7 +284,10 @@ fn drive(
                 write_maps(stage1, &spec)?;
                 ch.send(&Message::MapsWritten, None)?;
             }
-            Message::Pid(p) => *init = Some(p),
+            Message::Pid(p) => {
+                crate::logging::debug("init pid received");
+                *init = Some(p)
+            }
             Message::Hooks => {
                 let pid = init.ok_or_else(|| SpawnError::Protocol("hooks before pid".into()))?;
                 (opts.on_hooks)(pid).map_err(SpawnError::Hook)?;

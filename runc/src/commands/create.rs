@@ -82,6 +82,7 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
         std::fs::canonicalize(&a.bundle).with_context(|| format!("bundle {:?}", a.bundle))?;
     let spec = config::load(&bundle)?;
     config::validate(&spec)?;
+    crust_runc::logging::debug("config loaded");
     if !config::has_namespace(&spec, oci_spec::runtime::LinuxNamespaceType::Mount) {
         bail!("linux.namespaces: a mount namespace is required");
     }
@@ -131,6 +132,7 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
         .context("chmod exec fifo")?;
     let cgroup = make_cgroup(&spec, &a.id)?;
     cleanup.cgroup = cgroup.clone();
+    crust_runc::logging::debug("cgroup created");
 
     let annotations = spec.annotations().clone().unwrap_or_default();
     let mut st = ContainerState {
@@ -148,12 +150,14 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
     };
     let hook_state: serde_json::Value =
         serde_json::from_str(&st.hook_state("creating", 0)).unwrap_or_default();
+    let keyring = (!a.no_new_keyring).then(|| format!("_ses.{}", a.id));
     let req = spawn::create_request(
         &spec,
         &rootfs,
         &fifo,
         a.no_pivot,
         a.preserve_fds,
+        keyring,
         hook_state,
     );
     let hooks = spec.hooks().clone();
@@ -182,6 +186,7 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
     )
     .map_err(|e| anyhow::anyhow!(crust_runc::init::chain(&e)))?;
     st.init_pid = spawned.pid;
+    crust_runc::logging::debug("init ready");
     st.init_start_time = state::start_time(spawned.pid).unwrap_or(0);
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         spawn::set_oom_score_adj(spawned.pid, adj);
