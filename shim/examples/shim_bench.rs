@@ -99,6 +99,15 @@ async fn main() {
             pods.push((id, c, pid));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+        // BENCH_HOLD_SECS keeps the pods up for inspection (smaps, pagemap).
+        if let Some(secs) = std::env::var("BENCH_HOLD_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            let pids: Vec<u32> = pods.iter().map(|p| p.2).collect();
+            eprintln!("holding shims {pids:?} for {secs}s");
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+        }
 
         let (mut rss, mut pss) = (0, 0);
         for (_, _, pid) in &pods {
