@@ -401,6 +401,16 @@ impl Drop for Shim {
                 let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-test"));
             }
         }
+        // A publish script started by the shim may still append to the events file
+        // while the temp dir is being removed: retry until it is gone.
+        for _ in 0..40 {
+            match std::fs::remove_dir_all(self.tmp.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => break,
+            }
+        }
     }
 }
 
