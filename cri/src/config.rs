@@ -7,6 +7,18 @@
 //! listen = "/run/crust/crust.sock" # unix socket (mode 0600)
 //! log_level = "info"               # tracing filter (RUST_LOG overrides)
 //!
+//! [runtime]
+//! shim = "crust-shim"              # shim binary (path, or name found next to crustd / in PATH)
+//! runtime = "crust-runc"           # OCI runtime the shim runs
+//! cgroup_root = "/crust"           # cgroup parent of pods that name none (cgroupfs driver)
+//!
+//! [network]
+//! enabled = true                   # false: pods get loopback only
+//! bridge = "crust0"                # built-in bridge (used when no CNI config exists)
+//! subnet = "10.88.0.0/16"          # built-in bridge subnet (default: pod CIDR, else this)
+//! cni_conf_dir = "/etc/cni/net.d"
+//! cni_bin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
+//!
 //! [registry]
 //! docker_config = "/root/.docker/config.json"
 //! max_concurrent_downloads = 4
@@ -50,6 +62,48 @@ pub struct Config {
     /// Registry hosts and credentials.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// Shim and OCI runtime.
+    #[serde(default)]
+    pub runtime: RuntimeSection,
+    /// Pod networking.
+    #[serde(default)]
+    pub network: NetworkSection,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Shim binary.
+    #[serde(default)]
+    pub shim: Option<PathBuf>,
+    /// OCI runtime binary.
+    #[serde(default)]
+    pub runtime: Option<PathBuf>,
+    /// Cgroup parent for pods without one.
+    #[serde(default)]
+    pub cgroup_root: Option<String>,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// Whether pods get a network (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Built-in bridge name.
+    #[serde(default)]
+    pub bridge: Option<String>,
+    /// Built-in bridge subnet.
+    #[serde(default)]
+    pub subnet: Option<String>,
+    /// CNI config dir.
+    #[serde(default)]
+    pub cni_conf_dir: Option<PathBuf>,
+    /// CNI plugin dirs.
+    #[serde(default)]
+    pub cni_bin_dirs: Option<Vec<PathBuf>>,
 }
 
 /// Config loading failures.

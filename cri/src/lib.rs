@@ -13,5 +13,6 @@ pub mod client;
 pub mod config;
 pub mod image;
 pub mod import;
+pub mod runtime;
 pub mod server;
 pub mod status;

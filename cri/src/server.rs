@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crust_daemon::images::Images;
+use crust_daemon::runtime::Runtime;
 use k8s_cri::v1::image_service_server::ImageServiceServer;
+use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::image::ImageServer;
 use crate::import::ImportServer;
+use crate::runtime::RuntimeServer;
 
 /// Serving failures.
 #[derive(Debug, thiserror::Error)]
@@ -31,9 +34,14 @@ pub enum Error {
 }
 
 /// Every service crustd serves, over the core services.
-pub fn router(images: Arc<Images>) -> tonic::transport::server::Router {
+pub fn router(images: Arc<Images>, runtime: Arc<Runtime>) -> tonic::transport::server::Router {
     const MAX_MSG: usize = 16 * 1024 * 1024;
     tonic::transport::Server::builder()
+        .add_service(
+            RuntimeServiceServer::new(RuntimeServer::new(runtime, images.clone()))
+                .max_decoding_message_size(MAX_MSG)
+                .max_encoding_message_size(MAX_MSG),
+        )
         .add_service(
             ImageServiceServer::from_arc(Arc::new(ImageServer::new(images.clone())))
                 .max_decoding_message_size(MAX_MSG)

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     PermissionDenied,
     /// Data that was fetched or stored does not match its digest or size.
     DataLoss,
+    /// The operation did not finish in the time the caller allowed.
+    DeadlineExceeded,
     /// Anything else: a local I/O or database failure.
     Internal,
 }

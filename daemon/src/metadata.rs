@@ -9,7 +9,9 @@
 //! - `tags`: normalised name (`docker.io/library/busybox:latest` or `…@sha256:…`) → image id;
 //! - `snapshots`: snapshot key (chain ID for committed layers) → JSON `snapshots::Record`;
 //! - `refs`: `blob/<digest>` or `snap/<chain id>` → little-endian u64 count of images
-//!   using it. An entry at 0 is removed; what nothing references is garbage.
+//!   using it. An entry at 0 is removed; what nothing references is garbage;
+//! - `pods`: pod sandbox id → JSON `runtime::PodRecord` (its own `version` field);
+//! - `containers`: container id → JSON `runtime::ContainerRecord` (its own `version`).
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +39,10 @@ pub enum Table {
     Snapshots,
     /// Reference counts.
     Refs,
+    /// Pod sandboxes by id (JSON `runtime::PodRecord`).
+    Pods,
+    /// Containers by id (JSON `runtime::ContainerRecord`).
+    Containers,
 }
 
 impl Table {
@@ -47,6 +53,8 @@ impl Table {
             Table::Tags => TableDefinition::new("tags"),
             Table::Snapshots => TableDefinition::new("snapshots"),
             Table::Refs => TableDefinition::new("refs"),
+            Table::Pods => TableDefinition::new("pods"),
+            Table::Containers => TableDefinition::new("containers"),
         }
     }
 }
@@ -278,6 +286,8 @@ impl Metadata {
                 Table::Tags,
                 Table::Snapshots,
                 Table::Refs,
+                Table::Pods,
+                Table::Containers,
             ] {
                 tx.0.open_table(t.def()).map_err(db)?;
             }

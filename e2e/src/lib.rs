@@ -8,6 +8,7 @@ pub mod cri;
 pub mod daemon;
 pub mod fake;
 pub mod image;
+pub mod pods;
 pub mod registry;
 
 /// A free TCP port on 127.0.0.1 (bound then released).

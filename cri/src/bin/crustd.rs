@@ -1,14 +1,18 @@
 //! crustd: crust's CRI v1 daemon. Builds the core services from the configuration and serves
 //! them on a unix socket until SIGTERM or SIGINT.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
 use crust_cri::config::{Config, DEFAULT_CONFIG, DEFAULT_LISTEN, DEFAULT_ROOT, DEFAULT_STATE};
 use crust_cri::server;
+use crust_cri::config::{NetworkSection, RuntimeSection};
 use crust_daemon::images::Images;
+use crust_daemon::network::{NetworkConfig, NetworkManager};
+use crust_daemon::runtime::shim::ShimConfig;
+use crust_daemon::runtime::{Runtime, RuntimeConfig};
 
 /// crust's CRI v1 daemon.
 #[derive(Debug, Parser)]
@@ -91,15 +95,18 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&state)
         .with_context(|| format!("create state dir {}", state.display()))?;
     let registry = cfg.registry;
+    let (cfg_runtime, cfg_network) = (cfg.runtime, cfg.network);
     let root2 = root.clone();
     let images = tokio::task::spawn_blocking(move || Images::open(&root2, registry))
         .await
         .context("open image store")?
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    let images = Arc::new(images);
+    let runtime = build_runtime(&cfg_runtime, &cfg_network, &root, &state, &listen, images.clone()).await?;
     let listener = server::bind(&listen)?;
     tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), pid = std::process::id(), "crustd serving");
     server::serve(
-        server::router(Arc::new(images)),
+        server::router(images, runtime),
         listener,
         &listen,
         shutdown_signal(),
@@ -107,6 +114,68 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
     .await?;
     tracing::info!("crustd stopped");
     Ok(())
+}
+
+/// A binary given in the config, else found next to crustd, else by name in PATH.
+fn find_binary(given: Option<&Path>, name: &str) -> PathBuf {
+    if let Some(g) = given {
+        return g.to_path_buf();
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+/// The runtime service: network manager (unless disabled), shim settings, recovery.
+async fn build_runtime(
+    rc: &RuntimeSection,
+    nc: &NetworkSection,
+    root: &Path,
+    state: &Path,
+    listen: &Path,
+    images: Arc<Images>,
+) -> anyhow::Result<Arc<Runtime>> {
+    let enabled = nc.enabled.unwrap_or(true);
+    let network = if enabled {
+        let mut n = NetworkConfig::new(root, state);
+        if let Some(b) = &nc.bridge {
+            n.bridge.name = b.clone();
+        }
+        if let Some(s) = &nc.subnet {
+            n.bridge.subnet = Some(s.parse().with_context(|| format!("network.subnet {s:?}"))?);
+        }
+        if let Some(d) = &nc.cni_conf_dir {
+            n.cni.conf_dir = d.clone();
+        }
+        if let Some(d) = &nc.cni_bin_dirs {
+            n.cni.bin_dirs = d.clone();
+        }
+        let m = NetworkManager::new(n).map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+        m.watch().map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+        Some(m)
+    } else {
+        None
+    };
+    let cfg = RuntimeConfig {
+        root: root.to_path_buf(),
+        state: state.to_path_buf(),
+        shim: ShimConfig {
+            binary: find_binary(rc.shim.as_deref(), "crust-shim"),
+            runtime: find_binary(rc.runtime.as_deref(), "crust-runc"),
+            state_dir: state.join("shims"),
+            runtime_root: state.join("runc"),
+            address: listen.display().to_string(),
+        },
+        cgroup_root: rc.cgroup_root.clone().unwrap_or_else(|| "/crust".into()),
+        network: enabled,
+    };
+    let rt = Runtime::open(cfg, images, network).map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    rt.recover().await.map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    Ok(rt)
 }
 
 async fn shutdown_signal() {

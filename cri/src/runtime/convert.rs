@@ -1,0 +1,446 @@
+//! CRI messages to and from the core's runtime types.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crust_daemon::network::{PortMapping, Protocol};
+use crust_daemon::runtime::{
+    ContainerRecord, ContainerSpec, ContainerState, ContainerUsage, DeviceSpec, Dns, MountSpec,
+    Namespaces, NsMode, PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp, Security,
+};
+use k8s_cri::v1 as cri;
+use tonic::Status;
+
+fn map(m: &HashMap<String, String>) -> BTreeMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn hmap(m: &BTreeMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn ns_mode(v: i32) -> NsMode {
+    match cri::NamespaceMode::try_from(v).unwrap_or(cri::NamespaceMode::Pod) {
+        cri::NamespaceMode::Pod => NsMode::Pod,
+        cri::NamespaceMode::Container => NsMode::Container,
+        cri::NamespaceMode::Node => NsMode::Node,
+        cri::NamespaceMode::Target => NsMode::Target,
+    }
+}
+
+fn namespaces(o: Option<&cri::NamespaceOption>) -> Namespaces {
+    match o {
+        Some(o) => Namespaces {
+            network: ns_mode(o.network),
+            pid: ns_mode(o.pid),
+            ipc: ns_mode(o.ipc),
+            target_id: o.target_id.clone(),
+        },
+        // CRI defaults: POD for network and ipc, CONTAINER... (enum 0 is POD).
+        None => Namespaces::default(),
+    }
+}
+
+/// RunPodSandbox's config.
+pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, Status> {
+    let md = c
+        .metadata
+        .ok_or_else(|| crate::status::missing("sandbox config metadata"))?;
+    let linux = c.linux.unwrap_or_default();
+    let sc = linux.security_context.unwrap_or_default();
+    let mut ports = Vec::new();
+    for p in &c.port_mappings {
+        let protocol = match cri::Protocol::try_from(p.protocol).unwrap_or(cri::Protocol::Tcp) {
+            cri::Protocol::Tcp => Protocol::Tcp,
+            cri::Protocol::Udp => Protocol::Udp,
+            cri::Protocol::Sctp => Protocol::Sctp,
+        };
+        let port = |v: i32, what: &str| {
+            u16::try_from(v).map_err(|_| Status::invalid_argument(format!("{what} {v} is out of range")))
+        };
+        if p.host_port == 0 {
+            continue;
+        }
+        ports.push(PortMapping {
+            host_port: port(p.host_port, "host port")?,
+            container_port: port(p.container_port, "container port")?,
+            protocol,
+            host_ip: if p.host_ip.is_empty() {
+                None
+            } else {
+                Some(p.host_ip.parse().map_err(|_| {
+                    Status::invalid_argument(format!("host IP {:?} is not an address", p.host_ip))
+                })?)
+            },
+        });
+    }
+    Ok(PodSpec {
+        name: md.name,
+        uid: md.uid,
+        namespace: md.namespace,
+        attempt: md.attempt,
+        hostname: c.hostname,
+        log_directory: c.log_directory,
+        dns: c.dns_config.map(|d| Dns {
+            servers: d.servers,
+            searches: d.searches,
+            options: d.options,
+        }),
+        port_mappings: ports,
+        labels: map(&c.labels),
+        annotations: map(&c.annotations),
+        cgroup_parent: linux.cgroup_parent,
+        sysctls: map(&linux.sysctls),
+        namespaces: namespaces(sc.namespace_options.as_ref()),
+        privileged: sc.privileged,
+        runtime_handler: handler,
+    })
+}
+
+fn seccomp(profile: Option<&cri::SecurityProfile>, legacy: &str) -> Result<Seccomp, Status> {
+    if let Some(p) = profile {
+        return match cri::security_profile::ProfileType::try_from(p.profile_type) {
+            Ok(cri::security_profile::ProfileType::RuntimeDefault) => Ok(Seccomp::RuntimeDefault),
+            Ok(cri::security_profile::ProfileType::Unconfined) => Ok(Seccomp::Unconfined),
+            Ok(cri::security_profile::ProfileType::Localhost) => {
+                Ok(Seccomp::Localhost(p.localhost_ref.clone()))
+            }
+            Err(_) => Err(Status::invalid_argument(format!(
+                "unknown seccomp profile type {}",
+                p.profile_type
+            ))),
+        };
+    }
+    match legacy {
+        "" | "unconfined" => Ok(Seccomp::Unconfined),
+        "runtime/default" | "docker/default" => Ok(Seccomp::RuntimeDefault),
+        l => match l.strip_prefix("localhost/") {
+            Some(path) => Ok(Seccomp::Localhost(path.to_string())),
+            None => Err(Status::invalid_argument(format!(
+                "unknown seccomp profile {l:?}"
+            ))),
+        },
+    }
+}
+
+/// LinuxContainerResources to the core's.
+pub fn resources(r: Option<&cri::LinuxContainerResources>) -> Resources {
+    let Some(r) = r else {
+        return Resources::default();
+    };
+    Resources {
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        cpu_shares: r.cpu_shares,
+        memory_limit_in_bytes: r.memory_limit_in_bytes,
+        memory_swap_limit_in_bytes: r.memory_swap_limit_in_bytes,
+        oom_score_adj: r.oom_score_adj,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        cpuset_mems: r.cpuset_mems.clone(),
+        hugepage_limits: r
+            .hugepage_limits
+            .iter()
+            .map(|h| (h.page_size.clone(), h.limit))
+            .collect(),
+        unified: map(&r.unified),
+    }
+}
+
+/// CreateContainer's config.
+#[allow(deprecated)] // seccomp_profile_path: older kubelets still send it
+pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> {
+    let md = c
+        .metadata
+        .ok_or_else(|| crate::status::missing("container config metadata"))?;
+    let image = c.image.map(|i| i.image).unwrap_or_default();
+    let linux = c.linux.unwrap_or_default();
+    let sc = linux.security_context.unwrap_or_default();
+    let caps = sc.capabilities.clone().unwrap_or_default();
+    let mut mounts = Vec::new();
+    for m in c.mounts {
+        let propagation = match cri::MountPropagation::try_from(m.propagation) {
+            Ok(cri::MountPropagation::PropagationPrivate) => Propagation::Private,
+            Ok(cri::MountPropagation::PropagationHostToContainer) => Propagation::HostToContainer,
+            Ok(cri::MountPropagation::PropagationBidirectional) => Propagation::Bidirectional,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown mount propagation {}",
+                    m.propagation
+                )))
+            }
+        };
+        mounts.push(MountSpec {
+            container_path: m.container_path,
+            host_path: m.host_path,
+            readonly: m.readonly,
+            propagation,
+        });
+    }
+    Ok(ContainerSpec {
+        name: md.name,
+        attempt: md.attempt,
+        image,
+        command: c.command,
+        args: c.args,
+        working_dir: c.working_dir,
+        envs: c.envs.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+        mounts,
+        devices: c
+            .devices
+            .into_iter()
+            .map(|d| DeviceSpec {
+                container_path: d.container_path,
+                host_path: d.host_path,
+                permissions: d.permissions,
+            })
+            .collect(),
+        labels: map(&c.labels),
+        annotations: map(&c.annotations),
+        log_path: c.log_path,
+        stdin: c.stdin,
+        stdin_once: c.stdin_once,
+        tty: c.tty,
+        resources: resources(linux.resources.as_ref()),
+        security: Security {
+            add_capabilities: caps.add_capabilities,
+            drop_capabilities: caps.drop_capabilities,
+            privileged: sc.privileged,
+            namespaces: {
+                let mut n = namespaces(sc.namespace_options.as_ref());
+                if sc.namespace_options.is_none() {
+                    n.pid = NsMode::Container;
+                }
+                n
+            },
+            run_as_user: sc.run_as_user.map(|v| v.value),
+            run_as_group: sc.run_as_group.map(|v| v.value),
+            run_as_username: sc.run_as_username,
+            readonly_rootfs: sc.readonly_rootfs,
+            supplemental_groups: sc.supplemental_groups,
+            no_new_privs: sc.no_new_privs,
+            masked_paths: sc.masked_paths,
+            readonly_paths: sc.readonly_paths,
+            seccomp: seccomp(sc.seccomp.as_ref(), &sc.seccomp_profile_path)?,
+        },
+    })
+}
+
+/// Pod metadata.
+pub fn pod_metadata(p: &PodRecord) -> cri::PodSandboxMetadata {
+    cri::PodSandboxMetadata {
+        name: p.spec.name.clone(),
+        uid: p.spec.uid.clone(),
+        namespace: p.spec.namespace.clone(),
+        attempt: p.spec.attempt,
+    }
+}
+
+/// Pod state.
+pub fn pod_state(p: &PodRecord) -> i32 {
+    match p.state {
+        PodState::Ready => cri::PodSandboxState::SandboxReady as i32,
+        PodState::NotReady => cri::PodSandboxState::SandboxNotready as i32,
+    }
+}
+
+/// A pod for ListPodSandbox.
+pub fn pod(p: &PodRecord) -> cri::PodSandbox {
+    cri::PodSandbox {
+        id: p.id.clone(),
+        metadata: Some(pod_metadata(p)),
+        state: pod_state(p),
+        created_at: p.created_at,
+        labels: hmap(&p.spec.labels),
+        annotations: hmap(&p.spec.annotations),
+        runtime_handler: p.spec.runtime_handler.clone(),
+    }
+}
+
+fn cri_ns(m: NsMode) -> i32 {
+    (match m {
+        NsMode::Pod => cri::NamespaceMode::Pod,
+        NsMode::Container => cri::NamespaceMode::Container,
+        NsMode::Node => cri::NamespaceMode::Node,
+        NsMode::Target => cri::NamespaceMode::Target,
+    }) as i32
+}
+
+/// PodSandboxStatus.
+pub fn pod_status(p: &PodRecord) -> cri::PodSandboxStatus {
+    let ns = &p.spec.namespaces;
+    cri::PodSandboxStatus {
+        id: p.id.clone(),
+        metadata: Some(pod_metadata(p)),
+        state: pod_state(p),
+        created_at: p.created_at,
+        network: Some(cri::PodSandboxNetworkStatus {
+            ip: p.ips.first().cloned().unwrap_or_default(),
+            additional_ips: p
+                .ips
+                .iter()
+                .skip(1)
+                .map(|ip| cri::PodIp { ip: ip.clone() })
+                .collect(),
+        }),
+        linux: Some(cri::LinuxPodSandboxStatus {
+            namespaces: Some(cri::Namespace {
+                options: Some(cri::NamespaceOption {
+                    network: cri_ns(ns.network),
+                    pid: cri_ns(ns.pid),
+                    ipc: cri_ns(ns.ipc),
+                    target_id: ns.target_id.clone(),
+                    userns_options: None,
+                }),
+            }),
+        }),
+        labels: hmap(&p.spec.labels),
+        annotations: hmap(&p.spec.annotations),
+        runtime_handler: p.spec.runtime_handler.clone(),
+    }
+}
+
+/// Container state.
+pub fn container_state(c: &ContainerRecord) -> i32 {
+    (match c.state {
+        ContainerState::Created => cri::ContainerState::ContainerCreated,
+        ContainerState::Running => cri::ContainerState::ContainerRunning,
+        ContainerState::Exited => cri::ContainerState::ContainerExited,
+        ContainerState::Unknown => cri::ContainerState::ContainerUnknown,
+    }) as i32
+}
+
+fn container_metadata(c: &ContainerRecord) -> cri::ContainerMetadata {
+    cri::ContainerMetadata {
+        name: c.spec.name.clone(),
+        attempt: c.spec.attempt,
+    }
+}
+
+fn image_spec(c: &ContainerRecord) -> cri::ImageSpec {
+    cri::ImageSpec {
+        image: c.spec.image.clone(),
+        ..Default::default()
+    }
+}
+
+/// A container for ListContainers.
+pub fn container(c: &ContainerRecord) -> cri::Container {
+    cri::Container {
+        id: c.id.clone(),
+        pod_sandbox_id: c.pod_id.clone(),
+        metadata: Some(container_metadata(c)),
+        image: Some(image_spec(c)),
+        image_ref: c.image_ref.clone(),
+        state: container_state(c),
+        created_at: c.created_at,
+        labels: hmap(&c.spec.labels),
+        annotations: hmap(&c.spec.annotations),
+        image_id: c.image_id.clone(),
+    }
+}
+
+/// ContainerStatus.
+pub fn container_status(c: &ContainerRecord) -> cri::ContainerStatus {
+    cri::ContainerStatus {
+        id: c.id.clone(),
+        metadata: Some(container_metadata(c)),
+        state: container_state(c),
+        created_at: c.created_at,
+        started_at: c.started_at,
+        finished_at: c.finished_at,
+        exit_code: c.exit_code,
+        image: Some(image_spec(c)),
+        image_ref: c.image_ref.clone(),
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+        labels: hmap(&c.spec.labels),
+        annotations: hmap(&c.spec.annotations),
+        mounts: c
+            .mounts
+            .iter()
+            .map(|m| cri::Mount {
+                container_path: m.container_path.clone(),
+                host_path: m.host_path.clone(),
+                readonly: m.readonly,
+                propagation: match m.propagation {
+                    Propagation::Private => cri::MountPropagation::PropagationPrivate,
+                    Propagation::HostToContainer => {
+                        cri::MountPropagation::PropagationHostToContainer
+                    }
+                    Propagation::Bidirectional => cri::MountPropagation::PropagationBidirectional,
+                } as i32,
+                ..Default::default()
+            })
+            .collect(),
+        log_path: c.log_path.clone(),
+        resources: Some(cri::ContainerResources {
+            linux: Some(cri::LinuxContainerResources {
+                cpu_period: c.spec.resources.cpu_period,
+                cpu_quota: c.spec.resources.cpu_quota,
+                cpu_shares: c.spec.resources.cpu_shares,
+                memory_limit_in_bytes: c.spec.resources.memory_limit_in_bytes,
+                oom_score_adj: c.spec.resources.oom_score_adj,
+                cpuset_cpus: c.spec.resources.cpuset_cpus.clone(),
+                cpuset_mems: c.spec.resources.cpuset_mems.clone(),
+                memory_swap_limit_in_bytes: c.spec.resources.memory_swap_limit_in_bytes,
+                ..Default::default()
+            }),
+            windows: None,
+        }),
+        image_id: c.image_id.clone(),
+        user: None,
+    }
+}
+
+fn u64v(v: u64) -> Option<cri::UInt64Value> {
+    Some(cri::UInt64Value { value: v })
+}
+
+/// ContainerStats.
+pub fn container_stats(c: &ContainerRecord, u: &ContainerUsage, mountpoint: &str) -> cri::ContainerStats {
+    cri::ContainerStats {
+        attributes: Some(cri::ContainerAttributes {
+            id: c.id.clone(),
+            metadata: Some(container_metadata(c)),
+            labels: hmap(&c.spec.labels),
+            annotations: hmap(&c.spec.annotations),
+        }),
+        cpu: Some(cpu(u)),
+        memory: Some(memory(u)),
+        writable_layer: Some(cri::FilesystemUsage {
+            timestamp: u.timestamp,
+            fs_id: Some(cri::FilesystemIdentifier {
+                mountpoint: mountpoint.into(),
+            }),
+            used_bytes: u64v(u.fs_bytes),
+            inodes_used: u64v(u.fs_inodes),
+        }),
+        swap: None,
+    }
+}
+
+/// CPU usage.
+pub fn cpu(u: &ContainerUsage) -> cri::CpuUsage {
+    cri::CpuUsage {
+        timestamp: u.timestamp,
+        usage_core_nano_seconds: u64v(u.cpu_ns),
+        usage_nano_cores: None,
+    }
+}
+
+/// Memory usage.
+pub fn memory(u: &ContainerUsage) -> cri::MemoryUsage {
+    cri::MemoryUsage {
+        timestamp: u.timestamp,
+        working_set_bytes: u64v(u.memory_working_set),
+        available_bytes: None,
+        usage_bytes: u64v(u.memory_usage),
+        rss_bytes: u64v(u.memory_rss),
+        page_faults: u64v(u.page_faults),
+        major_page_faults: u64v(u.major_page_faults),
+    }
+}
+
+/// Whether `labels` has every pair of `selector`.
+pub fn matches(labels: &BTreeMap<String, String>, selector: &HashMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}

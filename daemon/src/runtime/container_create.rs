@@ -1,0 +1,253 @@
+//! CreateContainer: validate, prepare the writable snapshot over the image, build and
+//! write the OCI bundle, start (or join) the pod's shim and create the task. The record
+//! is written before the task is created; a failure undoes everything.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::error::{io, Result, RuntimeError};
+use super::shim::{self, Shim};
+use super::types::{
+    ContainerRecord, ContainerSpec, ContainerState, EventKind, NsMode, PodState, Seccomp,
+    RECORD_VERSION,
+};
+use super::{new_id, now, spec, Runtime};
+use crate::snapshots::Snapshotter as _;
+
+impl Runtime {
+    /// Creates container `spec` in pod `pod_id`; returns its id.
+    pub async fn create_container(&self, pod_id: &str, spec: ContainerSpec) -> Result<String> {
+        let pod = self.pod(pod_id)?;
+        if pod.state != PodState::Ready {
+            return Err(RuntimeError::PodNotReady(pod.id));
+        }
+        if spec.name.is_empty() {
+            return Err(RuntimeError::Invalid("container config metadata.name is required".into()));
+        }
+        if spec.image.is_empty() {
+            return Err(RuntimeError::Invalid("container config image is required".into()));
+        }
+        let log_path = log_path(&pod.spec.log_directory, &spec.log_path)?;
+        for m in &spec.mounts {
+            spec::check_mount(m)?;
+        }
+        if let Seccomp::Localhost(p) = &spec.security.seccomp {
+            if !Path::new(p).is_absolute() || !Path::new(p).is_file() {
+                return Err(RuntimeError::Invalid(format!(
+                    "seccomp profile {p:?} does not exist"
+                )));
+            }
+        }
+        let _g = self.locks.lock(format!("pod/{}", pod.id)).await;
+        if let Some(c) = self
+            .pod_containers(&pod.id)
+            .into_iter()
+            .find(|c| c.spec.name == spec.name && c.spec.attempt == spec.attempt)
+        {
+            return Err(RuntimeError::ContainerExists {
+                name: format!("{}_{}", spec.name, spec.attempt),
+                existing: c.id,
+            });
+        }
+        let image = self
+            .images
+            .get(&spec.image)
+            .map_err(|source| RuntimeError::Image {
+                image: spec.image.clone(),
+                source,
+            })?;
+        let pid_ns = match spec.security.namespaces.pid {
+            NsMode::Pod => self
+                .pod_containers(&pod.id)
+                .into_iter()
+                .find(|c| c.state == ContainerState::Running && c.pid > 0 && c.spec.security.namespaces.pid == NsMode::Pod)
+                .map(|c| PathBuf::from(format!("/proc/{}/ns/pid", c.pid))),
+            NsMode::Target => {
+                let t = self.container(&spec.security.namespaces.target_id)?;
+                if t.state != ContainerState::Running || t.pid == 0 {
+                    return Err(RuntimeError::Invalid(format!(
+                        "target container {} is not running",
+                        t.id
+                    )));
+                }
+                Some(PathBuf::from(format!("/proc/{}/ns/pid", t.pid)))
+            }
+            _ => None,
+        };
+        let id = new_id();
+        let key = format!("ctr-{id}");
+        let mounts = self
+            .images
+            .prepare_rootfs(&key, image.id())
+            .map_err(|source| RuntimeError::Image {
+                image: spec.image.clone(),
+                source,
+            })?;
+        let bundle = self.cfg.state.join("bundles").join(&id);
+        let parent = if pod.cgroup_parent.starts_with('/') {
+            pod.cgroup_parent.clone()
+        } else {
+            format!("/{}", pod.cgroup_parent)
+        };
+        let cgroup_path = format!("{}/{}", parent.trim_end_matches('/'), id);
+        let image_ref = image
+            .repo_digests
+            .first()
+            .cloned()
+            .unwrap_or_else(|| image.id().to_string());
+        let rec = ContainerRecord {
+            version: RECORD_VERSION,
+            id: id.clone(),
+            pod_id: pod.id.clone(),
+            image_id: image.id().into(),
+            image_ref,
+            state: ContainerState::Created,
+            created_at: now(),
+            started_at: 0,
+            finished_at: 0,
+            exit_code: 0,
+            reason: String::new(),
+            message: String::new(),
+            pid: 0,
+            snapshot: key.clone(),
+            bundle: bundle.clone(),
+            log_path: log_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            stop_signal: image.record.config.stop_signal.clone(),
+            cgroup_path: cgroup_path.clone(),
+            mounts: spec.mounts.clone(),
+            spec,
+        };
+        let layers = layer_dirs(&mounts);
+        let r = async {
+            let oci = spec::build(&spec::SpecInput {
+                id: &id,
+                pod: &pod,
+                spec: &rec.spec,
+                image: &image.record.config,
+                image_name: image
+                    .repo_tags
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or(&rec.spec.image),
+                layers: &layers,
+                cgroup_path: &cgroup_path,
+                pid_ns,
+                min_oom_score_adj: self.min_oom,
+            })?;
+            std::fs::create_dir_all(bundle.join("rootfs")).map_err(io("create", &bundle))?;
+            let cfg = bundle.join("config.json");
+            let bytes = serde_json::to_vec(&oci)
+                .map_err(|e| RuntimeError::Invalid(format!("spec encoding: {e}")))?;
+            std::fs::write(&cfg, bytes).map_err(io("write", &cfg))?;
+            if rec.spec.stdin {
+                let fifo = bundle.join("stdin");
+                nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(|e| RuntimeError::Io {
+                        op: "mkfifo",
+                        path: fifo.clone(),
+                        source: e.into(),
+                    })?;
+            }
+            if let Some(l) = &log_path {
+                if let Some(d) = l.parent() {
+                    std::fs::create_dir_all(d).map_err(io("create", d))?;
+                }
+            }
+            self.save_container(&rec)?;
+            let address = shim::start(&self.cfg.shim, &id, &bundle).await?;
+            if pod.shim_address.as_deref() != Some(address.as_str()) {
+                let mut p = self.pod(&pod.id)?;
+                p.shim_address = Some(address.clone());
+                self.save_pod(&p)?;
+            }
+            let client = self.fresh_shim(&pod.id, &address).await?;
+            let stdout = log_path
+                .as_ref()
+                .map(|p| format!("crilog://{}", p.display()))
+                .unwrap_or_default();
+            client
+                .create(&id, &bundle, &mounts, &stdout, rec.spec.stdin, rec.spec.tty)
+                .await?;
+            Ok::<_, RuntimeError>(())
+        }
+        .await;
+        if let Err(e) = r {
+            let _ = self.forget_container(&id);
+            let _ = std::fs::remove_dir_all(&bundle);
+            let _ = self.images.snapshotter().remove(&key);
+            return Err(e);
+        }
+        self.emit(&id, &pod.id, EventKind::Created);
+        tracing::info!(container = %id, pod = %pod.id, name = %rec.spec.name, "container created");
+        Ok(id)
+    }
+
+    /// A connection to the shim at `address`, replacing a cached one that is stale.
+    pub(super) async fn fresh_shim(&self, pod_id: &str, address: &str) -> Result<Shim> {
+        let mut shims = self.shims.lock().await;
+        if let Some(s) = shims.get(pod_id) {
+            if s.ping(pod_id).await.is_ok() {
+                return Ok(s.clone());
+            }
+        }
+        let s = Shim::connect(address, pod_id).await?;
+        shims.insert(pod_id.into(), s.clone());
+        Ok(s)
+    }
+}
+
+/// The full log path: `log_path` must be relative and stay inside `dir`.
+fn log_path(dir: &str, rel: &str) -> Result<Option<PathBuf>> {
+    if rel.is_empty() {
+        return Ok(None);
+    }
+    if dir.is_empty() {
+        return Err(RuntimeError::Invalid(format!(
+            "log path {rel:?} given but the pod sandbox has no log directory"
+        )));
+    }
+    let p = Path::new(rel);
+    if p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(RuntimeError::Invalid(format!(
+            "log path {rel:?} must be relative and stay inside the pod's log directory"
+        )));
+    }
+    Ok(Some(Path::new(dir).join(p)))
+}
+
+/// Layer directories of a snapshot's mounts, top first.
+fn layer_dirs(mounts: &[crate::snapshots::Mount]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for m in mounts {
+        if let Some(u) = m.option("upperdir") {
+            out.push(PathBuf::from(u));
+        }
+        if let Some(l) = m.option("lowerdir") {
+            out.extend(l.split(':').map(PathBuf::from));
+        }
+        if m.kind == "bind" {
+            out.push(PathBuf::from(&m.source));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_paths() {
+        assert_eq!(log_path("/l", "").unwrap(), None);
+        assert_eq!(
+            log_path("/l", "c/0.log").unwrap(),
+            Some(PathBuf::from("/l/c/0.log"))
+        );
+        assert!(log_path("/l", "/etc/x").is_err());
+        assert!(log_path("/l", "../x").is_err());
+        assert!(log_path("/l", "a/../../x").is_err());
+        assert!(log_path("", "x").is_err());
+    }
+}

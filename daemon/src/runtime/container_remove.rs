@@ -1,0 +1,79 @@
+//! RemoveContainer: stop if running, delete the task in the shim (or, when the shim is
+//! gone, clean with the shim's `delete` bootstrap), remove the writable snapshot, the
+//! bundle and the record. Unknown ids are success (idempotent, as containerd).
+
+use std::process::Stdio;
+
+use super::error::Result;
+use super::shim::NAMESPACE;
+use super::types::{ContainerState, EventKind};
+use super::Runtime;
+use crate::error::{ErrorKind, Kind as _};
+use crate::snapshots::Snapshotter as _;
+
+impl Runtime {
+    /// Removes container `id`.
+    pub async fn remove_container(&self, id: &str) -> Result<()> {
+        let Ok(rec) = self.container(id) else {
+            return Ok(());
+        };
+        if matches!(rec.state, ContainerState::Running | ContainerState::Unknown) {
+            self.stop_container(&rec.id, 0).await?;
+        }
+        let _g = self.locks.lock(format!("ctr/{}", rec.id)).await;
+        let mut deleted = false;
+        if let Some(shim) = self.shim(&rec.pod_id).await.ok().flatten() {
+            match shim.delete(&rec.id, "").await {
+                Ok(()) => deleted = true,
+                Err(e) if e.kind() == ErrorKind::NotFound => deleted = true,
+                Err(e) => tracing::warn!(container = %rec.id, error = %e, "shim delete"),
+            }
+        }
+        if !deleted {
+            self.drop_shim(&rec.pod_id).await;
+            let s = &self.cfg.shim;
+            let _ = tokio::process::Command::new(&s.binary)
+                .arg("-namespace")
+                .arg(NAMESPACE)
+                .arg("-id")
+                .arg(&rec.id)
+                .arg("-bundle")
+                .arg(&rec.bundle)
+                .arg("-state-dir")
+                .arg(&s.state_dir)
+                .arg("-runtime")
+                .arg(&s.runtime)
+                .arg("-runtime-root")
+                .arg(&s.runtime_root)
+                .arg("delete")
+                .current_dir(&rec.bundle)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await;
+        }
+        // Never walk into a still-mounted rootfs.
+        let rootfs = rec.bundle.join("rootfs");
+        for _ in 0..8 {
+            if nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).is_err() {
+                break;
+            }
+        }
+        match self.images.snapshotter().remove(&rec.snapshot) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(super::RuntimeError::Snapshot {
+                    key: rec.snapshot.clone(),
+                    source,
+                })
+            }
+        }
+        let _ = std::fs::remove_dir_all(&rec.bundle);
+        self.forget_container(&rec.id)?;
+        self.emit(&rec.id, &rec.pod_id, EventKind::Deleted);
+        tracing::info!(container = %rec.id, "container removed");
+        Ok(())
+    }
+}

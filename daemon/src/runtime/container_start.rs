@@ -1,0 +1,125 @@
+//! StartContainer, and the watcher that records a container's exit: one task per
+//! running container holds the shim's `Wait` and writes the exit (code, time, reason
+//! Completed / Error / OOMKilled) when it returns.
+
+use std::sync::Arc;
+
+use super::error::{Result, RuntimeError};
+use super::shim::{Exit, Shim};
+use super::types::{ContainerState, EventKind, PodState};
+use super::{now, Runtime};
+
+/// Exit code and reason of a task that failed to start (as containerd).
+const START_ERROR_CODE: i32 = 128;
+
+impl Runtime {
+    /// Starts created container `id`.
+    pub async fn start_container(self: &Arc<Self>, id: &str) -> Result<()> {
+        let rec = self.container(id)?;
+        let _g = self.locks.lock(format!("ctr/{}", rec.id)).await;
+        let rec = self.container(&rec.id)?;
+        if rec.state != ContainerState::Created {
+            return Err(RuntimeError::WrongState {
+                what: "container",
+                id: rec.id,
+                state: format!("{:?}", rec.state).to_lowercase(),
+                op: "start",
+            });
+        }
+        let pod = self.pod(&rec.pod_id)?;
+        if pod.state != PodState::Ready {
+            return Err(RuntimeError::PodNotReady(pod.id));
+        }
+        let shim = self
+            .shim(&pod.id)
+            .await?
+            .ok_or_else(|| RuntimeError::PodNotReady(pod.id.clone()))?;
+        match shim.start(&rec.id, "").await {
+            Ok(pid) => {
+                self.update_container(&rec.id, |c| {
+                    c.state = ContainerState::Running;
+                    c.pid = pid;
+                    c.started_at = now();
+                })?;
+                self.emit(&rec.id, &pod.id, EventKind::Started);
+                self.watch_exit(shim, rec.id.clone());
+                tracing::info!(container = %rec.id, pid, "container started");
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.update_container(&rec.id, |c| {
+                    c.state = ContainerState::Exited;
+                    c.finished_at = now();
+                    c.exit_code = START_ERROR_CODE;
+                    c.reason = "StartError".into();
+                    c.message = msg;
+                })?;
+                self.emit(&rec.id, &pod.id, EventKind::Stopped);
+                Err(e)
+            }
+        }
+    }
+
+    /// Spawns the exit watcher of running container `id`.
+    pub(super) fn watch_exit(self: &Arc<Self>, shim: Shim, id: String) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            match shim.wait(&id, "").await {
+                Ok(exit) => {
+                    if let Err(e) = me.record_exit(&id, exit) {
+                        tracing::warn!(container = %id, error = %e, "record exit");
+                    }
+                }
+                Err(e) => tracing::warn!(container = %id, error = %e, "wait for exit"),
+            }
+        });
+    }
+
+    /// Records that `id` exited (once; later calls change nothing).
+    pub(super) fn record_exit(&self, id: &str, exit: Exit) -> Result<()> {
+        let rec = self.container(id)?;
+        if matches!(rec.state, ContainerState::Exited) {
+            return Ok(());
+        }
+        let oom = oom_killed(&rec.cgroup_path);
+        let code = exit.status as i32;
+        let rec = self.update_container(id, |c| {
+            c.state = ContainerState::Exited;
+            c.finished_at = exit.at;
+            c.exit_code = code;
+            c.pid = 0;
+            c.reason = if oom {
+                "OOMKilled".into()
+            } else if code == 0 {
+                "Completed".into()
+            } else {
+                "Error".into()
+            };
+        })?;
+        self.emit(id, &rec.pod_id, EventKind::Stopped);
+        tracing::info!(container = %id, code, reason = %rec.reason, "container exited");
+        Ok(())
+    }
+}
+
+/// Whether the kernel OOM-killed a process of the cgroup (v1 `oom_kill` counter of
+/// memory.oom_control, v2 `oom_kill` of memory.events).
+fn oom_killed(cgroup: &str) -> bool {
+    let rel = cgroup.trim_start_matches('/');
+    for (file, key) in [
+        (format!("/sys/fs/cgroup/memory/{rel}/memory.oom_control"), "oom_kill "),
+        (format!("/sys/fs/cgroup/{rel}/memory.events"), "oom_kill "),
+    ] {
+        if let Ok(t) = std::fs::read_to_string(file) {
+            if let Some(n) = t
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                return n > 0;
+            }
+        }
+    }
+    false
+}

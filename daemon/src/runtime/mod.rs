@@ -1,0 +1,301 @@
+//! The runtime half of the core: pod sandboxes (pinned namespaces, pod files, network),
+//! containers (writable snapshot, OCI spec, task in the pod's shim), their state machine,
+//! events, stats and recovery after a crash. CRI-free: the front translates into
+//! [`types`].
+//!
+//! One file per verb (`sandbox_run.rs`, `container_create.rs`, …). [`Runtime`] holds the
+//! records in memory, mirrored in the metadata store: every state change is written
+//! (one transaction) before it is reported, so `kill -9` at any point and
+//! [`Runtime::recover`] bring back the same pods and containers.
+//!
+//! Container states: `Created` → `Running` → `Exited` (exit seen through the shim's
+//! `Wait`, which a watcher task per running container holds); `Unknown` when the shim is
+//! gone without an exit record. Invariants: records change only under the runtime's
+//! lock, never held across an await; a pod is removed only with its containers.
+
+mod container_create;
+mod container_remove;
+mod container_start;
+mod container_stop;
+mod container_update;
+pub mod error;
+mod exec_sync;
+mod podfiles;
+mod recover;
+mod sandbox_remove;
+mod sandbox_run;
+mod sandbox_stop;
+pub mod seccomp;
+pub mod shim;
+pub mod spec;
+mod stats;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sha2::Digest as _;
+use tokio::sync::broadcast;
+
+pub use error::{Result, RuntimeError};
+pub use exec_sync::ExecOutput;
+use shim::{Shim, ShimConfig};
+pub use types::*;
+
+use crate::images::{Images, Inflight};
+use crate::metadata::{Metadata, Read as _, Table};
+use crate::network::NetworkManager;
+
+/// Runtime settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Persistent root.
+    pub root: PathBuf,
+    /// Volatile state.
+    pub state: PathBuf,
+    /// How shims are started.
+    pub shim: ShimConfig,
+    /// Cgroup parent of pods that do not name one.
+    pub cgroup_root: String,
+    /// Whether non-hostNetwork pods get a network from [`NetworkManager`] (else loopback).
+    pub network: bool,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    pods: BTreeMap<String, PodRecord>,
+    containers: BTreeMap<String, ContainerRecord>,
+}
+
+/// The runtime service.
+pub struct Runtime {
+    cfg: RuntimeConfig,
+    images: Arc<Images>,
+    meta: Arc<Metadata>,
+    network: Option<Arc<NetworkManager>>,
+    store: Mutex<Store>,
+    shims: tokio::sync::Mutex<BTreeMap<String, Shim>>,
+    events: broadcast::Sender<ContainerEvent>,
+    locks: Inflight,
+    min_oom: i64,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("cfg", &self.cfg).finish()
+    }
+}
+
+/// Unix nanoseconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// A new 64-hex id.
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut h = sha2::Sha256::new();
+    h.update(now().to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(N.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    if let Ok(b) = std::fs::read("/proc/sys/kernel/random/uuid") {
+        h.update(b);
+    }
+    hex::encode(h.finalize())
+}
+
+impl Runtime {
+    /// Loads the records (no shim contact yet: call [`Runtime::recover`]).
+    pub fn open(
+        cfg: RuntimeConfig,
+        images: Arc<Images>,
+        network: Option<Arc<NetworkManager>>,
+    ) -> Result<Arc<Runtime>> {
+        let meta = images.metadata();
+        let tx = meta.read()?;
+        let mut store = Store::default();
+        for (id, rec) in tx.list_json::<PodRecord>(Table::Pods)? {
+            if rec.version > RECORD_VERSION {
+                return Err(RuntimeError::Invalid(format!(
+                    "pod record {id} has version {}, this crust reads {RECORD_VERSION}",
+                    rec.version
+                )));
+            }
+            store.pods.insert(id, rec);
+        }
+        for (id, rec) in tx.list_json::<ContainerRecord>(Table::Containers)? {
+            if rec.version > RECORD_VERSION {
+                return Err(RuntimeError::Invalid(format!(
+                    "container record {id} has version {}, this crust reads {RECORD_VERSION}",
+                    rec.version
+                )));
+            }
+            store.containers.insert(id, rec);
+        }
+        for d in ["pods", "bundles", "shims", "runc", "exec"] {
+            let p = cfg.state.join(d);
+            std::fs::create_dir_all(&p).map_err(error::io("create", &p))?;
+        }
+        let (events, _) = broadcast::channel(1024);
+        Ok(Arc::new(Runtime {
+            cfg,
+            images,
+            meta,
+            network,
+            store: Mutex::new(store),
+            shims: tokio::sync::Mutex::new(BTreeMap::new()),
+            events,
+            locks: Inflight::default(),
+            min_oom: spec::min_oom_score_adj(),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.cfg
+    }
+
+    /// The network manager, when pods get networks.
+    pub fn network(&self) -> Option<&Arc<NetworkManager>> {
+        self.network.as_ref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Subscribes to container events.
+    pub fn subscribe(&self) -> broadcast::Receiver<ContainerEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, container_id: &str, pod_id: &str, kind: EventKind) {
+        let _ = self.events.send(ContainerEvent {
+            container_id: container_id.into(),
+            pod_id: pod_id.into(),
+            kind,
+            at: now(),
+        });
+    }
+
+    /// Every pod.
+    pub fn pods(&self) -> Vec<PodRecord> {
+        self.lock().pods.values().cloned().collect()
+    }
+
+    /// Every container.
+    pub fn containers(&self) -> Vec<ContainerRecord> {
+        self.lock().containers.values().cloned().collect()
+    }
+
+    /// A pod by id or unique id prefix.
+    pub fn pod(&self, id: &str) -> Result<PodRecord> {
+        let st = self.lock();
+        find(&st.pods, id)
+            .cloned()
+            .ok_or_else(|| RuntimeError::PodNotFound(id.into()))
+    }
+
+    /// A container by id or unique id prefix.
+    pub fn container(&self, id: &str) -> Result<ContainerRecord> {
+        let st = self.lock();
+        find(&st.containers, id)
+            .cloned()
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))
+    }
+
+    fn save_pod(&self, rec: &PodRecord) -> Result<()> {
+        self.meta.write::<_, RuntimeError>(|tx| {
+            tx.put_json(Table::Pods, &rec.id, rec)?;
+            Ok(())
+        })?;
+        self.lock().pods.insert(rec.id.clone(), rec.clone());
+        Ok(())
+    }
+
+    fn save_container(&self, rec: &ContainerRecord) -> Result<()> {
+        self.meta.write::<_, RuntimeError>(|tx| {
+            tx.put_json(Table::Containers, &rec.id, rec)?;
+            Ok(())
+        })?;
+        self.lock().containers.insert(rec.id.clone(), rec.clone());
+        Ok(())
+    }
+
+    /// Applies `f` to the stored container `id` and persists it.
+    fn update_container(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
+        let mut rec = self.container(id)?;
+        f(&mut rec);
+        self.save_container(&rec)?;
+        Ok(rec)
+    }
+
+    fn forget_container(&self, id: &str) -> Result<()> {
+        self.meta.write::<_, RuntimeError>(|tx| {
+            tx.delete(Table::Containers, id)?;
+            Ok(())
+        })?;
+        self.lock().containers.remove(id);
+        Ok(())
+    }
+
+    fn forget_pod(&self, id: &str) -> Result<()> {
+        self.meta.write::<_, RuntimeError>(|tx| {
+            tx.delete(Table::Pods, id)?;
+            Ok(())
+        })?;
+        self.lock().pods.remove(id);
+        Ok(())
+    }
+
+    /// The connection to `pod`'s shim, if it has one.
+    async fn shim(&self, pod_id: &str) -> Result<Option<Shim>> {
+        let mut shims = self.shims.lock().await;
+        if let Some(s) = shims.get(pod_id) {
+            return Ok(Some(s.clone()));
+        }
+        let Some(addr) = self.pod(pod_id)?.shim_address else {
+            return Ok(None);
+        };
+        let s = Shim::connect(&addr, pod_id).await?;
+        shims.insert(pod_id.into(), s.clone());
+        Ok(Some(s))
+    }
+
+    async fn drop_shim(&self, pod_id: &str) {
+        self.shims.lock().await.remove(pod_id);
+    }
+
+    /// Containers of `pod_id`.
+    pub fn pod_containers(&self, pod_id: &str) -> Vec<ContainerRecord> {
+        self.lock()
+            .containers
+            .values()
+            .filter(|c| c.pod_id == pod_id)
+            .cloned()
+            .collect()
+    }
+}
+
+fn find<'a, T>(map: &'a BTreeMap<String, T>, id: &str) -> Option<&'a T> {
+    if id.is_empty() {
+        return None;
+    }
+    if let Some(v) = map.get(id) {
+        return Some(v);
+    }
+    let mut it = map.range(id.to_string()..).take_while(|(k, _)| k.starts_with(id));
+    match (it.next(), it.next()) {
+        (Some((_, v)), None) => Some(v),
+        _ => None,
+    }
+}

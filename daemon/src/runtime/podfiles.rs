@@ -1,0 +1,234 @@
+//! What a pod sandbox is on the host without a pause process: pinned IPC and UTS
+//! namespaces (`<state>/ns/<pod>/{ipc,uts}`, next to the network module's `net`), and the
+//! pod directory `<state>/pods/<pod>/` holding `hostname`, `hosts`, `resolv.conf` and
+//! `shm/` (a 64 MiB tmpfs, the pod's /dev/shm).
+//!
+//! Invariants: pins are bind mounts of namespaces created by a short-lived OS thread (so
+//! no runtime thread changes namespace); every removal is idempotent.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+
+use super::error::{io, Result, RuntimeError};
+use super::types::{NsMode, PodRecord};
+
+/// Size of a pod's /dev/shm.
+const SHM_SIZE: &str = "size=65536k";
+
+fn pin(path: &Path) -> Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(io("create", d))?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(io("create", path))?;
+    Ok(())
+}
+
+/// Creates and pins new IPC and/or UTS namespaces for `pod_id`, the UTS one with
+/// `hostname`. Returns the pins.
+pub fn pin_namespaces(
+    state: &Path,
+    pod_id: &str,
+    ipc: bool,
+    uts: bool,
+    hostname: &str,
+) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
+    let dir = state.join("ns").join(pod_id);
+    let ipc_path = ipc.then(|| dir.join("ipc"));
+    let uts_path = uts.then(|| dir.join("uts"));
+    for p in ipc_path.iter().chain(uts_path.iter()) {
+        pin(p)?;
+    }
+    let (ip, up, host) = (ipc_path.clone(), uts_path.clone(), hostname.to_string());
+    let r = std::thread::spawn(move || -> std::io::Result<()> {
+        // This thread exists only to create the namespaces and pin them; it exits right
+        // after, so the change of namespace never reaches a runtime thread.
+        let mut flags = CloneFlags::empty();
+        if ip.is_some() {
+            flags |= CloneFlags::CLONE_NEWIPC;
+        }
+        if up.is_some() {
+            flags |= CloneFlags::CLONE_NEWUTS;
+        }
+        if flags.is_empty() {
+            return Ok(());
+        }
+        unshare(flags)?;
+        if let Some(u) = &up {
+            nix::unistd::sethostname(&host)?;
+            mount(
+                Some("/proc/thread-self/ns/uts"),
+                u,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+        }
+        if let Some(i) = &ip {
+            mount(
+                Some("/proc/thread-self/ns/ipc"),
+                i,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("namespace thread panicked"))
+    .and_then(|r| r);
+    if let Err(e) = r {
+        unpin(state, pod_id);
+        return Err(RuntimeError::Io {
+            op: "pin ipc/uts namespaces",
+            path: dir,
+            source: e,
+        });
+    }
+    Ok((ipc_path, uts_path))
+}
+
+/// Unpins the IPC and UTS namespaces of `pod_id` (idempotent) and removes the `ns/<pod>`
+/// dir when empty.
+pub fn unpin(state: &Path, pod_id: &str) {
+    let dir = state.join("ns").join(pod_id);
+    for n in ["ipc", "uts"] {
+        let p = dir.join(n);
+        let _ = umount2(&p, MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(&p);
+    }
+    let _ = std::fs::remove_dir(&dir);
+}
+
+/// Writes the pod's files and mounts its shm.
+pub fn write_files(p: &PodRecord, hostname: &str) -> Result<()> {
+    let dir = &p.dir;
+    std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+    let w = |name: &str, text: String| -> Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(io("write", &path))
+    };
+    w("hostname", format!("{hostname}\n"))?;
+    let host_net = p.spec.namespaces.network == NsMode::Node;
+    if host_net {
+        w(
+            "hosts",
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        )?;
+    } else {
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n",
+        );
+        for ip in &p.ips {
+            hosts.push_str(&format!("{ip}\t{hostname}\n"));
+        }
+        w("hosts", hosts)?;
+    }
+    let resolv = match &p.spec.dns {
+        Some(d) if !(d.servers.is_empty() && d.searches.is_empty() && d.options.is_empty()) => {
+            let mut s = String::new();
+            if !d.searches.is_empty() {
+                s.push_str(&format!("search {}\n", d.searches.join(" ")));
+            }
+            for n in &d.servers {
+                s.push_str(&format!("nameserver {n}\n"));
+            }
+            if !d.options.is_empty() {
+                s.push_str(&format!("options {}\n", d.options.join(" ")));
+            }
+            s
+        }
+        _ => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+    };
+    w("resolv.conf", resolv)?;
+    if p.spec.namespaces.ipc != NsMode::Node {
+        let shm = dir.join("shm");
+        std::fs::create_dir_all(&shm).map_err(io("create", &shm))?;
+        if !is_mounted(&shm) {
+            mount(
+                Some("shm"),
+                &shm,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some(format!("mode=1777,{SHM_SIZE}").as_str()),
+            )
+            .map_err(|e| RuntimeError::Io {
+                op: "mount shm",
+                path: shm.clone(),
+                source: e.into(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn is_mounted(p: &Path) -> bool {
+    let parent = p.parent().unwrap_or(p);
+    match (nix::sys::stat::stat(p), nix::sys::stat::stat(parent)) {
+        (Ok(a), Ok(b)) => a.st_dev != b.st_dev,
+        _ => false,
+    }
+}
+
+/// Unmounts the pod's shm (idempotent).
+pub fn unmount_shm(dir: &Path) {
+    let shm = dir.join("shm");
+    while is_mounted(&shm) {
+        if umount2(&shm, MntFlags::MNT_DETACH).is_err() {
+            break;
+        }
+    }
+}
+
+/// Removes the pod directory (after [`unmount_shm`]).
+pub fn remove_dir(dir: &Path) {
+    unmount_shm(dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Checks sysctls against the namespaced, safe set for this pod's namespaces.
+pub fn check_sysctls(p: &super::types::PodSpec) -> Result<()> {
+    for k in p.sysctls.keys() {
+        let ipc = k.starts_with("kernel.shm")
+            || k.starts_with("kernel.msg")
+            || k == "kernel.sem"
+            || k.starts_with("fs.mqueue.");
+        let net = k.starts_with("net.");
+        let uts = k == "kernel.hostname" || k == "kernel.domainname";
+        if ipc {
+            if p.namespaces.ipc == NsMode::Node {
+                return Err(RuntimeError::Invalid(format!(
+                    "sysctl {k} is not allowed with the host IPC namespace"
+                )));
+            }
+        } else if net {
+            if p.namespaces.network == NsMode::Node {
+                return Err(RuntimeError::Invalid(format!(
+                    "sysctl {k} is not allowed with the host network namespace"
+                )));
+            }
+        } else if uts {
+            if p.namespaces.network == NsMode::Node {
+                return Err(RuntimeError::Invalid(format!(
+                    "sysctl {k} is not allowed with the host UTS namespace"
+                )));
+            }
+        } else {
+            return Err(RuntimeError::Invalid(format!(
+                "sysctl {k} is not namespaced (unsafe)"
+            )));
+        }
+        if k.contains("..") || k.contains('/') && k.contains("..") {
+            return Err(RuntimeError::Invalid(format!("sysctl {k} is malformed")));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Recovery at start-up: reconnect to the shims of the recorded pods, bring every
+//! container's state up to date (exits that happened while crustd was down are recorded
+//! with the shim's exit code and time), restart the exit watchers, finish or undo what a
+//! crash interrupted, and remove leftovers no record owns (bundles, writable snapshots,
+//! pod dirs, namespace pins).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use containerd_shim_protos::api::Status;
+
+use super::error::Result;
+use super::shim::Exit;
+use super::types::{ContainerState, PodState};
+use super::{now, podfiles, Runtime};
+use crate::network::netns;
+use crate::snapshots::Snapshotter as _;
+
+impl Runtime {
+    /// Reconciles the records with the host; call once after [`Runtime::open`].
+    pub async fn recover(self: &Arc<Self>) -> Result<()> {
+        let pods = self.pods();
+        for p in &pods {
+            if p.state == PodState::Ready {
+                let pinned = p.netns.as_ref().is_none_or(|n| netns::is_pinned(n));
+                if !pinned {
+                    tracing::warn!(pod = %p.id, "pod namespaces are gone: marking it not ready");
+                    let mut q = p.clone();
+                    q.state = PodState::NotReady;
+                    self.save_pod(&q)?;
+                }
+            } else if p.netns.is_some() && self.pod_containers(&p.id).is_empty() {
+                // Crashed in RunPodSandbox or StopPodSandbox: finish the teardown.
+                self.teardown_pod(p).await;
+            }
+        }
+        let mut recovered = 0;
+        for c in self.containers() {
+            if !matches!(c.state, ContainerState::Running | ContainerState::Created) {
+                continue;
+            }
+            let shim = match self.shim(&c.pod_id).await {
+                Ok(Some(s)) if s.ping(&c.pod_id).await.is_ok() => Some(s),
+                _ => None,
+            };
+            let Some(shim) = shim else {
+                self.drop_shim(&c.pod_id).await;
+                self.update_container(&c.id, |r| {
+                    r.state = ContainerState::Exited;
+                    r.finished_at = now();
+                    r.exit_code = 255;
+                    r.reason = "Unknown".into();
+                    r.message = "the pod's shim is gone".into();
+                })?;
+                continue;
+            };
+            match shim.state(&c.id).await {
+                Ok(st) => match st.status.enum_value_or_default() {
+                    Status::STOPPED => {
+                        let at = st
+                            .exited_at
+                            .as_ref()
+                            .map(|t| t.seconds * 1_000_000_000 + t.nanos as i64)
+                            .unwrap_or_else(now);
+                        self.record_exit(&c.id, Exit { status: st.exit_status, at })?;
+                    }
+                    Status::CREATED if c.state == ContainerState::Created => {}
+                    _ => {
+                        if c.state == ContainerState::Created {
+                            // Crashed between the shim's Start and our record.
+                            self.update_container(&c.id, |r| {
+                                r.state = ContainerState::Running;
+                                r.pid = st.pid;
+                                r.started_at = now();
+                            })?;
+                        }
+                        self.watch_exit(shim, c.id.clone());
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(container = %c.id, error = %e, "task lost");
+                    if c.state == ContainerState::Created {
+                        // Crashed in CreateContainer before the task existed: undo.
+                        self.remove_container(&c.id).await?;
+                    } else {
+                        self.record_exit(&c.id, Exit { status: 255, at: now() })?;
+                    }
+                }
+            }
+            recovered += 1;
+        }
+        self.remove_leftovers().await;
+        if let Some(net) = &self.network {
+            let live: HashSet<String> = self
+                .pods()
+                .into_iter()
+                .filter(|p| p.netns.is_some() && p.state == PodState::Ready)
+                .map(|p| p.id)
+                .collect();
+            if let Err(e) = net.reconcile(&live).await {
+                tracing::warn!(error = %e, "network reconcile");
+            }
+        }
+        tracing::info!(
+            pods = self.pods().len(),
+            containers = self.containers().len(),
+            recovered,
+            "runtime state recovered"
+        );
+        Ok(())
+    }
+
+    async fn remove_leftovers(&self) {
+        let ctrs: HashSet<String> = self.containers().into_iter().map(|c| c.id).collect();
+        let pods: HashSet<String> = self.pods().into_iter().map(|p| p.id).collect();
+        if let Ok(rd) = std::fs::read_dir(self.cfg.state.join("bundles")) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !ctrs.contains(&id) {
+                    let _ = nix::mount::umount2(&e.path().join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+                    let _ = std::fs::remove_dir_all(e.path());
+                    tracing::info!(container = %id, "removed leftover bundle");
+                }
+            }
+        }
+        let snaps = self.images.snapshotter();
+        if let Ok(list) = snaps.list() {
+            for s in list {
+                if let Some(id) = s.key.strip_prefix("ctr-") {
+                    if !ctrs.contains(id) {
+                        let _ = snaps.remove(&s.key);
+                        tracing::info!(snapshot = %s.key, "removed leftover snapshot");
+                    }
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.cfg.state.join("pods")) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !pods.contains(&id) {
+                    podfiles::remove_dir(&e.path());
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.cfg.state.join("ns")) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !pods.contains(&id) {
+                    podfiles::unpin(&self.cfg.state, &id);
+                    let _ = netns::remove(&netns::pin_path(&self.cfg.state, &id));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! RunPodSandbox: validate, pin namespaces, attach the network, write the pod files.
+//! The record is written first (NotReady), so a crash half-way is cleaned by recovery;
+//! a failure undoes what was done and forgets the record.
+
+use std::path::Path;
+
+use super::error::{io, Result, RuntimeError};
+use super::types::{NsMode, PodRecord, PodSpec, PodState, RECORD_VERSION};
+use super::{new_id, now, podfiles, Runtime};
+use crate::network::{netns, PodNetworkRequest};
+
+/// Runtime handlers crust answers to.
+pub const HANDLERS: &[&str] = &["", "crust", "runc"];
+
+impl Runtime {
+    /// Creates a ready pod sandbox; returns its id.
+    pub async fn run_pod(&self, spec: PodSpec) -> Result<String> {
+        for (v, what) in [
+            (&spec.name, "metadata.name"),
+            (&spec.uid, "metadata.uid"),
+            (&spec.namespace, "metadata.namespace"),
+        ] {
+            if v.is_empty() {
+                return Err(RuntimeError::Invalid(format!("sandbox config {what} is required")));
+            }
+        }
+        if !HANDLERS.contains(&spec.runtime_handler.as_str()) {
+            return Err(RuntimeError::Invalid(format!(
+                "runtime handler {:?} is not configured",
+                spec.runtime_handler
+            )));
+        }
+        if !spec.log_directory.is_empty() && !Path::new(&spec.log_directory).is_absolute() {
+            return Err(RuntimeError::Invalid(format!(
+                "log directory {:?} is not absolute",
+                spec.log_directory
+            )));
+        }
+        if spec.namespaces.network == NsMode::Target || spec.namespaces.ipc == NsMode::Target {
+            return Err(RuntimeError::Invalid(
+                "pod namespace mode TARGET is only valid for pid of containers".into(),
+            ));
+        }
+        podfiles::check_sysctls(&spec)?;
+        let _g = self.locks.lock("pods".into()).await;
+        let full = format!(
+            "{}_{}_{}_{}",
+            spec.name, spec.namespace, spec.uid, spec.attempt
+        );
+        if let Some(p) = self.pods().into_iter().find(|p| {
+            p.spec.name == spec.name
+                && p.spec.namespace == spec.namespace
+                && p.spec.uid == spec.uid
+                && p.spec.attempt == spec.attempt
+        }) {
+            return Err(RuntimeError::PodExists {
+                name: full,
+                existing: p.id,
+            });
+        }
+        let id = new_id();
+        let cgroup_parent = if spec.cgroup_parent.is_empty() {
+            format!("{}/{}", self.cfg.cgroup_root.trim_end_matches('/'), id)
+        } else {
+            spec.cgroup_parent.clone()
+        };
+        let mut rec = PodRecord {
+            version: RECORD_VERSION,
+            id: id.clone(),
+            dir: self.cfg.state.join("pods").join(&id),
+            spec,
+            state: PodState::NotReady,
+            created_at: now(),
+            ips: vec![],
+            netns: None,
+            ipcns: None,
+            utsns: None,
+            cgroup_parent,
+            shim_address: None,
+        };
+        self.save_pod(&rec)?;
+        match self.setup_pod(&mut rec).await {
+            Ok(()) => {
+                rec.state = PodState::Ready;
+                self.save_pod(&rec)?;
+                tracing::info!(pod = %id, name = %full, ips = ?rec.ips, "pod sandbox ready");
+                Ok(id)
+            }
+            Err(e) => {
+                self.teardown_pod(&rec).await;
+                let _ = self.forget_pod(&id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn setup_pod(&self, rec: &mut PodRecord) -> Result<()> {
+        let id = rec.id.clone();
+        let s = rec.spec.clone();
+        let host_net = s.namespaces.network == NsMode::Node;
+        if !host_net {
+            let ns = netns::create(&self.cfg.state, &id)
+                .await
+                .map_err(|source| RuntimeError::Network {
+                    pod: id.clone(),
+                    source,
+                })?;
+            rec.netns = Some(ns.clone());
+            self.save_pod(rec)?;
+            if let (true, Some(net)) = (self.cfg.network, &self.network) {
+                let r = net
+                    .setup(&network_request(rec))
+                    .await
+                    .map_err(|source| RuntimeError::Network {
+                        pod: id.clone(),
+                        source,
+                    })?;
+                rec.ips = r
+                    .primary_ip()
+                    .into_iter()
+                    .chain(r.additional_ips())
+                    .map(|ip| ip.to_string())
+                    .collect();
+            }
+        }
+        let hostname = super::spec::pod_hostname(rec);
+        let (ipc, uts) = podfiles::pin_namespaces(
+            &self.cfg.state,
+            &id,
+            s.namespaces.ipc != NsMode::Node,
+            !host_net,
+            &hostname,
+        )?;
+        rec.ipcns = ipc;
+        rec.utsns = uts;
+        podfiles::write_files(rec, &hostname)?;
+        if !s.log_directory.is_empty() {
+            std::fs::create_dir_all(&s.log_directory).map_err(io("create", &s.log_directory))?;
+        }
+        Ok(())
+    }
+
+    /// Undoes everything a pod has on the host but its record (idempotent).
+    pub(super) async fn teardown_pod(&self, rec: &PodRecord) {
+        if let (Some(ns), Some(net)) = (&rec.netns, &self.network) {
+            if self.cfg.network {
+                if let Err(e) = net.teardown(&network_request(rec)).await {
+                    tracing::warn!(pod = %rec.id, error = %crate::network::NetworkError::to_string(&e), "network teardown");
+                }
+            }
+            let _ = ns;
+        }
+        if let Some(ns) = &rec.netns {
+            let _ = netns::remove(ns);
+        }
+        podfiles::unpin(&self.cfg.state, &rec.id);
+        podfiles::unmount_shm(&rec.dir);
+    }
+}
+
+pub(super) fn network_request(rec: &PodRecord) -> PodNetworkRequest {
+    PodNetworkRequest {
+        pod_id: rec.id.clone(),
+        name: rec.spec.name.clone(),
+        namespace: rec.spec.namespace.clone(),
+        uid: rec.spec.uid.clone(),
+        netns: rec
+            .netns
+            .clone()
+            .unwrap_or_else(|| Path::new("/proc/self/ns/net").to_path_buf()),
+        port_mappings: rec.spec.port_mappings.clone(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,317 @@
+//! The client side of crust-shim: starting a pod's shim with the shim v2 `start`
+//! bootstrap and calling its Task API over ttrpc.
+//!
+//! One shim per pod: every container's bundle carries the
+//! `io.kubernetes.cri.sandbox-id` annotation, so `start` for the second container of a
+//! pod returns the address of the shim the first one started. Shim sockets live under
+//! `<state>/shims/s/` (never abstract). Events are not forwarded: exits are learnt
+//! through `Wait`, which also works after a reconnect (it answers at once for a process
+//! that exited while nobody was connected).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use containerd_shim_protos::api;
+use containerd_shim_protos::shim_async::TaskClient;
+use protobuf::well_known_types::any::Any;
+
+use super::error::{Result, RuntimeError};
+use crate::error::ErrorKind;
+
+/// Namespace the shims are started in.
+pub const NAMESPACE: &str = "crust";
+
+/// How crustd starts shims.
+#[derive(Debug, Clone)]
+pub struct ShimConfig {
+    /// The shim binary.
+    pub binary: PathBuf,
+    /// The OCI runtime binary the shim runs.
+    pub runtime: PathBuf,
+    /// Shim state dir (sockets): `<state>/shims`.
+    pub state_dir: PathBuf,
+    /// The runtime's `--root`: `<state>/runc`.
+    pub runtime_root: PathBuf,
+    /// crustd's own socket (passed as `-address`).
+    pub address: String,
+}
+
+/// Runs `<shim> start` in `bundle` for container `id`; returns the ttrpc address.
+pub async fn start(cfg: &ShimConfig, id: &str, bundle: &Path) -> Result<String> {
+    let out = tokio::process::Command::new(&cfg.binary)
+        .arg("-namespace")
+        .arg(NAMESPACE)
+        .arg("-address")
+        .arg(&cfg.address)
+        .arg("-id")
+        .arg(id)
+        .arg("-state-dir")
+        .arg(&cfg.state_dir)
+        .arg("-runtime")
+        .arg(&cfg.runtime)
+        .arg("-runtime-root")
+        .arg(&cfg.runtime_root)
+        .arg("start")
+        .current_dir(bundle)
+        .env_remove("TTRPC_ADDRESS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .map_err(|e| RuntimeError::ShimStart {
+            id: id.into(),
+            message: format!("exec {}: {e}", cfg.binary.display()),
+        })?;
+    if !out.status.success() {
+        return Err(RuntimeError::ShimStart {
+            id: id.into(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A connection to one shim.
+#[derive(Clone)]
+pub struct Shim {
+    client: TaskClient,
+}
+
+impl std::fmt::Debug for Shim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shim")
+    }
+}
+
+fn ctx(timeout: Option<Duration>) -> ttrpc::context::Context {
+    match timeout {
+        Some(t) => ttrpc::context::with_timeout(t.as_nanos() as i64),
+        None => ttrpc::context::Context::default(),
+    }
+}
+
+const CALL: Option<Duration> = Some(Duration::from_secs(60));
+
+fn shim_err<'a>(op: &'static str, id: &'a str) -> impl FnOnce(ttrpc::Error) -> RuntimeError + 'a {
+    move |e| {
+        let (code, message) = match &e {
+            ttrpc::Error::RpcStatus(s) => {
+                let code = match s.code() {
+                    ttrpc::Code::NOT_FOUND => ErrorKind::NotFound,
+                    ttrpc::Code::ALREADY_EXISTS => ErrorKind::AlreadyExists,
+                    ttrpc::Code::INVALID_ARGUMENT => ErrorKind::InvalidArgument,
+                    ttrpc::Code::FAILED_PRECONDITION => ErrorKind::FailedPrecondition,
+                    ttrpc::Code::DEADLINE_EXCEEDED => ErrorKind::DeadlineExceeded,
+                    ttrpc::Code::UNAVAILABLE => ErrorKind::Unavailable,
+                    _ => ErrorKind::Internal,
+                };
+                (code, s.message().to_string())
+            }
+            other => (ErrorKind::Unavailable, other.to_string()),
+        };
+        RuntimeError::Shim {
+            op,
+            id: id.to_string(),
+            code,
+            message,
+        }
+    }
+}
+
+/// Exit of a process: status and unix nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    /// Exit status (128+signal when killed).
+    pub status: u32,
+    /// When, unix nanoseconds.
+    pub at: i64,
+}
+
+impl Shim {
+    /// Connects to `address` (`unix:///path`).
+    pub async fn connect(address: &str, id: &str) -> Result<Shim> {
+        let c = ttrpc::asynchronous::Client::connect(address)
+            .await
+            .map_err(shim_err("connect", id))?;
+        Ok(Shim {
+            client: TaskClient::new(c),
+        })
+    }
+
+    /// The shim's pid (checks it is alive).
+    pub async fn ping(&self, id: &str) -> Result<u32> {
+        let mut r = api::ConnectRequest::new();
+        r.id = id.into();
+        let c = self
+            .client
+            .connect(ctx(Some(Duration::from_secs(5))), &r)
+            .await
+            .map_err(shim_err("connect", id))?;
+        Ok(c.shim_pid)
+    }
+
+    /// Creates the task of container `id`.
+    pub async fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        rootfs: &[crate::snapshots::Mount],
+        stdout: &str,
+        stdin: bool,
+        terminal: bool,
+    ) -> Result<u32> {
+        let mut r = api::CreateTaskRequest::new();
+        r.id = id.into();
+        r.bundle = bundle.display().to_string();
+        r.rootfs = rootfs
+            .iter()
+            .map(|m| {
+                let mut pm = api::Mount::new();
+                pm.type_ = m.kind.clone();
+                pm.source = m.source.clone();
+                pm.options = m.options.clone();
+                pm
+            })
+            .collect();
+        r.stdout = stdout.into();
+        r.stderr = if terminal { String::new() } else { stdout.into() };
+        if stdin {
+            r.stdin = bundle.join("stdin").display().to_string();
+        }
+        r.terminal = terminal;
+        let resp = self
+            .client
+            .create(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("create", id))?;
+        Ok(resp.pid)
+    }
+
+    /// Starts process `exec_id` (empty: the init) of `id`; returns its pid.
+    pub async fn start(&self, id: &str, exec_id: &str) -> Result<u32> {
+        let mut r = api::StartRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        let resp = self
+            .client
+            .start(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("start", id))?;
+        Ok(resp.pid)
+    }
+
+    /// Waits for process `exec_id` of `id` to exit (no timeout).
+    pub async fn wait(&self, id: &str, exec_id: &str) -> Result<Exit> {
+        let mut r = api::WaitRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        let resp = self
+            .client
+            .wait(ctx(None), &r)
+            .await
+            .map_err(shim_err("wait", id))?;
+        let at = resp
+            .exited_at
+            .as_ref()
+            .map(|t| t.seconds * 1_000_000_000 + t.nanos as i64)
+            .unwrap_or_else(super::now);
+        Ok(Exit {
+            status: resp.exit_status,
+            at,
+        })
+    }
+
+    /// State of `id`'s init: (status, pid, exit).
+    pub async fn state(&self, id: &str) -> Result<api::StateResponse> {
+        let mut r = api::StateRequest::new();
+        r.id = id.into();
+        self.client
+            .state(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("state", id))
+    }
+
+    /// Sends `signal` to process `exec_id` of `id` (`all`: every process).
+    pub async fn kill(&self, id: &str, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+        let mut r = api::KillRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.signal = signal;
+        r.all = all;
+        self.client
+            .kill(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("kill", id))?;
+        Ok(())
+    }
+
+    /// Deletes process `exec_id` (empty: the container) of `id`.
+    pub async fn delete(&self, id: &str, exec_id: &str) -> Result<()> {
+        let mut r = api::DeleteRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        self.client
+            .delete(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("delete", id))?;
+        Ok(())
+    }
+
+    /// Adds exec `exec_id` running `process` (OCI process JSON) in `id`.
+    pub async fn exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: Vec<u8>,
+        stdout: &str,
+        stderr: &str,
+    ) -> Result<()> {
+        let mut r = api::ExecProcessRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.stdout = stdout.into();
+        r.stderr = stderr.into();
+        let mut any = Any::new();
+        any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+        any.value = process;
+        r.spec = Some(any).into();
+        self.client
+            .exec(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("exec", id))?;
+        Ok(())
+    }
+
+    /// Updates resources (OCI LinuxResources JSON) and/or annotations of `id`.
+    pub async fn update(
+        &self,
+        id: &str,
+        resources: Option<Vec<u8>>,
+        annotations: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut r = api::UpdateTaskRequest::new();
+        r.id = id.into();
+        if let Some(res) = resources {
+            let mut any = Any::new();
+            any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+            any.value = res;
+            r.resources = Some(any).into();
+        }
+        for (k, v) in annotations {
+            r.annotations.insert((*k).into(), (*v).into());
+        }
+        self.client
+            .update(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("update", id))?;
+        Ok(())
+    }
+
+    /// Asks the shim to exit once it has no containers.
+    pub async fn shutdown(&self) {
+        let r = api::ShutdownRequest::new();
+        let _ = self.client.shutdown(ctx(Some(Duration::from_secs(5))), &r).await;
+    }
+}

@@ -1,0 +1,139 @@
+//! The CRI RuntimeService client as kubelet drives it, plus pod/container config
+//! builders and a busybox image in a local registry.
+
+use std::collections::HashMap;
+
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::Channel;
+
+/// RuntimeService client.
+pub type Runtime = RuntimeServiceClient<Channel>;
+
+/// A pod config named `name` with logs under `log_dir`.
+pub fn pod_config(name: &str, log_dir: &str) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: name.into(),
+        log_directory: log_dir.into(),
+        dns_config: Some(cri::DnsConfig {
+            servers: vec!["10.0.0.10".into()],
+            searches: vec!["svc.cluster.local".into()],
+            options: vec!["ndots:5".into()],
+        }),
+        labels: HashMap::from([("app".to_string(), name.to_string())]),
+        linux: Some(cri::LinuxPodSandboxConfig::default()),
+        ..Default::default()
+    }
+}
+
+/// A container config running `cmd` from `image`, logging to `<name>.log`.
+pub fn container_config(name: &str, image: &str, cmd: &[&str]) -> cri::ContainerConfig {
+    cri::ContainerConfig {
+        metadata: Some(cri::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(cri::ImageSpec {
+            image: image.into(),
+            ..Default::default()
+        }),
+        command: cmd.iter().map(|s| s.to_string()).collect(),
+        log_path: format!("{name}.log"),
+        linux: Some(cri::LinuxContainerConfig {
+            resources: Some(cri::LinuxContainerResources::default()),
+            security_context: Some(cri::LinuxContainerSecurityContext::default()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// RunPodSandbox.
+pub async fn run_pod(rt: &mut Runtime, cfg: &cri::PodSandboxConfig) -> Result<String, tonic::Status> {
+    Ok(rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(cfg.clone()),
+            runtime_handler: String::new(),
+        })
+        .await?
+        .into_inner()
+        .pod_sandbox_id)
+}
+
+/// CreateContainer + StartContainer.
+pub async fn run_container(
+    rt: &mut Runtime,
+    pod: &str,
+    pod_cfg: &cri::PodSandboxConfig,
+    cfg: cri::ContainerConfig,
+) -> Result<String, tonic::Status> {
+    let id = rt
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: pod.into(),
+            config: Some(cfg),
+            sandbox_config: Some(pod_cfg.clone()),
+        })
+        .await?
+        .into_inner()
+        .container_id;
+    rt.start_container(cri::StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await?;
+    Ok(id)
+}
+
+/// ContainerStatus.
+pub async fn status(rt: &mut Runtime, id: &str) -> cri::ContainerStatus {
+    rt.container_status(cri::ContainerStatusRequest {
+        container_id: id.into(),
+        verbose: false,
+    })
+    .await
+    .expect("ContainerStatus")
+    .into_inner()
+    .status
+    .expect("status")
+}
+
+/// Polls until container `id` has exited; returns its status.
+pub async fn wait_exited(rt: &mut Runtime, id: &str) -> cri::ContainerStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = status(rt, id).await;
+        if s.state == cri::ContainerState::ContainerExited as i32 {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "container {id} did not exit: {s:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// StopPodSandbox + RemovePodSandbox.
+pub async fn remove_pod(rt: &mut Runtime, id: &str) {
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: id.into(),
+    })
+    .await
+    .expect("StopPodSandbox");
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: id.into(),
+    })
+    .await
+    .expect("RemovePodSandbox");
+}
+
+/// crustd config for runtime tests: network off (loopback pods), the OCI runtime from
+/// `CRUST_E2E_RUNTIME` if set.
+pub fn config() -> String {
+    let mut c = String::from("[network]\nenabled = false\n");
+    if let Ok(r) = std::env::var("CRUST_E2E_RUNTIME") {
+        c.push_str(&format!("[runtime]\nruntime = \"{r}\"\n"));
+    }
+    c
+}
