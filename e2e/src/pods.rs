@@ -54,7 +54,10 @@ pub fn container_config(name: &str, image: &str, cmd: &[&str]) -> cri::Container
 }
 
 /// RunPodSandbox.
-pub async fn run_pod(rt: &mut Runtime, cfg: &cri::PodSandboxConfig) -> Result<String, tonic::Status> {
+pub async fn run_pod(
+    rt: &mut Runtime,
+    cfg: &cri::PodSandboxConfig,
+) -> Result<String, tonic::Status> {
     Ok(rt
         .run_pod_sandbox(cri::RunPodSandboxRequest {
             config: Some(cfg.clone()),
@@ -109,7 +112,10 @@ pub async fn wait_exited(rt: &mut Runtime, id: &str) -> cri::ContainerStatus {
         if s.state == cri::ContainerState::ContainerExited as i32 {
             return s;
         }
-        assert!(std::time::Instant::now() < deadline, "container {id} did not exit: {s:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container {id} did not exit: {s:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

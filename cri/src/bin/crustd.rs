@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use crust_cri::config::{Config, DEFAULT_CONFIG, DEFAULT_LISTEN, DEFAULT_ROOT, DEFAULT_STATE};
-use crust_cri::server;
 use crust_cri::config::{NetworkSection, RuntimeSection};
+use crust_cri::server;
 use crust_daemon::images::Images;
 use crust_daemon::network::{NetworkConfig, NetworkManager};
 use crust_daemon::runtime::shim::ShimConfig;
@@ -102,7 +102,15 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
         .context("open image store")?
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
     let images = Arc::new(images);
-    let runtime = build_runtime(&cfg_runtime, &cfg_network, &root, &state, &listen, images.clone()).await?;
+    let runtime = build_runtime(
+        &cfg_runtime,
+        &cfg_network,
+        &root,
+        &state,
+        &listen,
+        images.clone(),
+    )
+    .await?;
     let listener = server::bind(&listen)?;
     tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), pid = std::process::id(), "crustd serving");
     server::serve(
@@ -121,7 +129,10 @@ fn find_binary(given: Option<&Path>, name: &str) -> PathBuf {
     if let Some(g) = given {
         return g.to_path_buf();
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         let p = dir.join(name);
         if p.is_file() {
             return p;
@@ -154,8 +165,10 @@ async fn build_runtime(
         if let Some(d) = &nc.cni_bin_dirs {
             n.cni.bin_dirs = d.clone();
         }
-        let m = NetworkManager::new(n).map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
-        m.watch().map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+        let m =
+            NetworkManager::new(n).map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+        m.watch()
+            .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
         Some(m)
     } else {
         None
@@ -173,8 +186,11 @@ async fn build_runtime(
         cgroup_root: rc.cgroup_root.clone().unwrap_or_else(|| "/crust".into()),
         network: enabled,
     };
-    let rt = Runtime::open(cfg, images, network).map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
-    rt.recover().await.map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    let rt = Runtime::open(cfg, images, network)
+        .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    rt.recover()
+        .await
+        .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
     Ok(rt)
 }
 

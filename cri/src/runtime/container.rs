@@ -10,7 +10,10 @@ use tonic::Status;
 use super::convert;
 use crate::status::{from_error, missing};
 
-pub async fn create(rt: &Runtime, r: cri::CreateContainerRequest) -> Result<cri::CreateContainerResponse, Status> {
+pub async fn create(
+    rt: &Runtime,
+    r: cri::CreateContainerRequest,
+) -> Result<cri::CreateContainerResponse, Status> {
     if r.pod_sandbox_id.is_empty() {
         return Err(missing("pod_sandbox_id"));
     }
@@ -23,23 +26,36 @@ pub async fn create(rt: &Runtime, r: cri::CreateContainerRequest) -> Result<cri:
     Ok(cri::CreateContainerResponse { container_id: id })
 }
 
-pub async fn start(rt: &std::sync::Arc<Runtime>, r: cri::StartContainerRequest) -> Result<cri::StartContainerResponse, Status> {
-    rt.start_container(&r.container_id).await.map_err(from_error)?;
+pub async fn start(
+    rt: &std::sync::Arc<Runtime>,
+    r: cri::StartContainerRequest,
+) -> Result<cri::StartContainerResponse, Status> {
+    rt.start_container(&r.container_id)
+        .await
+        .map_err(from_error)?;
     Ok(cri::StartContainerResponse {})
 }
 
-pub async fn stop(rt: &Runtime, r: cri::StopContainerRequest) -> Result<cri::StopContainerResponse, Status> {
+pub async fn stop(
+    rt: &Runtime,
+    r: cri::StopContainerRequest,
+) -> Result<cri::StopContainerResponse, Status> {
     rt.stop_container(&r.container_id, r.timeout)
         .await
         .map_err(from_error)?;
     Ok(cri::StopContainerResponse {})
 }
 
-pub async fn remove(rt: &Runtime, r: cri::RemoveContainerRequest) -> Result<cri::RemoveContainerResponse, Status> {
+pub async fn remove(
+    rt: &Runtime,
+    r: cri::RemoveContainerRequest,
+) -> Result<cri::RemoveContainerResponse, Status> {
     if r.container_id.is_empty() {
         return Err(missing("container_id"));
     }
-    rt.remove_container(&r.container_id).await.map_err(from_error)?;
+    rt.remove_container(&r.container_id)
+        .await
+        .map_err(from_error)?;
     Ok(cri::RemoveContainerResponse {})
 }
 
@@ -50,14 +66,21 @@ pub fn list(rt: &Runtime, r: cri::ListContainersRequest) -> cri::ListContainersR
         .into_iter()
         .filter(|c| f.id.is_empty() || c.id.starts_with(&f.id))
         .filter(|c| f.pod_sandbox_id.is_empty() || c.pod_id.starts_with(&f.pod_sandbox_id))
-        .filter(|c| f.state.as_ref().is_none_or(|s| s.state == convert::container_state(c)))
+        .filter(|c| {
+            f.state
+                .as_ref()
+                .is_none_or(|s| s.state == convert::container_state(c))
+        })
         .filter(|c| convert::matches(&c.spec.labels, &f.label_selector))
         .map(|c| convert::container(&c))
         .collect();
     cri::ListContainersResponse { containers }
 }
 
-pub fn status(rt: &Runtime, r: cri::ContainerStatusRequest) -> Result<cri::ContainerStatusResponse, Status> {
+pub fn status(
+    rt: &Runtime,
+    r: cri::ContainerStatusRequest,
+) -> Result<cri::ContainerStatusResponse, Status> {
     let c = rt.container(&r.container_id).map_err(from_error)?;
     let mut info = HashMap::new();
     if r.verbose {
@@ -79,7 +102,10 @@ pub fn status(rt: &Runtime, r: cri::ContainerStatusRequest) -> Result<cri::Conta
     })
 }
 
-pub async fn update(rt: &Runtime, r: cri::UpdateContainerResourcesRequest) -> Result<cri::UpdateContainerResourcesResponse, Status> {
+pub async fn update(
+    rt: &Runtime,
+    r: cri::UpdateContainerResourcesRequest,
+) -> Result<cri::UpdateContainerResourcesResponse, Status> {
     let res = convert::resources(r.linux.as_ref());
     rt.update_resources(&r.container_id, res)
         .await
@@ -87,7 +113,10 @@ pub async fn update(rt: &Runtime, r: cri::UpdateContainerResourcesRequest) -> Re
     Ok(cri::UpdateContainerResourcesResponse {})
 }
 
-pub async fn reopen_log(rt: &Runtime, r: cri::ReopenContainerLogRequest) -> Result<cri::ReopenContainerLogResponse, Status> {
+pub async fn reopen_log(
+    rt: &Runtime,
+    r: cri::ReopenContainerLogRequest,
+) -> Result<cri::ReopenContainerLogResponse, Status> {
     rt.reopen_log(&r.container_id).await.map_err(from_error)?;
     Ok(cri::ReopenContainerLogResponse {})
 }

@@ -55,7 +55,8 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
             cri::Protocol::Sctp => Protocol::Sctp,
         };
         let port = |v: i32, what: &str| {
-            u16::try_from(v).map_err(|_| Status::invalid_argument(format!("{what} {v} is out of range")))
+            u16::try_from(v)
+                .map_err(|_| Status::invalid_argument(format!("{what} {v} is out of range")))
         };
         if p.host_port == 0 {
             continue;
@@ -396,7 +397,11 @@ fn u64v(v: u64) -> Option<cri::UInt64Value> {
 }
 
 /// ContainerStats.
-pub fn container_stats(c: &ContainerRecord, u: &ContainerUsage, mountpoint: &str) -> cri::ContainerStats {
+pub fn container_stats(
+    c: &ContainerRecord,
+    u: &ContainerUsage,
+    mountpoint: &str,
+) -> cri::ContainerStats {
     cri::ContainerStats {
         attributes: Some(cri::ContainerAttributes {
             id: c.id.clone(),

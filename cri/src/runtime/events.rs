@@ -11,7 +11,8 @@ use tonic::Status;
 
 use super::convert;
 
-type Stream = Pin<Box<dyn futures::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
+type Stream =
+    Pin<Box<dyn futures::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
 
 pub fn stream(rt: Arc<Runtime>) -> Stream {
     let mut rx = rt.subscribe();
@@ -48,7 +49,9 @@ pub fn stream(rt: Arc<Runtime>) -> Stream {
 }
 
 /// A stream fed by `f` through a channel (a tiny stand-in for the async-stream crate).
-fn async_stream<F, Fut>(f: F) -> tokio_stream::wrappers::ReceiverStream<Result<cri::ContainerEventResponse, Status>>
+fn async_stream<F, Fut>(
+    f: F,
+) -> tokio_stream::wrappers::ReceiverStream<Result<cri::ContainerEventResponse, Status>>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Result<cri::ContainerEventResponse, Status>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,

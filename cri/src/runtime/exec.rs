@@ -8,7 +8,10 @@ use tonic::Status;
 
 use crate::status::from_error;
 
-pub async fn exec_sync(rt: &Runtime, r: cri::ExecSyncRequest) -> Result<cri::ExecSyncResponse, Status> {
+pub async fn exec_sync(
+    rt: &Runtime,
+    r: cri::ExecSyncRequest,
+) -> Result<cri::ExecSyncResponse, Status> {
     let timeout = Duration::from_secs(r.timeout.max(0) as u64);
     let out = rt
         .exec_sync(&r.container_id, r.cmd, timeout)

@@ -168,7 +168,11 @@ impl RuntimeService for RuntimeServer {
         &self,
         r: Request<cri::ListContainerStatsRequest>,
     ) -> R<cri::ListContainerStatsResponse> {
-        ok(stats::list_containers(&self.rt, &self.images, r.into_inner()))
+        ok(stats::list_containers(
+            &self.rt,
+            &self.images,
+            r.into_inner(),
+        ))
     }
 
     async fn pod_sandbox_stats(

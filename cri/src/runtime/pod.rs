@@ -9,14 +9,20 @@ use tonic::Status;
 use super::convert;
 use crate::status::{from_error, missing};
 
-pub async fn run(rt: &Runtime, r: cri::RunPodSandboxRequest) -> Result<cri::RunPodSandboxResponse, Status> {
+pub async fn run(
+    rt: &Runtime,
+    r: cri::RunPodSandboxRequest,
+) -> Result<cri::RunPodSandboxResponse, Status> {
     let cfg = r.config.ok_or_else(|| missing("config"))?;
     let spec = convert::pod_spec(cfg, r.runtime_handler)?;
     let id = rt.run_pod(spec).await.map_err(from_error)?;
     Ok(cri::RunPodSandboxResponse { pod_sandbox_id: id })
 }
 
-pub async fn stop(rt: &Runtime, r: cri::StopPodSandboxRequest) -> Result<cri::StopPodSandboxResponse, Status> {
+pub async fn stop(
+    rt: &Runtime,
+    r: cri::StopPodSandboxRequest,
+) -> Result<cri::StopPodSandboxResponse, Status> {
     if r.pod_sandbox_id.is_empty() {
         return Err(missing("pod_sandbox_id"));
     }
@@ -24,7 +30,10 @@ pub async fn stop(rt: &Runtime, r: cri::StopPodSandboxRequest) -> Result<cri::St
     Ok(cri::StopPodSandboxResponse {})
 }
 
-pub async fn remove(rt: &Runtime, r: cri::RemovePodSandboxRequest) -> Result<cri::RemovePodSandboxResponse, Status> {
+pub async fn remove(
+    rt: &Runtime,
+    r: cri::RemovePodSandboxRequest,
+) -> Result<cri::RemovePodSandboxResponse, Status> {
     if r.pod_sandbox_id.is_empty() {
         return Err(missing("pod_sandbox_id"));
     }
@@ -32,7 +41,10 @@ pub async fn remove(rt: &Runtime, r: cri::RemovePodSandboxRequest) -> Result<cri
     Ok(cri::RemovePodSandboxResponse {})
 }
 
-pub fn status(rt: &Runtime, r: cri::PodSandboxStatusRequest) -> Result<cri::PodSandboxStatusResponse, Status> {
+pub fn status(
+    rt: &Runtime,
+    r: cri::PodSandboxStatusRequest,
+) -> Result<cri::PodSandboxStatusResponse, Status> {
     let p = rt.pod(&r.pod_sandbox_id).map_err(from_error)?;
     let mut info = HashMap::new();
     if r.verbose {
@@ -68,7 +80,11 @@ pub fn list(rt: &Runtime, r: cri::ListPodSandboxRequest) -> cri::ListPodSandboxR
         .pods()
         .into_iter()
         .filter(|p| f.id.is_empty() || p.id.starts_with(&f.id))
-        .filter(|p| f.state.as_ref().is_none_or(|s| s.state == convert::pod_state(p)))
+        .filter(|p| {
+            f.state
+                .as_ref()
+                .is_none_or(|s| s.state == convert::pod_state(p))
+        })
         .filter(|p| convert::matches(&p.spec.labels, &f.label_selector))
         .map(|p| convert::pod(&p))
         .collect();

@@ -13,14 +13,22 @@ fn mountpoint(images: &Images) -> String {
     images.root().join("snapshots").display().to_string()
 }
 
-pub fn container(rt: &Runtime, images: &Images, r: cri::ContainerStatsRequest) -> Result<cri::ContainerStatsResponse, Status> {
+pub fn container(
+    rt: &Runtime,
+    images: &Images,
+    r: cri::ContainerStatsRequest,
+) -> Result<cri::ContainerStatsResponse, Status> {
     let (c, u) = rt.container_stats(&r.container_id).map_err(from_error)?;
     Ok(cri::ContainerStatsResponse {
         stats: Some(convert::container_stats(&c, &u, &mountpoint(images))),
     })
 }
 
-pub fn list_containers(rt: &Runtime, images: &Images, r: cri::ListContainerStatsRequest) -> cri::ListContainerStatsResponse {
+pub fn list_containers(
+    rt: &Runtime,
+    images: &Images,
+    r: cri::ListContainerStatsRequest,
+) -> cri::ListContainerStatsResponse {
     let f = r.filter.unwrap_or_default();
     let mp = mountpoint(images);
     let stats = rt
@@ -47,8 +55,18 @@ fn pod_stats(rt: &Runtime, images: &Images, id: &str) -> Result<cri::PodSandboxS
         attributes: Some(cri::PodSandboxAttributes {
             id: p.id.clone(),
             metadata: Some(convert::pod_metadata(&p)),
-            labels: p.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            annotations: p.spec.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: p
+                .spec
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            annotations: p
+                .spec
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }),
         linux: Some(cri::LinuxPodSandboxStats {
             cpu: Some(convert::cpu(&u)),
@@ -61,13 +79,21 @@ fn pod_stats(rt: &Runtime, images: &Images, id: &str) -> Result<cri::PodSandboxS
     })
 }
 
-pub fn pod(rt: &Runtime, images: &Images, r: cri::PodSandboxStatsRequest) -> Result<cri::PodSandboxStatsResponse, Status> {
+pub fn pod(
+    rt: &Runtime,
+    images: &Images,
+    r: cri::PodSandboxStatsRequest,
+) -> Result<cri::PodSandboxStatsResponse, Status> {
     Ok(cri::PodSandboxStatsResponse {
         stats: Some(pod_stats(rt, images, &r.pod_sandbox_id)?),
     })
 }
 
-pub fn list_pods(rt: &Runtime, images: &Images, r: cri::ListPodSandboxStatsRequest) -> cri::ListPodSandboxStatsResponse {
+pub fn list_pods(
+    rt: &Runtime,
+    images: &Images,
+    r: cri::ListPodSandboxStatsRequest,
+) -> cri::ListPodSandboxStatsResponse {
     let f = r.filter.unwrap_or_default();
     let stats = rt
         .pods()
@@ -80,9 +106,21 @@ pub fn list_pods(rt: &Runtime, images: &Images, r: cri::ListPodSandboxStatsReque
 }
 
 const METRICS: &[(&str, &str, &[&str])] = &[
-    ("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds", &["container", "pod"]),
-    ("container_memory_working_set_bytes", "Current working set in bytes", &["container", "pod"]),
-    ("container_memory_rss", "Size of RSS in bytes", &["container", "pod"]),
+    (
+        "container_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed in seconds",
+        &["container", "pod"],
+    ),
+    (
+        "container_memory_working_set_bytes",
+        "Current working set in bytes",
+        &["container", "pod"],
+    ),
+    (
+        "container_memory_rss",
+        "Size of RSS in bytes",
+        &["container", "pod"],
+    ),
 ];
 
 pub fn descriptors() -> cri::ListMetricDescriptorsResponse {
@@ -119,8 +157,16 @@ pub fn pod_metrics(rt: &Runtime) -> cri::ListPodSandboxMetricsResponse {
                     cri::ContainerMetrics {
                         container_id: c.id.clone(),
                         metrics: vec![
-                            m("container_cpu_usage_seconds_total", u.cpu_ns / 1_000_000_000, cri::MetricType::Counter),
-                            m("container_memory_working_set_bytes", u.memory_working_set, cri::MetricType::Gauge),
+                            m(
+                                "container_cpu_usage_seconds_total",
+                                u.cpu_ns / 1_000_000_000,
+                                cri::MetricType::Counter,
+                            ),
+                            m(
+                                "container_memory_working_set_bytes",
+                                u.memory_working_set,
+                                cri::MetricType::Gauge,
+                            ),
                             m("container_memory_rss", u.memory_rss, cri::MetricType::Gauge),
                         ],
                     }

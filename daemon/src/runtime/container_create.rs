@@ -21,10 +21,14 @@ impl Runtime {
             return Err(RuntimeError::PodNotReady(pod.id));
         }
         if spec.name.is_empty() {
-            return Err(RuntimeError::Invalid("container config metadata.name is required".into()));
+            return Err(RuntimeError::Invalid(
+                "container config metadata.name is required".into(),
+            ));
         }
         if spec.image.is_empty() {
-            return Err(RuntimeError::Invalid("container config image is required".into()));
+            return Err(RuntimeError::Invalid(
+                "container config image is required".into(),
+            ));
         }
         let log_path = log_path(&pod.spec.log_directory, &spec.log_path)?;
         for m in &spec.mounts {
@@ -53,13 +57,17 @@ impl Runtime {
             .get(&spec.image)
             .map_err(|source| RuntimeError::Image {
                 image: spec.image.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let pid_ns = match spec.security.namespaces.pid {
             NsMode::Pod => self
                 .pod_containers(&pod.id)
                 .into_iter()
-                .find(|c| c.state == ContainerState::Running && c.pid > 0 && c.spec.security.namespaces.pid == NsMode::Pod)
+                .find(|c| {
+                    c.state == ContainerState::Running
+                        && c.pid > 0
+                        && c.spec.security.namespaces.pid == NsMode::Pod
+                })
                 .map(|c| PathBuf::from(format!("/proc/{}/ns/pid", c.pid))),
             NsMode::Target => {
                 let t = self.container(&spec.security.namespaces.target_id)?;
@@ -80,7 +88,7 @@ impl Runtime {
             .prepare_rootfs(&key, image.id())
             .map_err(|source| RuntimeError::Image {
                 image: spec.image.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let bundle = self.cfg.state.join("bundles").join(&id);
         let parent = if pod.cgroup_parent.starts_with('/') {
@@ -209,7 +217,10 @@ fn log_path(dir: &str, rel: &str) -> Result<Option<PathBuf>> {
         )));
     }
     let p = Path::new(rel);
-    if p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+    if p.is_absolute()
+        || p.components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
         return Err(RuntimeError::Invalid(format!(
             "log path {rel:?} must be relative and stay inside the pod's log directory"
         )));

@@ -66,7 +66,7 @@ impl Runtime {
             Err(source) => {
                 return Err(super::RuntimeError::Snapshot {
                     key: rec.snapshot.clone(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         }

@@ -108,7 +108,10 @@ impl Runtime {
 fn oom_killed(cgroup: &str) -> bool {
     let rel = cgroup.trim_start_matches('/');
     for (file, key) in [
-        (format!("/sys/fs/cgroup/memory/{rel}/memory.oom_control"), "oom_kill "),
+        (
+            format!("/sys/fs/cgroup/memory/{rel}/memory.oom_control"),
+            "oom_kill ",
+        ),
         (format!("/sys/fs/cgroup/{rel}/memory.events"), "oom_kill "),
     ] {
         if let Ok(t) = std::fs::read_to_string(file) {

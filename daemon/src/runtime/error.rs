@@ -68,7 +68,7 @@ pub enum RuntimeError {
         image: String,
         /// Cause.
         #[source]
-        source: crate::images::Error,
+        source: Box<crate::images::Error>,
     },
     /// Snapshot removal or usage.
     #[error("snapshot {key}")]
@@ -77,7 +77,7 @@ pub enum RuntimeError {
         key: String,
         /// Cause.
         #[source]
-        source: crate::snapshots::Error,
+        source: Box<crate::snapshots::Error>,
     },
     /// Pod networking.
     #[error("network of pod {pod}")]
@@ -86,7 +86,7 @@ pub enum RuntimeError {
         pod: String,
         /// Cause.
         #[source]
-        source: crate::network::NetworkError,
+        source: Box<crate::network::NetworkError>,
     },
     /// Starting the pod's shim failed.
     #[error("start shim for {id}: {message}")]
@@ -142,9 +142,9 @@ impl Kind for RuntimeError {
             RuntimeError::Shim { code, .. } => *code,
             RuntimeError::Timeout { .. } => ErrorKind::DeadlineExceeded,
             RuntimeError::Unsupported(_) => ErrorKind::InvalidArgument,
-            RuntimeError::Io { .. } | RuntimeError::Metadata(_) | RuntimeError::ShimStart { .. } => {
-                ErrorKind::Internal
-            }
+            RuntimeError::Io { .. }
+            | RuntimeError::Metadata(_)
+            | RuntimeError::ShimStart { .. } => ErrorKind::Internal,
         }
     }
 }
@@ -153,7 +153,10 @@ impl Kind for RuntimeError {
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
 /// An [`RuntimeError::Io`] builder.
-pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+pub(crate) fn io(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> RuntimeError {
     let path = path.into();
     move |source| RuntimeError::Io { op, path, source }
 }

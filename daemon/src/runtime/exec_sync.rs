@@ -34,7 +34,12 @@ fn read_capped(p: &Path) -> Vec<u8> {
 
 impl Runtime {
     /// Runs `cmd` in container `id`; `timeout` zero means none.
-    pub async fn exec_sync(&self, id: &str, cmd: Vec<String>, timeout: Duration) -> Result<ExecOutput> {
+    pub async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
         if cmd.is_empty() {
             return Err(RuntimeError::Invalid("exec command is required".into()));
         }
@@ -52,9 +57,10 @@ impl Runtime {
             .await?
             .ok_or_else(|| RuntimeError::PodNotReady(rec.pod_id.clone()))?;
         let cfg = rec.bundle.join("config.json");
-        let spec: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&cfg).map_err(io("read", &cfg))?)
-                .map_err(|e| RuntimeError::Invalid(format!("bundle spec {}: {e}", cfg.display())))?;
+        let spec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(&cfg).map_err(io("read", &cfg))?,
+        )
+        .map_err(|e| RuntimeError::Invalid(format!("bundle spec {}: {e}", cfg.display())))?;
         let mut process = spec.get("process").cloned().unwrap_or_default();
         process["args"] = serde_json::json!(cmd);
         process["terminal"] = serde_json::json!(false);
@@ -86,8 +92,12 @@ impl Runtime {
             match waited {
                 Ok(r) => r.map(Some),
                 Err(_) => {
-                    let _ = shim.kill(&rec.id, &exec_id, libc::SIGKILL as u32, false).await;
-                    let _ = tokio::time::timeout(Duration::from_secs(5), shim.wait(&rec.id, &exec_id)).await;
+                    let _ = shim
+                        .kill(&rec.id, &exec_id, libc::SIGKILL as u32, false)
+                        .await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(5), shim.wait(&rec.id, &exec_id))
+                            .await;
                     Ok(None)
                 }
             }

@@ -293,7 +293,9 @@ fn find<'a, T>(map: &'a BTreeMap<String, T>, id: &str) -> Option<&'a T> {
     if let Some(v) = map.get(id) {
         return Some(v);
     }
-    let mut it = map.range(id.to_string()..).take_while(|(k, _)| k.starts_with(id));
+    let mut it = map
+        .range(id.to_string()..)
+        .take_while(|(k, _)| k.starts_with(id));
     match (it.next(), it.next()) {
         (Some((_, v)), None) => Some(v),
         _ => None,

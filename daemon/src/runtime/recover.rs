@@ -62,7 +62,13 @@ impl Runtime {
                             .as_ref()
                             .map(|t| t.seconds * 1_000_000_000 + t.nanos as i64)
                             .unwrap_or_else(now);
-                        self.record_exit(&c.id, Exit { status: st.exit_status, at })?;
+                        self.record_exit(
+                            &c.id,
+                            Exit {
+                                status: st.exit_status,
+                                at,
+                            },
+                        )?;
                     }
                     Status::CREATED if c.state == ContainerState::Created => {}
                     _ => {
@@ -83,7 +89,13 @@ impl Runtime {
                         // Crashed in CreateContainer before the task existed: undo.
                         self.remove_container(&c.id).await?;
                     } else {
-                        self.record_exit(&c.id, Exit { status: 255, at: now() })?;
+                        self.record_exit(
+                            &c.id,
+                            Exit {
+                                status: 255,
+                                at: now(),
+                            },
+                        )?;
                     }
                 }
             }
@@ -117,7 +129,10 @@ impl Runtime {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
                 if !ctrs.contains(&id) {
-                    let _ = nix::mount::umount2(&e.path().join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+                    let _ = nix::mount::umount2(
+                        &e.path().join("rootfs"),
+                        nix::mount::MntFlags::MNT_DETACH,
+                    );
                     let _ = std::fs::remove_dir_all(e.path());
                     tracing::info!(container = %id, "removed leftover bundle");
                 }

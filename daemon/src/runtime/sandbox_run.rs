@@ -21,7 +21,9 @@ impl Runtime {
             (&spec.namespace, "metadata.namespace"),
         ] {
             if v.is_empty() {
-                return Err(RuntimeError::Invalid(format!("sandbox config {what} is required")));
+                return Err(RuntimeError::Invalid(format!(
+                    "sandbox config {what} is required"
+                )));
             }
         }
         if !HANDLERS.contains(&spec.runtime_handler.as_str()) {
@@ -103,18 +105,17 @@ impl Runtime {
                 .await
                 .map_err(|source| RuntimeError::Network {
                     pod: id.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             rec.netns = Some(ns.clone());
             self.save_pod(rec)?;
             if let (true, Some(net)) = (self.cfg.network, &self.network) {
-                let r = net
-                    .setup(&network_request(rec))
-                    .await
-                    .map_err(|source| RuntimeError::Network {
+                let r = net.setup(&network_request(rec)).await.map_err(|source| {
+                    RuntimeError::Network {
                         pod: id.clone(),
-                        source,
-                    })?;
+                        source: Box::new(source),
+                    }
+                })?;
                 rec.ips = r
                     .primary_ip()
                     .into_iter()

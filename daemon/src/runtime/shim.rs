@@ -176,7 +176,11 @@ impl Shim {
             })
             .collect();
         r.stdout = stdout.into();
-        r.stderr = if terminal { String::new() } else { stdout.into() };
+        r.stderr = if terminal {
+            String::new()
+        } else {
+            stdout.into()
+        };
         if stdin {
             r.stdin = bundle.join("stdin").display().to_string();
         }
@@ -295,7 +299,8 @@ impl Shim {
         r.id = id.into();
         if let Some(res) = resources {
             let mut any = Any::new();
-            any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+            any.type_url =
+                "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
             any.value = res;
             r.resources = Some(any).into();
         }
@@ -312,6 +317,9 @@ impl Shim {
     /// Asks the shim to exit once it has no containers.
     pub async fn shutdown(&self) {
         let r = api::ShutdownRequest::new();
-        let _ = self.client.shutdown(ctx(Some(Duration::from_secs(5))), &r).await;
+        let _ = self
+            .client
+            .shutdown(ctx(Some(Duration::from_secs(5))), &r)
+            .await;
     }
 }

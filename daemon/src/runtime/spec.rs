@@ -216,9 +216,8 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value> {
                 linux["seccomp"] = super::seccomp::default_profile(&caps);
             }
             Seccomp::Localhost(path) => {
-                let text = std::fs::read(path).map_err(|e| {
-                    invalid(format!("seccomp profile {path} cannot be read: {e}"))
-                })?;
+                let text = std::fs::read(path)
+                    .map_err(|e| invalid(format!("seccomp profile {path} cannot be read: {e}")))?;
                 let v: Value = serde_json::from_slice(&text).map_err(|e| {
                     invalid(format!("seccomp profile {path} is not valid JSON: {e}"))
                 })?;
@@ -476,13 +475,13 @@ fn mounts(i: &SpecInput<'_>) -> Result<(Vec<Value>, Option<&'static str>)> {
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     ];
-    let user_dst: BTreeSet<&str> = s
-        .mounts
-        .iter()
-        .map(|x| x.container_path.as_str())
-        .collect();
+    let user_dst: BTreeSet<&str> = s.mounts.iter().map(|x| x.container_path.as_str()).collect();
     let dir = &i.pod.dir;
-    let ro = if s.security.readonly_rootfs { "ro" } else { "rw" };
+    let ro = if s.security.readonly_rootfs {
+        "ro"
+    } else {
+        "rw"
+    };
     for (dst, file) in [
         ("/etc/hostname", "hostname"),
         ("/etc/hosts", "hosts"),
@@ -572,9 +571,13 @@ fn devices(s: &ContainerSpec, privileged: bool) -> Result<(Vec<Value>, Vec<Value
                 d.host_path
             )));
         }
-        devs.push(json!({"path": d.container_path, "type": kind, "major": major, "minor": minor,
-            "fileMode": md.mode() & 0o7777, "uid": md.uid(), "gid": md.gid()}));
-        rules.push(json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}));
+        devs.push(
+            json!({"path": d.container_path, "type": kind, "major": major, "minor": minor,
+            "fileMode": md.mode() & 0o7777, "uid": md.uid(), "gid": md.gid()}),
+        );
+        rules.push(
+            json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}),
+        );
     }
     Ok((devs, rules))
 }

@@ -2,7 +2,7 @@
 //! (cgroup v1 memory/cpuacct controllers, or cgroup v2), and the writable layer's usage.
 
 use super::error::Result;
-use super::types::{ContainerRecord, ContainerUsage, ContainerState};
+use super::types::{ContainerRecord, ContainerState, ContainerUsage};
 use super::{now, Runtime};
 use crate::snapshots::Snapshotter as _;
 
@@ -40,7 +40,9 @@ pub fn cgroup_usage(path: &str) -> ContainerUsage {
     } else if let Some(cur) = read(format!("/sys/fs/cgroup/{rel}/memory.current")) {
         u.memory_usage = cur.trim().parse().unwrap_or(0);
         let st = read(format!("/sys/fs/cgroup/{rel}/memory.stat")).unwrap_or_default();
-        u.memory_working_set = u.memory_usage.saturating_sub(stat_value(&st, "inactive_file"));
+        u.memory_working_set = u
+            .memory_usage
+            .saturating_sub(stat_value(&st, "inactive_file"));
         u.memory_rss = stat_value(&st, "anon");
         u.page_faults = stat_value(&st, "pgfault");
         u.major_page_faults = stat_value(&st, "pgmajfault");
