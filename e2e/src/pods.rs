@@ -143,3 +143,49 @@ pub fn config() -> String {
     }
     c
 }
+
+/// A registry with busybox pushed, a crustd (network off) that pulled it, a RuntimeService
+/// client, the image name and a log dir. Shim and runtime are built next to crustd.
+pub async fn setup() -> (
+    crate::registry::Registry,
+    crate::daemon::Crustd,
+    Runtime,
+    String,
+    tempfile::TempDir,
+) {
+    use crate::image::{self, busybox_layer, Compression, Flavour};
+    crate::workspace_bin("crust-shim", "crust-shim");
+    crate::workspace_bin("crust-runc", "crust-runc");
+    let reg = crate::registry::Registry::start();
+    let img = image::build(
+        &[busybox_layer()],
+        Compression::Gzip,
+        Flavour::Oci,
+        image::host_arch(),
+        &[],
+    );
+    image::push(&reg.host(), "test/busybox", "v1", &img, None).await;
+    let d = crate::daemon::Crustd::start(&config());
+    let name = format!("{}/test/busybox:v1", reg.host());
+    crate::cri::Images::new(d.channel().await)
+        .pull(&name, None)
+        .await
+        .expect("pull");
+    let rt = Runtime::new(d.channel().await);
+    let logs = tempfile::tempdir().expect("log dir");
+    (reg, d, rt, name, logs)
+}
+
+/// ExecSync returning (stdout, exit code).
+pub async fn exec(rt: &mut Runtime, id: &str, script: &str) -> (String, i32) {
+    let r = rt
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: id.into(),
+            cmd: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            timeout: 20,
+        })
+        .await
+        .expect("ExecSync")
+        .into_inner();
+    (String::from_utf8_lossy(&r.stdout).into_owned(), r.exit_code)
+}

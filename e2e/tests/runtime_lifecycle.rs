@@ -1,37 +1,11 @@
 //! End-to-end tests of the RuntimeService: real crustd, shim and runtime, a real registry.
 
-use crust_e2e::daemon::Crustd;
-use crust_e2e::image::{self, busybox_layer, Compression, Flavour};
-use crust_e2e::pods::{self, container_config, pod_config, Runtime};
-use crust_e2e::registry::Registry;
-use crust_e2e::{cri, require_root};
+use crust_e2e::pods::{self, container_config, pod_config};
+use crust_e2e::require_root;
 use k8s_cri::v1 as kc;
 use tonic::Code;
 
-/// A registry with busybox pushed and a crustd that pulled it.
-async fn setup() -> (Registry, Crustd, Runtime, String, tempfile::TempDir) {
-    // Build the shim and runtime next to crustd so crustd finds them.
-    crust_e2e::workspace_bin("crust-shim", "crust-shim");
-    crust_e2e::workspace_bin("crust-runc", "crust-runc");
-    let reg = Registry::start();
-    let img = image::build(
-        &[busybox_layer()],
-        Compression::Gzip,
-        Flavour::Oci,
-        image::host_arch(),
-        &[],
-    );
-    image::push(&reg.host(), "test/busybox", "v1", &img, None).await;
-    let d = Crustd::start(&pods::config());
-    let name = format!("{}/test/busybox:v1", reg.host());
-    cri::Images::new(d.channel().await)
-        .pull(&name, None)
-        .await
-        .expect("pull");
-    let rt = Runtime::new(d.channel().await);
-    let logs = tempfile::tempdir().expect("log dir");
-    (reg, d, rt, name, logs)
-}
+use crust_e2e::pods::setup;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pod_lifecycle_with_logs_and_exit_codes() {

@@ -40,8 +40,21 @@ impl Runtime {
                 continue;
             }
             let shim = match self.shim(&c.pod_id).await {
-                Ok(Some(s)) if s.ping(&c.pod_id).await.is_ok() => Some(s),
-                _ => None,
+                Ok(Some(s)) => match s.ping(&c.pod_id).await {
+                    Ok(_) => Some(s),
+                    Err(e) => {
+                        tracing::warn!(pod = %c.pod_id, error = %e, "shim does not answer");
+                        None
+                    }
+                },
+                Ok(None) => {
+                    tracing::warn!(pod = %c.pod_id, "pod has no shim address");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(pod = %c.pod_id, error = %e, "shim unreachable");
+                    None
+                }
             };
             let Some(shim) = shim else {
                 self.drop_shim(&c.pod_id).await;
