@@ -258,6 +258,16 @@ async fn oom_is_reported() {
     let ev = shim.events();
     let pos = |t: &str| ev.iter().position(|e| e == t).unwrap();
     assert!(pos("/tasks/oom") < pos("/tasks/exit"), "{ev:?}");
+    // Without events, a client can still tell: Stats answers until Delete, with the
+    // OOM-kill count.
+    let mut sr = api::StatsRequest::new();
+    sr.id = b.id.clone();
+    let stats = shim.client.stats(ctx(), &sr).await.unwrap();
+    if stats.stats.type_url == "io.containerd.cgroups.v1.Metrics" {
+        use containerd_shim_protos::cgroups::metrics::Metrics;
+        let m: Metrics = protobuf::Message::parse_from_bytes(&stats.stats.value).unwrap();
+        assert!(m.memory_oom_control.oom_kill >= 1, "{m:?}");
+    }
     let mut count: HashMap<String, usize> = HashMap::new();
     for e in shim.events() {
         *count.entry(e).or_default() += 1;
