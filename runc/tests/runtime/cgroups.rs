@@ -112,3 +112,19 @@ fn update_and_events_stats() {
     assert_eq!(ev["id"], c.id.as_str());
     assert!(ev["data"].is_object(), "{ev}");
 }
+
+#[test]
+fn deny_all_devices_keeps_default_devices_usable() {
+    require_root!();
+    let mut c = Ctr::new(
+        "devices",
+        &["sh", "-c", "echo ok > /dev/null && echo null-ok; mknod /tmp/sda b 8 0; head -c1 /tmp/sda; echo rc=$?"],
+    );
+    c.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    assert!(out.contains("null-ok"), "{}", text(&o));
+    assert!(out.contains("rc=1"), "a disk device must stay denied: {}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not permitted"), "{}", text(&o));
+}
