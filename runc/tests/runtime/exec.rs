@@ -204,5 +204,9 @@ fn foreground_terminal_is_proxied_without_console_socket() {
     let o = c.run();
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let out = stdout(&o);
-    assert!(out.contains("/dev/pts/0") && out.contains("via-pty"), "{}", text(&o));
+    assert!(
+        out.contains("/dev/pts/0") && out.contains("via-pty"),
+        "{}",
+        text(&o)
+    );
 }

@@ -108,3 +108,28 @@ fn namespaced_sysctl_is_set() {
         host
     );
 }
+
+#[test]
+fn exec_joins_a_user_namespace_container() {
+    require_root!();
+    let mut c = Ctr::new("usernsexec", &["sleep", "1000"]);
+    c.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("a")
+        .push(json!({"type": "user"}));
+    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    c.run_detached();
+    let o = c.exec(&["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let words: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    assert_eq!(words, ["0", "0", "200000", "65536"], "{}", text(&o));
+    let pid = c.state()["pid"].as_i64().expect("pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("200000")),
+        "{status}"
+    );
+}
