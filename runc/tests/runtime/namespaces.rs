@@ -133,3 +133,31 @@ fn exec_joins_a_user_namespace_container() {
         "{status}"
     );
 }
+
+#[test]
+fn time_namespace_with_offsets() {
+    require_root!();
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        eprintln!("skipped: kernel without time namespaces");
+        return;
+    }
+    let mut c = Ctr::new(
+        "timens",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/time; cat /proc/self/timens_offsets",
+        ],
+    );
+    c.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("a")
+        .push(json!({"type": "time"}));
+    c.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("time:["), "{out}");
+    assert!(!out.starts_with(&host_ns("time")), "{out}");
+    assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
+}
