@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times crust-runc (release build) side by side with Debian's runc and crun, with hyperfine:
+# Times crust-runc (as built by runc/release.sh) side by side with Debian's runc and crun, with hyperfine:
 #   run of /bin/true, create+start+kill+delete as separate calls, exec into a running
 #   container, and peak RSS (max RSS of the runtime and its children, /usr/bin/time %M).
 # Prints the means and the crust-runc/runc and crust-runc/crun ratios.
@@ -14,9 +14,8 @@ RUNS=${1:-50}
 
 if [ -z "${CRUST_BENCH_INNER:-}" ]; then
   if [ -z "${CRUST_RUNC:-}" ]; then   # CRUST_RUNC=path skips the build
-    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-    cargo build --release -q -p crust-runc
-    export CRUST_RUNC="$CARGO_TARGET_DIR/release/crust-runc"
+    CRUST_RUNC=$(runc/release.sh)
+    export CRUST_RUNC
   fi
   export CRUST_BENCH_INNER=1
   exec unshare -m --propagation private "$0" "$@"

@@ -8,9 +8,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (sudo deploy/demo.sh)"; exit 1; }
 deploy/deps.sh   # (jq is in the test set)
 
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --profile runtime -q -p crust-runc
-RUNC="$CARGO_TARGET_DIR/runtime/crust-runc"
+RUNC=$(runc/release.sh)
 
 W=$(mktemp -d /tmp/crust-demo.XXXXXX)
 ROOT="$W/state"

@@ -220,12 +220,14 @@ fn stage1(ch: &Channel) -> Result<(), InitError> {
         let _ = nix::unistd::setresuid(root, root, root);
     }
     if req.unshare != 0 {
-        nix::sched::unshare(CloneFlags::from_bits_truncate(req.unshare)).map_err(|source| {
-            InitError::Unshare {
+        // Raw unshare: nix's CloneFlags has no CLONE_NEWTIME and would drop the bit.
+        // SAFETY: unshare with flags only; this process is single-threaded.
+        if unsafe { libc::unshare(req.unshare) } != 0 {
+            return Err(InitError::Unshare {
                 flags: req.unshare,
-                source,
-            }
-        })?;
+                source: nix::Error::last(),
+            });
+        }
     }
     if req.unshare & libc::CLONE_NEWTIME != 0 {
         write_time_offsets(&req.spec)?;

@@ -10,15 +10,26 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-/// Version text (runc prints its version, commit and spec version).
+/// `--version` text, shaped like runc's ("runc version X", "commit: ", "spec: ") so tools
+/// that parse it (go-runc) find the fields.
 const VERSION: &str = concat!(
+    "crust-runc version ",
     env!("CARGO_PKG_VERSION"),
-    "\nspec: 1.0.2-dev\nruntime: crust-runc (runc 1.1 compatible)"
+    "\ncommit: crust-runc-",
+    env!("CARGO_PKG_VERSION"),
+    "\nspec: 1.0.2-dev\nruntime: runc 1.1 compatible"
 );
 
 #[derive(Parser, Debug)]
-#[command(name = "crust-runc", version = VERSION, about = "Open Container Initiative runtime (a drop-in for runc)")]
+#[command(
+    name = "crust-runc",
+    about = "Open Container Initiative runtime (a drop-in for runc)",
+    disable_version_flag = true
+)]
 pub struct Cli {
+    /// Print the version.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
     /// Enable debug logging.
     #[arg(long, global = true)]
     pub debug: bool,
@@ -42,7 +53,7 @@ pub struct Cli {
     #[arg(long, hide = true)]
     pub rootless: Option<String>,
     #[command(subcommand)]
-    pub command: commands::Command,
+    pub command: Option<commands::Command>,
 }
 
 fn main() {
@@ -52,6 +63,14 @@ fn main() {
     }
     crust_runc::logging::mark_start();
     let cli = Cli::parse();
+    let Some(command) = &cli.command else {
+        if cli.version {
+            println!("{VERSION}");
+            std::process::exit(0);
+        }
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        std::process::exit(0);
+    };
     let format = match cli.log_format.as_str() {
         "json" => crust_runc::logging::Format::Json,
         "text" => crust_runc::logging::Format::Text,
@@ -74,7 +93,7 @@ fn main() {
             "--systemd-cgroup is not implemented yet; using the cgroupfs driver",
         );
     }
-    let code = match commands::run(&cli) {
+    let code = match commands::run(&cli, command) {
         Ok(code) => code,
         Err(e) => {
             let msg = format!("{e:#}");
@@ -117,11 +136,11 @@ mod tests {
         ])
         .expect("parse");
         assert_eq!(cli.root, PathBuf::from("/r"));
-        assert!(matches!(cli.command, commands::Command::Create(_)));
+        assert!(matches!(cli.command, Some(commands::Command::Create(_))));
         let cli = Cli::try_parse_from(["runc", "exec", "--detach", "id", "sh", "-c", "echo hi"])
             .expect("parse exec");
         match cli.command {
-            commands::Command::Exec(e) => assert_eq!(e.command, ["sh", "-c", "echo hi"]),
+            Some(commands::Command::Exec(e)) => assert_eq!(e.command, ["sh", "-c", "echo hi"]),
             _ => panic!("not exec"),
         }
         Cli::try_parse_from(["runc", "kill", "--all", "id", "KILL"]).expect("kill");

@@ -206,6 +206,9 @@ fn write_maps(pid: i32, spec: &Spec) -> Result<(), SpawnError> {
 pub struct Spawned {
     /// Host pid of the container init / exec'd process.
     pub pid: i32,
+    /// The pty master, when the process has a terminal and no console socket was given
+    /// (foreground `run`/`exec` proxy it).
+    pub console: Option<OwnedFd>,
 }
 
 /// Starts the container side for `req` and drives the sync protocol until the process is
@@ -233,7 +236,8 @@ pub fn spawn(req: Request, opts: Options<'_>) -> Result<Spawned, SpawnError> {
     drop(exe);
     let stage1 = c.id() as i32;
     let mut init = None;
-    let result = drive(&parent, stage1, &mut init, req, opts);
+    let mut console = None;
+    let result = drive(&parent, stage1, &mut init, &mut console, req, opts);
     if result.is_err() {
         if let Some(p) = init {
             let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
@@ -252,6 +256,7 @@ pub fn spawn(req: Request, opts: Options<'_>) -> Result<Spawned, SpawnError> {
     }
     result.map(|_| Spawned {
         pid: init.unwrap_or(stage1),
+        console,
     })
 }
 
@@ -259,6 +264,7 @@ fn drive(
     ch: &crate::sync::Channel,
     stage1: i32,
     init: &mut Option<i32>,
+    console: &mut Option<OwnedFd>,
     req: Request,
     opts: Options<'_>,
 ) -> Result<(), SpawnError> {
@@ -269,7 +275,6 @@ fn drive(
     let kind = req.kind;
     let spec = req.spec.clone();
     ch.send(&Message::Request(Box::new(req)), None)?;
-    let mut console: Option<OwnedFd> = None;
     loop {
         let (msg, fd) = match ch.recv() {
             Ok(m) => m,
@@ -295,16 +300,17 @@ fn drive(
             }
             Message::Console => {
                 let master = fd.ok_or_else(|| SpawnError::Protocol("console without fd".into()))?;
-                if let Some(sock) = opts.console_socket {
-                    crate::console::send_to_socket(sock, master.as_raw_fd(), "/dev/ptmx")?;
+                match opts.console_socket {
+                    Some(sock) => {
+                        crate::console::send_to_socket(sock, master.as_raw_fd(), "/dev/ptmx")?
+                    }
+                    None => *console = Some(master),
                 }
-                console = Some(master);
             }
             Message::Ready => return Ok(()),
             Message::Error(e) => return Err(SpawnError::Child(e)),
             m => return Err(SpawnError::Protocol(format!("{m:?}"))),
         }
-        drop(console.take());
     }
 }
 

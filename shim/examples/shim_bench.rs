@@ -130,6 +130,7 @@ async fn main() {
         }
         for c in [
             "memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio", "cpuset", "systemd",
+            "unified",
         ] {
             let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-bench"));
         }

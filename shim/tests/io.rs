@@ -258,10 +258,55 @@ async fn oom_is_reported() {
     let ev = shim.events();
     let pos = |t: &str| ev.iter().position(|e| e == t).unwrap();
     assert!(pos("/tasks/oom") < pos("/tasks/exit"), "{ev:?}");
+    // Without events, a client can still tell: Stats answers until Delete, with the
+    // OOM-kill count.
+    let mut sr = api::StatsRequest::new();
+    sr.id = b.id.clone();
+    let stats = shim.client.stats(ctx(), &sr).await.unwrap();
+    if stats.stats.type_url == "io.containerd.cgroups.v1.Metrics" {
+        use containerd_shim_protos::cgroups::metrics::Metrics;
+        let m: Metrics = protobuf::Message::parse_from_bytes(&stats.stats.value).unwrap();
+        assert!(m.memory_oom_control.oom_kill >= 1, "{m:?}");
+    }
     let mut count: HashMap<String, usize> = HashMap::new();
     for e in shim.events() {
         *count.entry(e).or_default() += 1;
     }
     assert_eq!(count.get("/tasks/exit"), Some(&1), "{count:?}");
+    shim.delete(&b.id, "").await.unwrap();
+}
+
+#[tokio::test]
+async fn binary_logging_driver() {
+    if !is_root() {
+        return;
+    }
+    let (mut shim, b) = Shim::start(
+        &["sh", "-c", "echo to-out; echo to-err >&2"],
+        &SpecOpts::default(),
+    )
+    .await;
+    // containerd's logging-binary protocol: stdout on fd 3, stderr on fd 4, close fd 5
+    // when ready; the query's keys (and values) are the arguments.
+    let logger = shim.path("logger.sh");
+    std::fs::write(
+        &logger,
+        "#!/bin/sh\nexec 5>&-\ncat <&3 > \"$1.out\" &\ncat <&4 > \"$1.err\"\nwait\necho \"$CONTAINER_ID $CONTAINER_NAMESPACE\" > \"$1.env\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let base = shim.path("bin-log");
+    let uri = format!("binary://{}?{}", logger.display(), base.display());
+    shim.create(&b, ["", &uri, &uri], false).await.unwrap();
+    shim.start_task(&b.id, "").await.unwrap();
+    assert_eq!(shim.wait(&b.id, "").await.unwrap(), 0);
+    let read = |ext: &str| std::fs::read_to_string(base.with_extension(ext)).unwrap_or_default();
+    assert!(
+        eventually(|| read("env") == format!("{} {NS}\n", b.id)).await,
+        "{}",
+        read("env")
+    );
+    assert_eq!(read("out"), "to-out\n");
+    assert_eq!(read("err"), "to-err\n");
     shim.delete(&b.id, "").await.unwrap();
 }

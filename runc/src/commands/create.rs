@@ -62,7 +62,14 @@ fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str) -> Result<Option<crust_
     let cg = crust_cgroups::Cgroup::new(path.as_deref(), id).context("linux.cgroupsPath")?;
     cg.create().context("create cgroup")?;
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
-        if let Err(e) = cg.apply(r) {
+        let r = match config::cgroup_resources(spec, r) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = cg.delete();
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = cg.apply(&r) {
             let _ = cg.delete();
             return Err(e).context("linux.resources");
         }
@@ -72,11 +79,17 @@ fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str) -> Result<Option<crust_
 
 /// Creates the container; returns its state (the init waits on the exec fifo).
 pub fn run(root: &Path, a: &CreateArgs) -> Result<ContainerState> {
-    create(root, a, false)
+    create(root, a, false).map(|(st, _)| st)
 }
 
-/// `create`, optionally making this process the subreaper of the init (foreground `run`).
-pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerState> {
+/// `create`; `foreground` (for `run`) makes this process the init's subreaper and, for a
+/// terminal without console socket, returns the pty master to proxy.
+pub fn create(
+    root: &Path,
+    a: &CreateArgs,
+    foreground: bool,
+) -> Result<(ContainerState, Option<std::os::fd::OwnedFd>)> {
+    let subreaper = foreground;
     state::check_id(&a.id)?;
     let bundle =
         std::fs::canonicalize(&a.bundle).with_context(|| format!("bundle {:?}", a.bundle))?;
@@ -102,11 +115,12 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
         if !sock.exists() {
             bail!("console socket {sock:?} does not exist");
         }
-    } else if spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false)
+    } else if !foreground
+        && spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
     {
         bail!("process.terminal is true: cannot allocate tty if runc will detach without setting console socket");
     }
@@ -207,5 +221,5 @@ pub fn create(root: &Path, a: &CreateArgs, subreaper: bool) -> Result<ContainerS
     }
     cleanup.dir = None;
     cleanup.cgroup = None;
-    Ok(st)
+    Ok((st, spawned.console))
 }

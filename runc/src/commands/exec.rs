@@ -157,8 +157,8 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     }
     let process = build_process(st.config.process().as_ref(), a)?;
     let tty = process.terminal().unwrap_or(false);
-    if tty && a.console_socket.is_none() {
-        bail!("cannot allocate tty without --console-socket");
+    if tty && a.detach && a.console_socket.is_none() {
+        bail!("cannot allocate tty if runc will detach without setting console socket");
     }
     if !tty && a.console_socket.is_some() {
         bail!("--console-socket given but the process has no terminal");
@@ -185,6 +185,6 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     }
     match set {
         None => Ok(0),
-        Some(set) => super::foreground::wait(spawned.pid, &set),
+        Some(set) => super::foreground::wait(spawned.pid, &set, spawned.console),
     }
 }

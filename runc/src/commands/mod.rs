@@ -68,9 +68,9 @@ pub struct IdArg {
 }
 
 /// Dispatches to the command.
-pub fn run(cli: &crate::Cli) -> Result<i32> {
+pub fn run(cli: &crate::Cli, command: &Command) -> Result<i32> {
     let root = cli.root.as_path();
-    match &cli.command {
+    match command {
         Command::Create(a) => create::run(root, a).map(|_| 0),
         Command::Start(a) => start::run(root, &a.id).map(|_| 0),
         Command::Run(a) => run::run(root, a),

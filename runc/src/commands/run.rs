@@ -30,7 +30,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     } else {
         Some(super::foreground::block_signals()?)
     };
-    let st = super::create::create(root, &a.create, !a.detach)?;
+    let (st, console) = super::create::create(root, &a.create, !a.detach)?;
     if let Err(e) = super::start::start(root, &st) {
         super::delete::destroy(root, &st);
         return Err(e);
@@ -38,7 +38,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     let Some(set) = set else {
         return Ok(0);
     };
-    let code = super::foreground::wait(st.init_pid, &set)?;
+    let code = super::foreground::wait(st.init_pid, &set, console)?;
     if !a.keep {
         super::delete::destroy(root, &st);
     }

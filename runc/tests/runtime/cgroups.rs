@@ -58,7 +58,8 @@ fn memory_limit_oom_kills() {
     );
     c.config["linux"]["resources"] = json!({"memory": {"limit": 16777216, "swap": 16777216}});
     let o = c.run();
-    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    // The shell (pid 1 of the container) is OOM-killed: 128 + SIGKILL.
+    assert_eq!(o.status.code(), Some(137), "{}", text(&o));
     assert!(!stdout(&o).contains("survived"), "{}", text(&o));
 }
 
@@ -111,4 +112,28 @@ fn update_and_events_stats() {
     assert_eq!(ev["type"], "stats");
     assert_eq!(ev["id"], c.id.as_str());
     assert!(ev["data"].is_object(), "{ev}");
+}
+
+#[test]
+fn deny_all_devices_keeps_default_devices_usable() {
+    require_root!();
+    let mut c = Ctr::new(
+        "devices",
+        &["sh", "-c", "echo ok > /dev/null && echo null-ok; mknod /tmp/sda b 8 0; head -c1 /tmp/sda; echo rc=$?"],
+    );
+    c.config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    assert!(out.contains("null-ok"), "{}", text(&o));
+    assert!(
+        out.contains("rc=1"),
+        "a disk device must stay denied: {}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not permitted"),
+        "{}",
+        text(&o)
+    );
 }

@@ -26,7 +26,7 @@ pub fn bin() -> PathBuf {
 const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "hostname", "ps", "mkdir", "pwd",
     "readlink", "head", "yes", "tr", "wc", "grep", "dd", "env", "tty", "stat", "touch", "mount",
-    "kill", "test", "printf", "umask", "ln", "rm",
+    "kill", "test", "printf", "umask", "ln", "rm", "mknod",
 ];
 
 /// A test container: state root, bundle and id, deleted with `--force` on drop.

@@ -195,3 +195,18 @@ fn create_with_terminal_and_console_socket() {
         "{out}"
     );
 }
+
+#[test]
+fn foreground_terminal_is_proxied_without_console_socket() {
+    require_root!();
+    let mut c = Ctr::new("fgtty", &["sh", "-c", "tty; echo via-pty; exit 4"]);
+    c.config["process"]["terminal"] = json!(true);
+    let o = c.run();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("/dev/pts/0") && out.contains("via-pty"),
+        "{}",
+        text(&o)
+    );
+}

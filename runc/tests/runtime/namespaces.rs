@@ -108,3 +108,56 @@ fn namespaced_sysctl_is_set() {
         host
     );
 }
+
+#[test]
+fn exec_joins_a_user_namespace_container() {
+    require_root!();
+    let mut c = Ctr::new("usernsexec", &["sleep", "1000"]);
+    c.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("a")
+        .push(json!({"type": "user"}));
+    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    c.run_detached();
+    let o = c.exec(&["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let words: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    assert_eq!(words, ["0", "0", "200000", "65536"], "{}", text(&o));
+    let pid = c.state()["pid"].as_i64().expect("pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("200000")),
+        "{status}"
+    );
+}
+
+#[test]
+fn time_namespace_with_offsets() {
+    require_root!();
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        eprintln!("skipped: kernel without time namespaces");
+        return;
+    }
+    let mut c = Ctr::new(
+        "timens",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/time; cat /proc/self/timens_offsets",
+        ],
+    );
+    c.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("a")
+        .push(json!({"type": "time"}));
+    c.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("time:["), "{out}");
+    assert!(!out.starts_with(&host_ns("time")), "{out}");
+    assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
+}

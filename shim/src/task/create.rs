@@ -100,7 +100,7 @@ impl Service {
         let (container, pid) = res?;
         self.lock().containers.insert(r.id.clone(), container);
         self.claim_exit(&r.id, "", pid);
-        self.watch_oom(&r.id, pid);
+        self.watch_oom(&r.id);
 
         let mut e = ev::TaskCreate::new();
         e.container_id = r.id.clone();
@@ -205,13 +205,19 @@ impl Service {
                 init,
                 execs: Default::default(),
                 oom: None,
+                cgroup: Cgroup::of_pid(pid),
             },
             pid,
         ))
     }
 
-    fn watch_oom(&self, id: &str, pid: i32) {
-        let Some(cg) = Cgroup::of_pid(pid) else {
+    fn watch_oom(&self, id: &str) {
+        let Some(cg) = self
+            .lock()
+            .container(id)
+            .ok()
+            .and_then(|c| c.cgroup.clone())
+        else {
             return;
         };
         let events = self.inner.events.clone();

@@ -122,6 +122,9 @@ pub struct Container {
     pub init: Proc,
     pub execs: HashMap<String, Exec>,
     pub oom: Option<JoinHandle<()>>,
+    /// The init's cgroup, found at create; kept so Stats (and its OOM-kill count)
+    /// still answer after the init exited, until Delete.
+    pub cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 impl Container {

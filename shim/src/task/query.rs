@@ -64,16 +64,18 @@ impl Service {
         Ok(r)
     }
 
+    /// Cgroup metrics of the container; after the init exited (until Delete) they still
+    /// answer while the cgroup exists, so a client can read the OOM-kill count.
     pub(super) fn do_stats(&self, id: &str) -> Result<api::StatsResponse> {
-        let pid = {
+        let (cg, pid) = {
             let st = self.lock();
             let c = st.container(id)?;
-            if c.init.exit.is_some() {
-                return Err(ShimError::ProcessFinished(id.into()));
-            }
-            c.init.pid
+            (c.cgroup.clone(), c.init.pid)
         };
-        let cg = Cgroup::of_pid(pid).ok_or_else(|| ShimError::ProcessFinished(id.into()))?;
+        let cg = cg
+            .or_else(|| Cgroup::of_pid(pid))
+            .filter(|cg| cg.memory_dir().is_some_and(|d| d.exists()))
+            .ok_or_else(|| ShimError::ProcessFinished(id.into()))?;
         let mut r = api::StatsResponse::new();
         r.stats = Some(cg.metrics()).into();
         Ok(r)
