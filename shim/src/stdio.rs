@@ -33,6 +33,9 @@ use crate::error::{Result, ShimError};
 use crate::reaper::Reaper;
 use crate::runtime::ProcessIo;
 
+/// How long a logging binary may take to signal readiness.
+const BINARY_READY_MS: u16 = 10_000;
+
 /// Copy buffer per active stream, allocated when the stream's copy task starts.
 const COPY_BUF: usize = 8 * 1024;
 
@@ -444,10 +447,14 @@ fn spawn_binary(
     let (child, _exit) = reaper.spawn(&mut cmd).map_err(err)?;
     drop(child);
     drop((out_r, err_r, ready_w));
-    // Wait (blocking, bounded by the binary) until it closes fd 5.
-    let mut ready = std::fs::File::from(ready_r);
-    let mut b = [0u8; 1];
-    let _ = std::io::Read::read(&mut ready, &mut b);
+    // Wait until it closes fd 5 (or dies). This blocks the shim's only thread, so it
+    // is bounded: a logger that is not ready within BINARY_READY gets the pipes anyway.
+    let mut fds = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&ready_r),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(BINARY_READY_MS));
+    drop(ready_r);
     Ok((out_w, err_w))
 }
 
