@@ -1,6 +1,6 @@
 //! Test harness: busybox bundles in temp dirs, real shims started through `start`, and
 //! ttrpc clients. Needs root (skips with a message otherwise). The OCI runtime is
-//! `$CRUST_TEST_RUNTIME` (default: `runc`).
+//! `$CRUST_TEST_RUNTIME` (e.g. `runc`), default the workspace's `crust-runc`.
 //!
 //! Everything a test creates is cleaned up in Drop: containers are killed and deleted
 //! through the runtime, shims are killed, cgroups and temp dirs removed.
@@ -30,8 +30,31 @@ pub fn is_root() -> bool {
     root
 }
 
+/// The OCI runtime the tests' shims run: `$CRUST_TEST_RUNTIME` (e.g. `runc`), else the
+/// workspace's `crust-runc` next to the test executable, built on first use if absent.
 pub fn runtime() -> String {
-    std::env::var("CRUST_TEST_RUNTIME").unwrap_or_else(|_| "runc".into())
+    static RUNTIME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            if let Ok(r) = std::env::var("CRUST_TEST_RUNTIME") {
+                return r;
+            }
+            // target/<profile>/deps/<test> -> target/<profile>/crust-runc
+            let exe = std::env::current_exe().unwrap();
+            let bin = exe.parent().unwrap().parent().unwrap().join("crust-runc");
+            if !bin.is_file() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let st = Command::new(cargo)
+                    .args(["build", "-p", "crust-runc", "--bin", "crust-runc"])
+                    .current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "building crust-runc failed");
+            }
+            assert!(bin.is_file(), "no crust-runc at {}", bin.display());
+            bin.display().to_string()
+        })
+        .clone()
 }
 
 pub fn shim_bin() -> PathBuf {
