@@ -1,16 +1,22 @@
-//! The last two steps shared by pull and import: unpacking an image's layers into
-//! snapshots (once per chain ID) and recording the image with its names and reference
-//! counts in one metadata transaction.
+//! The last steps shared by pull and import: unpacking an image's layers into snapshots
+//! (once per chain ID) and recording the image with its names and reference counts in one
+//! metadata transaction.
+//!
+//! Unpacking is split in two so that layers can be extracted in parallel (every layer is
+//! extracted on its own into an empty directory anyway): [`Images::extract_layer`] takes
+//! the chain ID's lock, and unless the snapshot exists extracts the layer into a staging
+//! directory inside the snapshots root and checks its diff ID; [`Images::install_layer`],
+//! called bottom-up, prepares the snapshot on its (by then committed) parent, renames the
+//! staged tree into it and commits it under the chain ID. A staging directory that is not
+//! installed is deleted (on drop, or at the next start after a crash).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 
 use super::{Error, Image, ImageRecord, Images, LayerRecord};
 use crate::content::{Manager as _, Provider as _};
 use crate::digest::Digest;
 use crate::metadata::{Read as _, Table, WriteTx};
 use crate::snapshots::{unpack, SnapshotKind, Snapshotter as _};
-
-static UNPACK_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// What a removal or a moved tag released.
 #[derive(Debug, Default)]
@@ -20,72 +26,153 @@ pub(super) struct Freed {
     pub snapshots: Vec<String>,
 }
 
+/// A staged, not yet installed layer tree; deleted on drop unless installed.
+#[derive(Debug)]
+pub(super) struct Staging(Option<PathBuf>);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// The result of [`Images::extract_layer`]: the chain ID's lock, held until installed,
+/// and the staged tree (none if the snapshot already existed).
+pub(super) struct Extracted {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    staging: Option<Staging>,
+}
+
 impl Images {
-    /// Unpacks layer `layer` (already in the content store) as snapshot `chain` on
-    /// `parent`, unless it exists; checks the result against `diff_id`.
+    /// Extracts layer `layer` (already in the content store) into a staging directory,
+    /// unless its chain ID is already a committed snapshot; checks the diff ID.
+    pub(super) async fn extract_layer(
+        &self,
+        image: &str,
+        layer: &LayerRecord,
+    ) -> Result<Extracted, Error> {
+        let guard = self.inflight.lock(format!("snap/{}", layer.chain_id)).await;
+        if let Ok(info) = self.snapshotter.stat(&layer.chain_id) {
+            if info.kind == SnapshotKind::Committed {
+                return Ok(Extracted {
+                    _guard: guard,
+                    staging: None,
+                });
+            }
+        }
+        let sn = self.snapshotter.clone();
+        let content = self.content.clone();
+        let (image, layer) = (image.to_string(), layer.clone());
+        let staging = tokio::task::spawn_blocking(move || {
+            let dir = sn.staging_dir().map_err(|source| Error::Snapshot {
+                image: image.clone(),
+                source,
+            })?;
+            let staging = Staging(Some(dir.clone()));
+            let d = Digest::parse(&layer.digest).map_err(|e| Error::Malformed {
+                image: image.clone(),
+                why: e.to_string(),
+            })?;
+            let file = content.open(&d).map_err(|source| Error::Content {
+                image: image.clone(),
+                digest: layer.digest.clone(),
+                source,
+            })?;
+            let applied =
+                unpack::apply_to_dir(&dir, std::io::BufReader::with_capacity(1 << 20, file))
+                    .map_err(|source| Error::Unpack {
+                        image: image.clone(),
+                        layer: layer.digest.clone(),
+                        source,
+                    })?;
+            if applied.diff_id.as_str() != layer.diff_id {
+                return Err(Error::DiffIdMismatch {
+                    image: image.clone(),
+                    layer: layer.digest.clone(),
+                    expected: layer.diff_id.clone(),
+                    actual: applied.diff_id.to_string(),
+                });
+            }
+            Ok(staging)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+        Ok(Extracted {
+            _guard: guard,
+            staging: Some(staging),
+        })
+    }
+
+    /// Installs an extracted layer as snapshot `layer.chain_id` on `parent` (committed).
+    pub(super) async fn install_layer(
+        &self,
+        image: &str,
+        layer: &LayerRecord,
+        parent: Option<&str>,
+        mut extracted: Extracted,
+    ) -> Result<(), Error> {
+        let Some(mut staging) = extracted.staging.take() else {
+            return Ok(());
+        };
+        let Some(dir) = staging.0.take() else {
+            return Ok(());
+        };
+        let sn = self.snapshotter.clone();
+        let (image, chain, parent) = (
+            image.to_string(),
+            layer.chain_id.clone(),
+            parent.map(str::to_string),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut restage = Staging(Some(dir.clone()));
+            let snap_err = |source| Error::Snapshot {
+                image: image.clone(),
+                source,
+            };
+            let key = format!(
+                "unpack-{}-{}",
+                &chain[7..19],
+                dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+            );
+            let mounts = sn.prepare(&key, parent.as_deref()).map_err(snap_err)?;
+            let result = (|| {
+                let target = unpack::target_dir(&mounts).map_err(|source| Error::Unpack {
+                    image: image.clone(),
+                    layer: chain.clone(),
+                    source,
+                })?;
+                // rename(2) replaces the empty directory prepare created.
+                std::fs::rename(&dir, &target).map_err(|source| Error::Io {
+                    op: "install layer",
+                    path: target,
+                    source,
+                })?;
+                sn.commit(&chain, &key).map_err(snap_err)
+            })();
+            if result.is_err() {
+                if let Err(e) = sn.remove(&key) {
+                    tracing::warn!(key, error = %e, "remove failed unpack snapshot");
+                }
+            } else {
+                restage.0 = None; // installed: nothing to delete
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    /// Extracts and installs one layer (sequential use, e.g. import).
     pub(super) async fn ensure_snapshot(
         &self,
         image: &str,
         layer: &LayerRecord,
         parent: Option<&str>,
     ) -> Result<(), Error> {
-        let _guard = self.inflight.lock(format!("snap/{}", layer.chain_id)).await;
-        if let Ok(info) = self.snapshotter.stat(&layer.chain_id) {
-            if info.kind == SnapshotKind::Committed {
-                return Ok(());
-            }
-        }
-        let sn = self.snapshotter.clone();
-        let content = self.content.clone();
-        let (image, layer, parent) = (image.to_string(), layer.clone(), parent.map(str::to_string));
-        tokio::task::spawn_blocking(move || {
-            let key = format!(
-                "unpack-{}-{}-{}",
-                &layer.chain_id[7..19],
-                std::process::id(),
-                UNPACK_SEQ.fetch_add(1, Ordering::Relaxed)
-            );
-            let snap_err = |source| Error::Snapshot {
-                image: image.clone(),
-                source,
-            };
-            let mounts = sn.prepare(&key, parent.as_deref()).map_err(snap_err)?;
-            let result = (|| {
-                let d = Digest::parse(&layer.digest).map_err(|e| Error::Malformed {
-                    image: image.clone(),
-                    why: e.to_string(),
-                })?;
-                let file = content.open(&d).map_err(|source| Error::Content {
-                    image: image.clone(),
-                    digest: layer.digest.clone(),
-                    source,
-                })?;
-                let applied =
-                    unpack::apply_layer(&mounts, std::io::BufReader::with_capacity(1 << 20, file))
-                        .map_err(|source| Error::Unpack {
-                            image: image.clone(),
-                            layer: layer.digest.clone(),
-                            source,
-                        })?;
-                if applied.diff_id.as_str() != layer.diff_id {
-                    return Err(Error::DiffIdMismatch {
-                        image: image.clone(),
-                        layer: layer.digest.clone(),
-                        expected: layer.diff_id.clone(),
-                        actual: applied.diff_id.to_string(),
-                    });
-                }
-                sn.commit(&layer.chain_id, &key).map_err(snap_err)
-            })();
-            if result.is_err() {
-                if let Err(e) = sn.remove(&key) {
-                    tracing::warn!(key, error = %e, "remove failed unpack snapshot");
-                }
-            }
-            result
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
+        let x = self.extract_layer(image, layer).await?;
+        self.install_layer(image, layer, parent, x).await
     }
 
     /// Records `rec` under `names` (moving names that pointed elsewhere), counting its

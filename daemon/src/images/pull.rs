@@ -425,23 +425,47 @@ impl Images {
                 fetch_blob(ctx, desc, store, inflight).await
             })));
         }
-        let mut parent: Option<String> = None;
+        // Extract layers in parallel as their downloads finish (each into its own staging
+        // directory), install them bottom-up.
         let started = std::time::Instant::now();
-        for (i, dl) in downloads.iter_mut().enumerate() {
-            (&mut dl.0)
-                .await
-                .map_err(|e| Error::Task(e.to_string()))??;
-            let fetched = started.elapsed();
-            self.ensure_snapshot(&ctx.image, &layers[i], parent.as_deref())
+        let extract_limit = Arc::new(tokio::sync::Semaphore::new(3));
+        let mut extracted: futures::stream::FuturesOrdered<_> = downloads
+            .into_iter()
+            .zip(&layers)
+            .map(|(dl, layer)| {
+                let limit = extract_limit.clone();
+                async move {
+                    let mut dl = dl;
+                    (&mut dl.0)
+                        .await
+                        .map_err(|e| Error::Task(e.to_string()))??;
+                    let fetched = started.elapsed();
+                    let _permit = limit
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| Error::Task(e.to_string()))?;
+                    let x = self.extract_layer(&ctx.image, layer).await?;
+                    Ok::<_, Error>((x, fetched, started.elapsed()))
+                }
+            })
+            .collect();
+        let mut parent: Option<String> = None;
+        let mut i = 0;
+        while let Some(r) = extracted.next().await {
+            let (x, fetched, unpacked) = r?;
+            let layer = &layers[i];
+            self.install_layer(&ctx.image, layer, parent.as_deref(), x)
                 .await?;
             tracing::debug!(
                 image = %ctx.image,
                 layer = i,
                 fetched_ms = fetched.as_millis() as u64,
-                unpacked_ms = started.elapsed().as_millis() as u64,
+                unpacked_ms = unpacked.as_millis() as u64,
+                installed_ms = started.elapsed().as_millis() as u64,
                 "layer ready"
             );
-            parent = Some(layers[i].chain_id.clone());
+            parent = Some(layer.chain_id.clone());
+            i += 1;
         }
         Ok(rec)
     }

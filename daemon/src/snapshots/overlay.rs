@@ -53,6 +53,22 @@ impl OverlaySnapshotter {
         self.root.join(id.to_string())
     }
 
+    /// A new empty directory inside the snapshots root (same filesystem, so a tree built in
+    /// it can be renamed into a snapshot). Removed by [`Self::cleanup`] if left behind.
+    pub fn staging_dir(&self) -> Result<PathBuf, Error> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = self
+            .root
+            .join(format!("staging-{}-{n}", std::process::id()));
+        fs::create_dir(&p).map_err(|source| Error::Io {
+            op: "create",
+            path: p.clone(),
+            source,
+        })?;
+        Ok(p)
+    }
+
     /// The `fs` directory of a snapshot.
     pub fn fs_dir(&self, key: &str) -> Result<PathBuf, Error> {
         Ok(self.dir(self.stat(key)?.id).join("fs"))
