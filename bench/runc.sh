@@ -7,7 +7,7 @@
 # crun does not start on this hybrid-cgroup host while /sys/fs/cgroup/unified is mounted,
 # so the whole benchmark re-executes itself in a private mount namespace where that cgroup2
 # mount is detached; all three runtimes run in that same environment.
-# Usage: sudo bench/runc.sh [runs (default 50)]   (CRUST_RUNC=/path/to/crust-runc skips the build)
+# Usage: sudo [ROUNDS=5] bench/runc.sh [runs per operation (default 50)]   (CRUST_RUNC=/path/to/crust-runc skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-50}
@@ -29,8 +29,8 @@ done
 W=$(mktemp -d /tmp/crust-bench.XXXXXX)
 cleanup() {
   for rt in crust runc crun; do
-    for id in bench-exec bench-run bench-life; do
-      "$(bin "$rt")" --root "$W/root-$rt" delete --force "$id" >/dev/null 2>&1 || true
+    for id in bench-exec bench-run bench-life bench-rss; do
+      "$(bin "$rt")" --root "$W/root-$rt" delete --force "$id-$rt" >/dev/null 2>&1 || true
     done
   done
   rm -rf "$W"
@@ -49,24 +49,38 @@ jq --arg r "$W/bundle/rootfs" '.process.terminal=false | .process.args=["/bin/sl
   "$W/bundle/config.json" > "$W/sleepbundle/config.json"
 cp "$W/true.json" "$W/bundle/config.json"
 
-declare -A MEAN
-measure() { # name command...
-  local name=$1; shift
-  hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$W/h.json" "$@" >/dev/null 2>&1 \
-    || hyperfine --runs "$RUNS" --warmup 3 --export-json "$W/h.json" "$@" >/dev/null
-  MEAN[$name]=$(jq '.results[0].mean * 1000' "$W/h.json")
+# The host is shared and its load drifts, so each operation is measured in ROUNDS rounds,
+# every round timing the three runtimes back to back; the figure is the median of the
+# per-round hyperfine means.
+ROUNDS=${ROUNDS:-5}
+PER=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+declare -A MEAN ROUNDMEANS
+hf() { # command -> mean ms
+  hyperfine -N --runs "$PER" --warmup 2 --export-json "$W/h.json" "$1" >/dev/null 2>&1 \
+    || hyperfine --runs "$PER" --warmup 2 --export-json "$W/h.json" "$1" >/dev/null
+  jq '.results[0].mean * 1000' "$W/h.json"
 }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 for rt in crust runc crun; do
+  "$(bin "$rt")" --root "$W/root-$rt" run --detach --bundle "$W/sleepbundle" bench-exec-$rt >/dev/null
+done
+for round in $(seq "$ROUNDS"); do
+  for rt in crust runc crun; do
+    B=$(bin "$rt"); R="$W/root-$rt"
+    ROUNDMEANS[run/$rt]+=" $(hf "$B --root $R run --bundle $W/bundle bench-run-$rt")"
+    ROUNDMEANS[life/$rt]+=" $(hf "sh -c '$B --root $R create --bundle $W/sleepbundle bench-life-$rt && $B --root $R start bench-life-$rt && $B --root $R kill bench-life-$rt KILL && $B --root $R delete --force bench-life-$rt'")"
+    ROUNDMEANS[exec/$rt]+=" $(hf "$B --root $R exec bench-exec-$rt /bin/true")"
+  done
+  echo "bench: round $round/$ROUNDS done" >&2
+done
+for rt in crust runc crun; do
   B=$(bin "$rt"); R="$W/root-$rt"
-  measure "run/$rt" "$B --root $R run --bundle $W/bundle bench-run"
-  measure "life/$rt" "sh -c '$B --root $R create --bundle $W/sleepbundle bench-life && $B --root $R start bench-life && $B --root $R kill bench-life KILL && $B --root $R delete --force bench-life'"
-  "$B" --root "$R" run --detach --bundle "$W/sleepbundle" bench-exec >/dev/null
-  measure "exec/$rt" "$B --root $R exec bench-exec /bin/true"
-  "$B" --root "$R" delete --force bench-exec
+  "$B" --root "$R" delete --force "bench-exec-$rt"
+  for op in run life exec; do MEAN[$op/$rt]=$(echo "${ROUNDMEANS[$op/$rt]}" | median); done
   rss=0
   for _ in 1 2 3 4 5; do
-    r=$( { /usr/bin/time -f '%M' "$B" --root "$R" run --bundle "$W/bundle" bench-rss >/dev/null; } 2>&1 | tail -1)
+    r=$( { /usr/bin/time -f '%M' "$B" --root "$R" run --bundle "$W/bundle" "bench-rss-$rt" >/dev/null; } 2>&1 | tail -1)
     [ "$r" -gt "$rss" ] && rss=$r
   done
   MEAN["rss/$rt"]=$(awk -v r="$rss" 'BEGIN{print r/1024}')

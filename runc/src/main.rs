@@ -62,7 +62,12 @@ fn main() {
         crust_runc::init::main();
     }
     crust_runc::logging::mark_start();
-    let cli = Cli::parse();
+    // runc exits 1 on usage errors (clap's default is 2); help stays 0.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { 1 } else { 0 };
+        let _ = e.print();
+        std::process::exit(code)
+    });
     let Some(command) = &cli.command else {
         if cli.version {
             println!("{VERSION}");

@@ -28,6 +28,8 @@ pub enum SpawnError {
     Sync(#[from] crate::sync::SyncError),
     #[error("start init process")]
     Start(#[source] std::io::Error),
+    #[error("{0}")]
+    Setup(String),
     #[error("add init process to cgroup")]
     Cgroup(#[source] crust_cgroups::CgroupError),
     #[error("write {path:?}")]
@@ -63,7 +65,9 @@ fn ns_flag(t: LinuxNamespaceType) -> i32 {
 
 /// Everything `create` hands to [`spawn`] besides the request.
 pub struct Options<'a> {
-    pub cgroup: Option<&'a Cgroup>,
+    /// Called right after the init process started (overlapping its start-up): creates or
+    /// names the cgroup the process must join (None: no cgroup).
+    pub cgroup: &'a mut dyn FnMut() -> Result<Option<Cgroup>, String>,
     pub console_socket: Option<&'a Path>,
     /// Called for `Message::Hooks` with the init's host pid (prestart + createRuntime).
     pub on_hooks: &'a mut dyn FnMut(i32) -> Result<(), String>,
@@ -268,7 +272,8 @@ fn drive(
     req: Request,
     opts: Options<'_>,
 ) -> Result<(), SpawnError> {
-    if let Some(cg) = opts.cgroup {
+    let cgroup = (opts.cgroup)().map_err(SpawnError::Setup)?;
+    if let Some(cg) = &cgroup {
         cg.add_process(stage1).map_err(SpawnError::Cgroup)?;
         crate::logging::debug("init added to cgroup");
     }

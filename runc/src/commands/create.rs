@@ -144,9 +144,6 @@ pub fn create(
     // mkfifo honours the umask; runc's fifo is 0622.
     std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
         .context("chmod exec fifo")?;
-    let cgroup = make_cgroup(&spec, &a.id)?;
-    cleanup.cgroup = cgroup.clone();
-    crust_runc::logging::debug("cgroup created");
 
     let annotations = spec.annotations().clone().unwrap_or_default();
     let mut st = ContainerState {
@@ -159,7 +156,7 @@ pub fn create(
         created: crust_runc::logging::rfc3339(std::time::SystemTime::now(), true),
         owner: String::new(),
         annotations,
-        cgroup: cgroup.clone(),
+        cgroup: None,
         config: spec.clone(),
     };
     let hook_state: serde_json::Value =
@@ -189,16 +186,28 @@ pub fn create(
             })
             .map_err(|e| e.to_string())
     };
+    // The cgroup is made while the init process starts up (spawn calls this right after
+    // starting it), then the init is moved in before it does anything.
+    let mut made: Option<crust_cgroups::Cgroup> = None;
+    let mut make = || -> Result<Option<crust_cgroups::Cgroup>, String> {
+        let cg = make_cgroup(&spec, &a.id).map_err(|e| format!("{e:#}"))?;
+        made = cg.clone();
+        crust_runc::logging::debug("cgroup created");
+        Ok(cg)
+    };
     let spawned = spawn::spawn(
         req,
         Options {
-            cgroup: cgroup.as_ref(),
+            cgroup: &mut make,
             console_socket: a.console_socket.as_deref(),
             on_hooks: &mut on_hooks,
             subreaper,
         },
-    )
-    .map_err(|e| anyhow::anyhow!(crust_runc::init::chain(&e)))?;
+    );
+    cleanup.cgroup = made.clone();
+    st.cgroup = made;
+    let spawned = spawned.map_err(|e| anyhow::anyhow!(crust_runc::init::chain(&e)))?;
+
     st.init_pid = spawned.pid;
     crust_runc::logging::debug("init ready");
     st.init_start_time = state::start_time(spawned.pid).unwrap_or(0);

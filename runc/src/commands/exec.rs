@@ -173,7 +173,7 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     let spawned = spawn::spawn(
         req,
         Options {
-            cgroup: st.cgroup.as_ref(),
+            cgroup: &mut || Ok(st.cgroup.clone()),
             console_socket: a.console_socket.as_deref(),
             on_hooks: &mut no_hooks,
             subreaper: true,

@@ -35,12 +35,15 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         super::delete::destroy(root, &st);
         return Err(e);
     }
+    crust_runc::logging::debug("started");
     let Some(set) = set else {
         return Ok(0);
     };
     let code = super::foreground::wait(st.init_pid, &set, console)?;
+    crust_runc::logging::debug("init exited");
     if !a.keep {
         super::delete::destroy(root, &st);
+        crust_runc::logging::debug("destroyed");
     }
     Ok(code)
 }
