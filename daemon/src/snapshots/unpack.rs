@@ -17,7 +17,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -317,9 +317,10 @@ pub fn apply_to_dir<R: Read>(dir: &Path, reader: R) -> Result<Applied, Error> {
     };
     {
         let mut ar = tar::Archive::new(&mut hr);
+        let mut buf = vec![0u8; 1 << 20];
         for entry in ar.entries().map_err(Error::Read)? {
             let entry = entry.map_err(Error::Read)?;
-            apply_entry(&mut ap, entry)?;
+            apply_entry(&mut ap, entry, &mut buf)?;
         }
     }
     // Hash trailing padding too: the diff ID covers the whole stream.
@@ -349,7 +350,11 @@ pub fn apply_to_dir<R: Read>(dir: &Path, reader: R) -> Result<Applied, Error> {
     })
 }
 
-fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Result<(), Error> {
+fn apply_entry<R: Read>(
+    ap: &mut Applier,
+    mut entry: tar::Entry<'_, R>,
+    buf: &mut [u8],
+) -> Result<(), Error> {
     let path = entry.path().map_err(Error::Read)?.into_owned();
     let comps = components(&path)?;
     let Some((name, parents)) = comps.split_last() else {
@@ -459,32 +464,50 @@ fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Resul
             ap.dir_times.push((key, meta.mtime));
         }
         T::Regular | T::Continuous | T::GNUSparse => {
-            remove_existing(parent, name, &path, false)?;
-            let fd = nix::fcntl::openat(
-                parent,
-                name,
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            )
+            let create = || {
+                nix::fcntl::openat(
+                    parent,
+                    name,
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(meta.mode & 0o777),
+                )
+            };
+            // Usually nothing is there: try first, clear the way only on EEXIST.
+            let fd = match create() {
+                Err(Errno::EEXIST) => {
+                    remove_existing(parent, name, &path, false)?;
+                    create()
+                }
+                r => r,
+            }
             .map_err(fs_err("create", &path))?;
             let mut f = File::from(fd);
-            io::copy(&mut entry, &mut f).map_err(|source| Error::Fs {
-                op: "write",
-                path: path.clone(),
-                source,
-            })?;
+            loop {
+                let n = entry.read(buf).map_err(Error::Read)?;
+                if n == 0 {
+                    break;
+                }
+                f.write_all(&buf[..n]).map_err(|source| Error::Fs {
+                    op: "write",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
             nix::unistd::fchown(
                 &f,
                 Some(Uid::from_raw(meta.uid as u32)),
                 Some(Gid::from_raw(meta.gid as u32)),
             )
             .map_err(fs_err("chown", &path))?;
-            nix::sys::stat::fchmod(&f, Mode::from_bits_truncate(meta.mode))
-                .map_err(fs_err("chmod", &path))?;
+            // chown clears setuid/setgid, and the umask may have masked bits at create.
+            if meta.mode & 0o7000 != 0 || meta.mode & umask() != 0 {
+                nix::sys::stat::fchmod(&f, Mode::from_bits_truncate(meta.mode))
+                    .map_err(fs_err("chmod", &path))?;
+            }
             set_xattrs(&f, &meta.xattrs, &path)?;
             nix::sys::stat::futimens(&f, &ts(meta.mtime), &ts(meta.mtime))
                 .map_err(fs_err("set times of", &path))?;
@@ -594,6 +617,22 @@ fn apply_entry<R: Read>(ap: &mut Applier, mut entry: tar::Entry<'_, R>) -> Resul
         }
     }
     Ok(())
+}
+
+/// The process umask, read once from /proc (the umask(2) call can only read by writing);
+/// unknown means "assume everything is masked", so modes are always set explicitly.
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o777)
+    })
 }
 
 /// An O_RDONLY fd for a directory O_PATH fd (fchown/fchmod/fsetxattr need a real fd).
