@@ -91,6 +91,8 @@ impl Drop for Containerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The runc shim keeps runtime state under /run/containerd/runc/<namespace>.
+        let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(&self.ns));
         // containerd puts containers under /<namespace>/<id> in every hierarchy.
         if let Ok(hs) = std::fs::read_dir("/sys/fs/cgroup") {
             for h in hs.flatten() {
