@@ -3,15 +3,32 @@
 //! `CONTAINER_RUNTIME_ENDPOINT`/`IMAGE_SERVICE_ENDPOINT`, then the config file
 //! (`--config`, default `/etc/crictl.yaml`, keys `runtime-endpoint`, `image-endpoint`,
 //! `timeout`), then `unix:///run/crust/crust.sock`. One file per verb; the RuntimeService
-//! verbs (issue 6) join the [`Cmd`] enum.
+//! verbs read crictl's JSON/YAML pod and container config files ([`configfile`]).
 
+mod configfile;
+mod create;
+mod exec;
 mod imagefsinfo;
 mod images;
 mod import;
+mod info;
+mod inspect;
 mod inspecti;
+mod inspectp;
+mod logs;
 mod output;
+mod pods;
+mod ps;
 mod pull;
+mod rm;
 mod rmi;
+mod rmp;
+mod runp;
+mod start;
+mod stats;
+mod stop;
+mod stopp;
+mod version;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +36,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use serde::Deserialize;
 use tonic::transport::Channel;
 
@@ -62,6 +80,38 @@ enum Cmd {
     Imagefsinfo(imagefsinfo::Args),
     /// Import an OCI or docker-save archive.
     Import(import::Args),
+    /// Runtime name and versions.
+    Version(version::Args),
+    /// Runtime status and configuration.
+    Info(info::Args),
+    /// Run a pod sandbox from a JSON/YAML config.
+    Runp(runp::Args),
+    /// List pod sandboxes.
+    Pods(pods::Args),
+    /// Show pod sandbox status.
+    Inspectp(inspectp::Args),
+    /// Stop pod sandboxes.
+    Stopp(stopp::Args),
+    /// Remove pod sandboxes.
+    Rmp(rmp::Args),
+    /// Create a container: POD-ID CONTAINER-CONFIG POD-CONFIG.
+    Create(create::Args),
+    /// Start containers.
+    Start(start::Args),
+    /// List containers.
+    Ps(ps::Args),
+    /// Show container status.
+    Inspect(inspect::Args),
+    /// Stop containers.
+    Stop(stop::Args),
+    /// Remove containers.
+    Rm(rm::Args),
+    /// Print a container's log.
+    Logs(logs::Args),
+    /// Run a command in a container (synchronously).
+    Exec(exec::Args),
+    /// Container resource usage.
+    Stats(stats::Args),
 }
 
 /// crictl.yaml.
@@ -78,6 +128,7 @@ struct CrictlConfig {
 /// Resolved connection settings.
 #[derive(Debug, Clone)]
 struct Conn {
+    runtime_endpoint: String,
     image_endpoint: String,
     timeout: Duration,
 }
@@ -91,6 +142,13 @@ impl Conn {
 
     async fn images(&self) -> anyhow::Result<ImageServiceClient<Channel>> {
         Ok(ImageServiceClient::new(self.channel().await?))
+    }
+
+    async fn runtime(&self) -> anyhow::Result<RuntimeServiceClient<Channel>> {
+        let ch = crust_cri::client::connect(&self.runtime_endpoint, self.timeout)
+            .await
+            .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+        Ok(RuntimeServiceClient::new(ch))
     }
 }
 
@@ -111,8 +169,9 @@ fn resolve(cli: &Cli) -> anyhow::Result<Conn> {
         .image_endpoint
         .clone()
         .or(file.image_endpoint)
-        .unwrap_or(runtime);
+        .unwrap_or_else(|| runtime.clone());
     Ok(Conn {
+        runtime_endpoint: runtime,
         image_endpoint: image,
         timeout: Duration::from_secs(cli.timeout.or(file.timeout).unwrap_or(10)),
     })
@@ -135,6 +194,22 @@ async fn main() {
             Cmd::Inspecti(a) => inspecti::run(&conn, a).await,
             Cmd::Imagefsinfo(a) => imagefsinfo::run(&conn, a).await,
             Cmd::Import(a) => import::run(&conn, a).await,
+            Cmd::Version(a) => version::run(&conn, a).await,
+            Cmd::Info(a) => info::run(&conn, a).await,
+            Cmd::Runp(a) => runp::run(&conn, a).await,
+            Cmd::Pods(a) => pods::run(&conn, a).await,
+            Cmd::Inspectp(a) => inspectp::run(&conn, a).await,
+            Cmd::Stopp(a) => stopp::run(&conn, a).await,
+            Cmd::Rmp(a) => rmp::run(&conn, a).await,
+            Cmd::Create(a) => create::run(&conn, a).await,
+            Cmd::Start(a) => start::run(&conn, a).await,
+            Cmd::Ps(a) => ps::run(&conn, a).await,
+            Cmd::Inspect(a) => inspect::run(&conn, a).await,
+            Cmd::Stop(a) => stop::run(&conn, a).await,
+            Cmd::Rm(a) => rm::run(&conn, a).await,
+            Cmd::Logs(a) => logs::run(&conn, a).await,
+            Cmd::Exec(a) => exec::run(&conn, a).await,
+            Cmd::Stats(a) => stats::run(&conn, a).await,
         }
     }
     .await;
