@@ -306,6 +306,41 @@ fn cstrings<'a>(it: impl Iterator<Item = &'a str>) -> Result<Vec<CString>, Proce
         .collect()
 }
 
+/// Gives the program a clean signal state: ignored dispositions and the blocked mask survive
+/// execve, and the runtime ignores SIGPIPE and blocks the signals it forwards.
+fn reset_signals() {
+    // The raw syscall: glibc's wrappers refuse its internal signals 32 and 33, which may
+    // have been inherited as ignored.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: rt_sigaction with a valid struct and sigset size 8; bad numbers fail.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &dfl as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                )
+            };
+        }
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+}
+
 /// The last steps before the user program: umask, fds, cwd, user, caps, no_new_privs,
 /// seccomp, execve. Only returns on error.
 pub fn finish_and_exec(
@@ -339,6 +374,7 @@ pub fn finish_and_exec(
             f.load().map_err(ProcessError::Seccomp)?;
         }
     }
+    reset_signals();
     let path = CString::new(exe.as_os_str().as_bytes()).map_err(|_| ProcessError::Nul)?;
     let args = cstrings(process.args().iter().flatten().map(String::as_str))?;
     let envs = cstrings(env.iter().map(String::as_str))?;

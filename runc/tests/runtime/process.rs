@@ -110,3 +110,23 @@ fn missing_executable_fails_create() {
     assert!(!c2.state_dir_exists());
     assert!(!c2.cgroup_exists());
 }
+
+#[test]
+fn no_signal_is_ignored_or_blocked_in_the_container() {
+    require_root!();
+    let c = Ctr::new("sigs", &["cat", "/proc/self/status"]);
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    assert_eq!(status_field(&out, "SigIgn:"), "0000000000000000", "{out}");
+    assert_eq!(status_field(&out, "SigBlk:"), "0000000000000000", "{out}");
+    let c = Ctr::new("sigs-exec", &["sleep", "1000"]);
+    c.run_detached();
+    let o = c.exec(&["cat", "/proc/self/status"]);
+    assert_eq!(
+        status_field(&stdout(&o), "SigIgn:"),
+        "0000000000000000",
+        "{}",
+        text(&o)
+    );
+}
