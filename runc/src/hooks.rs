@@ -61,6 +61,20 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state: &str) -> Result
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // SAFETY: the closure only calls sigprocmask, which is async-signal-safe; it gives the
+    // hook an empty signal mask even when the foreground runtime blocks the signals it
+    // forwards.
+    unsafe {
+        cmd.pre_exec(|| {
+            let empty = nix::sys::signal::SigSet::empty();
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&empty),
+                None,
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
     let mut child = cmd.spawn().map_err(|source| HookError::Start {
         kind,
         index,
