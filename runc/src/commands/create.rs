@@ -2,6 +2,7 @@
 //! Invariant: on failure everything created here is removed again (a bad config.json
 //! leaves no state dir, cgroup or process behind).
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -125,7 +126,12 @@ pub fn create(
         bail!("process.terminal is true: cannot allocate tty if runc will detach without setting console socket");
     }
 
-    std::fs::create_dir_all(root).with_context(|| format!("create root {root:?}"))?;
+    // runc keeps its root private (0700): state.json holds the whole config.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_context(|| format!("create root {root:?}"))?;
     let dir = state::dir(root, &a.id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
