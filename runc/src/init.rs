@@ -169,7 +169,10 @@ pub fn main() -> ! {
 }
 
 fn stage1(ch: &Channel) -> Result<(), InitError> {
-    let req = match ch.recv()?.0 {
+    // The exec fifo comes as an fd: the state dir (0700) may not be reachable from inside a
+    // user namespace.
+    let (msg, fifo) = ch.recv()?;
+    let req = match msg {
         Message::Request(r) => r,
         m => return Err(InitError::Protocol(format!("{m:?}"))),
     };
@@ -248,7 +251,7 @@ fn stage1(ch: &Channel) -> Result<(), InitError> {
         ch.send(&Message::Pid(std::process::id() as i32), None)?;
     }
     match req.kind {
-        Kind::Create => stage2_create(ch, &req),
+        Kind::Create => stage2_create(ch, &req, fifo),
         Kind::Exec => stage2_exec(ch, &req),
     }
 }
@@ -307,7 +310,7 @@ fn set_labels(req: &Request, process: &Process) -> Result<(), InitError> {
     Ok(())
 }
 
-fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
+fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(), InitError> {
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     if let Some(name) = &req.new_keyring {
         join_session_keyring(name);
@@ -343,16 +346,6 @@ fn stage2_create(ch: &Channel, req: &Request) -> Result<(), InitError> {
         ch.send(&Message::Console, Some(pty.master.as_raw_fd()))?;
         pts = Some(PathBuf::from(format!("/dev/pts/{}", pty.number)));
     }
-    let fifo = match &req.fifo {
-        Some(p) => Some(
-            nix::fcntl::open(p.as_path(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(|source| InitError::Fifo {
-                    path: p.clone(),
-                    source,
-                })?,
-        ),
-        None => None,
-    };
     if req.has_mount_ns {
         crate::rootfs::pivot(&req.rootfs, &opts)?;
     }

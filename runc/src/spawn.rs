@@ -30,6 +30,12 @@ pub enum SpawnError {
     Start(#[source] std::io::Error),
     #[error("{0}")]
     Setup(String),
+    #[error("open exec fifo {path:?}")]
+    Fifo {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
     #[error("add init process to cgroup")]
     Cgroup(#[source] crust_cgroups::CgroupError),
     #[error("write {path:?}")]
@@ -279,7 +285,25 @@ fn drive(
     }
     let kind = req.kind;
     let spec = req.spec.clone();
-    ch.send(&Message::Request(Box::new(req)), None)?;
+    let fifo = match &req.fifo {
+        Some(p) => Some(
+            nix::fcntl::open(
+                p.as_path(),
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|source| SpawnError::Fifo {
+                path: p.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    ch.send(
+        &Message::Request(Box::new(req)),
+        fifo.as_ref().map(|f| f.as_raw_fd()),
+    )?;
+    drop(fifo);
     loop {
         let (msg, fd) = match ch.recv() {
             Ok(m) => m,
