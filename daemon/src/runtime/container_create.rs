@@ -164,13 +164,18 @@ impl Runtime {
                 }
             }
             self.save_container(&rec)?;
-            let address = shim::start(&self.cfg.shim, &id, &bundle).await?;
-            if pod.shim_address.as_deref() != Some(address.as_str()) {
-                let mut p = self.pod(&pod.id)?;
-                p.shim_address = Some(address.clone());
-                self.save_pod(&p)?;
-            }
-            let client = self.fresh_shim(&pod.id, &address).await?;
+            let client = match self.live_shim(&pod.id).await {
+                Some(c) => c,
+                None => {
+                    let address = shim::start(&self.cfg.shim, &id, &bundle).await?;
+                    if pod.shim_address.as_deref() != Some(address.as_str()) {
+                        let mut p = self.pod(&pod.id)?;
+                        p.shim_address = Some(address.clone());
+                        self.save_pod(&p)?;
+                    }
+                    self.fresh_shim(&pod.id, &address).await?
+                }
+            };
             let stdout = log_path
                 .as_ref()
                 .map(|p| format!("crilog://{}", p.display()))
@@ -190,6 +195,17 @@ impl Runtime {
         self.emit(&id, &pod.id, EventKind::Created);
         tracing::info!(container = %id, pod = %pod.id, name = %rec.spec.name, "container created");
         Ok(id)
+    }
+
+    /// The pod's shim if it is already running and answers.
+    async fn live_shim(&self, pod_id: &str) -> Option<Shim> {
+        let s = self.shim(pod_id).await.ok().flatten()?;
+        if s.ping(pod_id).await.is_ok() {
+            Some(s)
+        } else {
+            self.drop_shim(pod_id).await;
+            None
+        }
     }
 
     /// A connection to the shim at `address`, replacing a cached one that is stale.

@@ -44,28 +44,16 @@ impl Runtime {
             ));
         }
         podfiles::check_sysctls(&spec)?;
-        let _g = self.locks.lock("pods".into()).await;
-        let full = format!(
-            "{}_{}_{}_{}",
-            spec.name, spec.namespace, spec.uid, spec.attempt
-        );
-        if let Some(p) = self.pods().into_iter().find(|p| {
-            p.spec.name == spec.name
-                && p.spec.namespace == spec.namespace
-                && p.spec.uid == spec.uid
-                && p.spec.attempt == spec.attempt
-        }) {
-            return Err(RuntimeError::PodExists {
-                name: full,
-                existing: p.id,
-            });
-        }
         let id = new_id();
         let cgroup_parent = if spec.cgroup_parent.is_empty() {
             format!("{}/{}", self.cfg.cgroup_root.trim_end_matches('/'), id)
         } else {
             spec.cgroup_parent.clone()
         };
+        let full = format!(
+            "{}_{}_{}_{}",
+            spec.name, spec.namespace, spec.uid, spec.attempt
+        );
         let mut rec = PodRecord {
             version: RECORD_VERSION,
             id: id.clone(),
@@ -80,17 +68,40 @@ impl Runtime {
             cgroup_parent,
             shim_address: None,
         };
-        self.save_pod(&rec)?;
+        {
+            // The name is reserved in memory only: a crash before the final write leaves
+            // no record, and recovery removes what the setup left (pins, pod dir, network).
+            let mut st = self.lock();
+            if let Some(p) = st.pods.values().find(|p| {
+                p.spec.name == rec.spec.name
+                    && p.spec.namespace == rec.spec.namespace
+                    && p.spec.uid == rec.spec.uid
+                    && p.spec.attempt == rec.spec.attempt
+            }) {
+                return Err(RuntimeError::PodExists {
+                    name: full,
+                    existing: p.id.clone(),
+                });
+            }
+            st.pods.insert(id.clone(), rec.clone());
+        }
         match self.setup_pod(&mut rec).await {
             Ok(()) => {
                 rec.state = PodState::Ready;
-                self.save_pod(&rec)?;
+                let saved = self.save_pod(&rec);
+                if let Err(e) = saved {
+                    self.teardown_pod(&rec).await;
+                    podfiles::remove_dir(&rec.dir);
+                    self.lock().pods.remove(&id);
+                    return Err(e);
+                }
                 tracing::info!(pod = %id, name = %full, ips = ?rec.ips, "pod sandbox ready");
                 Ok(id)
             }
             Err(e) => {
                 self.teardown_pod(&rec).await;
-                let _ = self.forget_pod(&id);
+                podfiles::remove_dir(&rec.dir);
+                self.lock().pods.remove(&id);
                 Err(e)
             }
         }
@@ -108,7 +119,6 @@ impl Runtime {
                     source: Box::new(source),
                 })?;
             rec.netns = Some(ns.clone());
-            self.save_pod(rec)?;
             if let (true, Some(net)) = (self.cfg.network, &self.network) {
                 let r = net.setup(&network_request(rec)).await.map_err(|source| {
                     RuntimeError::Network {
