@@ -1,47 +1,180 @@
 #!/usr/bin/env bash
-# crust demo (first cut: the OCI runtime alone). Builds crust-runc, makes a busybox-static
-# bundle, and runs a container through crust-runc, showing its output; then the same
-# container through the create/start/exec/kill/delete lifecycle.
-# Usage: sudo deploy/demo.sh
+# crust's main job on its embedded defaults, on a fresh Debian 12 machine, as root:
+# installs the Debian packages it needs, builds the release binaries, starts crustd
+# (root /var/lib/crust, state /run/crust, socket /run/crust/crust.sock, no config needed),
+# makes a busybox image from Debian's busybox-static and imports it, runs a pod with a
+# container through the CRI the way kubelet does (crustctl), shows its output and status,
+# execs into it, stops and removes everything and shuts crustd down.
+#
+# If a crustd already answers on /run/crust/crust.sock (an installed crust), the demo runs
+# its own crustd beside it instead: --root/--state/--listen in a temp dir and a config that
+# gives it its own bridge (crustdemo0, 10.123.0.0/24), so the two never share state.
+# Everything the demo created is removed on exit, also on failure or Ctrl-C; it can be run
+# any number of times. Usage: sudo deploy/demo.sh   (DEMO_KEEP_LOG=1 keeps crustd's log)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "demo: run as root (sudo deploy/demo.sh)"; exit 1; }
-deploy/deps.sh   # (jq is in the test set)
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (sudo deploy/demo.sh)" >&2; exit 1; }
 
-RUNC=$(runc/release.sh)
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+deploy/deps.sh --runtime-only
 
 W=$(mktemp -d /tmp/crust-demo.XXXXXX)
-ROOT="$W/state"
+trap 'rm -rf "$W"' EXIT   # until the full cleanup below takes over
+BIN=$W/bin
+say "building crustd, crustctl, crust-shim, crust-runc (release; the first build takes minutes)"
+deploy/build.sh "$BIN"
+ls -l "$BIN" | awk 'NR>1 {printf "   %-11s %6.1f MB\n", $9, $5/1048576}'
+
+CTL=("$BIN/crustctl")
+IMAGE=docker.io/library/crust-busybox:latest
+# ---- where crustd runs: the true defaults unless an installed crustd is serving there.
+if [ -S /run/crust/crust.sock ] && "${CTL[@]}" -r unix:///run/crust/crust.sock images >/dev/null 2>&1; then
+  MODE=beside
+  ROOT=$W/root STATE=$W/state SOCK=$W/state/crust.sock BRIDGE=crustdemo0
+  printf '[network]\nbridge = "%s"\nsubnet = "10.123.0.0/24"\n' "$BRIDGE" > "$W/config.toml"
+  DARGS=(--root "$ROOT" --state "$STATE" --listen "$SOCK" --config "$W/config.toml")
+else
+  MODE=defaults
+  ROOT=/var/lib/crust STATE=/run/crust SOCK=/run/crust/crust.sock BRIDGE=crust0
+  DARGS=()
+fi
+CTL+=(-r "unix://$SOCK")
+# What exists before, so that cleanup removes exactly what the demo created.
+had_root=0; [ -e "$ROOT" ] && had_root=1
+had_state=0; [ -e "$STATE" ] && had_state=1
+had_bridge=0; ip link show "$BRIDGE" >/dev/null 2>&1 && had_bridge=1
+had_nft=0; nft list table inet "crust-$BRIDGE" >/dev/null 2>&1 && had_nft=1
+had_cg=(); for c in /sys/fs/cgroup/*/crust /sys/fs/cgroup/crust; do [ -d "$c" ] && had_cg+=("$c"); done
+DPID= POD= IMPORTED=0
+
+# Unmounts everything at or below $1 (deepest first).
+umount_under() {
+  awk -v d="$1" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
 cleanup() {
-  "$RUNC" --root "$ROOT" delete --force demo-life >/dev/null 2>&1 || true
-  rm -rf "$W"
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  if [ -n "$POD" ]; then "${CTL[@]}" rmp -f "$POD" >/dev/null 2>&1; fi
+  if [ "$IMPORTED" = 1 ]; then "${CTL[@]}" rmi "$IMAGE" >/dev/null 2>&1; fi
+  if [ -n "$DPID" ]; then
+    kill -TERM "$DPID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DPID" 2>/dev/null
+    wait "$DPID" 2>/dev/null
+  fi
+  if [ "$rc" != 0 ] && [ -f "$W/crustd.log" ]; then
+    echo "demo: failed (exit $rc); crustd's log ends:" >&2
+    tail -n 25 "$W/crustd.log" >&2
+  fi
+  # Only what the demo made: a root/state it created, its bridge, nft table and cgroups.
+  [ "$had_root" = 1 ] || { umount_under "$ROOT"; rm -rf --one-file-system "$ROOT"; }
+  [ "$had_state" = 1 ] || { umount_under "$STATE"; rm -rf --one-file-system "$STATE"; }
+  [ "$had_bridge" = 1 ] || ip link del "$BRIDGE" 2>/dev/null
+  [ "$had_nft" = 1 ] || nft delete table inet "crust-$BRIDGE" 2>/dev/null
+  for c in /sys/fs/cgroup/*/crust /sys/fs/cgroup/crust; do
+    [ -d "$c" ] || continue
+    case " ${had_cg[*]} " in *" $c "*) continue ;; esac
+    find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  if [ "${DEMO_KEEP_LOG:-0}" = 1 ] && [ -f "$W/crustd.log" ]; then
+    cp "$W/crustd.log" "/tmp/crust-demo-crustd.log" && echo "demo: crustd log in /tmp/crust-demo-crustd.log"
+  fi
+  umount_under "$W"
+  rm -rf --one-file-system "$W"
+  exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# A busybox-static bundle: the binary, applet symlinks, and crust-runc's default spec.
-B="$W/bundle"
-mkdir -p "$B/rootfs/bin" "$B/rootfs/etc"
-cp /bin/busybox "$B/rootfs/bin/"
-for a in sh echo cat hostname id ls ps sleep uname; do ln -s busybox "$B/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$B/rootfs/etc/passwd"
-(cd "$B" && "$RUNC" spec)
-jq '.process.terminal = false | .hostname = "crust-demo"
-    | .process.args = ["sh", "-c", "echo hello from $(hostname), pid $$ as $(id -un); echo processes:; ps; echo mounts:; cat /proc/mounts | head -5"]' \
-  "$B/config.json" > "$W/c.json" && mv "$W/c.json" "$B/config.json"
+# ---- a busybox image from Debian's busybox-static, as an OCI archive (tar, sha256sum, JSON).
+# Deterministic (fixed owners, order and mtimes), so every run imports the same digest.
+make_image() {
+  local d=$W/image r=$W/image/rootfs
+  mkdir -p "$r/bin" "$r/etc" "$r/root" "$r/tmp" "$d/oci/blobs/sha256"
+  cp /bin/busybox "$r/bin/busybox"
+  for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$r/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
+  chmod 1777 "$r/tmp"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$r" -cf "$d/layer.tar" .
+  blob() { # FILE -> prints "sha256:<hex> <size>", stores the blob
+    local h s; h=$(sha256sum "$1" | cut -d' ' -f1); s=$(stat -c %s "$1")
+    cp "$1" "$d/oci/blobs/sha256/$h"; echo "sha256:$h $s"
+  }
+  local layer cfg man
+  read -r layer lsize < <(blob "$d/layer.tar")
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+    "$layer" > "$d/config.json"
+  read -r cfg csize < <(blob "$d/config.json")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
+    "$cfg" "$csize" "$layer" "$lsize" > "$d/manifest.json"
+  read -r man msize < <(blob "$d/manifest.json")
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"latest"}}]}' \
+    "$man" "$msize" "$IMAGE" > "$d/oci/index.json"
+  echo '{"imageLayoutVersion":"1.0.0"}' > "$d/oci/oci-layout"
+  tar --owner=0 --group=0 --numeric-owner -C "$d/oci" -cf "$W/busybox-oci.tar" oci-layout index.json blobs
+}
 
-echo "== crust-runc run (foreground)"
-"$RUNC" --root "$ROOT" run --bundle "$B" demo-run
-echo "   exit code $?"
+# ---- start crustd
+if [ "$MODE" = defaults ]; then
+  say "starting crustd on its embedded defaults (root $ROOT, state $STATE, socket $SOCK)"
+else
+  say "a crustd already serves /run/crust/crust.sock: starting a second one in $W"
+fi
+"$BIN/crustd" "${DARGS[@]}" > "$W/crustd.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do
+  [ -S "$SOCK" ] && "${CTL[@]}" version >/dev/null 2>&1 && break
+  kill -0 "$DPID" 2>/dev/null || { echo "demo: crustd exited at start-up" >&2; exit 1; }
+  sleep 0.1
+done
+"${CTL[@]}" version
+echo "   crustd pid $DPID, RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$DPID/status")"
 
-echo "== create / start / state / exec / kill / delete"
-jq '.process.args = ["sleep", "1000"]' "$B/config.json" > "$W/c.json" && mv "$W/c.json" "$B/config.json"
-"$RUNC" --root "$ROOT" create --bundle "$B" demo-life
-"$RUNC" --root "$ROOT" state demo-life | jq -c '{id, status, pid}'
-"$RUNC" --root "$ROOT" start demo-life
-"$RUNC" --root "$ROOT" list
-"$RUNC" --root "$ROOT" exec demo-life sh -c 'echo "exec: $(uname -n) sees $(ls /proc | grep -c "^[0-9]") processes"'
-"$RUNC" --root "$ROOT" kill demo-life KILL
-sleep 0.1
-"$RUNC" --root "$ROOT" state demo-life | jq -c '{id, status}'
-"$RUNC" --root "$ROOT" delete demo-life
-echo "== done"
+say "importing a busybox image made from Debian's busybox-static"
+make_image
+if ! "${CTL[@]}" inspecti "$IMAGE" >/dev/null 2>&1; then IMPORTED=1; fi
+"${CTL[@]}" import "$W/busybox-oci.tar"
+"${CTL[@]}" images
+
+say "running a pod (no pause image: pinned namespaces) with one container"
+mkdir -p "$W/logs"
+cat > "$W/pod.json" <<EOF
+{"metadata": {"name": "crust-demo", "namespace": "default", "uid": "crust-demo-$$", "attempt": 0},
+ "hostname": "crust-demo", "log_directory": "$W/logs",
+ "labels": {"app": "crust-demo"}, "linux": {}}
+EOF
+cat > "$W/ctr.json" <<'EOF'
+{"metadata": {"name": "hello"}, "image": {"image": "docker.io/library/crust-busybox:latest"},
+ "command": ["sh", "-c"],
+ "args": ["echo \"hello from $(hostname): $(uname -sr), uid $(id -u), pid $$\"; ip -4 -o addr show | awk '{print \"address\", $2, $4}'; trap 'echo got SIGTERM, bye; exit 0' TERM; while :; do sleep 1; done"],
+ "log_path": "hello.log", "linux": {}}
+EOF
+POD=$("${CTL[@]}" runp "$W/pod.json")
+CID=$("${CTL[@]}" create "$POD" "$W/ctr.json" "$W/pod.json")
+"${CTL[@]}" start "$CID" >/dev/null
+"${CTL[@]}" pods
+"${CTL[@]}" ps -a
+for _ in $(seq 50); do [ -s "$W/logs/hello.log" ] && grep -q address "$W/logs/hello.log" && break; sleep 0.1; done
+
+say "crustctl logs (the CRI log file the shim wrote)"
+"${CTL[@]}" logs "$CID"
+
+say "crustctl exec: a process inside the running container"
+"${CTL[@]}" exec "$CID" sh -c 'echo "processes in the pod: $(ps -o pid,args | tail -n +2 | tr -s " " | paste -sd ";" -)"'
+
+say "crustctl stop: SIGTERM, the container exits by itself"
+"${CTL[@]}" stop "$CID" >/dev/null
+"${CTL[@]}" logs "$CID" | tail -n 1
+"${CTL[@]}" ps -a
+"${CTL[@]}" inspect -o yaml "$CID" | grep -E '^\s*(state|exitCode|reason|startedAt|finishedAt):' | sed 's/^ */   /'
+
+say "removing the pod and the image, stopping crustd"
+"${CTL[@]}" rmp -f "$POD"; POD=
+if [ "$IMPORTED" = 1 ]; then "${CTL[@]}" rmi "$IMAGE"; IMPORTED=0; fi
+kill -TERM "$DPID"; wait "$DPID" || true; DPID=
+echo "   crustd stopped; cleaning up"
