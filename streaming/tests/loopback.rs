@@ -1,5 +1,6 @@
 //! Client ↔ server over real TCP loopback sockets with a fake backend: every protocol
 //! version, stdio, exit codes, resize, attach, port-forward, and bad input.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -115,7 +116,7 @@ impl StreamingBackend for Fake {
         &self,
         pod: String,
         port: u16,
-        mut stream: DuplexStream,
+        stream: DuplexStream,
     ) -> Result<(), BackendError> {
         self.event(format!("forward {pod} {port}"));
         let mut tcp =
