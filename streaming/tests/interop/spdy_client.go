@@ -1,0 +1,85 @@
+// A remotecommand v4 client built on moby/spdystream (the SPDY library kubelet, kubectl and
+// crictl use), to check crust-streaming's server against the real thing.
+// Usage: spdy_client <url-path> <host:port> <stdin-text>
+// Prints one JSON object: stdout, stderr, error (the error stream), protocol.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/moby/spdystream"
+)
+
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}
+
+func main() {
+	path, addr, input := os.Args[1], os.Args[2], os.Args[3]
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		fail("dial: %v", err)
+	}
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nX-Stream-Protocol-Version: v3.channel.k8s.io\r\n\r\n", path, addr)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		fail("response: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		fail("status %d", resp.StatusCode)
+	}
+	sc, err := spdystream.NewConnection(&bufConn{conn, br}, false)
+	if err != nil {
+		fail("spdy: %v", err)
+	}
+	go sc.Serve(spdystream.NoOpStreamHandler)
+	open := func(kind string) *spdystream.Stream {
+		h := http.Header{}
+		h.Set("streamType", kind)
+		s, err := sc.CreateStream(h, nil, false)
+		if err != nil {
+			fail("create %s: %v", kind, err)
+		}
+		if err := s.Wait(); err != nil {
+			fail("wait %s: %v", kind, err)
+		}
+		return s
+	}
+	errS, stdin, stdout, stderr := open("error"), open("stdin"), open("stdout"), open("stderr")
+	var wg sync.WaitGroup
+	out := map[string]string{"protocol": resp.Header.Get("X-Stream-Protocol-Version")}
+	var mu sync.Mutex
+	for name, s := range map[string]*spdystream.Stream{"stdout": stdout, "stderr": stderr, "error": errS} {
+		wg.Add(1)
+		go func(name string, s *spdystream.Stream) {
+			defer wg.Done()
+			b, _ := io.ReadAll(s)
+			mu.Lock()
+			out[name] = string(b)
+			mu.Unlock()
+		}(name, s)
+	}
+	if _, err := stdin.Write([]byte(input)); err != nil {
+		fail("write stdin: %v", err)
+	}
+	stdin.Close()
+	wg.Wait()
+	sc.Close()
+	json.NewEncoder(os.Stdout).Encode(out)
+}
