@@ -423,7 +423,21 @@ async fn spdy_port_forward_many_ports_and_connections() {
         }
         other => panic!("{other:?}"),
     }
+    // Through a local listener, as `port-forward 0:p1` does.
+    let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local_addr = local.local_addr().unwrap();
+    let serving = tokio::spawn(pf.clone().serve_listener(local, p1));
+    let mut c = TcpStream::connect(local_addr).await.unwrap();
+    c.write_all(b"via listener\nquit\n").await.unwrap();
+    let mut got = String::new();
+    c.read_to_string(&mut got).await.unwrap();
+    assert_eq!(got, "via listener\nbye\n");
     pf.close().await;
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     // A non-numeric port is reported on the error stream.
     let url = server.get_port_forward("pod-a", &[]).unwrap();
     let (conn, _inc, _) = connect_spdy(&url, &[PORTFORWARD_V1]).await.unwrap();
@@ -661,7 +675,7 @@ async fn unknown_streams_and_garbage_do_not_hurt_the_server() {
     let path = url.trim_start_matches(&base);
     let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
     s.write_all(format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n").as_bytes()).await.unwrap();
-    s.write_all(&[0x80, 0x03, 0x00, 0x01, 0, 0, 0, 0xff, 1, 2, 3])
+    s.write_all(&[0x80, 0x03, 0x00, 0x01, 0, 0, 0, 3, 1, 2, 3])
         .await
         .unwrap();
     s.write_all(&[0x80, 0x09, 0x00, 0x01, 0, 0, 0, 0x02, 1, 2])

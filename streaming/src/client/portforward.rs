@@ -101,6 +101,29 @@ impl PortForwarder {
         }
     }
 
+    /// Accepts local connections on `listener` and forwards each to `port` concurrently
+    /// (what `port-forward LOCAL:REMOTE` does); returns when the SPDY session is gone.
+    pub async fn serve_listener(
+        self: std::sync::Arc<Self>,
+        listener: tokio::net::TcpListener,
+        port: u16,
+    ) -> Result<(), ClientError> {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (tcp, peer) = accepted?;
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = this.forward(port, tcp).await {
+                            tracing::warn!(%peer, port, error = %e, "port-forward connection failed");
+                        }
+                    });
+                }
+                _ = self.conn.closed() => return Ok(()),
+            }
+        }
+    }
+
     /// Ends the session.
     pub async fn close(&self) {
         self.conn.close().await;

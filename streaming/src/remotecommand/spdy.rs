@@ -80,6 +80,9 @@ pub async fn serve<B: StreamingBackend>(
         stderr,
         resize,
     } = streams;
+    // Only our writing half of the error stream is used; dropping its reader means stray
+    // client data there is discarded instead of queueing up.
+    let error = error.map(|e| e.writer);
     let mut keep = Vec::new();
     let mut inputs = Vec::new();
     if let (Some(st), Some(pipe)) = (stdin, s.stdin.take()) {
@@ -101,7 +104,7 @@ pub async fn serve<B: StreamingBackend>(
     for o in outputs {
         let _ = o.await;
     }
-    if let Some(mut err) = error.map(|e| e.writer) {
+    if let Some(mut err) = error {
         if let Some(bytes) = error_payload(&status, version.json_status()) {
             let _ = err.write(&bytes).await;
         }
