@@ -40,21 +40,37 @@ impl StreamingBackend for Backend {
     async fn attach(&self, _: AttachRequest, _: Stdio) -> Result<(), BackendError> {
         Ok(())
     }
-    async fn port_forward(&self, _: String, _: u16, _: DuplexStream) -> Result<(), BackendError> {
+    async fn port_forward(
+        &self,
+        pod: String,
+        port: u16,
+        mut stream: DuplexStream,
+    ) -> Result<(), BackendError> {
+        if port != 7 {
+            return Err(BackendError::SandboxNotFound(pod));
+        }
+        // An "echo" service on port 7 that answers one line and hangs up.
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while stream.read(&mut b).await.unwrap() == 1 && b[0] != b'\n' {
+            line.push(b[0]);
+        }
+        stream.write_all(b"echo: ").await.unwrap();
+        stream.write_all(&line).await.unwrap();
+        stream.write_all(b"\n").await.unwrap();
         Ok(())
     }
 }
 
-#[tokio::test]
-async fn go_spdystream_client_runs_exec_with_exit_code() {
+/// Builds the Go client into `dir`; `None` (after printing why) when Go is missing.
+async fn go_client(dir: &Path) -> Option<std::path::PathBuf> {
     let spdystream = Path::new("/usr/share/gocode/src/github.com/moby/spdystream");
     let go = Path::new("/usr/bin/go");
     if !go.exists() || !spdystream.exists() {
         eprintln!("SKIP: needs golang-go and golang-github-docker-spdystream-dev");
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("spdy_client");
+    let bin = dir.join("spdy_client");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/spdy_client.go");
     let built = tokio::process::Command::new(go)
         .arg("build")
@@ -63,7 +79,7 @@ async fn go_spdystream_client_runs_exec_with_exit_code() {
         .arg(&src)
         .env("GO111MODULE", "off")
         .env("GOPATH", "/usr/share/gocode")
-        .env("GOCACHE", dir.path().join("cache"))
+        .env("GOCACHE", dir.join("cache"))
         .output()
         .await
         .unwrap();
@@ -72,7 +88,59 @@ async fn go_spdystream_client_runs_exec_with_exit_code() {
         "go build: {}",
         String::from_utf8_lossy(&built.stderr)
     );
+    Some(bin)
+}
 
+async fn run_go(bin: &Path, args: &[&str]) -> serde_json::Value {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::process::Command::new(bin).args(args).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "go client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn go_spdystream_client_port_forwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bin) = go_client(dir.path()).await else {
+        return;
+    };
+    let server = Server::start(Config::default(), Arc::new(Backend))
+        .await
+        .unwrap();
+    let addr = server.local_addr().to_string();
+    let path = |url: String| {
+        url.trim_start_matches(&format!("http://{addr}"))
+            .to_string()
+    };
+    let url = path(server.get_port_forward("pod-g", &[7]).unwrap());
+    let v = run_go(&bin, &["portforward", &url, &addr, "7", "hi\n"]).await;
+    assert_eq!(v["protocol"], "portforward.k8s.io");
+    assert_eq!(v["data"], "echo: hi\n");
+    assert_eq!(v["error"], "");
+    let url = path(server.get_port_forward("pod-g", &[]).unwrap());
+    let v = run_go(&bin, &["portforward", &url, &addr, "8", "hi\n"]).await;
+    assert_eq!(v["data"], "");
+    assert_eq!(
+        v["error"],
+        "error forwarding port 8 to pod pod-g: pod sandbox pod-g not found"
+    );
+}
+
+#[tokio::test]
+async fn go_spdystream_client_runs_exec_with_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bin) = go_client(dir.path()).await else {
+        return;
+    };
     let server = Server::start(Config::default(), Arc::new(Backend))
         .await
         .unwrap();
@@ -90,21 +158,7 @@ async fn go_spdystream_client_runs_exec_with_exit_code() {
     let path = url
         .trim_start_matches(&format!("http://{addr}"))
         .to_string();
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        tokio::process::Command::new(&bin)
-            .args([&path, &addr, "hello from go\n"])
-            .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "go client: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = run_go(&bin, &["exec", &path, &addr, "hello from go\n"]).await;
     assert_eq!(v["protocol"], "v4.channel.k8s.io");
     let stdout = v["stdout"].as_str().unwrap();
     assert!(stdout.starts_with("hello from go\n"));
