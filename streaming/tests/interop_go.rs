@@ -1,7 +1,8 @@
 //! Interoperability with the real SPDY stack: a remotecommand v4 client written in Go on
 //! moby/spdystream (what kubelet, kubectl and crictl use) runs against crust's server.
-//! Needs Debian's `golang-go` and `golang-github-docker-spdystream-dev`; skips with a
-//! printed reason when they are missing.
+//! The same for WebSocket with gorilla/websocket (client-go's websocket executor). Needs
+//! Debian's `golang-go`, `golang-github-docker-spdystream-dev` and
+//! `golang-github-gorilla-websocket-dev`; skips with a printed reason when they are missing.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -64,14 +65,18 @@ impl StreamingBackend for Backend {
 
 /// Builds the Go client into `dir`; `None` (after printing why) when Go is missing.
 async fn go_client(dir: &Path) -> Option<std::path::PathBuf> {
-    let spdystream = Path::new("/usr/share/gocode/src/github.com/moby/spdystream");
+    build_go(dir, "spdy_client", "github.com/moby/spdystream").await
+}
+
+async fn build_go(dir: &Path, name: &str, library: &str) -> Option<std::path::PathBuf> {
+    let lib = Path::new("/usr/share/gocode/src").join(library);
     let go = Path::new("/usr/bin/go");
-    if !go.exists() || !spdystream.exists() {
-        eprintln!("SKIP: needs golang-go and golang-github-docker-spdystream-dev");
+    if !go.exists() || !lib.exists() {
+        eprintln!("SKIP: needs golang-go and the Debian package of {library}");
         return None;
     }
-    let bin = dir.join("spdy_client");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/spdy_client.go");
+    let bin = dir.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/interop/{name}.go"));
     let built = tokio::process::Command::new(go)
         .arg("build")
         .arg("-o")
@@ -168,4 +173,36 @@ async fn go_spdystream_client_runs_exec_with_exit_code() {
         v["error"],
         r#"{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}"#
     );
+}
+
+#[tokio::test]
+async fn go_gorilla_websocket_client_runs_exec_v5() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(bin) = build_go(dir.path(), "ws_client", "github.com/gorilla/websocket").await else {
+        return;
+    };
+    let server = Server::start(Config::default(), Arc::new(Backend))
+        .await
+        .unwrap();
+    let url = server
+        .get_exec(ExecRequest {
+            container_id: "c".into(),
+            cmd: vec!["sh".into(), "-c".into(), "exit 3".into()],
+            tty: false,
+            stdin: true,
+            stdout: true,
+            stderr: true,
+        })
+        .unwrap();
+    let ws_url = url.replacen("http://", "ws://", 1);
+    let v = run_go(&bin, &[&ws_url, "hello over ws\n"]).await;
+    assert_eq!(v["protocol"], "v5.channel.k8s.io");
+    let stdout = v["stdout"].as_str().unwrap();
+    assert!(stdout.starts_with("hello over ws\n"));
+    assert_eq!(stdout.len(), "hello over ws\n".len() + PAYLOAD);
+    assert_eq!(v["stderr"], "err\n");
+    assert!(v["error"].as_str().unwrap().contains(
+        r#""reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}"#
+    ));
+    assert_eq!(v["close"], 1000);
 }
