@@ -727,3 +727,35 @@ async fn client_vanishing_mid_stream_is_cleaned_up() {
         .await
         .unwrap();
 }
+
+/// Protocol overhead of a streamed exec (token, upgrade, streams, status) with a backend
+/// that returns at once. `cargo test -p crust-streaming --test loopback -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "measurement, prints figures"]
+async fn measure_streamed_exec_latency() {
+    let (server, _) = start(Config::default()).await;
+    for t in [Transport::Spdy, Transport::WebSocket] {
+        let mut times = Vec::new();
+        for _ in 0..200 {
+            let url = server
+                .get_exec(exec("echo-stdin", false, false, false))
+                .unwrap();
+            let t0 = std::time::Instant::now();
+            let io = ClientStdio {
+                stdout: Some(Box::new(tokio::io::sink())),
+                ..Default::default()
+            };
+            remote_command(&url, &RemoteCommandOptions::new(t, false), io)
+                .await
+                .unwrap();
+            times.push(t0.elapsed());
+        }
+        times.sort();
+        eprintln!(
+            "{t:?}: median {:?}, p90 {:?} over {} execs",
+            times[times.len() / 2],
+            times[times.len() * 9 / 10],
+            times.len()
+        );
+    }
+}

@@ -152,7 +152,8 @@ impl Frame {
 
 /// Encoder/decoder for one connection (owns both zlib contexts).
 pub struct FrameCodec {
-    compressor: HeaderCompressor,
+    /// Created on first use: a codec used only for decoding never pays for a deflate state.
+    compressor: Option<HeaderCompressor>,
     decompressor: HeaderDecompressor,
 }
 
@@ -160,7 +161,7 @@ impl FrameCodec {
     /// A fresh codec for a new connection.
     pub fn new() -> Result<Self, FrameError> {
         Ok(Self {
-            compressor: HeaderCompressor::new().map_err(FrameError::Init)?,
+            compressor: None,
             decompressor: HeaderDecompressor::new(),
         })
     }
@@ -258,7 +259,13 @@ impl FrameCodec {
         kind: &'static str,
         stream_id: u32,
     ) -> Result<Vec<u8>, FrameError> {
-        self.compressor
+        let compressor = match &mut self.compressor {
+            Some(c) => c,
+            None => self
+                .compressor
+                .insert(HeaderCompressor::new().map_err(FrameError::Init)?),
+        };
+        compressor
             .compress(headers)
             .map_err(|source| FrameError::HeaderBlock {
                 kind,
