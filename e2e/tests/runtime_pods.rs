@@ -265,6 +265,12 @@ async fn events_stream_and_restart_recovery() {
     let s = pods::status(&mut rt, &sleeper).await;
     assert_eq!(s.state, kc::ContainerState::ContainerRunning as i32);
     assert_eq!(exec(&mut rt, &sleeper, "echo alive").await.0, "alive\n");
+    // SIGTERM: a clean exit that leaves the pod running.
+    drop(rt);
+    assert!(d.stop(), "crustd exits 0 on SIGTERM: {}", d.log());
+    d.restart();
+    let mut rt = pods::Runtime::new(d.channel().await);
+    assert_eq!(exec(&mut rt, &sleeper, "echo still").await.0, "still\n");
     // The exit watcher is back: a stop is seen.
     rt.stop_container(kc::StopContainerRequest {
         container_id: sleeper.clone(),
