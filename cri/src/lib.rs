@@ -6,7 +6,7 @@
 //! small `crust.v1.Images/Import` service on the same socket (the CRI has no import RPC);
 //! [`config`] is crustd's TOML configuration; [`server`] wires the services onto the unix
 //! socket; [`client`] connects to a CRI endpoint. crustctl's verbs live in `src/bin/crustctl/`, one file per verb.
-//! The RuntimeService (issue 6) slots in as `runtime/` next to `image/`, added in
+//! [`runtime`] is the CRI RuntimeService over `crust_daemon::runtime`, added in
 //! [`server::router`].
 
 pub mod client;

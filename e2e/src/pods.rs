@@ -152,6 +152,7 @@ pub async fn setup() -> (
     Runtime,
     String,
     tempfile::TempDir,
+    Leftovers,
 ) {
     use crate::image::{self, busybox_layer, Compression, Flavour};
     crate::workspace_bin("crust-shim", "crust-shim");
@@ -173,7 +174,81 @@ pub async fn setup() -> (
         .expect("pull");
     let rt = Runtime::new(d.channel().await);
     let logs = tempfile::tempdir().expect("log dir");
-    (reg, d, rt, name, logs)
+    let g = Leftovers(d.dir.path().to_path_buf());
+    (reg, d, rt, name, logs, g)
+}
+
+/// Removes what a failed test left behind a crustd directory (crustd itself leaves pods
+/// running by design): container processes, shims, mounts, cgroups. Declared last so it
+/// drops before the crustd and its directory.
+pub struct Leftovers(pub std::path::PathBuf);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        let dir = self.0.display().to_string();
+        let mut cgroups = Vec::new();
+        for e in std::fs::read_dir(self.0.join("state/bundles"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let spec: serde_json::Value = std::fs::read(e.path().join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            if let Some(cg) = spec["linux"]["cgroupsPath"].as_str() {
+                let procs = format!("/sys/fs/cgroup/memory{cg}/cgroup.procs");
+                for pid in std::fs::read_to_string(procs).unwrap_or_default().lines() {
+                    if let Ok(pid) = pid.trim().parse::<i32>() {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                }
+                cgroups.push(cg.to_string());
+            }
+        }
+        let shims = format!("{dir}/state/shims");
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains(&shims) {
+                if let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        mounts.sort();
+        for m in mounts.iter().rev() {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        for cg in cgroups {
+            let parent = std::path::Path::new(&cg)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            for e in std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let _ = std::fs::remove_dir(e.path().join(cg.trim_start_matches('/')));
+                if parent.starts_with("/crust/") {
+                    let _ = std::fs::remove_dir(e.path().join(parent.trim_start_matches('/')));
+                }
+            }
+        }
+    }
 }
 
 /// ExecSync returning (stdout, exit code).

@@ -24,7 +24,7 @@ fn ctl(sock: &std::path::Path, args: &[&str]) -> (String, String, i32) {
 #[tokio::test(flavor = "multi_thread")]
 async fn crustctl_pod_verbs() {
     require_root!();
-    let (_reg, d, _rt, img, logs) = setup().await;
+    let (_reg, d, _rt, img, logs, _g) = setup().await;
     let sock = d.socket();
     let dir = tempfile::tempdir().unwrap();
     let pod_json = dir.path().join("pod.json");

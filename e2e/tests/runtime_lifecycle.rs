@@ -10,7 +10,7 @@ use crust_e2e::pods::setup;
 #[tokio::test(flavor = "multi_thread")]
 async fn pod_lifecycle_with_logs_and_exit_codes() {
     require_root!();
-    let (_reg, d, mut rt, img, logs) = setup().await;
+    let (_reg, d, mut rt, img, logs, _g) = setup().await;
     let v = rt
         .version(kc::VersionRequest::default())
         .await

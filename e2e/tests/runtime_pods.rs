@@ -19,7 +19,7 @@ fn status_field(status: &str, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn containers_share_pod_namespaces() {
     require_root!();
-    let (_reg, _d, mut rt, img, logs) = setup().await;
+    let (_reg, _d, mut rt, img, logs, _g) = setup().await;
     let mut pc = pod_config("share", logs.path().to_str().unwrap());
     pc.linux = Some(kc::LinuxPodSandboxConfig {
         sysctls: HashMap::from([("kernel.shmmni".to_string(), "1234".to_string())]),
@@ -81,7 +81,7 @@ async fn containers_share_pod_namespaces() {
 #[tokio::test(flavor = "multi_thread")]
 async fn security_context_features() {
     require_root!();
-    let (_reg, d, mut rt, img, logs) = setup().await;
+    let (_reg, d, mut rt, img, logs, _g) = setup().await;
     let pc = pod_config("sec", logs.path().to_str().unwrap());
     let pod = pods::run_pod(&mut rt, &pc).await.unwrap();
 
@@ -195,7 +195,7 @@ async fn security_context_features() {
 #[tokio::test(flavor = "multi_thread")]
 async fn events_stream_and_restart_recovery() {
     require_root!();
-    let (_reg, mut d, mut rt, img, logs) = setup().await;
+    let (_reg, mut d, mut rt, img, logs, _g) = setup().await;
     let mut events = rt
         .get_container_events(kc::GetEventsRequest {})
         .await
@@ -265,6 +265,12 @@ async fn events_stream_and_restart_recovery() {
     let s = pods::status(&mut rt, &sleeper).await;
     assert_eq!(s.state, kc::ContainerState::ContainerRunning as i32);
     assert_eq!(exec(&mut rt, &sleeper, "echo alive").await.0, "alive\n");
+    // SIGTERM: a clean exit that leaves the pod running.
+    drop(rt);
+    assert!(d.stop(), "crustd exits 0 on SIGTERM: {}", d.log());
+    d.restart();
+    let mut rt = pods::Runtime::new(d.channel().await);
+    assert_eq!(exec(&mut rt, &sleeper, "echo still").await.0, "still\n");
     // The exit watcher is back: a stop is seen.
     rt.stop_container(kc::StopContainerRequest {
         container_id: sleeper.clone(),
@@ -283,7 +289,7 @@ async fn events_stream_and_restart_recovery() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_refused_and_leaves_nothing() {
     require_root!();
-    let (_reg, d, mut rt, img, logs) = setup().await;
+    let (_reg, d, mut rt, img, logs, _g) = setup().await;
     let ld = logs.path().to_str().unwrap();
     // Unknown ids.
     let e = rt

@@ -34,12 +34,15 @@ impl Runtime {
             .shim(&pod.id)
             .await?
             .ok_or_else(|| RuntimeError::PodNotReady(pod.id.clone()))?;
+        // Taken before the call: a quick process can exit (as the shim stamps it) before
+        // the call returns.
+        let started = now();
         match shim.start(&rec.id, "").await {
             Ok(pid) => {
                 self.update_container(&rec.id, |c| {
                     c.state = ContainerState::Running;
                     c.pid = pid;
-                    c.started_at = now();
+                    c.started_at = started;
                 })?;
                 self.emit(&rec.id, &pod.id, EventKind::Started);
                 self.watch_exit(shim, rec.id.clone());
@@ -86,7 +89,7 @@ impl Runtime {
         let code = exit.status as i32;
         let rec = self.update_container(id, |c| {
             c.state = ContainerState::Exited;
-            c.finished_at = exit.at;
+            c.finished_at = exit.at.max(c.started_at);
             c.exit_code = code;
             c.pid = 0;
             c.reason = if oom {

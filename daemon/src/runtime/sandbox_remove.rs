@@ -21,8 +21,34 @@ impl Runtime {
         self.drop_shim(&rec.id).await;
         self.teardown_pod(&rec).await;
         podfiles::remove_dir(&rec.dir);
+        if rec.spec.cgroup_parent.is_empty() {
+            remove_cgroup(&rec.cgroup_parent);
+        }
         self.forget_pod(&rec.id)?;
         tracing::info!(pod = %rec.id, "pod sandbox removed");
         Ok(())
+    }
+}
+
+/// Removes the (empty) cgroup `path` crust created as a pod's parent, in every
+/// hierarchy mounted under /sys/fs/cgroup (v1 controllers and the unified one).
+fn remove_cgroup(path: &str) {
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let dir = e.path().join(rel);
+        if dir.is_dir() {
+            if let Err(err) = std::fs::remove_dir(&dir) {
+                tracing::debug!(cgroup = %dir.display(), error = %err, "remove pod cgroup");
+            }
+        }
+    }
+    if std::path::Path::new("/sys/fs/cgroup").join(rel).is_dir() {
+        let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(rel));
     }
 }
