@@ -112,6 +112,7 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
     )
     .await?;
     let listener = server::bind(&listen)?;
+    tokio::spawn(trim_heap());
     tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), pid = std::process::id(), "crustd serving");
     server::serve(
         server::router(images, runtime),
@@ -192,6 +193,19 @@ async fn build_runtime(
         .await
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
     Ok(rt)
+}
+
+/// Gives freed heap back to the kernel every few seconds, so RSS falls back after a
+/// pull or a burst of requests (glibc keeps freed memory in its arenas otherwise).
+async fn trim_heap() {
+    let mut t = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        t.tick().await;
+        // SAFETY: malloc_trim only releases free memory held by the allocator.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -263,9 +263,13 @@ impl Runtime {
         if let Some(s) = shims.get(pod_id) {
             return Ok(Some(s.clone()));
         }
-        let Some(addr) = self.pod(pod_id)?.shim_address else {
+        let pod = self.pod(pod_id)?;
+        if self.pod_containers(&pod.id).is_empty() && pod.shim_address.is_none() {
             return Ok(None);
-        };
+        }
+        let addr = pod
+            .shim_address
+            .unwrap_or_else(|| shim::address_for(&self.cfg.shim, &pod.id));
         let s = Shim::connect(&addr, pod_id).await?;
         shims.insert(pod_id.into(), s.clone());
         Ok(Some(s))

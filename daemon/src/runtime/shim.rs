@@ -37,6 +37,26 @@ pub struct ShimConfig {
     pub address: String,
 }
 
+/// The address of `pod_id`'s shim, as the shim's `start` bootstrap derives it:
+/// `unix://<state-dir>/s/<sha256(address/namespace/pod)[..32]>.sock`.
+pub fn address_for(cfg: &ShimConfig, pod_id: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(cfg.address.as_bytes());
+    h.update(b"/");
+    h.update(NAMESPACE.as_bytes());
+    h.update(b"/");
+    h.update(pod_id.as_bytes());
+    let hex = hex::encode(h.finalize());
+    format!(
+        "unix://{}",
+        cfg.state_dir
+            .join("s")
+            .join(format!("{}.sock", &hex[..32]))
+            .display()
+    )
+}
+
 /// Runs `<shim> start` in `bundle` for container `id`; returns the ttrpc address.
 pub async fn start(cfg: &ShimConfig, id: &str, bundle: &Path) -> Result<String> {
     let out = tokio::process::Command::new(&cfg.binary)

@@ -280,7 +280,7 @@ async fn main() -> anyhow::Result<()> {
         .pull(&name, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    std::thread::sleep(Duration::from_millis(300));
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = rss_of(&d.socket(), "crustd");
     let mut crust = Phases::default();
     bench(&d.socket(), &name, runs, &mut crust).await?;
@@ -290,6 +290,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..10 {
         pods.push(one_pod(&mut rt, 100 + i, &name, logs.path(), true).await?.4);
     }
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let with10 = rss_of(&d.socket(), "crustd");
     for p in pods {
         rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: p })
