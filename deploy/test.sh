@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/deps.sh
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
