@@ -154,6 +154,26 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(500));
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// User + system CPU time of a process (all its threads) from /proc.
+fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("parse /proc stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the command: state is [0], utime [11], stime [12] (man 5 proc: 14, 15).
+    let ticks: u64 =
+        f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Ok(Duration::from_millis(ticks * 1000 / hz))
+}
+
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -186,10 +206,15 @@ async fn main() -> anyhow::Result<()> {
         packed as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
-    let (mut crust, mut ctrd) = (Vec::new(), Vec::new());
+    let (mut crust, mut ctrd, mut crust_cpu, mut ctrd_cpu) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let crust_only = std::env::var_os("BENCH_CRUST_ONLY").is_some();
     for run in 1..=runs {
         let d = Crustd::start_bin(&crustd, "");
+        let pid = d.pid().context("crustd pid")?;
+        let cpu0 = cpu_time(pid)?;
         let (tc, id) = timed_pull(&d.socket(), &name).await?;
+        let cc = cpu_time(pid)? - cpu0;
         anyhow::ensure!(id == img.id, "crustd answered {id}, want {}", img.id);
         if std::env::var_os("BENCH_VERBOSE").is_some() {
             for l in d
@@ -202,28 +227,54 @@ async fn main() -> anyhow::Result<()> {
         }
         drop(d);
         settle();
-        if std::env::var_os("BENCH_CRUST_ONLY").is_some() {
+        crust.push(tc);
+        crust_cpu.push(cc);
+        if crust_only {
+            println!(
+                "run {run}: crustd {:>7.0} ms (cpu {:>6.0} ms)",
+                ms(tc),
+                ms(cc)
+            );
             continue;
         }
         let c = Containerd::start(&reg.host())?;
+        let cpu0 = cpu_time(c.child.id())?;
         let (tk, id) = timed_pull(&c.socket(), &name).await?;
+        let ck = cpu_time(c.child.id())? - cpu0;
         anyhow::ensure!(id == img.id, "containerd answered {id}, want {}", img.id);
         drop(c);
         settle();
         println!(
-            "run {run}: crustd {:>7.0} ms   containerd {:>7.0} ms",
-            tc.as_secs_f64() * 1e3,
-            tk.as_secs_f64() * 1e3
+            "run {run}: crustd {:>7.0} ms (cpu {:>6.0} ms)   containerd {:>7.0} ms (cpu {:>6.0} ms)",
+            ms(tc),
+            ms(cc),
+            ms(tk),
+            ms(ck)
         );
-        crust.push(tc);
         ctrd.push(tk);
+        ctrd_cpu.push(ck);
     }
-    let (mc, mk) = (median(&mut crust), median(&mut ctrd));
+    let (mc, mcc) = (median(&mut crust), median(&mut crust_cpu));
+    if crust_only {
+        println!(
+            "median: crustd {:.0} ms wall, {:.0} ms cpu",
+            ms(mc),
+            ms(mcc)
+        );
+        return Ok(());
+    }
+    let (mk, mkc) = (median(&mut ctrd), median(&mut ctrd_cpu));
     println!(
-        "median: crustd {:.0} ms, containerd {:.0} ms, ratio crust/containerd = {:.2} (target <= 0.50)",
-        mc.as_secs_f64() * 1e3,
-        mk.as_secs_f64() * 1e3,
+        "median wall: crustd {:.0} ms, containerd {:.0} ms, ratio crust/containerd = {:.2} (target <= 0.50)",
+        ms(mc),
+        ms(mk),
         mc.as_secs_f64() / mk.as_secs_f64()
+    );
+    println!(
+        "median cpu:  crustd {:.0} ms, containerd {:.0} ms, ratio crust/containerd = {:.2}",
+        ms(mcc),
+        ms(mkc),
+        mcc.as_secs_f64() / mkc.as_secs_f64()
     );
     Ok(())
 }
