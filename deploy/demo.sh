@@ -38,7 +38,7 @@ else
   ROOT=/var/lib/crust STATE=/run/crust SOCK=/run/crust/crust.sock BRIDGE=crust0
   DARGS=()
 fi
-CTL+=(-r "unix://$SOCK")
+CTL+=(-r "unix://$SOCK" -i "unix://$SOCK")   # both: /etc/crictl.yaml may name another
 # What exists before, so that cleanup removes exactly what the demo created.
 had_root=0; [ -e "$ROOT" ] && had_root=1
 had_state=0; [ -e "$STATE" ] && had_state=1
@@ -165,13 +165,13 @@ say "crustctl logs (the CRI log file the shim wrote)"
 "${CTL[@]}" logs "$CID"
 
 say "crustctl exec: a process inside the running container"
-"${CTL[@]}" exec "$CID" sh -c 'echo "processes in the pod: $(ps -o pid,args | tail -n +2 | tr -s " " | paste -sd ";" -)"'
+"${CTL[@]}" exec "$CID" ps -o pid,user,args
 
-say "crustctl stop: SIGTERM, the container exits by itself"
-"${CTL[@]}" stop "$CID" >/dev/null
+say "crustctl stop: SIGTERM (SIGKILL after 10 s), the container exits by itself"
+"${CTL[@]}" stop -T 10 "$CID" >/dev/null
 "${CTL[@]}" logs "$CID" | tail -n 1
 "${CTL[@]}" ps -a
-"${CTL[@]}" inspect -o yaml "$CID" | grep -E '^\s*(state|exitCode|reason|startedAt|finishedAt):' | sed 's/^ */   /'
+"${CTL[@]}" inspect -o yaml "$CID" | grep -E '^ *(exit_code|reason):' | sed 's/^ */   /'
 
 say "removing the pod and the image, stopping crustd"
 "${CTL[@]}" rmp -f "$POD"; POD=

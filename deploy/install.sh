@@ -7,10 +7,12 @@
 #                               example is always at $PREFIX/share/crust/crictl.yaml)
 #   $PREFIX/share/crust/        crictl.yaml, 10-crust-bridge.conflist, config.toml, README
 #   /etc/systemd/system/crustd.service, enabled and started when systemd runs
-# Usage: deploy/install.sh [--no-build] [--no-start] | deploy/install.sh --uninstall
+# Usage: deploy/install.sh [--no-build] [--no-start] | deploy/install.sh --uninstall [--purge]
 #   PREFIX (default /usr/local), DESTDIR (staging root for packaging; implies --no-start).
-# --uninstall removes the binaries, the unit and the shared files, and keeps
-# /etc/crust/config.toml, /etc/crictl.yaml and the data in /var/lib/crust (it says so).
+#   --no-build installs the binaries found in CRUST_BIN_DIR instead of building.
+# --uninstall stops crustd and removes the binaries, the unit and the shared files; it keeps
+# /etc/crust/config.toml, /etc/crictl.yaml and /var/lib/crust unless --purge is given
+# (--purge refuses while crust-shim processes, i.e. pods, are still running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=${PREFIX:-/usr/local}
@@ -20,13 +22,14 @@ SHARE=$DESTDIR$PREFIX/share/crust
 ETC=$DESTDIR/etc
 UNIT=$DESTDIR/etc/systemd/system/crustd.service
 BINS=(crustd crustctl crust-shim crust-runc)
-build=1 start=1 uninstall=0
+build=1 start=1 uninstall=0 purge=0
 for a in "$@"; do
   case $a in
     --no-build) build=0 ;;
     --no-start) start=0 ;;
     --uninstall) uninstall=1 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --purge) purge=1 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,20 +39,58 @@ have_systemd() { [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; }
 say() { echo "install: $*"; }
 
 if [ "$uninstall" = 1 ]; then
+  if [ "$purge" = 1 ]; then
+    if pods=$("$BIN/crustctl" -r unix:///run/crust/crust.sock pods -q 2>/dev/null) && [ -n "$pods" ]; then
+      say "crustd still has pods: remove them first (crustctl rmp -fa), then --purge" >&2
+      exit 1
+    fi
+    for p in $(pgrep -x crust-shim || true); do
+      case $(readlink "/proc/$p/exe" 2>/dev/null) in "$BIN/crust-shim"*)
+        say "pods still run (crust-shim pid $p): remove them first (crustctl rmp -fa), then --purge" >&2
+        exit 1 ;;
+      esac
+    done
+  fi
   if have_systemd; then
     systemctl disable --now crustd.service >/dev/null 2>&1 || true
-  elif pid=$(cat /run/crust/crustd.pid 2>/dev/null) && [ -n "$pid" ]; then
+  elif pid=$(cat /run/crust/crustd.pid 2>/dev/null) && [ -n "$pid" ] &&
+       [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN/crustd" ]; then
     # Started by this script without systemd (see below).
-    kill -TERM "$pid" 2>/dev/null && say "stopped crustd (pid $pid)"
+    kill -TERM "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    say "stopped crustd (pid $pid)"
   fi
+  rm -f /run/crust/crustd.pid
   for b in "${BINS[@]}" containerd-shim-crust-v2; do
     if [ -e "$BIN/$b" ] || [ -L "$BIN/$b" ]; then rm -f "$BIN/$b" && say "removed $BIN/$b"; fi
   done
   if [ -e "$UNIT" ]; then rm -f "$UNIT" && say "removed $UNIT"; fi
   have_systemd && systemctl daemon-reload
   if [ -d "$SHARE" ]; then rm -rf "$SHARE" && say "removed $SHARE"; fi
-  say "kept $ETC/crust/config.toml, $ETC/crictl.yaml and the data in /var/lib/crust;"
-  say "remove them by hand if you want them gone (pods still running keep their shims)"
+  if [ "$purge" = 0 ]; then
+    say "kept $ETC/crust/config.toml, $ETC/crictl.yaml and the data in /var/lib/crust"
+    say "(--uninstall --purge removes them; running pods keep their shims either way)"
+    exit 0
+  fi
+  # The built-in bridge and its nft table (their state went with /var/lib/crust).
+  br=$(sed -nE 's/^bridge *= *"([^"]+)".*/\1/p' "$ETC/crust/config.toml" 2>/dev/null | head -n1)
+  br=${br:-crust0}
+  if [ -z "$DESTDIR" ]; then
+    ip link del "$br" 2>/dev/null && say "removed bridge $br"
+    nft delete table inet "crust-$br" 2>/dev/null && say "removed nft table inet crust-$br"
+  fi
+  rm -rf "$ETC/crust" && say "removed $ETC/crust"
+  [ -z "$DESTDIR" ] && rm -f /var/log/crustd.log
+  if [ -e "$ETC/crictl.yaml" ] && cmp -s deploy/crictl.yaml "$ETC/crictl.yaml"; then
+    rm -f "$ETC/crictl.yaml" && say "removed $ETC/crictl.yaml"
+  fi
+  for d in "$DESTDIR/var/lib/crust" "$DESTDIR/run/crust"; do
+    [ -e "$d" ] || continue
+    # Pinned namespaces and leftover overlay mounts first, deepest first, then the files.
+    awk -v d="$d" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r |
+      while read -r m; do umount -l "$m" || true; done
+    rm -rf --one-file-system "$d" && say "removed $d"
+  done
   exit 0
 fi
 
