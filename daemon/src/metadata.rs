@@ -21,6 +21,9 @@ use serde::Serialize;
 
 use crate::error::{ErrorKind, Kind};
 
+/// redb page cache size.
+const CACHE_BYTES: usize = 2 * 1024 * 1024;
+
 /// The schema version this code reads and writes.
 pub const SCHEMA_VERSION: u64 = 1;
 
@@ -277,7 +280,11 @@ impl Metadata {
             path: path.to_path_buf(),
             source: Box::new(e),
         };
-        let database = redb::Database::create(path).map_err(|e| open_err(e.into()))?;
+        // A small page cache: the records are few and small, and crustd's idle RSS counts.
+        let database = redb::Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| open_err(e.into()))?;
         let me = Self { db: database };
         me.write(|tx| {
             for t in [

@@ -282,6 +282,12 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = rss_of(&d.socket(), "crustd");
+    if let Some(s) = std::env::var_os("BENCH_HOLD_SECS") {
+        // Time to look at the idle daemon (smaps) by hand.
+        let secs: u64 = s.to_string_lossy().parse().unwrap_or(0);
+        eprintln!("holding {secs}s: crustd socket {}", d.socket().display());
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
     let mut crust = Phases::default();
     bench(&d.socket(), &name, runs, &mut crust).await?;
     let mut rt = Runtime::new(crust_e2e::cri::connect(&d.socket()).await);
