@@ -154,6 +154,44 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(500));
 }
 
+/// One pull through a fresh crustd: (wall, cpu).
+async fn crust_run(crustd: &Path, name: &str, want: &str) -> anyhow::Result<(Duration, Duration)> {
+    let d = Crustd::start_bin(crustd, "");
+    let pid = d.pid().context("crustd pid")?;
+    let cpu0 = cpu_time(pid)?;
+    let (t, id) = timed_pull(&d.socket(), name).await?;
+    let cpu = cpu_time(pid)? - cpu0;
+    anyhow::ensure!(id == want, "crustd answered {id}, want {want}");
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        for l in d
+            .log()
+            .lines()
+            .filter(|l| l.contains("layer ready") || l.contains("pulled"))
+        {
+            eprintln!("  {l}");
+        }
+    }
+    drop(d);
+    settle();
+    Ok((t, cpu))
+}
+
+/// One pull through a fresh containerd: (wall, cpu).
+async fn containerd_run(
+    registry: &str,
+    name: &str,
+    want: &str,
+) -> anyhow::Result<(Duration, Duration)> {
+    let c = Containerd::start(registry)?;
+    let cpu0 = cpu_time(c.child.id())?;
+    let (t, id) = timed_pull(&c.socket(), name).await?;
+    let cpu = cpu_time(c.child.id())? - cpu0;
+    anyhow::ensure!(id == want, "containerd answered {id}, want {want}");
+    drop(c);
+    settle();
+    Ok((t, cpu))
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -210,49 +248,37 @@ async fn main() -> anyhow::Result<()> {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let crust_only = std::env::var_os("BENCH_CRUST_ONLY").is_some();
     for run in 1..=runs {
-        let d = Crustd::start_bin(&crustd, "");
-        let pid = d.pid().context("crustd pid")?;
-        let cpu0 = cpu_time(pid)?;
-        let (tc, id) = timed_pull(&d.socket(), &name).await?;
-        let cc = cpu_time(pid)? - cpu0;
-        anyhow::ensure!(id == img.id, "crustd answered {id}, want {}", img.id);
-        if std::env::var_os("BENCH_VERBOSE").is_some() {
-            for l in d
-                .log()
-                .lines()
-                .filter(|l| l.contains("layer ready") || l.contains("pulled"))
-            {
-                eprintln!("  {l}");
-            }
+        // Alternate who goes first: each run follows the previous run's deletions.
+        let containerd_first = run % 2 == 0 && !crust_only;
+        let mut k = None;
+        if containerd_first {
+            k = Some(containerd_run(&reg.host(), &name, &img.id).await?);
         }
-        drop(d);
-        settle();
+        let (tc, cc) = crust_run(&crustd, &name, &img.id).await?;
+        if !containerd_first && !crust_only {
+            k = Some(containerd_run(&reg.host(), &name, &img.id).await?);
+        }
         crust.push(tc);
         crust_cpu.push(cc);
-        if crust_only {
-            println!(
+        match k {
+            None => println!(
                 "run {run}: crustd {:>7.0} ms (cpu {:>6.0} ms)",
                 ms(tc),
                 ms(cc)
-            );
-            continue;
+            ),
+            Some((tk, ck)) => {
+                println!(
+                    "run {run}: crustd {:>7.0} ms (cpu {:>6.0} ms)   containerd {:>7.0} ms (cpu {:>6.0} ms){}",
+                    ms(tc),
+                    ms(cc),
+                    ms(tk),
+                    ms(ck),
+                    if containerd_first { "   [containerd ran first]" } else { "" }
+                );
+                ctrd.push(tk);
+                ctrd_cpu.push(ck);
+            }
         }
-        let c = Containerd::start(&reg.host())?;
-        let cpu0 = cpu_time(c.child.id())?;
-        let (tk, id) = timed_pull(&c.socket(), &name).await?;
-        let ck = cpu_time(c.child.id())? - cpu0;
-        anyhow::ensure!(id == img.id, "containerd answered {id}, want {}", img.id);
-        drop(c);
-        settle();
-        println!(
-            "run {run}: crustd {:>7.0} ms (cpu {:>6.0} ms)   containerd {:>7.0} ms (cpu {:>6.0} ms)",
-            ms(tc),
-            ms(cc),
-            ms(tk),
-            ms(ck)
-        );
-        ctrd.push(tk);
-        ctrd_cpu.push(ck);
     }
     let (mc, mcc) = (median(&mut crust), median(&mut crust_cpu));
     if crust_only {
