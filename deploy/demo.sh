@@ -10,19 +10,26 @@
 # its own crustd beside it instead: --root/--state/--listen in a temp dir and a config that
 # gives it its own bridge (crustdemo0, 10.123.0.0/24), so the two never share state.
 # Everything the demo created is removed on exit, also on failure or Ctrl-C; it can be run
-# any number of times. Usage: sudo deploy/demo.sh   (DEMO_KEEP_LOG=1 keeps crustd's log)
+# any number of times. Usage: sudo deploy/demo.sh
+# Env: DEMO_KEEP_LOG=1 keeps crustd's log; CRUST_BIN_DIR=DIR runs prebuilt binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (sudo deploy/demo.sh)" >&2; exit 1; }
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }; else say() { printf '\n== %s\n' "$*"; }; fi
 deploy/deps.sh --runtime-only
 
 W=$(mktemp -d /tmp/crust-demo.XXXXXX)
 trap 'rm -rf "$W"' EXIT   # until the full cleanup below takes over
 BIN=$W/bin
-say "building crustd, crustctl, crust-shim, crust-runc (release; the first build takes minutes)"
-deploy/build.sh "$BIN"
+if [ -n "${CRUST_BIN_DIR:-}" ]; then   # prebuilt binaries (deploy/build.sh DIR) instead
+  say "using crustd, crustctl, crust-shim, crust-runc from $CRUST_BIN_DIR"
+  mkdir -p "$BIN"
+  for b in crustd crustctl crust-shim crust-runc; do install -m 0755 "$CRUST_BIN_DIR/$b" "$BIN/"; done
+else
+  say "building crustd, crustctl, crust-shim, crust-runc (release; the first build takes minutes)"
+  deploy/build.sh "$BIN"
+fi
 ls -l "$BIN" | awk 'NR>1 {printf "   %-11s %6.1f MB\n", $9, $5/1048576}'
 
 CTL=("$BIN/crustctl")
@@ -65,6 +72,13 @@ cleanup() {
     kill -KILL "$DPID" 2>/dev/null
     wait "$DPID" 2>/dev/null
   fi
+  # Should crustd have died first: the containers and shims the demo left, directly.
+  for c in $("$BIN/crust-runc" --root "$STATE/runc" list -q 2>/dev/null); do
+    "$BIN/crust-runc" --root "$STATE/runc" delete --force "$c" >/dev/null 2>&1
+  done
+  for p in $(pgrep -x crust-shim); do
+    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$BIN/crust-shim" ] && kill -KILL "$p" 2>/dev/null
+  done
   if [ "$rc" != 0 ] && [ -f "$W/crustd.log" ]; then
     echo "demo: failed (exit $rc); crustd's log ends:" >&2
     tail -n 25 "$W/crustd.log" >&2
@@ -125,7 +139,9 @@ if [ "$MODE" = defaults ]; then
 else
   say "a crustd already serves /run/crust/crust.sock: starting a second one in $W"
 fi
-"$BIN/crustd" "${DARGS[@]}" > "$W/crustd.log" 2>&1 &
+# Its own session: Ctrl-C (SIGINT to the terminal's process group) must reach only this
+# script, whose cleanup then removes the pod through crustd before stopping it.
+setsid "$BIN/crustd" "${DARGS[@]}" > "$W/crustd.log" 2>&1 < /dev/null &
 DPID=$!
 for _ in $(seq 100); do
   [ -S "$SOCK" ] && "${CTL[@]}" version >/dev/null 2>&1 && break
