@@ -123,7 +123,7 @@ else
   install -m 0644 deploy/crictl.yaml "$ETC/crictl.yaml"
   say "installed $ETC/crictl.yaml"
 fi
-sed "s|/usr/local/bin/crustd|$PREFIX/bin/crustd|" deploy/crustd.service > "$UNIT"
+sed "s|/usr/local/|$PREFIX/|g" deploy/crustd.service > "$UNIT"
 chmod 0644 "$UNIT"
 say "installed $UNIT"
 
