@@ -6,7 +6,15 @@
 //! by the network issue). Prints per-phase medians and ratios, and crustd's RSS idle and
 //! with 10 pods. Run via `bench/pods.sh`.
 //!
-//! Usage: `bench_pods [RUNS]` (default 20). Needs root, docker-registry and containerd.
+//! With `--network`, pod networking instead (`bench/network.sh`): RunPodSandbox and
+//! StopPodSandbox + RemovePodSandbox of pods with their own network namespace, side by
+//! side through crustd's built-in bridge, crustd with Debian's CNI bridge + host-local +
+//! portmap plugins, and the private containerd with the same CNI config; prints medians
+//! and the ratios to containerd. Bridges, nft tables, pods and processes are removed
+//! after, also on failure.
+//!
+//! Usage: `bench_pods [--network] [RUNS]` (default 20). Needs root, docker-registry and
+//! containerd (and containernetworking-plugins for `--network`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use crust_e2e::daemon::Crustd;
 use crust_e2e::image::{self, busybox_layer, Compression, Flavour};
-use crust_e2e::pods::{container_config, pod_config, Runtime};
+use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
 use crust_e2e::registry::Registry;
 use k8s_cri::v1 as cri;
 
@@ -48,7 +56,9 @@ struct Containerd {
 }
 
 impl Containerd {
-    fn start(registry: &str, pause: &str) -> anyhow::Result<Self> {
+    /// Starts containerd pulling from `registry`, with `pause` as sandbox image and, when
+    /// given, the CNI config in `cni_conf` (plugins from /usr/lib/cni).
+    fn start(registry: &str, pause: &str, cni_conf: Option<&Path>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let d = dir.path();
         let hosts = d.join("certs.d").join(registry);
@@ -57,7 +67,7 @@ impl Containerd {
             hosts.join("hosts.toml"),
             format!("server = \"http://{registry}\"\n\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
         )?;
-        let cfg = format!(
+        let mut cfg = format!(
             r#"version = 2
 root = "{root}"
 state = "{state}"
@@ -85,6 +95,12 @@ state = "{state}"
             opt = d.join("opt").display(),
             certs = d.join("certs.d").display(),
         );
+        if let Some(conf) = cni_conf {
+            cfg.push_str(&format!(
+                "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n    bin_dir = \"/usr/lib/cni\"\n    conf_dir = \"{}\"\n    max_conf_num = 1\n",
+                conf.display()
+            ));
+        }
         std::fs::write(d.join("config.toml"), cfg)?;
         let log = std::fs::File::create(d.join("containerd.log"))?;
         let child = Command::new("containerd")
@@ -118,6 +134,8 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Shims of pods a failure left behind (they name containerd's socket).
+        kill_matching(&self.socket().display().to_string(), "containerd-shim");
         let _ = Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -221,6 +239,22 @@ async fn bench(socket: &Path, img: &str, runs: usize, phases: &mut Phases) -> an
     Ok(())
 }
 
+/// SIGKILLs every process whose command line contains both `needle` and `exe`.
+fn kill_matching(needle: &str, exe: &str) {
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains(needle) && cmd.contains(exe) {
+            if let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 fn median(v: &[Duration]) -> f64 {
     let mut v = v.to_vec();
     v.sort();
@@ -258,11 +292,17 @@ async fn main() -> anyhow::Result<()> {
     if !crust_e2e::is_root() {
         bail!("run as root");
     }
-    let runs: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(20);
+    let mut network = false;
+    let mut runs = 20;
+    for a in std::env::args().skip(1) {
+        if a == "--network" {
+            network = true;
+        } else {
+            runs = a
+                .parse()
+                .with_context(|| format!("usage: bench_pods [--network] [RUNS]; got {a:?}"))?;
+        }
+    }
     let crustd = std::env::var_os("CRUSTD")
         .map(PathBuf::from)
         .unwrap_or_else(|| crust_e2e::workspace_bin("crust-cri", "crustd"));
@@ -273,6 +313,9 @@ async fn main() -> anyhow::Result<()> {
     image::push(&reg.host(), "bench/pause", "1", &pause, None).await;
     let name = format!("{}/bench/busybox:1", reg.host());
     let pause_name = format!("{}/bench/pause:1", reg.host());
+    if network {
+        return net::bench_network(&crustd, &reg.host(), &pause_name, runs).await;
+    }
 
     // crustd.
     let d = Crustd::start_bin(&crustd, "[network]\nenabled = false\n");
@@ -305,7 +348,7 @@ async fn main() -> anyhow::Result<()> {
     drop(d);
 
     // containerd.
-    let c = Containerd::start(&reg.host(), &pause_name)?;
+    let c = Containerd::start(&reg.host(), &pause_name, None)?;
     let mut imgs = crust_e2e::cri::Images::new(crust_e2e::cri::connect(&c.socket()).await);
     imgs.pull(&name, None)
         .await
@@ -361,4 +404,294 @@ async fn main() -> anyhow::Result<()> {
         c_idle as f64 / 1024.0
     );
     Ok(())
+}
+
+/// The pod networking benchmark (`--network`).
+mod net {
+    use super::*;
+
+    /// Deletes the benchmark's bridges and their nft tables on drop, also on failure.
+    struct Bridges(Vec<String>);
+
+    impl Drop for Bridges {
+        fn drop(&mut self) {
+            for b in &self.0 {
+                let _ = Command::new("ip")
+                    .args(["link", "del", b])
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = Command::new("nft")
+                    .args(["delete", "table", "inet", &format!("crust-{b}")])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+
+    /// Host links and named network namespaces, to show what a run leaves behind.
+    fn host_state() -> Vec<String> {
+        let links = Command::new("ip")
+            .args(["-o", "link", "show"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut v: Vec<String> = links
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| format!("link {}", n.split('@').next().unwrap_or(n)))
+            .collect();
+        for e in std::fs::read_dir("/var/run/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            v.push(format!("netns {}", e.file_name().to_string_lossy()));
+        }
+        let out = |cmd: &str, args: &[&str]| {
+            Command::new(cmd)
+                .args(args)
+                .stderr(Stdio::null())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        for l in out("nft", &["list", "tables"]).lines() {
+            v.push(l.to_string());
+        }
+        for l in out("iptables-save", &["-t", "nat"]).lines() {
+            if let Some(chain) = l.strip_prefix(':') {
+                v.push(format!(
+                    "iptables nat {}",
+                    chain.split(' ').next().unwrap_or("")
+                ));
+            }
+        }
+        for e in std::fs::read_dir("/sys/fs/cgroup/memory/k8s.io")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.path().is_dir() {
+                v.push(format!("cgroup k8s.io/{}", e.file_name().to_string_lossy()));
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// Stops and removes every pod `socket`'s runtime knows (cleanup after a failure).
+    async fn remove_all(socket: &Path) {
+        let mut rt = Runtime::new(crust_e2e::cri::connect(socket).await);
+        let Ok(list) = rt
+            .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+            .await
+        else {
+            return;
+        };
+        for p in list.into_inner().items {
+            let _ = rt
+                .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                    pod_sandbox_id: p.id.clone(),
+                })
+                .await;
+            let _ = rt
+                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: p.id,
+                })
+                .await;
+        }
+    }
+
+    /// One pod with its own network: (RunPodSandbox, StopPodSandbox + RemovePodSandbox).
+    /// Checks, outside the timed calls, that the pod got an IP starting with `prefix`.
+    async fn one_pod(
+        rt: &mut Runtime,
+        i: usize,
+        logs: &Path,
+        prefix: &str,
+    ) -> anyhow::Result<(Duration, Duration)> {
+        let pc = pod_config(&format!("net-{i}"), logs.to_str().unwrap_or("/tmp"));
+        let t = Instant::now();
+        let pod = rt
+            .run_pod_sandbox(cri::RunPodSandboxRequest {
+                config: Some(pc),
+                runtime_handler: String::new(),
+            })
+            .await
+            .context("RunPodSandbox")?
+            .into_inner()
+            .pod_sandbox_id;
+        let t_run = t.elapsed();
+        let ip = rt
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: pod.clone(),
+                verbose: false,
+            })
+            .await
+            .context("PodSandboxStatus")?
+            .into_inner()
+            .status
+            .and_then(|s| s.network)
+            .map(|n| n.ip)
+            .unwrap_or_default();
+        if !ip.starts_with(prefix) {
+            bail!("pod {pod} has IP {ip:?}, expected one in {prefix}0/24");
+        }
+        let t = Instant::now();
+        rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+            pod_sandbox_id: pod.clone(),
+        })
+        .await
+        .context("StopPodSandbox")?;
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+            pod_sandbox_id: pod,
+        })
+        .await
+        .context("RemovePodSandbox")?;
+        Ok((t_run, t.elapsed()))
+    }
+
+    /// One warm-up pod, then `runs` timed ones.
+    async fn timed(socket: &Path, runs: usize, prefix: &str) -> anyhow::Result<Phases> {
+        let mut rt = Runtime::new(crust_e2e::cri::connect(socket).await);
+        let logs = tempfile::tempdir()?;
+        let mut ph = Phases::default();
+        one_pod(&mut rt, 0, logs.path(), prefix).await?;
+        for i in 1..=runs {
+            let (run, td) = one_pod(&mut rt, i, logs.path(), prefix).await?;
+            ph.run.push(run);
+            ph.teardown.push(td);
+        }
+        Ok(ph)
+    }
+
+    /// [`timed`], removing whatever pods are left on failure.
+    async fn bench(socket: &Path, runs: usize, prefix: &str) -> anyhow::Result<Phases> {
+        let r = timed(socket, runs, prefix).await;
+        if r.is_err() {
+            remove_all(socket).await;
+        }
+        r
+    }
+
+    /// crustd with `[network]` section `net`, benchmarked; the log is printed on failure.
+    async fn crustd_mode(
+        crustd: &Path,
+        net: &str,
+        runs: usize,
+        prefix: &str,
+    ) -> anyhow::Result<Phases> {
+        let d = Crustd::start_bin(crustd, &format!("[network]\n{net}"));
+        let _g = Leftovers(d.dir.path().to_path_buf());
+        let r = bench(&d.socket(), runs, prefix).await;
+        if let Err(e) = &r {
+            eprintln!("crustd failed: {e:#}\n{}", d.log());
+        }
+        r
+    }
+
+    /// Runs the three modes and prints the table.
+    pub async fn bench_network(
+        crustd: &Path,
+        registry: &str,
+        pause: &str,
+        runs: usize,
+    ) -> anyhow::Result<()> {
+        let before = host_state();
+        let n = std::process::id() % 10000;
+        let (builtin_br, cni_br) = (format!("cbnb{n}"), format!("cbnc{n}"));
+        let _bridges = Bridges(vec![builtin_br.clone(), cni_br.clone()]);
+        let tmp = tempfile::tempdir()?;
+        let empty = tmp.path().join("empty");
+        let conf = tmp.path().join("net.d");
+        std::fs::create_dir_all(&empty)?;
+        std::fs::create_dir_all(&conf)?;
+        let conflist = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": format!("crustbench{n}"),
+            "plugins": [
+                {
+                    "type": "bridge", "bridge": cni_br, "isGateway": true, "ipMasq": false,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": "10.202.0.0/24"}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": tmp.path().join("host-local"),
+                    }
+                },
+                {"type": "portmap", "capabilities": {"portMappings": true}}
+            ]
+        });
+        std::fs::write(
+            conf.join("10-bench.conflist"),
+            serde_json::to_vec_pretty(&conflist)?,
+        )?;
+
+        let builtin = crustd_mode(
+            crustd,
+            &format!(
+                "bridge = \"{builtin_br}\"\nsubnet = \"10.201.0.0/24\"\ncni_conf_dir = \"{}\"\ncni_bin_dirs = [\"/usr/lib/cni\"]\n",
+                empty.display()
+            ),
+            runs,
+            "10.201.0.",
+        )
+        .await?;
+        let cni = crustd_mode(
+            crustd,
+            &format!(
+                "bridge = \"{builtin_br}\"\nsubnet = \"10.201.0.0/24\"\ncni_conf_dir = \"{}\"\ncni_bin_dirs = [\"/usr/lib/cni\"]\n",
+                conf.display()
+            ),
+            runs,
+            "10.202.0.",
+        )
+        .await?;
+
+        let c = Containerd::start(registry, pause, Some(&conf))?;
+        crust_e2e::cri::Images::new(crust_e2e::cri::connect(&c.socket()).await)
+            .pull(pause, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let r = bench(&c.socket(), runs, "10.202.0.").await;
+        if let Err(e) = &r {
+            eprintln!(
+                "containerd failed: {e:#}\n{}",
+                std::fs::read_to_string(c.dir.path().join("containerd.log")).unwrap_or_default()
+            );
+        }
+        let ctrd = r?;
+        drop(c);
+
+        println!(
+            "{runs} pods with networking (median ms) {:>9} {:>9} {:>11} {:>11} {:>11}",
+            "built-in", "CNI", "containerd", "built-in/c", "CNI/c"
+        );
+        for (name, a, b, c) in [
+            ("RunPodSandbox", &builtin.run, &cni.run, &ctrd.run),
+            (
+                "StopPodSandbox+RemovePod",
+                &builtin.teardown,
+                &cni.teardown,
+                &ctrd.teardown,
+            ),
+        ] {
+            let (a, b, c) = (median(a), median(b), median(c));
+            println!(
+                "{name:<34} {a:>9.1} {b:>9.1} {c:>11.1} {:>11.3} {:>11.3}",
+                a / c,
+                b / c
+            );
+        }
+        println!("target: built-in RunPodSandbox <= 0.10 x containerd's");
+        drop(_bridges);
+        let after = host_state();
+        let left: Vec<&String> = after.iter().filter(|s| !before.contains(s)).collect();
+        if left.is_empty() {
+            println!("leftovers: none (links, /var/run/netns, nft tables, iptables nat chains, k8s.io cgroups as before)");
+        } else {
+            println!("leftovers: {left:?}");
+        }
+        Ok(())
+    }
 }
