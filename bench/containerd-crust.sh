@@ -20,10 +20,7 @@ TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 build_shim() {
     if [[ -n "${CRUST_SHIM_BIN:-}" ]]; then echo "$CRUST_SHIM_BIN"; return; fi
     (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q -p crust-shim \
-        --bins --target x86_64-unknown-linux-gnu \
-        --config 'profile.shim.inherits="release"' --config 'profile.shim.opt-level="z"' \
-        --config 'profile.shim.lto="fat"' --config 'profile.shim.codegen-units=1' \
-        --config 'profile.shim.strip=true' --profile shim >&2)
+        --bins --target x86_64-unknown-linux-gnu --profile shim >&2)
     echo "$TARGET/x86_64-unknown-linux-gnu/shim/crust-shim"
 }
 
