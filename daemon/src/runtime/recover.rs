@@ -114,7 +114,8 @@ impl Runtime {
             }
             recovered += 1;
         }
-        self.remove_leftovers().await;
+        // Network first: CNI DEL of a pod that has no record yet (a crash inside
+        // RunPodSandbox) still finds its pinned netns, which remove_leftovers then unmounts.
         if let Some(net) = &self.network {
             let live: HashSet<String> = self
                 .pods()
@@ -126,6 +127,7 @@ impl Runtime {
                 tracing::warn!(error = %e, "network reconcile");
             }
         }
+        self.remove_leftovers().await;
         tracing::info!(
             pods = self.pods().len(),
             containers = self.containers().len(),
