@@ -389,15 +389,22 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
     ch.send(&Message::Ready, None)?;
     if let Some(fifo) = fifo {
         let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-        let w = nix::fcntl::open(
-            path.as_str(),
-            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|source| InitError::Fifo {
-            path: path.clone().into(),
-            source,
-        })?;
+        // Blocks until `start` opens the read side; a signal may interrupt the wait.
+        let w = loop {
+            match nix::fcntl::open(
+                path.as_str(),
+                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => {
+                    break r.map_err(|source| InitError::Fifo {
+                        path: path.clone().into(),
+                        source,
+                    })?
+                }
+            }
+        };
         let _ = nix::unistd::write(&w, b"0");
         drop(w);
         drop(fifo);
