@@ -4,6 +4,7 @@
 //! processes with their own root/state/socket ([`daemon`]), and the CRI client ([`cri`]).
 //! Tests live in `tests/`; everything started here is torn down on drop, even on failure.
 
+pub mod containerd;
 pub mod cri;
 pub mod daemon;
 pub mod fake;

@@ -6,10 +6,10 @@
 //! Usage: `bench_images [RUNS]` (default 3). Needs root, docker-registry and containerd.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
 use crust_e2e::image::{self, busybox_layer, Compression, Flavour, Layer};
 use crust_e2e::registry::Registry;
@@ -61,83 +61,6 @@ fn build_image() -> image::Image {
     )
 }
 
-struct Containerd {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Containerd {
-    fn start(registry: &str) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let d = dir.path().to_path_buf();
-        let d = d.as_path();
-        let hosts = d.join("certs.d").join(registry);
-        std::fs::create_dir_all(&hosts)?;
-        std::fs::write(
-            hosts.join("hosts.toml"),
-            format!("server = \"http://{registry}\"\n\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
-        )?;
-        let cfg = format!(
-            r#"version = 2
-root = "{root}"
-state = "{state}"
-[grpc]
-  address = "{sock}"
-[ttrpc]
-  address = "{sock}.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{opt}"
-[plugins."io.containerd.grpc.v1.cri"]
-  restrict_oom_score_adj = true
-  disable_apparmor = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "{certs}"
-"#,
-            root = d.join("root").display(),
-            state = d.join("state").display(),
-            sock = d.join("containerd.sock").display(),
-            opt = d.join("opt").display(),
-            certs = d.join("certs.d").display(),
-        );
-        std::fs::write(d.join("config.toml"), cfg)?;
-        let log = std::fs::File::create(d.join("containerd.log"))?;
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(d.join("config.toml"))
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .context("start containerd")?;
-        let me = Self { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(me.socket()).is_err() {
-            if Instant::now() > deadline {
-                bail!(
-                    "containerd did not start: {}",
-                    std::fs::read_to_string(d.join("containerd.log"))?
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(me)
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("containerd.sock")
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // overlay snapshots are plain directories after a pull; nothing is mounted.
-    }
-}
-
 async fn timed_pull(socket: &Path, image: &str) -> anyhow::Result<(Duration, String)> {
     let mut c = crust_e2e::cri::Images::new(crust_e2e::cri::connect(socket).await);
     let t = Instant::now();
@@ -182,10 +105,10 @@ async fn containerd_run(
     name: &str,
     want: &str,
 ) -> anyhow::Result<(Duration, Duration)> {
-    let c = Containerd::start(registry)?;
-    let cpu0 = cpu_time(c.child.id())?;
+    let c = Containerd::start(registry, None, None)?;
+    let cpu0 = cpu_time(c.pid())?;
     let (t, id) = timed_pull(&c.socket(), name).await?;
-    let cpu = cpu_time(c.child.id())? - cpu0;
+    let cpu = cpu_time(c.pid())? - cpu0;
     anyhow::ensure!(id == want, "containerd answered {id}, want {want}");
     drop(c);
     settle();

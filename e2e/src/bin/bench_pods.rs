@@ -17,10 +17,11 @@
 //! containerd (and containernetworking-plugins for `--network`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
 use crust_e2e::image::{self, busybox_layer, Compression, Flavour};
 use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
@@ -48,102 +49,6 @@ fn image_with_cmd(cmd: &[&str]) -> image::Image {
     img.blobs[0] = (img.id.clone(), config.clone());
     img.config = config;
     img
-}
-
-struct Containerd {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Containerd {
-    /// Starts containerd pulling from `registry`, with `pause` as sandbox image and, when
-    /// given, the CNI config in `cni_conf` (plugins from /usr/lib/cni).
-    fn start(registry: &str, pause: &str, cni_conf: Option<&Path>) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let d = dir.path();
-        let hosts = d.join("certs.d").join(registry);
-        std::fs::create_dir_all(&hosts)?;
-        std::fs::write(
-            hosts.join("hosts.toml"),
-            format!("server = \"http://{registry}\"\n\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
-        )?;
-        let mut cfg = format!(
-            r#"version = 2
-root = "{root}"
-state = "{state}"
-[grpc]
-  address = "{sock}"
-[ttrpc]
-  address = "{sock}.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{opt}"
-[plugins."io.containerd.grpc.v1.cri"]
-  restrict_oom_score_adj = true
-  disable_apparmor = true
-  sandbox_image = "{pause}"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "{certs}"
-"#,
-            root = d.join("root").display(),
-            state = d.join("state").display(),
-            sock = d.join("containerd.sock").display(),
-            opt = d.join("opt").display(),
-            certs = d.join("certs.d").display(),
-        );
-        if let Some(conf) = cni_conf {
-            cfg.push_str(&format!(
-                "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n    bin_dir = \"/usr/lib/cni\"\n    conf_dir = \"{}\"\n    max_conf_num = 1\n",
-                conf.display()
-            ));
-        }
-        std::fs::write(d.join("config.toml"), cfg)?;
-        let log = std::fs::File::create(d.join("containerd.log"))?;
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(d.join("config.toml"))
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .context("start containerd")?;
-        let me = Self { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(me.socket()).is_err() {
-            if Instant::now() > deadline {
-                bail!(
-                    "containerd did not start: {}",
-                    std::fs::read_to_string(me.dir.path().join("containerd.log"))?
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(me)
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("containerd.sock")
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Shims of pods a failure left behind (they name containerd's socket).
-        kill_matching(&self.socket().display().to_string(), "containerd-shim");
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "grep -o ' {}[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l",
-                self.dir.path().display()
-            ))
-            .status();
-    }
 }
 
 #[derive(Default)]
@@ -240,21 +145,6 @@ async fn bench(socket: &Path, img: &str, runs: usize, phases: &mut Phases) -> an
 }
 
 /// SIGKILLs every process whose command line contains both `needle` and `exe`.
-fn kill_matching(needle: &str, exe: &str) {
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd);
-        if cmd.contains(needle) && cmd.contains(exe) {
-            if let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-    }
-}
-
 fn median(v: &[Duration]) -> f64 {
     let mut v = v.to_vec();
     v.sort();
@@ -348,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
     drop(d);
 
     // containerd.
-    let c = Containerd::start(&reg.host(), &pause_name, None)?;
+    let c = Containerd::start(&reg.host(), Some(&pause_name), None)?;
     let mut imgs = crust_e2e::cri::Images::new(crust_e2e::cri::connect(&c.socket()).await);
     imgs.pull(&name, None)
         .await
@@ -360,10 +250,7 @@ async fn main() -> anyhow::Result<()> {
     let mut ctrd = Phases::default();
     let r = bench(&c.socket(), &name, runs, &mut ctrd).await;
     if let Err(e) = &r {
-        eprintln!(
-            "containerd failed: {e:#}\n{}",
-            std::fs::read_to_string(c.dir.path().join("containerd.log")).unwrap_or_default()
-        );
+        eprintln!("containerd failed: {e:#}\n{}", c.log());
     }
     r?;
     drop(c);
@@ -648,17 +535,14 @@ mod net {
         )
         .await?;
 
-        let c = Containerd::start(registry, pause, Some(&conf))?;
+        let c = Containerd::start(registry, Some(pause), Some(&conf))?;
         crust_e2e::cri::Images::new(crust_e2e::cri::connect(&c.socket()).await)
             .pull(pause, None)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let r = bench(&c.socket(), runs, "10.202.0.").await;
         if let Err(e) = &r {
-            eprintln!(
-                "containerd failed: {e:#}\n{}",
-                std::fs::read_to_string(c.dir.path().join("containerd.log")).unwrap_or_default()
-            );
+            eprintln!("containerd failed: {e:#}\n{}", c.log());
         }
         let ctrd = r?;
         drop(c);
