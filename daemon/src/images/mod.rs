@@ -17,6 +17,7 @@
 //!   unreferenced blobs) are removed.
 
 mod commit;
+mod fetch;
 pub mod hosts;
 mod import;
 pub mod manifest;
