@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use bytes::{Buf as _, Bytes};
 use futures::StreamExt as _;
+use oci_client::client::BlobResponse;
 use oci_client::errors::DigestError;
 use oci_client::manifest::OciDescriptor;
 use tokio::sync::{mpsc, Semaphore};
@@ -128,11 +129,26 @@ async fn download(
         size: desc.size,
         ..Default::default()
     };
-    let mut s = ctx
-        .client
-        .pull_blob_stream(&ctx.reference(None, Some(d)), &od)
-        .await
-        .map_err(|e| ctx.err(e))?;
+    let r = ctx.reference(None, Some(d));
+    // The content store verifies digest and size as it writes. Asking for the range
+    // "0-" makes a registry that supports ranges answer 206, which oci-client passes
+    // through unhashed instead of hashing the blob a second time (a 200 is still
+    // verified by oci-client too). A zero-size blob has no satisfiable range.
+    let mut s = if size > 0 {
+        match ctx
+            .client
+            .pull_blob_stream_partial(&r, &od, 0, None)
+            .await
+            .map_err(|e| ctx.err(e))?
+        {
+            BlobResponse::Full(s) | BlobResponse::Partial(s) => s,
+        }
+    } else {
+        ctx.client
+            .pull_blob_stream(&r, &od)
+            .await
+            .map_err(|e| ctx.err(e))?
+    };
     let mut w = store.writer().map_err(cerr)?;
     while let Some(chunk) = s.stream.next().await {
         match chunk {

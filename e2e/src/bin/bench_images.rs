@@ -210,7 +210,7 @@ async fn crust_run(crustd: &Path, name: &str, want: &str) -> anyhow::Result<(Dur
         for l in d
             .log()
             .lines()
-            .filter(|l| l.contains("layer ready") || l.contains("pulled"))
+            .filter(|l| l.contains("layer ") || l.contains("pulled"))
         {
             eprintln!("  {l}");
         }
