@@ -235,6 +235,10 @@ async fn main() -> anyhow::Result<()> {
         rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: p })
             .await?;
     }
+    if let Some(p) = std::env::var_os("BENCH_CRUSTD_LOG") {
+        // crustd's log (debug for crust_daemon: per-phase timings) for a closer look.
+        std::fs::write(&p, d.log()).with_context(|| format!("write {p:?}"))?;
+    }
     drop(d);
 
     // containerd.
