@@ -21,5 +21,6 @@ pub mod reaper;
 pub mod runtime;
 pub mod stdio;
 pub mod task;
+pub mod tee;
 
-pub use task::control::REOPEN_LOG_ANNOTATION;
+pub use task::control::{ATTACH_ANNOTATION, REOPEN_LOG_ANNOTATION};
