@@ -179,7 +179,28 @@ async fn exec_exit_codes_and_output() {
     shim.exec(&b.id, "ek", &["sleep", "100"], ["", "", ""], false)
         .await
         .unwrap();
-    shim.start_task(&b.id, "ek").await.unwrap();
+    let ekpid = shim.start_task(&b.id, "ek").await.unwrap();
+    // Pids names the exec's process by its exec id (containerd's ProcessDetails); the
+    // init has no info.
+    let mut pr = api::PidsRequest::new();
+    pr.id = b.id.clone();
+    let pids = shim.client.pids(ctx(), &pr).await.unwrap();
+    let ek = pids.processes.iter().find(|p| p.pid == ekpid).unwrap();
+    assert_eq!(ek.info.type_url, "containerd.runc.v1.ProcessDetails");
+    let details: protobuf::well_known_types::empty::Empty =
+        protobuf::Message::parse_from_bytes(&ek.info.value).unwrap();
+    let fields: Vec<_> = details.special_fields.unknown_fields().iter().collect();
+    assert!(
+        matches!(
+            fields[..],
+            [(1, protobuf::UnknownValueRef::LengthDelimited(b"ek"))]
+        ),
+        "{fields:?}"
+    );
+    let init_pid = shim.state(&b.id, "").await.unwrap().pid;
+    let init = pids.processes.iter().find(|p| p.pid == init_pid).unwrap();
+    assert!(init.info.is_none(), "{init:?}");
+    assert_eq!(pids.processes.len(), 2, "{pids:?}");
     shim.kill(&b.id, "ek", 15).await.unwrap();
     assert_eq!(shim.wait(&b.id, "ek").await.unwrap(), 128 + 15);
 
