@@ -41,6 +41,7 @@ pub enum DaemonError {
 
 /// Runs the daemon until it decides to exit.
 pub fn serve(args: &Args) -> Result<(), DaemonError> {
+    crate::memory::find_clean_mappings();
     for e in crate::cgroup::leave_caller_cgroup(args.shim_cgroup.as_deref()) {
         if args.debug {
             eprintln!("crust-shim: leaving caller cgroup: {e}");
@@ -104,6 +105,8 @@ async fn run(args: &Args) -> Result<(), DaemonError> {
         .add_listener(listener.into())
         .register_service(services);
     server.start().await.map_err(DaemonError::Server)?;
+    // Start-up code is done with: drop its pages once idle.
+    service.inner.trimmer.poke();
 
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;

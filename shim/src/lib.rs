@@ -15,6 +15,7 @@ pub mod crilog;
 pub mod daemon;
 pub mod error;
 pub mod events;
+pub mod memory;
 pub mod mount;
 pub mod oom;
 pub mod reaper;
