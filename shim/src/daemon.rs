@@ -1,11 +1,11 @@
 //! The shim daemon (`serve`): detach from the caller, become a child subreaper, and serve
 //! the Task API over ttrpc on the listener inherited as fd 3, on a single-threaded tokio
-//! runtime (the shim's memory budget is ~1.5 MB RSS).
+//! runtime (the shim's memory budget is ~1.5 MB RSS; see [`crate::memory`]).
 //!
 //! The Task service is registered as both `containerd.task.v2.Task` (containerd 1.x)
 //! and `containerd.task.v3.Task` (containerd 2.x). The process exits once its last
-//! container is deleted (or on Shutdown/SIGTERM while it has none); it never exits
-//! while it has containers.
+//! container is deleted (unless `-keep-empty`), or on Shutdown/SIGTERM while it has
+//! none; it never exits while it has containers.
 
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
@@ -93,6 +93,7 @@ async fn run(args: &Args) -> Result<(), DaemonError> {
         runtime_binary: args.runtime.clone(),
         runtime_root: args.runtime_root(),
         console_dir,
+        keep_empty: args.keep_empty,
     };
     let service = Service::new(cfg, reaper, events, shutdown.clone(), exit_rx);
 

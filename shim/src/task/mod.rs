@@ -188,6 +188,8 @@ pub struct Config {
     pub runtime_root: PathBuf,
     /// Directory for console sockets (short path, under the state dir).
     pub console_dir: PathBuf,
+    /// Do not exit when the last container is deleted (only on Shutdown).
+    pub keep_empty: bool,
 }
 
 /// The Task service. Cheap to clone (shared state).
