@@ -212,7 +212,6 @@ fn assert_no_session_files(d: &crust_e2e::daemon::Crustd) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs crust-shim's output tee (io.crust.shim.attach), landing with issue 5"]
 async fn attach_sees_output_sends_input_and_keeps_the_log() {
     require_root!();
     let (_reg, d, mut rt, img, logs, _g) = setup_with(&pods::config()).await;
