@@ -52,6 +52,39 @@ async fn relay(url: &str) -> (String, JoinHandle<()>) {
     (format!("http://{addr}/{path}"), h)
 }
 
+/// `crustctl -r unix://SOCK ARGS...` as a command, stdio piped.
+fn crustctl(d: &crust_e2e::daemon::Crustd, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(crust_e2e::workspace_bin("crust-cri", "crustctl"));
+    c.arg("--runtime-endpoint")
+        .arg(format!("unix://{}", d.socket().display()))
+        .arg("--config")
+        .arg("/nonexistent/crictl.yaml")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+/// Runs crustctl with `input` on its stdin; returns (stdout, stderr, exit code).
+fn crustctl_with_input(
+    d: &crust_e2e::daemon::Crustd,
+    args: &[&str],
+    input: &[u8],
+) -> (String, String, i32) {
+    use std::io::Write as _;
+    let mut child = crustctl(d, args).spawn().expect("run crustctl");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("write crustctl stdin");
+    drop(stdin);
+    let out = child.wait_with_output().expect("crustctl output");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
 fn sh(script: &str) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), script.into()]
 }
@@ -191,6 +224,33 @@ async fn exec_streams_exit_codes_tty_and_stdin() {
             payload.len()
         );
     }
+
+    // crustctl: plain exec is ExecSync, -i streams stdin (SPDY and WebSocket).
+    let (out, _, code) =
+        crustctl_with_input(&d, &["exec", &id, "sh", "-c", "echo sync; exit 5"], b"");
+    assert_eq!((out.as_str(), code), ("sync\n", 5));
+    for transport in ["spdy", "websocket"] {
+        let (out, err, code) = crustctl_with_input(
+            &d,
+            &[
+                "exec",
+                "-i",
+                "--transport",
+                transport,
+                &id,
+                "sh",
+                "-c",
+                "cat; echo to-err >&2; exit 4",
+            ],
+            b"piped through crustctl\n",
+        );
+        assert_eq!(out, "piped through crustctl\n", "{transport}: {err}");
+        assert_eq!(err, "to-err\n", "{transport}");
+        assert_eq!(code, 4, "{transport}");
+    }
+    let (_, err, code) = crustctl_with_input(&d, &["exec", "-i", "nosuch", "true"], b"");
+    assert_eq!(code, 1);
+    assert!(err.contains("NotFound"), "{err}");
     assert_no_session_files(&d);
 }
 
@@ -412,6 +472,52 @@ async fn port_forward_parallel_connections() {
     let e = fwd.forward(8089, theirs).await.unwrap_err();
     assert!(e.to_string().contains("8089"), "{e}");
     fwd.close().await;
+
+    // crustctl port-forward POD 0:8080, driven without a terminal.
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut child = crustctl(&d, &["port-forward", &pod, "0:8080"])
+        .spawn()
+        .expect("crustctl port-forward");
+    let guard = ChildGuard(child.id());
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read crustctl output");
+    let local: std::net::SocketAddr = line
+        .strip_prefix("Forwarding from ")
+        .and_then(|l| l.split(' ').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected crustctl output {line:?}"));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(local).expect("connect forwarded port");
+                let msg = format!("through crustctl {i}\n");
+                c.write_all(msg.as_bytes()).unwrap();
+                c.shutdown(std::net::Shutdown::Write).unwrap();
+                let mut back = String::new();
+                c.read_to_string(&mut back).unwrap();
+                assert_eq!(back, msg);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("forwarded connection");
+    }
+    drop(guard);
+    let _ = child.wait();
+}
+
+/// Sends SIGINT to a child process on drop (Ctrl-C for crustctl port-forward).
+struct ChildGuard(u32);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
