@@ -12,6 +12,8 @@
 //! cache (shared by every shim); what runs next faults back in as minor faults from the
 //! page cache (tens of microseconds per request after an idle period).
 //!
+//! `CRUST_SHIM_TRIM=0` turns this off.
+//!
 //! Invariant: only mappings of our own executable that are read-only and have no
 //! anonymous (copy-on-write) pages when the shim starts are ever dropped: text and the
 //! first read-only segment, which are never written (the RELRO data relocated at start-up
@@ -29,10 +31,17 @@ pub const IDLE: Duration = Duration::from_millis(200);
 /// Clean read-only mappings of the executable: (start, length).
 static CLEAN: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
 
+/// Environment variable that turns trimming off when set to `0` (e.g. to debug the shim
+/// with breakpoints, which live in copy-on-write text pages).
+pub const TRIM_ENV: &str = "CRUST_SHIM_TRIM";
+
 /// Finds the executable's read-only mappings without anonymous pages, from
 /// `/proc/self/smaps`. Call once, early.
 pub fn find_clean_mappings() {
     CLEAN.get_or_init(|| {
+        if std::env::var_os(TRIM_ENV).is_some_and(|v| v == "0") {
+            return Vec::new();
+        }
         let (Ok(exe), Ok(smaps)) = (
             std::fs::read_link("/proc/self/exe"),
             std::fs::read("/proc/self/smaps"),
