@@ -8,7 +8,8 @@
 //!
 //! Invariants: bytes reach a subscriber in stream order, without gaps, until it is
 //! dropped; a subscriber holds at most [`MAX_BUFFERED`] queued bytes (beyond that it is
-//! dropped and its FIFO closed); a subscriber whose reader went away (EPIPE) is dropped;
+//! dropped and its FIFO closed); a subscriber whose reader went away (EPIPE, or EPOLLERR
+//! while idle) is dropped;
 //! after [`Tee::end`] no subscriber can join and every FIFO is closed once its queue is
 //! flushed (bounded by [`FINAL_FLUSH`]), so readers see EOF.
 
@@ -16,7 +17,7 @@ use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
@@ -127,8 +128,17 @@ impl Sub {
     }
 }
 
-/// Writes a subscriber's queued bytes whenever its pipe has room.
-async fn flusher(sub: Arc<Sub>) {
+/// Writes a subscriber's queued bytes whenever its pipe has room; with nothing queued,
+/// watches for the reader going away (EPOLLERR on the write end) so an idle stream does
+/// not keep a gone subscriber's FIFO open. Removes the subscriber from `tee` when done.
+async fn flusher(sub: Arc<Sub>, tee: Weak<Mutex<TeeState>>) {
+    flush_until_done(&sub).await;
+    if let Some(t) = tee.upgrade() {
+        lock(&t).subs.retain(|s| !Arc::ptr_eq(s, &sub));
+    }
+}
+
+async fn flush_until_done(sub: &Sub) {
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         let (empty, ending) = {
@@ -142,7 +152,19 @@ async fn flusher(sub: Arc<Sub>) {
             if ending {
                 return;
             }
-            sub.wake.notified().await;
+            tokio::select! {
+                g = sub.fd.writable() => {
+                    let Ok(mut g) = g else { return };
+                    let r = g.ready();
+                    if r.is_write_closed() || r.is_error() {
+                        lock(&sub.q).dropped = true;
+                        return;
+                    }
+                    // Edge-triggered: wait for the next change of the pipe's state.
+                    g.clear_ready();
+                }
+                _ = sub.wake.notified() => {}
+            }
             continue;
         }
         if ending && deadline.is_none() {
@@ -214,7 +236,7 @@ impl Tee {
         }
         st.subs.push(sub.clone());
         drop(st);
-        tokio::spawn(flusher(sub));
+        tokio::spawn(flusher(sub, Arc::downgrade(&self.inner)));
         Ok(())
     }
 

@@ -296,10 +296,23 @@ async fn closed_reader_is_dropped() {
         .unwrap();
     let path = r.path.clone();
     assert_eq!(shim_fds_on(pid, &path), 1);
+    // Gone while the container writes nothing: noticed without any output.
     drop(r);
-    gate.write_all(b"go\n").unwrap();
     assert!(
         eventually(|| shim_fds_on(pid, &path) == 0).await,
+        "idle subscriber with a closed reader still open"
+    );
+    // Gone while output flows: dropped on EPIPE.
+    let r2 = Reader::new(&shim, "gone2");
+    attach(&shim, &b.id, &streams(Some(&r2), None))
+        .await
+        .unwrap();
+    let path2 = r2.path.clone();
+    assert_eq!(shim_fds_on(pid, &path2), 1);
+    drop(r2);
+    gate.write_all(b"go\n").unwrap();
+    assert!(
+        eventually(|| shim_fds_on(pid, &path2) == 0).await,
         "subscriber with a closed reader still open"
     );
     gate.write_all(b"go\n").unwrap();
