@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use crust_cri::config::{Config, DEFAULT_CONFIG, DEFAULT_LISTEN, DEFAULT_ROOT, DEFAULT_STATE};
-use crust_cri::config::{NetworkSection, RuntimeSection};
+use crust_cri::config::{NetworkSection, RuntimeSection, StreamingSection};
 use crust_cri::server;
+use crust_cri::streaming::StreamingServer;
 use crust_daemon::images::Images;
 use crust_daemon::network::{NetworkConfig, NetworkManager};
 use crust_daemon::runtime::shim::ShimConfig;
@@ -108,7 +109,7 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&state)
         .with_context(|| format!("create state dir {}", state.display()))?;
     let registry = cfg.registry;
-    let (cfg_runtime, cfg_network) = (cfg.runtime, cfg.network);
+    let (cfg_runtime, cfg_network, cfg_streaming) = (cfg.runtime, cfg.network, cfg.streaming);
     let root2 = root.clone();
     let images = tokio::task::spawn_blocking(move || Images::open(&root2, registry))
         .await
@@ -124,19 +125,33 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
         images.clone(),
     )
     .await?;
+    let streaming = start_streaming(&cfg_streaming, runtime.clone()).await?;
     let listener = server::bind(&listen)?;
     tokio::spawn(trim_heap());
     notify_ready();
-    tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), pid = std::process::id(), "crustd serving");
+    tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), streaming = %streaming.local_addr(), pid = std::process::id(), "crustd serving");
     server::serve(
-        server::router(images, runtime),
+        server::router(images, runtime, Some(streaming.clone())),
         listener,
         &listen,
         shutdown_signal(),
     )
     .await?;
+    streaming.shutdown();
     tracing::info!("crustd stopped");
     Ok(())
+}
+
+/// The streaming server behind Exec, Attach and PortForward, per `[streaming]`.
+async fn start_streaming(
+    sc: &StreamingSection,
+    runtime: Arc<Runtime>,
+) -> anyhow::Result<StreamingServer> {
+    let addr = sc.socket_addr().map_err(anyhow::Error::msg)?;
+    let ttl = sc.token_ttl().map_err(anyhow::Error::msg)?;
+    crust_cri::streaming::start(runtime, addr, None, ttl)
+        .await
+        .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
 }
 
 /// A binary given in the config, else found next to crustd, else by name in PATH.

@@ -17,6 +17,7 @@
 //!   unreferenced blobs) are removed.
 
 mod commit;
+pub mod credhelper;
 pub mod hosts;
 mod import;
 pub mod manifest;

@@ -129,6 +129,25 @@ pub enum RuntimeError {
     /// Unsupported feature.
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// Port-forward could not reach the port in the pod.
+    #[error("port-forward to port {port} of pod {pod}")]
+    PortForward {
+        /// Pod id.
+        pod: String,
+        /// Port.
+        port: u16,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The client of a streaming session (exec, attach, port-forward) went away.
+    #[error("{op} {id}: the client went away")]
+    ClientGone {
+        /// Operation.
+        op: &'static str,
+        /// Container or pod id.
+        id: String,
+    },
 }
 
 impl Kind for RuntimeError {
@@ -150,6 +169,9 @@ impl Kind for RuntimeError {
             RuntimeError::Shim { code, .. } => *code,
             RuntimeError::Timeout { .. } => ErrorKind::DeadlineExceeded,
             RuntimeError::Unsupported(_) => ErrorKind::InvalidArgument,
+            RuntimeError::ClientGone { .. } | RuntimeError::PortForward { .. } => {
+                ErrorKind::Unavailable
+            }
             RuntimeError::Io { .. }
             | RuntimeError::Metadata(_)
             | RuntimeError::ShimStart { .. }

@@ -13,15 +13,18 @@
 //! gone without an exit record. Invariants: records change only under the runtime's
 //! lock, never held across an await; a pod is removed only with its containers.
 
+mod attach;
 mod container_create;
 mod container_remove;
 mod container_start;
 mod container_stop;
 mod container_update;
 pub mod error;
+mod exec_stream;
 mod exec_sync;
 mod podfiles;
 pub mod podinit;
+mod port_forward;
 mod recover;
 mod sandbox_remove;
 mod sandbox_run;
@@ -40,6 +43,7 @@ use sha2::Digest as _;
 use tokio::sync::broadcast;
 
 pub use error::{Result, RuntimeError};
+pub use exec_stream::{Input, Output, StreamIo, TermSize};
 pub use exec_sync::ExecOutput;
 use shim::{Shim, ShimConfig};
 pub use types::*;

@@ -375,6 +375,64 @@ impl Shim {
         Ok(())
     }
 
+    /// Adds exec `exec_id` of `id` with fifo stdio (crustd's streaming exec): `stdin`
+    /// empty for none, `terminal` for a pty (then only `stdout` carries output).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn exec_stdio(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: Vec<u8>,
+        stdin: &str,
+        stdout: &str,
+        stderr: &str,
+        terminal: bool,
+    ) -> Result<()> {
+        let mut r = api::ExecProcessRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.stdin = stdin.into();
+        r.stdout = stdout.into();
+        r.stderr = stderr.into();
+        r.terminal = terminal;
+        let mut any = Any::new();
+        any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+        any.value = process;
+        r.spec = Some(any).into();
+        self.client
+            .exec(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("exec", id))?;
+        Ok(())
+    }
+
+    /// Resizes the pty of process `exec_id` (empty: the init) of `id`.
+    pub async fn resize_pty(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        let mut r = api::ResizePtyRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.width = width;
+        r.height = height;
+        self.client
+            .resize_pty(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("resize pty", id))?;
+        Ok(())
+    }
+
+    /// Closes the stdin of process `exec_id` (empty: the init) of `id`.
+    pub async fn close_stdin(&self, id: &str, exec_id: &str) -> Result<()> {
+        let mut r = api::CloseIORequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.stdin = true;
+        self.client
+            .close_io(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("close io", id))?;
+        Ok(())
+    }
+
     /// Updates resources (OCI LinuxResources JSON) and/or annotations of `id`.
     pub async fn update(
         &self,
