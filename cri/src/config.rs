@@ -19,6 +19,10 @@
 //! cni_conf_dir = "/etc/cni/net.d"
 //! cni_bin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
 //!
+//! [streaming]
+//! address = "127.0.0.1:0"          # exec/attach/port-forward server; port 0: any free port
+//! token_ttl_secs = 60              # how long a URL from Exec/Attach/PortForward stays valid
+//!
 //! [registry]
 //! docker_config = "/root/.docker/config.json"
 //! max_concurrent_downloads = 4
@@ -68,6 +72,44 @@ pub struct Config {
     /// Pod networking.
     #[serde(default)]
     pub network: NetworkSection,
+    /// The streaming server (exec, attach, port-forward).
+    #[serde(default)]
+    pub streaming: StreamingSection,
+}
+
+/// `[streaming]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamingSection {
+    /// `IP:PORT` to listen on (default `127.0.0.1:0`: loopback, any free port).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Lifetime of the single-use URLs, seconds (default 60).
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
+}
+
+impl StreamingSection {
+    /// The listen address, checked.
+    pub fn socket_addr(&self) -> Result<std::net::SocketAddr, String> {
+        let a = self
+            .address
+            .as_deref()
+            .unwrap_or(crate::streaming::DEFAULT_ADDRESS);
+        a.parse()
+            .map_err(|_| format!("streaming.address {a:?} is not IP:PORT"))
+    }
+
+    /// The token lifetime, checked (1 s .. 1 day).
+    pub fn token_ttl(&self) -> Result<std::time::Duration, String> {
+        match self.token_ttl_secs {
+            None => Ok(crate::streaming::DEFAULT_TOKEN_TTL),
+            Some(s) if (1..=86_400).contains(&s) => Ok(std::time::Duration::from_secs(s)),
+            Some(s) => Err(format!(
+                "streaming.token_ttl_secs {s} is out of range 1..86400"
+            )),
+        }
+    }
 }
 
 /// `[runtime]`.
@@ -127,6 +169,14 @@ pub enum Error {
         #[source]
         source: toml::de::Error,
     },
+    /// The `[streaming]` section is invalid.
+    #[error("config {path}: {message}")]
+    Streaming {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A registry host entry is invalid.
     #[error("config {path}")]
     Registry {
@@ -161,6 +211,12 @@ impl Config {
             path: path.into(),
             source,
         })?;
+        let streaming = |message| Error::Streaming {
+            path: path.into(),
+            message,
+        };
+        c.streaming.socket_addr().map_err(streaming)?;
+        c.streaming.token_ttl().map_err(streaming)?;
         Ok(c)
     }
 }
@@ -183,6 +239,19 @@ mod tests {
         let c = Config::load(&p, false).unwrap();
         assert_eq!(c.root.as_deref(), Some(Path::new("/x")));
         assert_eq!(c.registry.hosts["docker.io"].mirrors.len(), 1);
+        std::fs::write(
+            &p,
+            "[streaming]\naddress = \"0.0.0.0:10010\"\ntoken_ttl_secs = 5\n",
+        )
+        .unwrap();
+        let c = Config::load(&p, false).unwrap();
+        assert_eq!(c.streaming.socket_addr().unwrap().port(), 10010);
+        assert_eq!(c.streaming.token_ttl().unwrap().as_secs(), 5);
+        std::fs::write(&p, "[streaming]\naddress = \"localhost\"\n").unwrap();
+        let e = crate::status::message(&Config::load(&p, false).unwrap_err());
+        assert!(e.contains("streaming.address"), "{e}");
+        std::fs::write(&p, "[streaming]\ntoken_ttl_secs = 0\n").unwrap();
+        assert!(Config::load(&p, false).is_err());
         std::fs::write(&p, "rooot = \"/x\"\n").unwrap();
         let e = Config::load(&p, false).unwrap_err();
         assert!(

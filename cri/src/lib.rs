@@ -7,7 +7,8 @@
 //! [`config`] is crustd's TOML configuration; [`server`] wires the services onto the unix
 //! socket; [`client`] connects to a CRI endpoint. crustctl's verbs live in `src/bin/crustctl/`, one file per verb.
 //! [`runtime`] is the CRI RuntimeService over `crust_daemon::runtime`, added in
-//! [`server::router`].
+//! [`server::router`]; [`streaming`] is the streaming server behind Exec, Attach and
+//! PortForward.
 
 pub mod client;
 pub mod config;
@@ -16,3 +17,4 @@ pub mod import;
 pub mod runtime;
 pub mod server;
 pub mod status;
+pub mod streaming;

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use crate::image::ImageServer;
 use crate::import::ImportServer;
 use crate::runtime::RuntimeServer;
+use crate::streaming::StreamingServer;
 
 /// Serving failures.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +34,17 @@ pub enum Error {
     Serve(#[source] tonic::transport::Error),
 }
 
-/// Every service crustd serves, over the core services.
-pub fn router(images: Arc<Images>, runtime: Arc<Runtime>) -> tonic::transport::server::Router {
+/// Every service crustd serves, over the core services; `streaming` serves the URLs of
+/// Exec, Attach and PortForward.
+pub fn router(
+    images: Arc<Images>,
+    runtime: Arc<Runtime>,
+    streaming: Option<StreamingServer>,
+) -> tonic::transport::server::Router {
     const MAX_MSG: usize = 16 * 1024 * 1024;
     tonic::transport::Server::builder()
         .add_service(
-            RuntimeServiceServer::new(RuntimeServer::new(runtime, images.clone()))
+            RuntimeServiceServer::new(RuntimeServer::new(runtime, images.clone(), streaming))
                 .max_decoding_message_size(MAX_MSG)
                 .max_encoding_message_size(MAX_MSG),
         )

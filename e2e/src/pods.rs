@@ -154,6 +154,20 @@ pub async fn setup() -> (
     tempfile::TempDir,
     Leftovers,
 ) {
+    setup_with(&config()).await
+}
+
+/// [`setup`] with crustd started on `config` (TOML).
+pub async fn setup_with(
+    config: &str,
+) -> (
+    crate::registry::Registry,
+    crate::daemon::Crustd,
+    Runtime,
+    String,
+    tempfile::TempDir,
+    Leftovers,
+) {
     use crate::image::{self, busybox_layer, Compression, Flavour};
     crate::workspace_bin("crust-shim", "crust-shim");
     crate::workspace_bin("crust-runc", "crust-runc");
@@ -166,7 +180,7 @@ pub async fn setup() -> (
         &[],
     );
     image::push(&reg.host(), "test/busybox", "v1", &img, None).await;
-    let d = crate::daemon::Crustd::start(&config());
+    let d = crate::daemon::Crustd::start(config);
     let name = format!("{}/test/busybox:v1", reg.host());
     crate::cri::Images::new(d.channel().await)
         .pull(&name, None)

@@ -4,7 +4,11 @@
 //! containerd passes `-namespace -address -publish-binary -id [-bundle] [-debug]` and
 //! the action `start` or `delete`. crust adds `-state-dir`, `-runtime`, `-runtime-root`
 //! and `-shim-cgroup` (each also from `CRUST_SHIM_*` environment variables, so a shim
-//! started by containerd can be configured too). `serve` is internal: the daemon mode.
+//! started by containerd can be configured too), and the boolean `-keep-empty`
+//! (`CRUST_SHIM_KEEP_EMPTY=1`): the shim does not exit by itself when its last container
+//! is deleted, only on Shutdown or SIGTERM while it has none (for a client that owns the
+//! shim's lifetime, e.g. crustd starting the pod's shim at RunPodSandbox). `serve` is
+//! internal: the daemon mode.
 
 use std::path::PathBuf;
 
@@ -30,6 +34,8 @@ pub struct Args {
     pub runtime: String,
     pub runtime_root: Option<PathBuf>,
     pub shim_cgroup: Option<String>,
+    /// Stay up when the last container is deleted (exit on Shutdown/SIGTERM only).
+    pub keep_empty: bool,
     pub action: Action,
 }
 
@@ -54,6 +60,7 @@ impl Args {
                 .unwrap_or_else(|| crate::runtime::DEFAULT_BINARY.into()),
             runtime_root: env("CRUST_SHIM_RUNTIME_ROOT").map(PathBuf::from),
             shim_cgroup: env("CRUST_SHIM_CGROUP"),
+            keep_empty: env("CRUST_SHIM_KEEP_EMPTY").is_some_and(|v| v != "0" && v != "false"),
             action: Action::Serve,
         };
         let mut action = None;
@@ -65,9 +72,11 @@ impl Args {
                     Some((n, v)) => (n, Some(v.to_string())),
                     None => (flag, None),
                 };
-                if name == "debug" || name == "v" || name == "version" {
+                if matches!(name, "debug" | "keep-empty" | "v" | "version") {
+                    let on = inline.as_deref() != Some("false");
                     match name {
-                        "debug" => a.debug = inline.as_deref() != Some("false"),
+                        "debug" => a.debug = on,
+                        "keep-empty" => a.keep_empty = on,
                         _ => action = Some(Action::Version),
                     }
                     continue;
@@ -137,6 +146,9 @@ impl Args {
         if self.debug {
             v.push("-debug".into());
         }
+        if self.keep_empty {
+            v.push("-keep-empty".into());
+        }
         v
     }
 
@@ -169,6 +181,10 @@ mod tests {
         let a = parse("--namespace=x -id y -bundle /b delete").unwrap();
         assert_eq!(a.bundle.as_deref(), Some(std::path::Path::new("/b")));
         assert_eq!(a.action, Action::Delete);
+        assert!(!a.keep_empty);
+        let a = parse("-id y -keep-empty start").unwrap();
+        assert!(a.keep_empty);
+        assert!(a.to_flags().contains(&"-keep-empty".to_string()));
     }
 
     #[test]

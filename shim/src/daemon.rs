@@ -1,11 +1,11 @@
 //! The shim daemon (`serve`): detach from the caller, become a child subreaper, and serve
 //! the Task API over ttrpc on the listener inherited as fd 3, on a single-threaded tokio
-//! runtime (the shim's memory budget is ~1.5 MB RSS).
+//! runtime (the shim's memory budget is ~1.5 MB RSS; see [`crate::memory`]).
 //!
 //! The Task service is registered as both `containerd.task.v2.Task` (containerd 1.x)
 //! and `containerd.task.v3.Task` (containerd 2.x). The process exits once its last
-//! container is deleted (or on Shutdown/SIGTERM while it has none); it never exits
-//! while it has containers.
+//! container is deleted (unless `-keep-empty`), or on Shutdown/SIGTERM while it has
+//! none; it never exits while it has containers.
 
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
@@ -41,6 +41,7 @@ pub enum DaemonError {
 
 /// Runs the daemon until it decides to exit.
 pub fn serve(args: &Args) -> Result<(), DaemonError> {
+    crate::memory::find_clean_mappings();
     for e in crate::cgroup::leave_caller_cgroup(args.shim_cgroup.as_deref()) {
         if args.debug {
             eprintln!("crust-shim: leaving caller cgroup: {e}");
@@ -92,6 +93,7 @@ async fn run(args: &Args) -> Result<(), DaemonError> {
         runtime_binary: args.runtime.clone(),
         runtime_root: args.runtime_root(),
         console_dir,
+        keep_empty: args.keep_empty,
     };
     let service = Service::new(cfg, reaper, events, shutdown.clone(), exit_rx);
 
@@ -104,6 +106,8 @@ async fn run(args: &Args) -> Result<(), DaemonError> {
         .add_listener(listener.into())
         .register_service(services);
     server.start().await.map_err(DaemonError::Server)?;
+    // Start-up code is done with: drop its pages once idle.
+    service.inner.trimmer.poke();
 
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;

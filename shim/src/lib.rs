@@ -15,11 +15,13 @@ pub mod crilog;
 pub mod daemon;
 pub mod error;
 pub mod events;
+pub mod memory;
 pub mod mount;
 pub mod oom;
 pub mod reaper;
 pub mod runtime;
 pub mod stdio;
 pub mod task;
+pub mod tee;
 
-pub use task::control::REOPEN_LOG_ANNOTATION;
+pub use task::control::{ATTACH_ANNOTATION, REOPEN_LOG_ANNOTATION};

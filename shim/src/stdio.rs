@@ -14,8 +14,11 @@
 //! sessions) into a pipe until CloseIO. With a terminal, the pty master arrives on a
 //! console socket and is copied to/from the same targets; only stdout is used.
 //!
+//! Streams the shim copies (CRI log; a terminal's output to any target) also feed a
+//! [`Tee`] of attach subscribers, after the chunk was written to its target.
+//!
 //! Invariant: the copy tasks in [`ProcessStdio::outputs`] finish when the container's
-//! side of the stream is closed by every process holding it.
+//! side of the stream is closed by every process holding it, and then end their tee.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -32,6 +35,7 @@ use crate::crilog::{LineWriter, LogFile, Stream};
 use crate::error::{Result, ShimError};
 use crate::reaper::Reaper;
 use crate::runtime::ProcessIo;
+use crate::tee::Tee;
 
 /// How long a logging binary may take to signal readiness.
 const BINARY_READY_MS: u16 = 10_000;
@@ -96,6 +100,9 @@ pub struct ProcessStdio {
     pub console: Option<Arc<AsyncFd<OwnedFd>>>,
     /// The CRI log, for reopening.
     pub log: Option<LogFile>,
+    /// Attach subscribers of stdout and stderr, for the streams the shim copies (CRI
+    /// log, or a terminal's output); `None` where the container writes directly.
+    pub tees: [Option<Tee>; 2],
 }
 
 impl ProcessStdio {
@@ -269,9 +276,12 @@ pub fn prepare(req: &StdioRequest<'_>, reaper: &Reaper, console_dir: &Path) -> R
                 let log = stdio.log.clone().ok_or_else(|| {
                     ShimError::InvalidRequest("crilog target without a log".into())
                 })?;
+                let tee = Tee::default();
+                stdio.tees[i] = Some(tee.clone());
                 stdio.outputs.push(tokio::spawn(copy_to_log(
                     Source::Pipe(rx),
                     LineWriter::new(log, stream),
+                    tee,
                 )));
                 Some(tx)
             }
@@ -319,6 +329,10 @@ impl Pending {
             self.stdio.stdin = Some(tokio::spawn(copy_to_pty(fifo, master.clone())));
         }
         let source = Source::Pty(master.clone());
+        let tee = Tee::default();
+        if !matches!(tout, Target::Null | Target::Binary { .. }) {
+            self.stdio.tees[0] = Some(tee.clone());
+        }
         match &tout {
             Target::Null => {}
             Target::CriLog(_) => {
@@ -326,7 +340,7 @@ impl Pending {
                     let w = LineWriter::new(log, Stream::Stdout);
                     self.stdio
                         .outputs
-                        .push(tokio::spawn(copy_to_log(source, w)));
+                        .push(tokio::spawn(copy_to_log(source, w, tee)));
                 }
             }
             Target::Fifo(p) => {
@@ -335,14 +349,14 @@ impl Pending {
                 let fd = async_fd(fd).map_err(|e| ShimError::io("stdout", p, e))?;
                 self.stdio
                     .outputs
-                    .push(tokio::spawn(copy_to_fd(source, fd)));
+                    .push(tokio::spawn(copy_to_fd(source, fd, tee)));
             }
             Target::File(p) => {
                 // Regular files cannot be polled; writes to them do not block for long.
                 let f = open_output(p, false).map_err(|e| ShimError::io("open stdout", p, e))?;
                 self.stdio
                     .outputs
-                    .push(tokio::spawn(copy_to_file(source, f.into())));
+                    .push(tokio::spawn(copy_to_file(source, f.into(), tee)));
             }
             Target::Binary { .. } => {
                 return Err(ShimError::InvalidRequest(
@@ -486,7 +500,9 @@ impl Source {
     }
 }
 
-async fn copy_to_log(mut src: Source, mut w: LineWriter) {
+/// Copies a stream into the CRI log, then to the attach subscribers (never waiting on
+/// them).
+async fn copy_to_log(mut src: Source, mut w: LineWriter, tee: Tee) {
     let mut buf = vec![0u8; COPY_BUF];
     loop {
         let n = src.read(&mut buf).await;
@@ -494,8 +510,10 @@ async fn copy_to_log(mut src: Source, mut w: LineWriter) {
             break;
         }
         w.feed(&buf[..n]);
+        tee.send(&buf[..n]);
     }
     w.finish();
+    tee.end();
 }
 
 async fn write_all_fd(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> bool {
@@ -512,17 +530,19 @@ async fn write_all_fd(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> bool {
     true
 }
 
-async fn copy_to_fd(mut src: Source, dst: AsyncFd<OwnedFd>) {
+async fn copy_to_fd(mut src: Source, dst: AsyncFd<OwnedFd>, tee: Tee) {
     let mut buf = vec![0u8; COPY_BUF];
     loop {
         let n = src.read(&mut buf).await;
         if n == 0 || !write_all_fd(&dst, &buf[..n]).await {
             break;
         }
+        tee.send(&buf[..n]);
     }
+    tee.end();
 }
 
-async fn copy_to_file(mut src: Source, mut dst: std::fs::File) {
+async fn copy_to_file(mut src: Source, mut dst: std::fs::File, tee: Tee) {
     use std::io::Write;
     let mut buf = vec![0u8; COPY_BUF];
     loop {
@@ -530,7 +550,9 @@ async fn copy_to_file(mut src: Source, mut dst: std::fs::File) {
         if n == 0 || dst.write_all(&buf[..n]).is_err() {
             break;
         }
+        tee.send(&buf[..n]);
     }
+    tee.end();
 }
 
 async fn copy_stdin(mut fifo: pipe::Receiver, mut tx: pipe::Sender) {

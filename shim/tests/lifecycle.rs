@@ -179,7 +179,28 @@ async fn exec_exit_codes_and_output() {
     shim.exec(&b.id, "ek", &["sleep", "100"], ["", "", ""], false)
         .await
         .unwrap();
-    shim.start_task(&b.id, "ek").await.unwrap();
+    let ekpid = shim.start_task(&b.id, "ek").await.unwrap();
+    // Pids names the exec's process by its exec id (containerd's ProcessDetails); the
+    // init has no info.
+    let mut pr = api::PidsRequest::new();
+    pr.id = b.id.clone();
+    let pids = shim.client.pids(ctx(), &pr).await.unwrap();
+    let ek = pids.processes.iter().find(|p| p.pid == ekpid).unwrap();
+    assert_eq!(ek.info.type_url, "containerd.runc.v1.ProcessDetails");
+    let details: protobuf::well_known_types::empty::Empty =
+        protobuf::Message::parse_from_bytes(&ek.info.value).unwrap();
+    let fields: Vec<_> = details.special_fields.unknown_fields().iter().collect();
+    assert!(
+        matches!(
+            fields[..],
+            [(1, protobuf::UnknownValueRef::LengthDelimited(b"ek"))]
+        ),
+        "{fields:?}"
+    );
+    let init_pid = shim.state(&b.id, "").await.unwrap().pid;
+    let init = pids.processes.iter().find(|p| p.pid == init_pid).unwrap();
+    assert!(init.info.is_none(), "{init:?}");
+    assert_eq!(pids.processes.len(), 2, "{pids:?}");
     shim.kill(&b.id, "ek", 15).await.unwrap();
     assert_eq!(shim.wait(&b.id, "ek").await.unwrap(), 128 + 15);
 
@@ -432,4 +453,81 @@ async fn bad_requests_change_nothing() {
         code(&shim.delete(&b.id, "").await.unwrap_err()),
         Code::NOT_FOUND
     );
+}
+
+/// A pod's shim started for the sandbox id before any container exists (bundle without
+/// config.json), with `-keep-empty`: it idles without containers, survives the deletion
+/// of its last container, serves a new one, and exits on Shutdown.
+#[tokio::test]
+async fn keep_empty_shim_started_for_a_sandbox() {
+    if !is_root() {
+        return;
+    }
+    let (mut shim, _unused) = Shim::start(&["true"], &SpecOpts::default()).await;
+    let sandbox = unique("sb");
+    let sb_dir = shim.path(&sandbox);
+    std::fs::create_dir_all(&sb_dir).unwrap();
+    let out = std::process::Command::new(shim_bin())
+        .env("CRUST_SHIM_KEEP_EMPTY", "1")
+        .args(["-namespace", NS, "-address", "/run/crust-test-none.sock"])
+        .args([
+            "-publish-binary",
+            shim.events.with_extension("sh").to_str().unwrap(),
+        ])
+        .args(["-id", &sandbox, "-state-dir"])
+        .arg(&shim.state_dir)
+        .args(["-runtime", &runtime(), "start"])
+        .current_dir(&sb_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let addr = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_ne!(addr, shim.address);
+    let client = connect(&addr).await;
+    let pid = client
+        .connect(ctx(), &api::ConnectRequest::new())
+        .await
+        .unwrap()
+        .shim_pid;
+    shim.pids.push(pid);
+    // Idle with no container (Shutdown only comes at pod removal).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(pid_alive(pid));
+    let o = SpecOpts {
+        sandbox_id: Some(sandbox.clone()),
+        ..Default::default()
+    };
+    for round in 0..2 {
+        let b = shim.bundle(&["sleep", "100"], &o);
+        // The container's own `start` finds the sandbox's shim.
+        assert_eq!(start_shim(&shim.state_dir, &shim.events, &b), addr);
+        shim.ids.push(b.id.clone());
+        let mut r = api::CreateTaskRequest::new();
+        r.id = b.id.clone();
+        r.bundle = b.dir.display().to_string();
+        client.create(ctx(), &r).await.unwrap();
+        let mut s = api::StartRequest::new();
+        s.id = b.id.clone();
+        client.start(ctx(), &s).await.unwrap();
+        let mut k = api::KillRequest::new();
+        k.id = b.id.clone();
+        k.signal = 9;
+        client.kill(ctx(), &k).await.unwrap();
+        let mut w = api::WaitRequest::new();
+        w.id = b.id.clone();
+        assert_eq!(client.wait(ctx(), &w).await.unwrap().exit_status, 137);
+        let mut d = api::DeleteRequest::new();
+        d.id = b.id.clone();
+        client.delete(ctx(), &d).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            pid_alive(pid),
+            "keep-empty shim exited after delete (round {round})"
+        );
+    }
+    client
+        .shutdown(ctx(), &api::ShutdownRequest::new())
+        .await
+        .unwrap();
+    assert!(eventually(|| !pid_alive(pid)).await, "no exit on Shutdown");
 }

@@ -1,12 +1,17 @@
-//! ExecSync; Exec, Attach and PortForward need the streaming server (issue 8).
+//! ExecSync, and the streaming RPCs Exec, Attach and PortForward: they check the container
+//! or pod against the runtime (NotFound, FailedPrecondition as containerd answers), then
+//! the request itself (InvalidArgument), and return a single-use URL on crustd's streaming
+//! server ([`crate::streaming`]).
 
 use std::time::Duration;
 
-use crust_daemon::runtime::Runtime;
+use crust_daemon::runtime::{ContainerState, PodState, Runtime};
+use crust_streaming::RequestError;
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
 use crate::status::from_error;
+use crate::streaming::StreamingServer;
 
 pub async fn exec_sync(
     rt: &Runtime,
@@ -24,9 +29,90 @@ pub async fn exec_sync(
     })
 }
 
-/// The answer of the streaming RPCs until the streaming server is wired.
-pub fn streaming(rpc: &str) -> Status {
-    Status::unimplemented(format!(
-        "{rpc} needs crust's streaming server, which this crustd does not serve yet"
-    ))
+fn server(s: Option<&StreamingServer>) -> Result<&StreamingServer, Status> {
+    s.ok_or_else(|| Status::unavailable("crustd's streaming server is not running"))
+}
+
+fn request_error(e: RequestError) -> Status {
+    match e {
+        RequestError::Token(crust_streaming::token::TokenError::TooManyInFlight { .. }) => {
+            Status::resource_exhausted(e.to_string())
+        }
+        RequestError::Token(_) => Status::internal(e.to_string()),
+        _ => Status::invalid_argument(e.to_string()),
+    }
+}
+
+/// The full id of running container `id` (NotFound, or FailedPrecondition when not running).
+fn running_container(rt: &Runtime, id: &str, op: &str) -> Result<String, Status> {
+    if id.is_empty() {
+        return Err(crate::status::missing("container_id"));
+    }
+    let c = rt.container(id).map_err(from_error)?;
+    if c.state != ContainerState::Running {
+        return Err(Status::failed_precondition(format!(
+            "container {} is in {} state: cannot {op}",
+            c.id,
+            format!("{:?}", c.state).to_lowercase()
+        )));
+    }
+    Ok(c.id)
+}
+
+pub fn exec(
+    rt: &Runtime,
+    s: Option<&StreamingServer>,
+    r: cri::ExecRequest,
+) -> Result<cri::ExecResponse, Status> {
+    let id = running_container(rt, &r.container_id, "exec")?;
+    let url = server(s)?
+        .get_exec(crust_streaming::ExecRequest {
+            container_id: id,
+            cmd: r.cmd,
+            tty: r.tty,
+            stdin: r.stdin,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        })
+        .map_err(request_error)?;
+    Ok(cri::ExecResponse { url })
+}
+
+pub fn attach(
+    rt: &Runtime,
+    s: Option<&StreamingServer>,
+    r: cri::AttachRequest,
+) -> Result<cri::AttachResponse, Status> {
+    let id = running_container(rt, &r.container_id, "attach")?;
+    let url = server(s)?
+        .get_attach(crust_streaming::AttachRequest {
+            container_id: id,
+            tty: r.tty,
+            stdin: r.stdin,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        })
+        .map_err(request_error)?;
+    Ok(cri::AttachResponse { url })
+}
+
+pub fn port_forward(
+    rt: &Runtime,
+    s: Option<&StreamingServer>,
+    r: cri::PortForwardRequest,
+) -> Result<cri::PortForwardResponse, Status> {
+    if r.pod_sandbox_id.is_empty() {
+        return Err(crate::status::missing("pod_sandbox_id"));
+    }
+    let p = rt.pod(&r.pod_sandbox_id).map_err(from_error)?;
+    if p.state != PodState::Ready {
+        return Err(Status::failed_precondition(format!(
+            "pod sandbox {} is not ready: cannot port-forward",
+            p.id
+        )));
+    }
+    let url = server(s)?
+        .get_port_forward(&p.id, &r.port)
+        .map_err(request_error)?;
+    Ok(cri::PortForwardResponse { url })
 }

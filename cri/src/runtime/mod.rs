@@ -21,17 +21,25 @@ use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use tonic::{Request, Response, Status};
 
+use crate::streaming::StreamingServer;
+
 /// The RuntimeService.
 #[derive(Clone)]
 pub struct RuntimeServer {
     rt: Arc<Runtime>,
     images: Arc<Images>,
+    streaming: Option<StreamingServer>,
 }
 
 impl RuntimeServer {
-    /// Serves `rt`.
-    pub fn new(rt: Arc<Runtime>, images: Arc<Images>) -> Self {
-        Self { rt, images }
+    /// Serves `rt`; `streaming` hands out the URLs of Exec, Attach and PortForward (without
+    /// it they answer Unavailable).
+    pub fn new(rt: Arc<Runtime>, images: Arc<Images>, streaming: Option<StreamingServer>) -> Self {
+        Self {
+            rt,
+            images,
+            streaming,
+        }
     }
 }
 
@@ -142,19 +150,31 @@ impl RuntimeService for RuntimeServer {
         ok(exec::exec_sync(&self.rt, r.into_inner()).await?)
     }
 
-    async fn exec(&self, _r: Request<cri::ExecRequest>) -> R<cri::ExecResponse> {
-        Err(exec::streaming("Exec"))
+    async fn exec(&self, r: Request<cri::ExecRequest>) -> R<cri::ExecResponse> {
+        ok(exec::exec(
+            &self.rt,
+            self.streaming.as_ref(),
+            r.into_inner(),
+        )?)
     }
 
-    async fn attach(&self, _r: Request<cri::AttachRequest>) -> R<cri::AttachResponse> {
-        Err(exec::streaming("Attach"))
+    async fn attach(&self, r: Request<cri::AttachRequest>) -> R<cri::AttachResponse> {
+        ok(exec::attach(
+            &self.rt,
+            self.streaming.as_ref(),
+            r.into_inner(),
+        )?)
     }
 
     async fn port_forward(
         &self,
-        _r: Request<cri::PortForwardRequest>,
+        r: Request<cri::PortForwardRequest>,
     ) -> R<cri::PortForwardResponse> {
-        Err(exec::streaming("PortForward"))
+        ok(exec::port_forward(
+            &self.rt,
+            self.streaming.as_ref(),
+            r.into_inner(),
+        )?)
     }
 
     async fn container_stats(

@@ -11,8 +11,10 @@
 //! (even "not found" or "unauthorized") ends the search: a mirror that does not have an
 //! image does not send the pull upstream.
 //!
-//! Credentials: the CRI `AuthConfig` if given, else the matching entry of a docker
-//! `config.json` (`auths`, keyed by host or `https://index.docker.io/v1/` for docker.io).
+//! Credentials: the CRI `AuthConfig` if given, else from a docker `config.json` as docker
+//! reads it: the registry's `credHelpers` entry, else its `auths` entry (keyed by host or
+//! `https://index.docker.io/v1/` for docker.io), else the default `credsStore` helper
+//! (see [`super::credhelper`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -192,6 +194,10 @@ impl Credentials {
 struct DockerConfig {
     #[serde(default)]
     auths: BTreeMap<String, DockerAuth>,
+    #[serde(rename = "credHelpers", default)]
+    cred_helpers: BTreeMap<String, String>,
+    #[serde(rename = "credsStore", default)]
+    creds_store: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,6 +219,16 @@ pub fn docker_config_credentials(
     json: &[u8],
     registry: &str,
 ) -> Result<Option<Credentials>, String> {
+    docker_config_credentials_in(json, registry, None)
+}
+
+/// [`docker_config_credentials`] with credential helpers looked up in `helpers` instead of
+/// `PATH`.
+pub fn docker_config_credentials_in(
+    json: &[u8],
+    registry: &str,
+    helpers: Option<&std::path::Path>,
+) -> Result<Option<Credentials>, String> {
     let cfg: DockerConfig =
         serde_json::from_slice(json).map_err(|e| format!("bad docker config.json: {e}"))?;
     let strip = |k: &str| {
@@ -226,17 +242,30 @@ pub fn docker_config_credentials(
     } else {
         registry
     };
-    Ok(cfg
+    let matches = |k: &str| strip(k) == want || strip(k) == registry;
+    let timeout = super::credhelper::HELPER_TIMEOUT;
+    if let Some((_, helper)) = cfg.cred_helpers.iter().find(|(k, _)| matches(k)) {
+        return super::credhelper::get(helper, registry, helpers, timeout);
+    }
+    let entry = cfg
         .auths
         .into_iter()
-        .find(|(k, _)| strip(k) == want || strip(k) == registry)
+        .find(|(k, _)| matches(k))
         .map(|(_, a)| Credentials {
             username: a.username,
             password: a.password,
             auth: a.auth,
             identity_token: a.identitytoken,
             registry_token: a.registrytoken,
-        }))
+        })
+        .filter(|c| !c.is_empty());
+    if entry.is_some() {
+        return Ok(entry);
+    }
+    match cfg.creds_store.as_deref().filter(|s| !s.is_empty()) {
+        Some(store) => super::credhelper::get(store, registry, helpers, timeout),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -316,5 +345,38 @@ mod tests {
         assert!(docker_config_credentials(j.as_bytes(), "other")
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn credential_helpers_take_precedence_as_in_docker() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        for (name, user) in [("per", "from-per-registry"), ("store", "from-store")] {
+            let p = d.path().join(format!("docker-credential-{name}"));
+            std::fs::write(
+                &p,
+                format!("#!/bin/sh\necho '{{\"Username\":\"{user}\",\"Secret\":\"s\"}}'\n"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let j = br#"{"auths":{"a.example":{"username":"plain","password":"p"},"c.example":{}},
+            "credHelpers":{"b.example":"per","a.example":"per"},"credsStore":"store"}"#;
+        let user = |reg: &str| {
+            docker_config_credentials_in(j, reg, Some(d.path()))
+                .unwrap()
+                .map(|c| c.username)
+        };
+        // credHelpers beats auths; auths beats credsStore; an empty auths entry (what
+        // docker writes when a store holds the secret) falls through to the store.
+        assert_eq!(user("a.example").as_deref(), Some("from-per-registry"));
+        assert_eq!(user("b.example").as_deref(), Some("from-per-registry"));
+        assert_eq!(user("c.example").as_deref(), Some("from-store"));
+        assert_eq!(user("other").as_deref(), Some("from-store"));
+        let no_store = br#"{"auths":{"a.example":{"username":"plain","password":"p"}}}"#;
+        let c = docker_config_credentials_in(no_store, "a.example", Some(d.path())).unwrap();
+        assert_eq!(c.unwrap().username, "plain");
+        let broken = br#"{"credsStore":"absent"}"#;
+        assert!(docker_config_credentials_in(broken, "x", Some(d.path())).is_err());
     }
 }

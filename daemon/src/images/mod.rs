@@ -17,6 +17,7 @@
 //!   unreferenced blobs) are removed.
 
 mod commit;
+pub mod credhelper;
 mod fetch;
 pub mod hosts;
 mod import;

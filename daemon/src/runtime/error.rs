@@ -88,10 +88,18 @@ pub enum RuntimeError {
         #[source]
         source: Box<crate::network::NetworkError>,
     },
+    /// Starting the init of a pod's shared PID namespace failed.
+    #[error("starting the init of pod {pod}'s PID namespace: {message}")]
+    PodInit {
+        /// Pod id.
+        pod: String,
+        /// What failed.
+        message: String,
+    },
     /// Starting the pod's shim failed.
     #[error("start shim for {id}: {message}")]
     ShimStart {
-        /// Container id.
+        /// Pod id.
         id: String,
         /// What the shim said.
         message: String,
@@ -121,6 +129,25 @@ pub enum RuntimeError {
     /// Unsupported feature.
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// Port-forward could not reach the port in the pod.
+    #[error("port-forward to port {port} of pod {pod}")]
+    PortForward {
+        /// Pod id.
+        pod: String,
+        /// Port.
+        port: u16,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The client of a streaming session (exec, attach, port-forward) went away.
+    #[error("{op} {id}: the client went away")]
+    ClientGone {
+        /// Operation.
+        op: &'static str,
+        /// Container or pod id.
+        id: String,
+    },
 }
 
 impl Kind for RuntimeError {
@@ -142,9 +169,13 @@ impl Kind for RuntimeError {
             RuntimeError::Shim { code, .. } => *code,
             RuntimeError::Timeout { .. } => ErrorKind::DeadlineExceeded,
             RuntimeError::Unsupported(_) => ErrorKind::InvalidArgument,
+            RuntimeError::ClientGone { .. } | RuntimeError::PortForward { .. } => {
+                ErrorKind::Unavailable
+            }
             RuntimeError::Io { .. }
             | RuntimeError::Metadata(_)
-            | RuntimeError::ShimStart { .. } => ErrorKind::Internal,
+            | RuntimeError::ShimStart { .. }
+            | RuntimeError::PodInit { .. } => ErrorKind::Internal,
         }
     }
 }

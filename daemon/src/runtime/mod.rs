@@ -13,14 +13,18 @@
 //! gone without an exit record. Invariants: records change only under the runtime's
 //! lock, never held across an await; a pod is removed only with its containers.
 
+mod attach;
 mod container_create;
 mod container_remove;
 mod container_start;
 mod container_stop;
 mod container_update;
 pub mod error;
+mod exec_stream;
 mod exec_sync;
 mod podfiles;
+pub mod podinit;
+mod port_forward;
 mod recover;
 mod sandbox_remove;
 mod sandbox_run;
@@ -39,6 +43,7 @@ use sha2::Digest as _;
 use tokio::sync::broadcast;
 
 pub use error::{Result, RuntimeError};
+pub use exec_stream::{Input, Output, StreamIo, TermSize};
 pub use exec_sync::ExecOutput;
 use shim::{Shim, ShimConfig};
 pub use types::*;
@@ -79,6 +84,8 @@ pub struct Runtime {
     events: broadcast::Sender<ContainerEvent>,
     locks: Inflight,
     min_oom: i64,
+    /// Previous CPU sample (unix ns, cumulative CPU ns) per container id and `pod/<id>`.
+    cpu_samples: Mutex<std::collections::HashMap<String, (i64, u64)>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -152,6 +159,7 @@ impl Runtime {
             events,
             locks: Inflight::default(),
             min_oom: spec::min_oom_score_adj(),
+            cpu_samples: Mutex::default(),
         }))
     }
 
@@ -245,6 +253,7 @@ impl Runtime {
             Ok(())
         })?;
         self.lock().containers.remove(id);
+        self.forget_cpu_sample(id);
         Ok(())
     }
 
@@ -254,6 +263,7 @@ impl Runtime {
             Ok(())
         })?;
         self.lock().pods.remove(id);
+        self.forget_cpu_sample(&format!("pod/{id}"));
         Ok(())
     }
 
@@ -273,6 +283,15 @@ impl Runtime {
         let s = Shim::connect(&addr, pod_id).await?;
         shims.insert(pod_id.into(), s.clone());
         Ok(Some(s))
+    }
+
+    /// Asks `pod_id`'s shim to exit (it does once it has no containers) and forgets the
+    /// connection.
+    async fn stop_shim(&self, pod_id: &str) {
+        let s = self.shims.lock().await.remove(pod_id);
+        if let Some(s) = s {
+            s.shutdown().await;
+        }
     }
 
     async fn drop_shim(&self, pod_id: &str) {

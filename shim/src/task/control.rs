@@ -1,4 +1,6 @@
-//! Pause/Resume, Update (resources, and the CRI log reopen), ResizePty, CloseIO.
+//! Pause/Resume, Update (resources, the CRI log reopen, attach), ResizePty, CloseIO.
+
+use std::collections::HashMap;
 
 use containerd_shim_protos::api;
 use containerd_shim_protos::events::task as ev;
@@ -9,6 +11,11 @@ use crate::error::{Result, ShimError};
 /// UpdateTaskRequest annotation asking the shim to reopen the container's CRI log file
 /// (kubelet's ReopenContainerLog after it rotated the file). Value ignored.
 pub const REOPEN_LOG_ANNOTATION: &str = "io.crust.shim.reopen-log";
+
+/// UpdateTaskRequest annotation subscribing FIFOs to the container's output (attach):
+/// JSON `{"stdout":"<fifo>","stderr":"<fifo>"}`, either key optional. The FIFOs' read
+/// ends must be open already. See [`crate::tee`].
+pub const ATTACH_ANNOTATION: &str = "io.crust.shim.attach";
 
 impl Service {
     pub(super) async fn do_pause(&self, id: &str, pause: bool) -> Result<()> {
@@ -55,7 +62,75 @@ impl Service {
         Ok(())
     }
 
+    /// Subscribes the FIFOs named in an attach annotation to the init's output. Checks
+    /// everything before opening anything; on failure every FIFO opened is closed.
+    fn attach(&self, id: &str, value: &str) -> Result<()> {
+        let want: HashMap<String, String> =
+            serde_json::from_str(value).map_err(|e| ShimError::Decode {
+                what: "attach annotation",
+                message: e.to_string(),
+            })?;
+        if let Some(k) = want.keys().find(|k| *k != "stdout" && *k != "stderr") {
+            return Err(ShimError::InvalidRequest(format!(
+                "attach annotation: unknown stream {k:?}"
+            )));
+        }
+        if want.is_empty() {
+            return Err(ShimError::InvalidRequest(
+                "attach annotation names no stream".into(),
+            ));
+        }
+        let tees = {
+            let st = self.lock();
+            let p = &st.container(id)?.init;
+            if p.state == ProcState::Stopped || p.exiting {
+                return Err(ShimError::WrongState {
+                    id: id.into(),
+                    state: ProcState::Stopped.name(),
+                    op: "attach",
+                });
+            }
+            p.stdio.tees.clone()
+        };
+        let mut picked = Vec::new();
+        for (i, name) in ["stdout", "stderr"].into_iter().enumerate() {
+            let Some(path) = want.get(name) else { continue };
+            let tee =
+                tees[i]
+                    .clone()
+                    .filter(|t| !t.ended())
+                    .ok_or_else(|| ShimError::WrongState {
+                        id: id.into(),
+                        state: if tees[i].is_some() {
+                            "past the end of its output"
+                        } else {
+                            "not copying this stream (no CRI log)"
+                        },
+                        op: if i == 0 {
+                            "attach stdout"
+                        } else {
+                            "attach stderr"
+                        },
+                    })?;
+            picked.push((tee, std::path::PathBuf::from(path)));
+        }
+        let mut opened = Vec::new();
+        for (tee, path) in picked {
+            opened.push((tee, crate::tee::open_fifo(&path)?, path));
+        }
+        for (tee, fd, path) in opened {
+            tee.subscribe(fd, &path.display().to_string())?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn do_update(&self, r: api::UpdateTaskRequest) -> Result<()> {
+        if let Some(v) = r.annotations.get(ATTACH_ANNOTATION) {
+            self.attach(&r.id, v)?;
+            if r.resources.is_none() {
+                return Ok(());
+            }
+        }
         let reopen = r.annotations.contains_key(REOPEN_LOG_ANNOTATION);
         let runtime = {
             let st = self.lock();

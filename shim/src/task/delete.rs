@@ -89,7 +89,9 @@ impl Service {
         e.exit_status = status;
         e.exited_at = Some(timestamp(at)).into();
         self.inner.events.task_delete(e);
-        self.exit_if_empty();
+        if !self.inner.cfg.keep_empty {
+            self.exit_if_empty();
+        }
         Ok(resp)
     }
 }

@@ -34,6 +34,7 @@ use ttrpc::asynchronous::TtrpcContext;
 
 use crate::error::{Result, ShimError};
 use crate::events::Publisher;
+use crate::memory::Trimmer;
 use crate::reaper::{Exit, Reaper};
 use crate::runtime::Runtime;
 use crate::stdio::ProcessStdio;
@@ -187,6 +188,8 @@ pub struct Config {
     pub runtime_root: PathBuf,
     /// Directory for console sockets (short path, under the state dir).
     pub console_dir: PathBuf,
+    /// Do not exit when the last container is deleted (only on Shutdown).
+    pub keep_empty: bool,
 }
 
 /// The Task service. Cheap to clone (shared state).
@@ -200,6 +203,8 @@ pub(crate) struct Inner {
     pub reaper: Reaper,
     pub events: Publisher,
     pub cfg: Config,
+    /// Drops code pages once requests stop (see [`crate::memory`]).
+    pub trimmer: Trimmer,
     /// Notified when the shim should exit (last container deleted, or Shutdown).
     pub shutdown: Arc<Notify>,
 }
@@ -226,6 +231,7 @@ impl Service {
                 reaper,
                 events,
                 cfg,
+                trimmer: Trimmer::start(),
                 shutdown,
             }),
         };
@@ -237,6 +243,11 @@ impl Service {
             }
         });
         s
+    }
+
+    /// Marks a request in progress; when the guard drops the idle trimmer is poked.
+    fn busy(&self) -> Busy<'_> {
+        Busy(&self.inner.trimmer)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -371,6 +382,15 @@ impl Service {
     }
 }
 
+/// A Task request in progress (see [`Service::busy`]).
+struct Busy<'a>(&'a Trimmer);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.poke();
+    }
+}
+
 async fn futures_join_all(hs: Vec<JoinHandle<()>>) {
     for h in hs {
         let _ = h.await;
@@ -388,6 +408,7 @@ impl Task for Service {
         _: &TtrpcContext,
         r: api::StateRequest,
     ) -> ttrpc::Result<api::StateResponse> {
+        let _busy = self.busy();
         Ok(self.do_state(&r.id, &r.exec_id)?)
     }
     async fn create(
@@ -395,6 +416,7 @@ impl Task for Service {
         _: &TtrpcContext,
         r: api::CreateTaskRequest,
     ) -> ttrpc::Result<api::CreateTaskResponse> {
+        let _busy = self.busy();
         Ok(self.do_create(r).await?)
     }
     async fn start(
@@ -402,6 +424,7 @@ impl Task for Service {
         _: &TtrpcContext,
         r: api::StartRequest,
     ) -> ttrpc::Result<api::StartResponse> {
+        let _busy = self.busy();
         Ok(self.do_start(&r.id, &r.exec_id).await?)
     }
     async fn delete(
@@ -409,6 +432,7 @@ impl Task for Service {
         _: &TtrpcContext,
         r: api::DeleteRequest,
     ) -> ttrpc::Result<api::DeleteResponse> {
+        let _busy = self.busy();
         Ok(self.do_delete(&r.id, &r.exec_id).await?)
     }
     async fn pids(
@@ -416,13 +440,16 @@ impl Task for Service {
         _: &TtrpcContext,
         r: api::PidsRequest,
     ) -> ttrpc::Result<api::PidsResponse> {
+        let _busy = self.busy();
         Ok(self.do_pids(&r.id).await?)
     }
     async fn pause(&self, _: &TtrpcContext, r: api::PauseRequest) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         self.do_pause(&r.id, true).await?;
         Ok(empty())
     }
     async fn resume(&self, _: &TtrpcContext, r: api::ResumeRequest) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         self.do_pause(&r.id, false).await?;
         Ok(empty())
     }
@@ -431,25 +458,31 @@ impl Task for Service {
         _: &TtrpcContext,
         _: api::CheckpointTaskRequest,
     ) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         Err(ShimError::Unsupported("checkpoint").into())
     }
     async fn kill(&self, _: &TtrpcContext, r: api::KillRequest) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         self.do_kill(&r.id, &r.exec_id, r.signal, r.all).await?;
         Ok(empty())
     }
     async fn exec(&self, _: &TtrpcContext, r: api::ExecProcessRequest) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         self.do_exec(r)?;
         Ok(empty())
     }
     async fn resize_pty(&self, _: &TtrpcContext, r: api::ResizePtyRequest) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         self.do_resize(&r.id, &r.exec_id, r.width, r.height)?;
         Ok(empty())
     }
     async fn close_io(&self, _: &TtrpcContext, r: api::CloseIORequest) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         self.do_close_io(&r.id, &r.exec_id, r.stdin)?;
         Ok(empty())
     }
     async fn update(&self, _: &TtrpcContext, r: api::UpdateTaskRequest) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         self.do_update(r).await?;
         Ok(empty())
     }
@@ -458,6 +491,7 @@ impl Task for Service {
         _: &TtrpcContext,
         r: api::WaitRequest,
     ) -> ttrpc::Result<api::WaitResponse> {
+        let _busy = self.busy();
         Ok(self.do_wait(&r.id, &r.exec_id).await?)
     }
     async fn stats(
@@ -465,6 +499,7 @@ impl Task for Service {
         _: &TtrpcContext,
         r: api::StatsRequest,
     ) -> ttrpc::Result<api::StatsResponse> {
+        let _busy = self.busy();
         Ok(self.do_stats(&r.id)?)
     }
     async fn connect(
@@ -472,9 +507,11 @@ impl Task for Service {
         _: &TtrpcContext,
         r: api::ConnectRequest,
     ) -> ttrpc::Result<api::ConnectResponse> {
+        let _busy = self.busy();
         Ok(self.do_connect(&r.id)?)
     }
     async fn shutdown(&self, _: &TtrpcContext, _: api::ShutdownRequest) -> ttrpc::Result<Empty> {
+        let _busy = self.busy();
         self.exit_if_empty();
         Ok(empty())
     }

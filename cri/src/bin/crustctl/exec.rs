@@ -1,19 +1,31 @@
-//! `crustctl exec [-s] [--exec-timeout S] CONTAINER CMD...`: ExecSync (interactive exec needs
-//! the streaming server); exits with the command's exit code.
+//! `crustctl exec [-i] [-t] [-s] [--exec-timeout S] [--transport spdy|websocket] CONTAINER
+//! CMD...`: as crictl, plain `exec` (and `-s`) runs ExecSync; `-i` (stdin) or `-t` (tty,
+//! raw local terminal, window size followed) streams through the Exec RPC's URL. Exits with
+//! the command's exit code.
 
 use std::io::Write;
 
+use super::stream::{run_session, TransportArg};
 use super::Conn;
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Synchronous (the only mode served).
+    /// Run synchronously (ExecSync).
     #[arg(long, short = 's')]
     sync: bool,
-    /// Exec timeout in seconds (0: none).
+    /// Keep stdin open (streamed exec).
+    #[arg(long, short = 'i')]
+    interactive: bool,
+    /// Allocate a TTY (streamed exec).
+    #[arg(long, short = 't')]
+    tty: bool,
+    /// Exec timeout in seconds for ExecSync (0: none).
     #[arg(long = "exec-timeout", default_value_t = 0)]
     exec_timeout: i64,
+    /// Streaming transport.
+    #[arg(long, value_enum, default_value = "spdy")]
+    transport: TransportArg,
     /// Container id.
     container: String,
     /// Command and arguments.
@@ -22,7 +34,32 @@ pub struct Args {
 }
 
 pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
-    let _ = a.sync;
+    if a.sync || !(a.interactive || a.tty) {
+        return exec_sync(conn, a).await;
+    }
+    let url = conn
+        .runtime()
+        .await?
+        .exec(k8s_cri::v1::ExecRequest {
+            container_id: a.container,
+            cmd: a.cmd,
+            tty: a.tty,
+            stdin: a.interactive,
+            stdout: true,
+            stderr: !a.tty,
+        })
+        .await
+        .map_err(super::rpc)?
+        .into_inner()
+        .url;
+    let code = run_session(&url, a.transport, a.interactive, a.tty).await?;
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+async fn exec_sync(conn: &Conn, a: Args) -> anyhow::Result<()> {
     let r = conn
         .runtime()
         .await?

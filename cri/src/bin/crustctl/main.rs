@@ -5,6 +5,7 @@
 //! `timeout`), then `unix:///run/crust/crust.sock`. One file per verb; the RuntimeService
 //! verbs read crictl's JSON/YAML pod and container config files ([`configfile`]).
 
+mod attach;
 mod configfile;
 mod create;
 mod exec;
@@ -18,6 +19,7 @@ mod inspectp;
 mod logs;
 mod output;
 mod pods;
+mod port_forward;
 mod ps;
 mod pull;
 mod rm;
@@ -28,6 +30,7 @@ mod start;
 mod stats;
 mod stop;
 mod stopp;
+mod stream;
 mod version;
 
 use std::path::PathBuf;
@@ -47,11 +50,12 @@ struct Cli {
     /// CRI runtime endpoint.
     #[arg(long, short = 'r', global = true, env = "CONTAINER_RUNTIME_ENDPOINT")]
     runtime_endpoint: Option<String>,
-    /// CRI image endpoint (default: the runtime endpoint).
-    #[arg(long, short = 'i', global = true, env = "IMAGE_SERVICE_ENDPOINT")]
+    /// CRI image endpoint (default: the runtime endpoint). Before the verb, as crictl's
+    /// (`exec -i` is stdin).
+    #[arg(long, short = 'i', env = "IMAGE_SERVICE_ENDPOINT")]
     image_endpoint: Option<String>,
-    /// Connection timeout in seconds.
-    #[arg(long, short = 't', global = true)]
+    /// Connection timeout in seconds. Before the verb, as crictl's (`exec -t` is a tty).
+    #[arg(long, short = 't')]
     timeout: Option<u64>,
     /// crictl config file (YAML or JSON).
     #[arg(
@@ -108,8 +112,12 @@ enum Cmd {
     Rm(rm::Args),
     /// Print a container's log.
     Logs(logs::Args),
-    /// Run a command in a container (synchronously).
+    /// Run a command in a container (ExecSync; streamed with -i/-t).
     Exec(exec::Args),
+    /// Attach to a running container's stdio.
+    Attach(attach::Args),
+    /// Forward local ports to ports inside a pod: POD [LOCAL:]REMOTE...
+    PortForward(port_forward::Args),
     /// Container resource usage.
     Stats(stats::Args),
 }
@@ -209,6 +217,8 @@ async fn main() {
             Cmd::Rm(a) => rm::run(&conn, a).await,
             Cmd::Logs(a) => logs::run(&conn, a).await,
             Cmd::Exec(a) => exec::run(&conn, a).await,
+            Cmd::Attach(a) => attach::run(&conn, a).await,
+            Cmd::PortForward(a) => port_forward::run(&conn, a).await,
             Cmd::Stats(a) => stats::run(&conn, a).await,
         }
     }

@@ -1,0 +1,146 @@
+//! Attach (the CRI `Attach` behind crustd's streaming server): the caller's streams joined
+//! to a running container's main process without disturbing its CRI log.
+//!
+//! Output follows the attach contract with crust-shim (`io.crust.shim.attach`): crustd makes
+//! FIFOs under `<state>/attach/<container>-<random>/`, opens their read ends, and asks the
+//! shim with an `Update` annotation to copy the container's raw output into them as well as
+//! into the log. The shim closes them when the stream ends; a reader that goes away is
+//! dropped by the shim. Input goes to the container's `<bundle>/stdin` FIFO (held open by
+//! the shim); with `stdin_once` the first attach's stdin EOF closes the container's stdin.
+//!
+//! Invariants: the FIFO files are unlinked once the shim has opened them (or on failure);
+//! nothing of the session outlives the client's connection.
+
+use std::path::PathBuf;
+
+use tokio::net::unix::pipe;
+use tokio::task::JoinHandle;
+
+use super::error::{io, Result, RuntimeError};
+use super::exec_stream::{
+    client_gone, copy_in, copy_out, drained, forward_resizes, mkfifo, open_reader, StreamIo,
+};
+use super::types::ContainerState;
+use super::{new_id, Runtime};
+
+/// The shim annotation that adds output subscribers (see the module docs).
+pub const ATTACH_ANNOTATION: &str = "io.crust.shim.attach";
+
+/// The FIFO directory of one attach; removed on drop.
+struct AttachDir(PathBuf);
+
+impl Drop for AttachDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Runtime {
+    /// Attaches `stdio` to running container `id` until its output streams end (the
+    /// container exited), its stdin ends when no output was asked for, or the client goes.
+    pub async fn attach(&self, id: &str, stdio: StreamIo) -> Result<()> {
+        let rec = self.container(id)?;
+        if rec.state != ContainerState::Running {
+            return Err(RuntimeError::WrongState {
+                what: "container",
+                id: rec.id,
+                state: format!("{:?}", rec.state).to_lowercase(),
+                op: "attach to",
+            });
+        }
+        let shim = self
+            .shim(&rec.pod_id)
+            .await?
+            .ok_or_else(|| RuntimeError::PodNotReady(rec.pod_id.clone()))?;
+        let tty = rec.spec.tty;
+        let dir = AttachDir(self.cfg.state.join("attach").join(format!(
+            "{}-{}",
+            rec.id,
+            &new_id()[..12]
+        )));
+        std::fs::create_dir_all(&dir.0).map_err(io("create", &dir.0))?;
+        let mut subscribe = serde_json::Map::new();
+        let mut readers: Vec<(pipe::Receiver, super::exec_stream::Output)> = Vec::new();
+        // With a tty the container's only output stream is stdout.
+        let wanted = [
+            ("stdout", stdio.stdout),
+            ("stderr", if tty { None } else { stdio.stderr }),
+        ];
+        for (name, out) in wanted {
+            let Some(out) = out else { continue };
+            let p = dir.0.join(name);
+            mkfifo(&p)?;
+            readers.push((open_reader(&p)?, out));
+            subscribe.insert(name.into(), p.display().to_string().into());
+        }
+        if !readers.is_empty() {
+            let json = serde_json::Value::Object(subscribe).to_string();
+            shim.update(&rec.id, None, &[(ATTACH_ANNOTATION, &json)])
+                .await?;
+        }
+        drop(dir);
+
+        let outputs: Vec<JoinHandle<()>> = readers
+            .into_iter()
+            .map(|(r, w)| tokio::spawn(copy_out(r, w)))
+            .collect();
+        let mut input = None;
+        if let (Some(client), true) = (stdio.stdin, rec.spec.stdin) {
+            let path = rec.bundle.join("stdin");
+            let mut w = pipe::OpenOptions::new()
+                .open_sender(&path)
+                .map_err(io("open stdin fifo", &path))?;
+            let (shim, id, once) = (shim.clone(), rec.id.clone(), rec.spec.stdin_once);
+            input = Some(tokio::spawn(async move {
+                copy_in(client, &mut w).await;
+                if once {
+                    drained(&w).await;
+                    if let Err(e) = shim.close_stdin(&id, "").await {
+                        tracing::debug!(id, error = %e, "close container stdin");
+                    }
+                }
+            }));
+        }
+        if let (Some(rx), true) = (stdio.resize, tty) {
+            tokio::spawn(forward_resizes(
+                shim.clone(),
+                rec.id.clone(),
+                String::new(),
+                rx,
+            ));
+        }
+
+        let gone = client_gone(stdio.gone.clone());
+        let result = if outputs.is_empty() {
+            let exited = {
+                let (shim, id) = (shim.clone(), rec.id.clone());
+                async move { shim.wait(&id, "").await }
+            };
+            tokio::select! {
+                _ = async { if let Some(i) = &mut input { let _ = i.await; } } => Ok(()),
+                _ = exited => Ok(()),
+                _ = gone => Err(RuntimeError::ClientGone { op: "attach to", id: rec.id.clone() }),
+            }
+        } else {
+            let mut outs = outputs;
+            let all = async {
+                for o in &mut outs {
+                    let _ = o.await;
+                }
+            };
+            let r = tokio::select! {
+                _ = all => Ok(()),
+                _ = gone => Err(RuntimeError::ClientGone { op: "attach to", id: rec.id.clone() }),
+            };
+            // Dropping the readers tells the shim to drop this subscriber.
+            for o in &outs {
+                o.abort();
+            }
+            r
+        };
+        if let Some(i) = input {
+            i.abort();
+        }
+        result
+    }
+}

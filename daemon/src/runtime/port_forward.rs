@@ -1,0 +1,106 @@
+//! Port-forward (the CRI `PortForward` behind crustd's streaming server): one caller
+//! stream copied both ways to `127.0.0.1:<port>` inside a pod's network namespace.
+//!
+//! The TCP socket is created and connected on a short-lived thread that joined the pod's
+//! network namespace ([`crate::network::netns::run_in`]); a socket stays in the namespace
+//! it was created in, so it is then used from tokio on the host like any other. A pod with
+//! the host network connects on the host's loopback.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::error::{Result, RuntimeError};
+use super::types::PodState;
+use super::Runtime;
+
+/// How long connecting to the pod's port may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Runtime {
+    /// Copies between `stream` and port `port` of pod `pod_id`: the client's EOF is passed
+    /// on as a half-close; the pod's side closing ends the forward.
+    pub async fn port_forward<S>(&self, pod_id: &str, port: u16, stream: S) -> Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let pod = self.pod(pod_id)?;
+        if pod.state != PodState::Ready {
+            return Err(RuntimeError::WrongState {
+                what: "pod sandbox",
+                id: pod.id,
+                state: "not ready".into(),
+                op: "port-forward to",
+            });
+        }
+        if port == 0 {
+            return Err(RuntimeError::Invalid(format!(
+                "port-forward to pod {}: port 0",
+                pod.id
+            )));
+        }
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let connect = move || std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT);
+        let err = |source| RuntimeError::PortForward {
+            pod: pod.id.clone(),
+            port,
+            source,
+        };
+        let tcp = match pod.netns.clone() {
+            Some(ns) => {
+                let pid = pod.id.clone();
+                tokio::task::spawn_blocking(move || crate::network::netns::run_in(&ns, connect))
+                    .await
+                    .map_err(|e| err(std::io::Error::other(e.to_string())))?
+                    .map_err(|source| RuntimeError::Network {
+                        pod: pid,
+                        source: Box::new(source),
+                    })?
+                    .map_err(err)?
+            }
+            None => tokio::task::spawn_blocking(connect)
+                .await
+                .map_err(|e| err(std::io::Error::other(e.to_string())))?
+                .map_err(err)?,
+        };
+        tcp.set_nonblocking(true).map_err(err)?;
+        let _ = tcp.set_nodelay(true);
+        let tcp = tokio::net::TcpStream::from_std(tcp).map_err(err)?;
+        let (mut pod_r, mut pod_w) = tcp.into_split();
+        let (mut client_r, mut client_w) = tokio::io::split(stream);
+        // Client → pod; the client's EOF becomes a half-close towards the pod.
+        let up = async {
+            let r = tokio::io::copy(&mut client_r, &mut pod_w).await;
+            let _ = pod_w.shutdown().await;
+            r
+        };
+        // Pod → client; when the pod closes, the forward is over (as containerd's).
+        let down = async {
+            let r = tokio::io::copy(&mut pod_r, &mut client_w).await;
+            let _ = client_w.shutdown().await;
+            r
+        };
+        tokio::pin!(down);
+        let r = tokio::select! {
+            r = &mut down => r,
+            r = up => match r {
+                Ok(_) => down.await,
+                Err(e) => Err(e),
+            },
+        };
+        match r {
+            Ok(_) => Ok(()),
+            // The client or the server in the pod reset the connection: the session is over.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+}
