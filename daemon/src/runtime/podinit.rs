@@ -1,8 +1,8 @@
 //! The pod-level init of a pod that shares one PID namespace between its containers
 //! (NamespaceOption pid=POD): what containerd's pause process is for such pods. crust has
-//! no pause image, so crustd re-executes itself as `crustd --pod-init <pod>`; that process
-//! unshares a PID namespace and forks the init (PID 1 there), prints the init's host pid on
-//! stdout and exits. The init reaps orphans and sleeps until killed; containers join its
+//! no pause image, so crustd re-executes itself as `crustd --pod-init <pod> <state>`; that
+//! process unshares a PID namespace and forks the init (PID 1 there), prints the init's
+//! host pid on stdout and exits. The init reaps orphans and sleeps until killed; containers join its
 //! namespace through the pin `<state>/ns/<pod>/pid`, so the namespace does not end with
 //! the pod's first container.
 //!
@@ -38,6 +38,8 @@ pub async fn start(state: &Path, pod_id: &str) -> Result<(PathBuf, u32)> {
     let out = tokio::process::Command::new("/proc/self/exe")
         .arg(POD_INIT_ARG)
         .arg(pod_id)
+        // Only for whoever reads the command line (crustd's state dir: whose init it is).
+        .arg(state)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -107,7 +109,7 @@ pub fn stop(pin: &Path, pid: u32) {
     let _ = std::fs::remove_file(pin);
 }
 
-/// `crustd --pod-init <pod>`: unshare a PID namespace, fork its init, print the init's
+/// `crustd --pod-init <pod> <state>`: unshare a PID namespace, fork its init, print the init's
 /// pid and exit. Runs before crustd starts any thread, so fork is safe.
 pub fn launch_main() -> ! {
     use nix::sched::{unshare, CloneFlags};
