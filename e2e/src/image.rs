@@ -224,7 +224,8 @@ pub fn build(
         let data = match compression {
             Compression::None => l.clone(),
             Compression::Gzip => {
-                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                 e.write_all(l).expect("gzip");
                 e.finish().expect("gzip")
             }
