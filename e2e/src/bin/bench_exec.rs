@@ -6,6 +6,8 @@
 //! medians and the ratios crustd/containerd. Run via `bench/exec.sh`.
 //!
 //! Usage: `bench_exec [RUNS]` (default 30). Needs root, docker-registry and containerd.
+//! `BENCH_LOG=1 RUST_LOG=info,crust_daemon::runtime::exec_stream=debug` also prints
+//! crustd's per-exec phase timings.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -236,6 +238,16 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("crustd failed: {e:#}\n{}", d.log());
     }
     let crust = crust?;
+    if std::env::var_os("BENCH_LOG").is_some() {
+        // With RUST_LOG=crust_daemon::runtime::exec_stream=debug: crustd's phase timings.
+        for l in d
+            .log()
+            .lines()
+            .filter(|l| l.contains("streamed exec finished"))
+        {
+            eprintln!("{l}");
+        }
+    }
     drop(d);
 
     let c = Containerd::start(&reg.host(), Some(&pause_name), None)?;
