@@ -226,7 +226,9 @@ impl Drop for Leftovers {
         let shims = format!("{dir}/state/shims");
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains(&shims) {
+            let cmd = String::from_utf8_lossy(&cmd);
+            // Shims, and pod inits (`crustd --pod-init <pod> <state>`) of shared PID pods.
+            if cmd.contains(&shims) || (cmd.contains("--pod-init") && cmd.contains(&dir)) {
                 if let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(pid),

@@ -40,6 +40,14 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(
+            crust_daemon::runtime::podinit::POD_INIT_ARG,
+        ))
+    {
+        // A pod's PID namespace init (see crust_daemon::runtime::podinit), before any thread.
+        crust_daemon::runtime::podinit::launch_main();
+    }
     let args = Args::parse();
     // Two malloc arenas are plenty for a mostly idle daemon and keep its RSS small.
     // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
@@ -120,6 +128,7 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
     let streaming = start_streaming(&cfg_streaming, runtime.clone()).await?;
     let listener = server::bind(&listen)?;
     tokio::spawn(trim_heap());
+    notify_ready();
     tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), streaming = %streaming.local_addr(), pid = std::process::id(), "crustd serving");
     server::serve(
         server::router(images, runtime, Some(streaming.clone())),
@@ -225,6 +234,31 @@ async fn trim_heap() {
         unsafe {
             libc::malloc_trim(0);
         }
+    }
+}
+
+/// Tells the service manager that crustd serves (`READY=1` on `$NOTIFY_SOCKET`, a path or
+/// `@abstract` name), as systemd's Type=notify expects. Hand-written: the protocol is
+/// one datagram, not worth a dependency.
+fn notify_ready() {
+    use std::os::linux::net::SocketAddrExt as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let r = UnixDatagram::unbound().and_then(|s| {
+        let b = target.as_bytes();
+        let addr = match b.strip_prefix(b"@") {
+            Some(name) => SocketAddr::from_abstract_name(name)?,
+            None => SocketAddr::from_pathname(&target)?,
+        };
+        let msg = format!("READY=1\nMAINPID={}\n", std::process::id());
+        s.send_to_addr(msg.as_bytes(), &addr).map(|_| ())
+    });
+    match r {
+        Ok(()) => tracing::debug!(socket = ?target, "sd_notify READY=1 sent"),
+        Err(e) => tracing::warn!(socket = ?target, error = %e, "sd_notify READY=1 failed"),
     }
 }
 

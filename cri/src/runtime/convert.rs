@@ -428,7 +428,7 @@ pub fn cpu(u: &ContainerUsage) -> cri::CpuUsage {
     cri::CpuUsage {
         timestamp: u.timestamp,
         usage_core_nano_seconds: u64v(u.cpu_ns),
-        usage_nano_cores: None,
+        usage_nano_cores: u64v(u.cpu_nano_cores),
     }
 }
 

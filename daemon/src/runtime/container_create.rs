@@ -1,5 +1,6 @@
 //! CreateContainer: validate, prepare the writable snapshot over the image, build and
-//! write the OCI bundle, start (or join) the pod's shim and create the task. The record
+//! write the OCI bundle and create the task in the pod's shim (launched at RunPodSandbox;
+//! again here if it is gone). The record
 //! is written before the task is created; a failure undoes everything.
 
 use std::path::{Component, Path, PathBuf};
@@ -10,7 +11,7 @@ use super::types::{
     ContainerRecord, ContainerSpec, ContainerState, EventKind, NsMode, PodState, Seccomp,
     RECORD_VERSION,
 };
-use super::{new_id, now, spec, Runtime};
+use super::{new_id, now, podinit, spec, Runtime};
 use crate::snapshots::Snapshotter as _;
 
 impl Runtime {
@@ -60,6 +61,15 @@ impl Runtime {
                 source: Box::new(source),
             })?;
         let pid_ns = match spec.security.namespaces.pid {
+            NsMode::Pod if pod.pidns.is_some() => {
+                let pin = pod.pidns.clone().unwrap_or_default();
+                if !podinit::alive(&pin, pod.pod_init_pid) {
+                    tracing::warn!(pod = %pod.id, "the init of the pod's PID namespace is gone");
+                    return Err(RuntimeError::PodNotReady(pod.id));
+                }
+                Some(pin)
+            }
+            // Pods recorded before the pod init existed: the first running container's.
             NsMode::Pod => self
                 .pod_containers(&pod.id)
                 .into_iter()
@@ -81,6 +91,7 @@ impl Runtime {
             }
             _ => None,
         };
+        let t0 = std::time::Instant::now();
         let id = new_id();
         let key = format!("ctr-{id}");
         let mounts = self
@@ -128,6 +139,8 @@ impl Runtime {
             spec,
         };
         let layers = layer_dirs(&mounts);
+        let t_snapshot = t0.elapsed();
+        let mut t = [std::time::Duration::ZERO; 4];
         let r = async {
             let oci = spec::build(&spec::SpecInput {
                 id: &id,
@@ -163,19 +176,11 @@ impl Runtime {
                     std::fs::create_dir_all(d).map_err(io("create", d))?;
                 }
             }
+            t[0] = t0.elapsed();
             self.save_container(&rec)?;
-            let client = match self.live_shim(&pod.id).await {
-                Some(c) => c,
-                None => {
-                    // The address is derived from the pod id (see shim::address_for), so
-                    // it need not be recorded.
-                    let address = shim::start(&self.cfg.shim, &id, &bundle).await?;
-                    if address != shim::address_for(&self.cfg.shim, &pod.id) {
-                        tracing::warn!(pod = %pod.id, %address, "shim address differs from the derived one");
-                    }
-                    self.fresh_shim(&pod.id, &address).await?
-                }
-            };
+            t[1] = t0.elapsed();
+            let client = self.pod_shim(&pod.id).await?;
+            t[2] = t0.elapsed();
             let stdout = log_path
                 .as_ref()
                 .map(|p| format!("crilog://{}", p.display()))
@@ -183,6 +188,7 @@ impl Runtime {
             client
                 .create(&id, &bundle, &mounts, &stdout, rec.spec.stdin, rec.spec.tty)
                 .await?;
+            t[3] = t0.elapsed();
             Ok::<_, RuntimeError>(())
         }
         .await;
@@ -193,19 +199,28 @@ impl Runtime {
             return Err(e);
         }
         self.emit(&id, &pod.id, EventKind::Created);
+        tracing::debug!(container = %id, snapshot = ?t_snapshot, bundle = ?t[0], record = ?t[1], shim = ?t[2], task = ?t[3], "create phases (cumulative)");
         tracing::info!(container = %id, pod = %pod.id, name = %rec.spec.name, "container created");
         Ok(id)
     }
 
-    /// The pod's shim if it is already running and answers.
-    async fn live_shim(&self, pod_id: &str) -> Option<Shim> {
-        let s = self.shim(pod_id).await.ok().flatten()?;
-        if s.ping(pod_id).await.is_ok() {
-            Some(s)
-        } else {
-            self.drop_shim(pod_id).await;
-            None
+    /// The pod's shim, launched again if it is gone (it exits by itself when its last
+    /// container is deleted, and may have died).
+    async fn pod_shim(&self, pod_id: &str) -> Result<Shim> {
+        if let Some(s) = self.shim(pod_id).await.ok().flatten() {
+            if s.ping(pod_id).await.is_ok() {
+                return Ok(s);
+            }
+            tracing::info!(pod = %pod_id, "the pod's shim is gone: launching a new one");
         }
+        self.drop_shim(pod_id).await;
+        let address = shim::launch(&self.cfg.shim, pod_id)?;
+        let mut pod = self.pod(pod_id)?;
+        if pod.shim_address.as_deref() != Some(address.as_str()) {
+            pod.shim_address = Some(address.clone());
+            self.save_pod(&pod)?;
+        }
+        self.fresh_shim(pod_id, &address).await
     }
 
     /// A connection to the shim at `address`, replacing a cached one that is stale.

@@ -88,10 +88,18 @@ pub enum RuntimeError {
         #[source]
         source: Box<crate::network::NetworkError>,
     },
+    /// Starting the init of a pod's shared PID namespace failed.
+    #[error("starting the init of pod {pod}'s PID namespace: {message}")]
+    PodInit {
+        /// Pod id.
+        pod: String,
+        /// What failed.
+        message: String,
+    },
     /// Starting the pod's shim failed.
     #[error("start shim for {id}: {message}")]
     ShimStart {
-        /// Container id.
+        /// Pod id.
         id: String,
         /// What the shim said.
         message: String,
@@ -166,7 +174,8 @@ impl Kind for RuntimeError {
             }
             RuntimeError::Io { .. }
             | RuntimeError::Metadata(_)
-            | RuntimeError::ShimStart { .. } => ErrorKind::Internal,
+            | RuntimeError::ShimStart { .. }
+            | RuntimeError::PodInit { .. } => ErrorKind::Internal,
         }
     }
 }

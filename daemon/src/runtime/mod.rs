@@ -23,6 +23,7 @@ pub mod error;
 mod exec_stream;
 mod exec_sync;
 mod podfiles;
+pub mod podinit;
 mod port_forward;
 mod recover;
 mod sandbox_remove;
@@ -83,6 +84,8 @@ pub struct Runtime {
     events: broadcast::Sender<ContainerEvent>,
     locks: Inflight,
     min_oom: i64,
+    /// Previous CPU sample (unix ns, cumulative CPU ns) per container id and `pod/<id>`.
+    cpu_samples: Mutex<std::collections::HashMap<String, (i64, u64)>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -156,6 +159,7 @@ impl Runtime {
             events,
             locks: Inflight::default(),
             min_oom: spec::min_oom_score_adj(),
+            cpu_samples: Mutex::default(),
         }))
     }
 
@@ -249,6 +253,7 @@ impl Runtime {
             Ok(())
         })?;
         self.lock().containers.remove(id);
+        self.forget_cpu_sample(id);
         Ok(())
     }
 
@@ -258,6 +263,7 @@ impl Runtime {
             Ok(())
         })?;
         self.lock().pods.remove(id);
+        self.forget_cpu_sample(&format!("pod/{id}"));
         Ok(())
     }
 
@@ -277,6 +283,15 @@ impl Runtime {
         let s = Shim::connect(&addr, pod_id).await?;
         shims.insert(pod_id.into(), s.clone());
         Ok(Some(s))
+    }
+
+    /// Asks `pod_id`'s shim to exit (it does once it has no containers) and forgets the
+    /// connection.
+    async fn stop_shim(&self, pod_id: &str) {
+        let s = self.shims.lock().await.remove(pod_id);
+        if let Some(s) = s {
+            s.shutdown().await;
+        }
     }
 
     async fn drop_shim(&self, pod_id: &str) {

@@ -96,11 +96,11 @@ pub fn pin_namespaces(
     Ok((ipc_path, uts_path))
 }
 
-/// Unpins the IPC and UTS namespaces of `pod_id` (idempotent) and removes the `ns/<pod>`
-/// dir when empty.
+/// Unpins the IPC and UTS namespaces of `pod_id` (and the PID one, whose init
+/// [`super::podinit::stop`] kills) (idempotent) and removes the `ns/<pod>` dir when empty.
 pub fn unpin(state: &Path, pod_id: &str) {
     let dir = state.join("ns").join(pod_id);
-    for n in ["ipc", "uts"] {
+    for n in ["ipc", "uts", "pid"] {
         let p = dir.join(n);
         let _ = umount2(&p, MntFlags::MNT_DETACH);
         let _ = std::fs::remove_file(&p);

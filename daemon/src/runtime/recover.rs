@@ -10,9 +10,9 @@ use std::sync::Arc;
 use containerd_shim_protos::api::Status;
 
 use super::error::Result;
-use super::shim::Exit;
+use super::shim::{self, Exit, Shim};
 use super::types::{ContainerState, PodState};
-use super::{now, podfiles, Runtime};
+use super::{now, podfiles, podinit, Runtime};
 use crate::network::netns;
 use crate::snapshots::Snapshotter as _;
 
@@ -23,7 +23,11 @@ impl Runtime {
         for p in &pods {
             if p.state == PodState::Ready {
                 let pinned = p.netns.as_ref().is_none_or(|n| netns::is_pinned(n));
-                if !pinned {
+                let init = p
+                    .pidns
+                    .as_ref()
+                    .is_none_or(|pin| podinit::alive(pin, p.pod_init_pid));
+                if !pinned || !init {
                     tracing::warn!(pod = %p.id, "pod namespaces are gone: marking it not ready");
                     let mut q = p.clone();
                     q.state = PodState::NotReady;
@@ -128,6 +132,7 @@ impl Runtime {
             }
         }
         self.remove_leftovers().await;
+        self.reap_shims().await;
         tracing::info!(
             pods = self.pods().len(),
             containers = self.containers().len(),
@@ -135,6 +140,57 @@ impl Runtime {
             "runtime state recovered"
         );
         Ok(())
+    }
+
+    /// Shuts down the shims no pod needs: those of pods that are gone (a crash inside
+    /// RunPodSandbox or RemovePodSandbox) and of stopped pods without containers. A shim
+    /// of a gone pod that still has containers after Shutdown is killed.
+    async fn reap_shims(&self) {
+        let mut keep = HashSet::new();
+        for p in self.pods() {
+            let needed = p.state == PodState::Ready || !self.pod_containers(&p.id).is_empty();
+            if !needed {
+                continue;
+            }
+            keep.insert(shim::address_for(&self.cfg.shim, &p.id));
+            if let Some(a) = p.shim_address {
+                keep.insert(a);
+            }
+        }
+        let Ok(rd) = std::fs::read_dir(self.cfg.shim.state_dir.join("s")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "sock") {
+                continue;
+            }
+            let address = format!("unix://{}", path.display());
+            if keep.contains(&address) {
+                continue;
+            }
+            let Ok(s) = Shim::connect(&address, "orphan").await else {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            };
+            let Ok(pid) = s.ping("orphan").await else {
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(path.with_extension("log"));
+                continue;
+            };
+            s.shutdown().await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            if path.exists() && pid > 1 {
+                tracing::warn!(shim = %address, pid, "shim of a gone pod kept containers: killing it");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(path.with_extension("log"));
+            }
+            tracing::info!(shim = %address, "stopped a shim no pod needs");
+        }
     }
 
     async fn remove_leftovers(&self) {
@@ -176,6 +232,7 @@ impl Runtime {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
                 if !pods.contains(&id) {
+                    podinit::stop_pinned(&podinit::pin_path(&self.cfg.state, &id));
                     podfiles::unpin(&self.cfg.state, &id);
                     let _ = netns::remove(&netns::pin_path(&self.cfg.state, &id));
                 }

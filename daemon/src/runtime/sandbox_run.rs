@@ -1,4 +1,5 @@
-//! RunPodSandbox: validate, pin namespaces, attach the network, write the pod files.
+//! RunPodSandbox: validate, launch the pod's shim, pin namespaces, attach the network,
+//! write the pod files.
 //! The record is written first (NotReady), so a crash half-way is cleaned by recovery;
 //! a failure undoes what was done and forgets the record.
 
@@ -6,7 +7,7 @@ use std::path::Path;
 
 use super::error::{io, Result, RuntimeError};
 use super::types::{NsMode, PodRecord, PodSpec, PodState, RECORD_VERSION};
-use super::{new_id, now, podfiles, Runtime};
+use super::{new_id, now, podfiles, podinit, shim, Runtime};
 use crate::network::{netns, PodNetworkRequest};
 
 /// Runtime handlers crust answers to.
@@ -67,6 +68,8 @@ impl Runtime {
             utsns: None,
             cgroup_parent,
             shim_address: None,
+            pidns: None,
+            pod_init_pid: 0,
         };
         {
             // The name is reserved in memory only: a crash before the final write leaves
@@ -90,6 +93,7 @@ impl Runtime {
                 rec.state = PodState::Ready;
                 let saved = self.save_pod(&rec);
                 if let Err(e) = saved {
+                    self.stop_shim(&id).await;
                     self.teardown_pod(&rec).await;
                     podfiles::remove_dir(&rec.dir);
                     self.lock().pods.remove(&id);
@@ -99,6 +103,7 @@ impl Runtime {
                 Ok(id)
             }
             Err(e) => {
+                self.stop_shim(&id).await;
                 self.teardown_pod(&rec).await;
                 podfiles::remove_dir(&rec.dir);
                 self.lock().pods.remove(&id);
@@ -111,6 +116,13 @@ impl Runtime {
         let id = rec.id.clone();
         let s = rec.spec.clone();
         let host_net = s.namespaces.network == NsMode::Node;
+        // The shim first: it comes up while the namespaces and network are set up (and
+        // while the first CreateContainer prepares its bundle), not in CreateContainer.
+        let t0 = std::time::Instant::now();
+        let address = shim::launch(&self.cfg.shim, &id)?;
+        tracing::debug!(pod = %id, launch = ?t0.elapsed(), "shim launched");
+        rec.shim_address = Some(address.clone());
+        self.fresh_shim(&id, &address).await?;
         if !host_net {
             let ns = netns::create(&self.cfg.state, &id)
                 .await
@@ -133,6 +145,11 @@ impl Runtime {
                     .map(|ip| ip.to_string())
                     .collect();
             }
+        }
+        if s.namespaces.pid == NsMode::Pod {
+            let (pin, pid) = podinit::start(&self.cfg.state, &id).await?;
+            rec.pidns = Some(pin);
+            rec.pod_init_pid = pid;
         }
         let hostname = super::spec::pod_hostname(rec);
         let (ipc, uts) = podfiles::pin_namespaces(
@@ -163,6 +180,9 @@ impl Runtime {
         }
         if let Some(ns) = &rec.netns {
             let _ = netns::remove(ns);
+        }
+        if let Some(pin) = &rec.pidns {
+            podinit::stop(pin, rec.pod_init_pid);
         }
         podfiles::unpin(&self.cfg.state, &rec.id);
         podfiles::unmount_shm(&rec.dir);

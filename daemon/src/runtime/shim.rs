@@ -1,10 +1,11 @@
-//! The client side of crust-shim: starting a pod's shim with the shim v2 `start`
-//! bootstrap and calling its Task API over ttrpc.
+//! The client side of crust-shim: launching a pod's shim (at RunPodSandbox, see
+//! [`launch`]) and calling its Task API over ttrpc.
 //!
-//! One shim per pod: every container's bundle carries the
-//! `io.kubernetes.cri.sandbox-id` annotation, so `start` for the second container of a
-//! pod returns the address of the shim the first one started. Shim sockets live under
-//! `<state>/shims/s/` (never abstract). Events are not forwarded: exits are learnt
+//! One shim per pod, at the address [`address_for`] derives from the pod id (the same
+//! one crust-shim's own `start` bootstrap derives from the bundles'
+//! `io.kubernetes.cri.sandbox-id` annotation). Shim sockets live under
+//! `<state>/shims/s/` (never abstract). A shim with no containers lives until it is
+//! told to shut down; it exits by itself when its last container is deleted. Events are not forwarded: exits are learnt
 //! through `Wait`, which also works after a reconnect (it answers at once for a process
 //! that exited while nobody was connected).
 
@@ -57,40 +58,106 @@ pub fn address_for(cfg: &ShimConfig, pod_id: &str) -> String {
     )
 }
 
-/// Runs `<shim> start` in `bundle` for container `id`; returns the ttrpc address.
-pub async fn start(cfg: &ShimConfig, id: &str, bundle: &Path) -> Result<String> {
-    let out = tokio::process::Command::new(&cfg.binary)
-        .arg("-namespace")
-        .arg(NAMESPACE)
-        .arg("-address")
-        .arg(&cfg.address)
-        .arg("-id")
-        .arg(id)
-        .arg("-state-dir")
-        .arg(&cfg.state_dir)
-        .arg("-runtime")
-        .arg(&cfg.runtime)
-        .arg("-runtime-root")
-        .arg(&cfg.runtime_root)
-        .arg("start")
-        .current_dir(bundle)
-        .env_remove("TTRPC_ADDRESS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .await
-        .map_err(|e| RuntimeError::ShimStart {
-            id: id.into(),
-            message: format!("exec {}: {e}", cfg.binary.display()),
-        })?;
-    if !out.status.success() {
+/// Launches `pod_id`'s shim daemon and returns its address without waiting for it to
+/// be up: crustd binds the socket itself and hands it (as fd 3) to `<shim> ... serve` in
+/// its own session, the contract of crust-shim's `start` bootstrap (which would cost one
+/// more exec of the shim binary). Connections made before the shim is ready wait in the
+/// socket's listen backlog, so the shim's start-up overlaps with whatever the caller
+/// does next. If a live shim already serves the address, it is reused.
+///
+/// The child is reaped by a background task; it outlives crustd (own session, never
+/// killed on drop).
+pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let address = address_for(cfg, pod_id);
+    let sock = PathBuf::from(address.trim_start_matches("unix://"));
+    let err = |what: &str, e: std::io::Error| RuntimeError::ShimStart {
+        id: pod_id.into(),
+        message: format!("{what} {}: {e}", sock.display()),
+    };
+    if sock.as_os_str().len() > 107 {
         return Err(RuntimeError::ShimStart {
-            id: id.into(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            id: pod_id.into(),
+            message: format!("socket path {} is longer than 107 bytes", sock.display()),
         });
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    if let Some(dir) = sock.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| err("create dir of", e))?;
+    }
+    let listener = match UnixListener::bind(&sock) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            if UnixStream::connect(&sock).is_ok() {
+                return Ok(address);
+            }
+            let _ = std::fs::remove_file(&sock);
+            UnixListener::bind(&sock).map_err(|e| err("bind", e))?
+        }
+        Err(e) => return Err(err("bind", e)),
+    };
+    let r = (|| {
+        std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| err("chmod", e))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(sock.with_extension("log"))
+            .map_err(|e| err("open log of", e))?;
+        let mut cmd = tokio::process::Command::new(&cfg.binary);
+        cmd.arg("-namespace")
+            .arg(NAMESPACE)
+            .arg("-address")
+            .arg(&cfg.address)
+            .arg("-id")
+            .arg(pod_id)
+            .arg("-state-dir")
+            .arg(&cfg.state_dir)
+            .arg("-runtime")
+            .arg(&cfg.runtime)
+            .arg("-runtime-root")
+            .arg(&cfg.runtime_root)
+            .arg("serve")
+            .current_dir("/")
+            .env_remove("TTRPC_ADDRESS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        let fd = listener.as_raw_fd();
+        // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl) run between fork and
+        // exec; `fd` stays open in the parent until spawn returns.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setsid();
+                if fd == 3 {
+                    let fl = libc::fcntl(3, libc::F_GETFD);
+                    libc::fcntl(3, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
+                } else if libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| RuntimeError::ShimStart {
+            id: pod_id.into(),
+            message: format!("exec {}: {e}", cfg.binary.display()),
+        })?;
+        let pod = pod_id.to_string();
+        tokio::spawn(async move {
+            match child.wait().await {
+                Ok(st) if !st.success() => {
+                    tracing::warn!(pod = %pod, status = %st, "shim exited with an error")
+                }
+                _ => tracing::debug!(pod = %pod, "shim exited"),
+            }
+        });
+        Ok(())
+    })();
+    if let Err(e) = r {
+        let _ = std::fs::remove_file(&sock);
+        return Err(e);
+    }
+    Ok(address)
 }
 
 /// A connection to one shim.

@@ -296,9 +296,29 @@ pub fn merge_env(image: &[String], extra: &[(String, String)]) -> Vec<String> {
     out
 }
 
+/// Every capability this process may hand on (its bounding set; all of [`ALL_CAPS`] if
+/// unreadable), as containerd's WithAllCurrentCapabilities: asking for one outside it
+/// makes the runtime's capset fail (e.g. CAP_SYS_RESOURCE where root lacks it).
+fn current_caps() -> Vec<String> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bnd & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
 fn capabilities(s: &ContainerSpec) -> Result<Vec<String>> {
     if s.security.privileged {
-        return Ok(ALL_CAPS.iter().map(|c| c.to_string()).collect());
+        return Ok(current_caps());
     }
     let norm = |c: &str| -> Result<String> {
         let up = c.to_ascii_uppercase();
@@ -327,7 +347,7 @@ fn capabilities(s: &ContainerSpec) -> Result<Vec<String>> {
         .collect::<Result<_>>()?;
     let mut caps: BTreeSet<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     if add.iter().any(|c| c == "CAP_ALL") {
-        caps = ALL_CAPS.iter().map(|c| c.to_string()).collect();
+        caps = current_caps().into_iter().collect();
     }
     if drop.iter().any(|c| c == "CAP_ALL") {
         caps.clear();
@@ -579,7 +599,59 @@ fn devices(s: &ContainerSpec, privileged: bool) -> Result<(Vec<Value>, Vec<Value
             json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}),
         );
     }
+    if privileged {
+        // As containerd's WithHostDevices: every device node of the host, at its host
+        // path (those the CRI config maps explicitly win); the rule above allows all.
+        let taken: BTreeSet<String> = s.devices.iter().map(|d| d.container_path.clone()).collect();
+        let mut host = Vec::new();
+        host_devices(Path::new("/dev"), &mut host);
+        for (path, kind, md) in host {
+            if taken.contains(&path) {
+                continue;
+            }
+            let rdev = md.rdev();
+            devs.push(
+                json!({"path": path, "type": kind, "major": libc::major(rdev),
+                "minor": libc::minor(rdev), "fileMode": md.mode() & 0o7777,
+                "uid": md.uid(), "gid": md.gid()}),
+            );
+        }
+    }
     Ok((devs, rules))
+}
+
+/// Device nodes under `dir` (recursively), skipping what containerd skips: the
+/// container's own pts/shm/mqueue/fd, LXC's dirs and /dev/console.
+fn host_devices(dir: &Path, out: &mut Vec<(String, &'static str, std::fs::Metadata)>) {
+    const SKIP_DIRS: [&str; 7] = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        let Ok(md) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let ft = md.file_type();
+        if ft.is_dir() {
+            let name = e.file_name();
+            if !SKIP_DIRS.iter().any(|s| name == *s) {
+                host_devices(&path, out);
+            }
+            continue;
+        }
+        if path == Path::new("/dev/console") {
+            continue;
+        }
+        let kind = if ft.is_char_device() {
+            "c"
+        } else if ft.is_block_device() {
+            "b"
+        } else {
+            continue;
+        };
+        out.push((path.display().to_string(), kind, md));
+    }
 }
 
 /// The OCI `linux.resources` fields of `r` (device rules untouched).

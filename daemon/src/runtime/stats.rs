@@ -1,5 +1,7 @@
 //! Container and pod resource usage, read from the cgroup files of the container
 //! (cgroup v1 memory/cpuacct controllers, or cgroup v2), and the writable layer's usage.
+//! The CPU rate (nanocores) is computed from the previous sample of the same container
+//! or pod, kept in memory (the first sample of each reports 0, as containerd does).
 
 use super::error::Result;
 use super::types::{ContainerRecord, ContainerState, ContainerUsage};
@@ -67,7 +69,31 @@ impl Runtime {
             u.fs_bytes = f.bytes;
             u.fs_inodes = f.inodes;
         }
+        if rec.state == ContainerState::Running {
+            u.cpu_nano_cores = self.cpu_rate(&rec.id, u.timestamp, u.cpu_ns);
+        }
         u
+    }
+
+    /// Nanocores used by `key` between its previous sample and (`at`, `cpu_ns`), which
+    /// becomes the new previous sample.
+    fn cpu_rate(&self, key: &str, at: i64, cpu_ns: u64) -> u64 {
+        let mut samples = self.cpu_samples.lock().unwrap_or_else(|p| p.into_inner());
+        let prev = samples.insert(key.to_string(), (at, cpu_ns));
+        match prev {
+            Some((t0, c0)) if at > t0 && cpu_ns >= c0 => {
+                ((cpu_ns - c0) as u128 * 1_000_000_000 / (at - t0) as u128) as u64
+            }
+            _ => 0,
+        }
+    }
+
+    /// Forgets the CPU sample of a removed container or pod.
+    pub(super) fn forget_cpu_sample(&self, key: &str) {
+        self.cpu_samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     /// Usage of container `id`.
@@ -95,6 +121,8 @@ impl Runtime {
             total.fs_bytes += u.fs_bytes;
             total.fs_inodes += u.fs_inodes;
         }
+        total.cpu_nano_cores =
+            self.cpu_rate(&format!("pod/{}", pod.id), total.timestamp, total.cpu_ns);
         Ok(total)
     }
 }

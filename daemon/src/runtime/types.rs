@@ -124,6 +124,12 @@ pub struct PodRecord {
     pub cgroup_parent: String,
     /// Address of the pod's shim once started.
     pub shim_address: Option<String>,
+    /// Pinned shared PID namespace (pid=POD pods), held by the pod init.
+    #[serde(default)]
+    pub pidns: Option<PathBuf>,
+    /// Host pid of the pod init holding [`PodRecord::pidns`].
+    #[serde(default)]
+    pub pod_init_pid: u32,
 }
 
 /// Mount propagation (CRI `MountPropagation`).
@@ -360,6 +366,9 @@ pub struct ContainerUsage {
     pub timestamp: i64,
     /// Cumulative CPU nanoseconds.
     pub cpu_ns: u64,
+    /// CPU use since the previous sample of the same container or pod, in nanocores
+    /// (0 on the first sample), as containerd computes it.
+    pub cpu_nano_cores: u64,
     /// Memory working set.
     pub memory_working_set: u64,
     /// Memory usage.

@@ -3,8 +3,8 @@
 //! (crust-shim + crust-runc) and, side by side with the same Rust CRI client, through a
 //! private Debian containerd (CRI plugin, runc, `restrict_oom_score_adj = true`, a local
 //! pause image). Pods use the host network on both sides (pod networking is benchmarked
-//! by the network issue). Prints per-phase medians and ratios, and crustd's RSS idle and
-//! with 10 pods. Run via `bench/pods.sh`.
+//! by the network issue). Prints per-phase medians and ratios, and crustd's RSS (and its
+//! anonymous part) idle fresh, idle after a pull and with 10 pods. Run via `bench/pods.sh`.
 //!
 //! With `--network`, pod networking instead (`bench/network.sh`): RunPodSandbox and
 //! StopPodSandbox + RemovePodSandbox of pods with their own network namespace, side by
@@ -155,6 +155,11 @@ fn median(v: &[Duration]) -> f64 {
 
 /// VmRSS in kB of the process listening on (whose command line names) `socket`.
 fn rss_of(socket: &Path, exe: &str) -> u64 {
+    status_kb(socket, exe, "VmRSS:")
+}
+
+/// The `key` line (kB) of /proc/<pid>/status of the process listening on `socket`.
+fn status_kb(socket: &Path, exe: &str, key: &str) -> u64 {
     let want = socket.display().to_string();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
@@ -169,7 +174,7 @@ fn rss_of(socket: &Path, exe: &str) -> u64 {
                 ))
         {
             let st = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
-            if let Some(v) = st.lines().find_map(|l| l.strip_prefix("VmRSS:")) {
+            if let Some(v) = st.lines().find_map(|l| l.strip_prefix(key)) {
                 return v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
             }
         }
@@ -209,12 +214,16 @@ async fn main() -> anyhow::Result<()> {
 
     // crustd.
     let d = Crustd::start_bin(&crustd, "[network]\nenabled = false\n");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fresh = rss_of(&d.socket(), "crustd");
+    let fresh_anon = status_kb(&d.socket(), "crustd", "RssAnon:");
     crust_e2e::cri::Images::new(d.channel().await)
         .pull(&name, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = rss_of(&d.socket(), "crustd");
+    let idle_anon = status_kb(&d.socket(), "crustd", "RssAnon:");
     if let Some(s) = std::env::var_os("BENCH_HOLD_SECS") {
         // Time to look at the idle daemon (smaps) by hand.
         let secs: u64 = s.to_string_lossy().parse().unwrap_or(0);
@@ -231,9 +240,14 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let with10 = rss_of(&d.socket(), "crustd");
+    let with10_anon = status_kb(&d.socket(), "crustd", "RssAnon:");
     for p in pods {
         rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: p })
             .await?;
+    }
+    if let Some(p) = std::env::var_os("BENCH_CRUSTD_LOG") {
+        // crustd's log (debug for crust_daemon: per-phase timings) for a closer look.
+        std::fs::write(&p, d.log()).with_context(|| format!("write {p:?}"))?;
     }
     drop(d);
 
@@ -284,11 +298,16 @@ async fn main() -> anyhow::Result<()> {
         median(&ctrd.teardown),
         median(&crust.teardown) / median(&ctrd.teardown)
     );
+    let mb = |kb: u64| kb as f64 / 1024.0;
     println!(
-        "crustd RSS idle {:.1} MB (target <= 10), with 10 pods {:.1} MB; containerd idle {:.1} MB",
-        idle as f64 / 1024.0,
-        with10 as f64 / 1024.0,
-        c_idle as f64 / 1024.0
+        "crustd RSS (anon) idle fresh {:.1} ({:.1}) MB (target <= 10), idle after a pull {:.1} ({:.1}) MB, with 10 pods {:.1} ({:.1}) MB; containerd idle {:.1} MB",
+        mb(fresh),
+        mb(fresh_anon),
+        mb(idle),
+        mb(idle_anon),
+        mb(with10),
+        mb(with10_anon),
+        mb(c_idle)
     );
     Ok(())
 }
