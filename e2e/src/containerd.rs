@@ -24,7 +24,18 @@ impl Containerd {
         pause: Option<&str>,
         cni_conf: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        Self::start_in(&std::env::temp_dir(), registry, pause, cni_conf)
+    }
+
+    /// [`Self::start`] with its directory under `parent` (the benchmark puts it on a fresh
+    /// filesystem).
+    pub fn start_in(
+        parent: &Path,
+        registry: &str,
+        pause: Option<&str>,
+        cni_conf: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir_in(parent)?;
         let d = dir.path();
         let hosts = d.join("certs.d").join(registry);
         std::fs::create_dir_all(&hosts)?;

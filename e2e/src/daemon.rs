@@ -23,7 +23,13 @@ impl Crustd {
 
     /// Starts the crustd binary `bin` with `config` (TOML) in a fresh directory.
     pub fn start_bin(bin: &Path, config: &str) -> Self {
-        let dir = tempfile::tempdir().expect("crustd dir");
+        Self::start_bin_in(bin, config, &std::env::temp_dir())
+    }
+
+    /// Starts the crustd binary `bin` with `config` (TOML) in a fresh directory under
+    /// `parent` (the benchmark puts it on a fresh filesystem).
+    pub fn start_bin_in(bin: &Path, config: &str, parent: &Path) -> Self {
+        let dir = tempfile::tempdir_in(parent).expect("crustd dir");
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
         let mut me = Self {
             dir,

@@ -16,6 +16,9 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Content-Length announced (defaults to the body length).
     pub length: Option<usize>,
+    /// Whether a `Range: bytes=N-` request gets 206 and the body from N (as a real
+    /// registry answers blob requests) rather than 200 and all of it.
+    pub ranges: bool,
 }
 
 /// The fake registry; stops when dropped.
@@ -50,6 +53,13 @@ impl Fake {
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             let head = String::from_utf8_lossy(&buf[..end]).to_string();
                             buf.drain(..end + 4);
+                            let range_start = head
+                                .lines()
+                                .filter_map(|l| l.split_once(':'))
+                                .find(|(k, _)| k.trim().eq_ignore_ascii_case("range"))
+                                .and_then(|(_, v)| v.trim().strip_prefix("bytes="))
+                                .and_then(|v| v.strip_suffix('-'))
+                                .and_then(|n| n.parse::<usize>().ok());
                             let path = head
                                 .split_whitespace()
                                 .nth(1)
@@ -63,20 +73,36 @@ impl Fake {
                                     content_type: "application/json".into(),
                                     body: b"{}".to_vec(),
                                     length: None,
+                                    ranges: false,
                                 })
                             } else {
                                 routes.get(&path).cloned()
                             };
-                            let (status, r) = match reply {
+                            let (status, mut r) = match reply {
                                 Some(r) => ("200 OK", r),
                                 None => ("404 Not Found", Reply {
                                     content_type: "application/json".into(),
                                     body: br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}"#.to_vec(),
                                     length: None,
+                                    ranges: false,
                                 }),
                             };
+                            let mut extra = String::new();
+                            let status = match range_start {
+                                Some(n) if r.ranges && n < r.body.len() => {
+                                    let total = r.length.unwrap_or(r.body.len());
+                                    extra = format!(
+                                        "Content-Range: bytes {n}-{}/{total}\r\n",
+                                        total - 1
+                                    );
+                                    r.body.drain(..n);
+                                    r.length = r.length.map(|l| l - n);
+                                    "206 Partial Content"
+                                }
+                                _ => status,
+                            };
                             let head = format!(
-                                "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                                "HTTP/1.1 {status}\r\nContent-Type: {}\r\n{extra}Content-Length: {}\r\n\r\n",
                                 r.content_type,
                                 r.length.unwrap_or(r.body.len())
                             );
@@ -115,6 +141,7 @@ pub fn routes_for(repo: &str, tag: &str, img: &crate::image::Image) -> HashMap<S
         content_type: img.media_type.clone(),
         body: img.manifest.clone(),
         length: None,
+        ranges: false,
     };
     m.insert(format!("/v2/{repo}/manifests/{tag}"), man.clone());
     m.insert(format!("/v2/{repo}/manifests/{}", img.manifest_digest), man);
@@ -125,6 +152,7 @@ pub fn routes_for(repo: &str, tag: &str, img: &crate::image::Image) -> HashMap<S
                 content_type: "application/octet-stream".into(),
                 body: data.clone(),
                 length: None,
+                ranges: true,
             },
         );
     }

@@ -604,6 +604,22 @@ async fn bad_registry_content_gives_clear_errors_and_leaves_nothing() {
             "digest",
         ),
         (
+            // A 200 instead of a 206: oci-client verifies as well as the content store.
+            "digest mismatch, registry without ranges",
+            Box::new(|r| {
+                let b = r
+                    .iter_mut()
+                    .find(|(k, _)| k.ends_with(&layer_digest))
+                    .unwrap()
+                    .1;
+                let n = b.body.len();
+                b.body[n / 2] ^= 0xff;
+                b.ranges = false;
+            }),
+            Code::DataLoss,
+            "digest",
+        ),
+        (
             "truncated blob",
             Box::new(|r| {
                 let b = r

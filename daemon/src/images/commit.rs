@@ -3,13 +3,16 @@
 //! metadata transaction.
 //!
 //! Unpacking is split in two so that layers can be extracted in parallel (every layer is
-//! extracted on its own into an empty directory anyway): [`Images::extract_layer`] takes
-//! the chain ID's lock, and unless the snapshot exists extracts the layer into a staging
-//! directory inside the snapshots root and checks its diff ID; [`Images::install_layer`],
+//! extracted on its own into an empty directory anyway): [`Images::lock_layer`] takes the
+//! chain ID's lock, and unless the snapshot exists [`Images::spawn_extract`] extracts the
+//! layer (from the stored blob, or from the download as it streams in, see `fetch.rs`)
+//! into a staging directory inside the snapshots root and checks its diff ID;
+//! [`Images::install_layer`],
 //! called bottom-up, prepares the snapshot on its (by then committed) parent, renames the
 //! staged tree into it and commits it under the chain ID. A staging directory that is not
 //! installed is deleted (on drop, or at the next start after a crash).
 
+use std::io::Read;
 use std::path::PathBuf;
 
 use super::{Error, Image, ImageRecord, Images, LayerRecord};
@@ -45,48 +48,55 @@ pub(super) struct Extracted {
     staging: Option<Staging>,
 }
 
+impl Extracted {
+    /// A layer locked by [`Images::lock_layer`] and, unless its snapshot existed, staged.
+    pub(super) fn new(guard: tokio::sync::OwnedMutexGuard<()>, staging: Option<Staging>) -> Self {
+        Self {
+            _guard: guard,
+            staging,
+        }
+    }
+}
+
 impl Images {
-    /// Extracts layer `layer` (already in the content store) into a staging directory,
-    /// unless its chain ID is already a committed snapshot; checks the diff ID.
-    pub(super) async fn extract_layer(
+    /// Takes chain ID `layer.chain_id`'s lock (held until the layer is installed); true
+    /// if the snapshot is already committed.
+    pub(super) async fn lock_layer(
+        &self,
+        layer: &LayerRecord,
+    ) -> (tokio::sync::OwnedMutexGuard<()>, bool) {
+        let guard = self.inflight.lock(format!("snap/{}", layer.chain_id)).await;
+        let committed = self
+            .snapshotter
+            .stat(&layer.chain_id)
+            .is_ok_and(|info| info.kind == SnapshotKind::Committed);
+        (guard, committed)
+    }
+
+    /// Starts unpacking layer `layer` from the stream `open` returns into a new staging
+    /// directory on a blocking thread, checking its diff ID. `permit` is held until the
+    /// thread is done (so a failed pull can wait for its unpackers to stop).
+    pub(super) fn spawn_extract<R: Read>(
         &self,
         image: &str,
         layer: &LayerRecord,
-    ) -> Result<Extracted, Error> {
-        let guard = self.inflight.lock(format!("snap/{}", layer.chain_id)).await;
-        if let Ok(info) = self.snapshotter.stat(&layer.chain_id) {
-            if info.kind == SnapshotKind::Committed {
-                return Ok(Extracted {
-                    _guard: guard,
-                    staging: None,
-                });
-            }
-        }
+        open: impl FnOnce() -> Result<R, Error> + Send + 'static,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> tokio::task::JoinHandle<Result<Staging, Error>> {
         let sn = self.snapshotter.clone();
-        let content = self.content.clone();
         let (image, layer) = (image.to_string(), layer.clone());
-        let staging = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let dir = sn.staging_dir().map_err(|source| Error::Snapshot {
                 image: image.clone(),
                 source,
             })?;
             let staging = Staging(Some(dir.clone()));
-            let d = Digest::parse(&layer.digest).map_err(|e| Error::Malformed {
+            let applied = unpack::apply_to_dir(&dir, open()?).map_err(|source| Error::Unpack {
                 image: image.clone(),
-                why: e.to_string(),
-            })?;
-            let file = content.open(&d).map_err(|source| Error::Content {
-                image: image.clone(),
-                digest: layer.digest.clone(),
+                layer: layer.digest.clone(),
                 source,
             })?;
-            let applied =
-                unpack::apply_to_dir(&dir, std::io::BufReader::with_capacity(1 << 20, file))
-                    .map_err(|source| Error::Unpack {
-                        image: image.clone(),
-                        layer: layer.digest.clone(),
-                        source,
-                    })?;
             if applied.diff_id.as_str() != layer.diff_id {
                 return Err(Error::DiffIdMismatch {
                     image: image.clone(),
@@ -97,12 +107,48 @@ impl Images {
             }
             Ok(staging)
         })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
-        Ok(Extracted {
-            _guard: guard,
-            staging: Some(staging),
-        })
+    }
+
+    /// Extracts layer `layer` (already in the content store) into a staging directory,
+    /// unless its chain ID is already a committed snapshot; checks the diff ID.
+    pub(super) async fn extract_layer(
+        &self,
+        image: &str,
+        layer: &LayerRecord,
+    ) -> Result<Extracted, Error> {
+        let (guard, committed) = self.lock_layer(layer).await;
+        if committed {
+            return Ok(Extracted::new(guard, None));
+        }
+        let staging = self.extract_stored(image, layer, None).await?;
+        Ok(Extracted::new(guard, Some(staging)))
+    }
+
+    /// Unpacks layer `layer` from its stored blob into a staging directory (the caller
+    /// holds the chain ID's lock); see [`Self::spawn_extract`] for `permit`.
+    pub(super) async fn extract_stored(
+        &self,
+        image: &str,
+        layer: &LayerRecord,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Staging, Error> {
+        let d = Digest::parse(&layer.digest).map_err(|e| Error::Malformed {
+            image: image.to_string(),
+            why: e.to_string(),
+        })?;
+        let content = self.content.clone();
+        let (img, digest) = (image.to_string(), layer.digest.clone());
+        let open = move || {
+            let file = content.open(&d).map_err(|source| Error::Content {
+                image: img,
+                digest,
+                source,
+            })?;
+            Ok(std::io::BufReader::with_capacity(1 << 20, file))
+        };
+        self.spawn_extract(image, layer, open, permit)
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
     }
 
     /// Installs an extracted layer as snapshot `layer.chain_id` on `parent` (committed).

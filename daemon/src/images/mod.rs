@@ -18,6 +18,7 @@
 
 mod commit;
 pub mod credhelper;
+mod fetch;
 pub mod hosts;
 mod import;
 pub mod manifest;

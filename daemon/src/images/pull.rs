@@ -1,6 +1,6 @@
 //! Pulling from an OCI distribution registry with oci-client: endpoint selection (mirrors,
-//! plain HTTP), credentials, multi-arch resolution, parallel verified layer downloads
-//! pipelined with in-order unpacking.
+//! plain HTTP), credentials, multi-arch resolution; layers are downloaded and unpacked at
+//! once, each streamed into its unpacker (`fetch.rs`), and installed bottom-up.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -8,17 +8,20 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::hosts::{docker_config_credentials, Credentials, Endpoint};
-use super::manifest::{self, Descriptor, Document, Manifest};
-use super::{Error, Image, ImageRecord, ImageRef, Images, Inflight, LayerRecord};
+use super::manifest::{self, Document, Manifest};
+use super::{fetch, Error, Image, ImageRecord, ImageRef, Images, LayerRecord};
 use crate::content::{self, Ingester as _, LocalStore, Provider as _, Writer as _};
 use crate::digest::{chain_ids, Digest};
 use crate::error::{ErrorKind, Kind as _};
+
+/// Size of the semaphore that tracks unpacking threads (not a limit: layers in flight are
+/// bounded by `max_concurrent_downloads`).
+const UNPACKERS: u32 = 1 << 16;
 
 /// Installs rustls' ring crypto provider for oci-client's HTTPS (once per process; any
 /// provider installed earlier is kept).
@@ -67,7 +70,7 @@ fn classify(e: &OciDistributionError) -> ErrorKind {
 }
 
 /// Renders an error with its sources (oci-client wraps reqwest, which wraps hyper).
-fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -81,17 +84,18 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// One pull from one endpoint.
 #[derive(Clone)]
-struct Ctx {
-    image: String,
-    endpoint: String,
-    client: Client,
+pub(super) struct Ctx {
+    pub image: String,
+    pub endpoint: String,
+    pub client: Client,
     repository: String,
     auth: RegistryAuth,
 }
 
 impl Ctx {
-    fn err(&self, e: OciDistributionError) -> Error {
+    pub fn err(&self, e: OciDistributionError) -> Error {
         Error::Registry {
             image: self.image.clone(),
             endpoint: self.endpoint.clone(),
@@ -100,14 +104,14 @@ impl Ctx {
         }
     }
 
-    fn malformed(&self, why: impl Into<String>) -> Error {
+    pub fn malformed(&self, why: impl Into<String>) -> Error {
         Error::Malformed {
             image: self.image.clone(),
             why: why.into(),
         }
     }
 
-    fn reference(&self, tag: Option<&str>, digest: Option<&Digest>) -> Reference {
+    pub fn reference(&self, tag: Option<&str>, digest: Option<&Digest>) -> Reference {
         match (digest, tag) {
             (Some(d), _) => Reference::with_digest(
                 self.endpoint.clone(),
@@ -170,87 +174,6 @@ fn store_bytes(store: &LocalStore, image: &str, d: &Digest, bytes: &[u8]) -> Res
     })?;
     w.commit(d, Some(bytes.len() as u64)).map_err(cerr)?;
     Ok(())
-}
-
-/// Downloads one blob into the content store (once per digest), verifying while streaming.
-async fn fetch_blob(
-    ctx: Ctx,
-    desc: Descriptor,
-    store: Arc<LocalStore>,
-    inflight: Arc<Inflight>,
-) -> Result<(), Error> {
-    let d = Digest::parse(&desc.digest).map_err(|e| ctx.malformed(e.to_string()))?;
-    let size = u64::try_from(desc.size)
-        .map_err(|_| ctx.malformed(format!("blob {d} has negative size")))?;
-    let _once = inflight.lock(format!("blob/{d}")).await;
-    if store.info(&d).is_ok_and(|i| i.size == size) {
-        return Ok(());
-    }
-    let cerr = |source| Error::Content {
-        image: ctx.image.clone(),
-        digest: d.to_string(),
-        source,
-    };
-    let od = OciDescriptor {
-        media_type: desc.media_type.clone(),
-        digest: desc.digest.clone(),
-        size: desc.size,
-        ..Default::default()
-    };
-    let mut s = ctx
-        .client
-        .pull_blob_stream(&ctx.reference(None, Some(&d)), &od)
-        .await
-        .map_err(|e| ctx.err(e))?;
-    let mut w = store.writer().map_err(cerr)?;
-    while let Some(chunk) = s.stream.next().await {
-        match chunk {
-            Ok(b) => {
-                w.write_all(&b).map_err(|source| {
-                    cerr(content::Error::Io {
-                        op: "write",
-                        path: "ingest".into(),
-                        source,
-                    })
-                })?;
-                if w.written() > size {
-                    return Err(cerr(content::Error::SizeMismatch {
-                        digest: d.clone(),
-                        expected: size,
-                        actual: w.written(),
-                    }));
-                }
-            }
-            Err(e) => {
-                if let Some(DigestError::VerificationError { actual, .. }) =
-                    e.get_ref().and_then(|i| i.downcast_ref::<DigestError>())
-                {
-                    let actual = Digest::parse(actual).unwrap_or_else(|_| Digest::of(b""));
-                    return Err(cerr(content::Error::DigestMismatch {
-                        expected: d.clone(),
-                        actual,
-                    }));
-                }
-                return Err(Error::Registry {
-                    image: ctx.image.clone(),
-                    endpoint: ctx.endpoint.clone(),
-                    kind: ErrorKind::Unavailable,
-                    message: format!("download {d}: {}", chain(&e)),
-                });
-            }
-        }
-    }
-    w.commit(&d, Some(size)).map_err(cerr)?;
-    Ok(())
-}
-
-/// Aborts a spawned download when dropped (a failed pull stops the others).
-struct AbortOnDrop(tokio::task::JoinHandle<Result<(), Error>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl Images {
@@ -378,7 +301,7 @@ impl Images {
         for (d, b) in &docs {
             store_bytes(&self.content, &image, d, b)?;
         }
-        fetch_blob(
+        fetch::fetch_blob(
             ctx.clone(),
             manifest.config.clone(),
             self.content.clone(),
@@ -408,66 +331,43 @@ impl Images {
         let limit = Arc::new(tokio::sync::Semaphore::new(
             self.registry.max_concurrent_downloads.unwrap_or(4).max(1),
         ));
-        let mut downloads: Vec<AbortOnDrop> = Vec::new();
-        for l in &m.layers {
-            let (ctx, desc, store, inflight, limit) = (
-                ctx.clone(),
-                l.clone(),
-                self.content.clone(),
-                self.inflight.clone(),
-                limit.clone(),
-            );
-            downloads.push(AbortOnDrop(tokio::spawn(async move {
-                let _permit = limit
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Error::Task(e.to_string()))?;
-                fetch_blob(ctx, desc, store, inflight).await
-            })));
+        // One permit per unpacking thread: after a failure, taking them all waits for the
+        // threads of the layers dropped below to stop (their streams end early).
+        let unpackers = Arc::new(tokio::sync::Semaphore::new(UNPACKERS as usize));
+        let result = async {
+            // Every layer downloads and unpacks at once (bounded by `limit`), each into
+            // its own staging directory; they are installed bottom-up.
+            let started = std::time::Instant::now();
+            let mut staged: futures::stream::FuturesOrdered<_> = m
+                .layers
+                .iter()
+                .zip(&layers)
+                .map(|(desc, layer)| {
+                    self.fetch_layer(ctx, desc, layer, limit.clone(), unpackers.clone())
+                })
+                .collect();
+            let mut parent: Option<String> = None;
+            let mut i = 0;
+            while let Some(x) = staged.next().await {
+                let layer = &layers[i];
+                self.install_layer(&ctx.image, layer, parent.as_deref(), x?)
+                    .await?;
+                tracing::debug!(
+                    image = %ctx.image,
+                    layer = i,
+                    installed_ms = started.elapsed().as_millis() as u64,
+                    "layer ready"
+                );
+                parent = Some(layer.chain_id.clone());
+                i += 1;
+            }
+            Ok::<_, Error>(())
         }
-        // Extract layers in parallel as their downloads finish (each into its own staging
-        // directory), install them bottom-up.
-        let started = std::time::Instant::now();
-        let extract_limit = Arc::new(tokio::sync::Semaphore::new(3));
-        let mut extracted: futures::stream::FuturesOrdered<_> = downloads
-            .into_iter()
-            .zip(&layers)
-            .map(|(dl, layer)| {
-                let limit = extract_limit.clone();
-                async move {
-                    let mut dl = dl;
-                    (&mut dl.0)
-                        .await
-                        .map_err(|e| Error::Task(e.to_string()))??;
-                    let fetched = started.elapsed();
-                    let _permit = limit
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| Error::Task(e.to_string()))?;
-                    let x = self.extract_layer(&ctx.image, layer).await?;
-                    Ok::<_, Error>((x, fetched, started.elapsed()))
-                }
-            })
-            .collect();
-        let mut parent: Option<String> = None;
-        let mut i = 0;
-        while let Some(r) = extracted.next().await {
-            let (x, fetched, unpacked) = r?;
-            let layer = &layers[i];
-            self.install_layer(&ctx.image, layer, parent.as_deref(), x)
-                .await?;
-            tracing::debug!(
-                image = %ctx.image,
-                layer = i,
-                fetched_ms = fetched.as_millis() as u64,
-                unpacked_ms = unpacked.as_millis() as u64,
-                installed_ms = started.elapsed().as_millis() as u64,
-                "layer ready"
-            );
-            parent = Some(layer.chain_id.clone());
-            i += 1;
+        .await;
+        if result.is_err() {
+            let _ = unpackers.acquire_many(UNPACKERS).await;
         }
-        Ok(rec)
+        result.map(|()| rec)
     }
 
     /// Reads the (stored) config and builds the image record and layer list.

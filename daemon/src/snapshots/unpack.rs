@@ -12,7 +12,9 @@
 //!
 //! Whiteouts are converted to overlayfs' format: `.wh.NAME` becomes a 0:0 character device
 //! `NAME`, `.wh..wh..opq` marks its directory `trusted.overlay.opaque=y`. Ownership, mode
-//! (incl. setuid), mtimes, xattrs (`SCHILY.xattr.*`), device nodes and fifos are kept.
+//! (incl. setuid), mtimes, xattrs (`SCHILY.xattr.*`), device nodes and fifos are kept; a
+//! regular file is chowned only when creation did not already give it the right owner
+//! (ours, with a setgid parent's group), one syscall less per file in the common case.
 //! The uncompressed stream is hashed while read: the result is the layer's diff ID.
 
 use std::ffi::{CString, OsStr};
@@ -170,8 +172,12 @@ fn open_dir_beneath<Fd: AsFd>(dir: Fd, rel: &OsStr) -> Result<OwnedFd, Errno> {
 
 struct Applier {
     root: OwnedFd,
-    /// Last resolved parent, reused for consecutive entries of one directory.
-    cached: Option<(Vec<u8>, OwnedFd)>,
+    /// Last resolved parent, reused for consecutive entries of one directory, with the
+    /// group a file created in it gets.
+    cached: Option<(Vec<u8>, OwnedFd, u32)>,
+    /// Our effective uid and gid: the owner of what we create (outside setgid dirs).
+    euid: u32,
+    egid: u32,
     /// Directories whose mtime is set at the end (creating children changes it).
     dir_times: Vec<(Vec<u8>, u64)>,
 }
@@ -184,7 +190,12 @@ impl Applier {
             .map(|c| c.as_bytes())
             .collect::<Vec<_>>()
             .join(&b'/');
-        if self.cached.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
+        if self
+            .cached
+            .as_ref()
+            .map(|(k, ..)| k != &key)
+            .unwrap_or(true)
+        {
             let fd = if key.is_empty() {
                 self.root.try_clone().map_err(|source| Error::Fs {
                     op: "dup",
@@ -201,10 +212,16 @@ impl Applier {
                     Err(e) => return Err(fs_err("open parent of", entry)(e)),
                 }
             };
-            self.cached = Some((key, fd));
+            let st = nix::sys::stat::fstat(&fd).map_err(fs_err("stat parent of", entry))?;
+            let gid = if st.st_mode & libc::S_ISGID != 0 {
+                st.st_gid
+            } else {
+                self.egid
+            };
+            self.cached = Some((key, fd, gid));
         }
         match &self.cached {
-            Some((_, fd)) => Ok(fd),
+            Some((_, fd, _)) => Ok(fd),
             None => Err(Error::UnsafeParent(entry.into())),
         }
     }
@@ -313,6 +330,8 @@ pub fn apply_to_dir<R: Read>(dir: &Path, reader: R) -> Result<Applied, Error> {
     let mut ap = Applier {
         root,
         cached: None,
+        euid: nix::unistd::geteuid().as_raw(),
+        egid: nix::unistd::getegid().as_raw(),
         dir_times: Vec::new(),
     };
     {
@@ -485,6 +504,8 @@ fn apply_entry<R: Read>(
                 r => r,
             }
             .map_err(fs_err("create", &path))?;
+            // A new file is ours, with the parent's group if that is setgid.
+            let created_gid = ap.cached.as_ref().map_or(ap.egid, |c| c.2);
             let mut f = File::from(fd);
             loop {
                 let n = entry.read(buf).map_err(Error::Read)?;
@@ -497,12 +518,14 @@ fn apply_entry<R: Read>(
                     source,
                 })?;
             }
-            nix::unistd::fchown(
-                &f,
-                Some(Uid::from_raw(meta.uid as u32)),
-                Some(Gid::from_raw(meta.gid as u32)),
-            )
-            .map_err(fs_err("chown", &path))?;
+            if (meta.uid, meta.gid) != (ap.euid.into(), created_gid.into()) {
+                nix::unistd::fchown(
+                    &f,
+                    Some(Uid::from_raw(meta.uid as u32)),
+                    Some(Gid::from_raw(meta.gid as u32)),
+                )
+                .map_err(fs_err("chown", &path))?;
+            }
             // chown clears setuid/setgid, and the umask may have masked bits at create.
             if meta.mode & 0o7000 != 0 || meta.mode & umask() != 0 {
                 nix::sys::stat::fchmod(&f, Mode::from_bits_truncate(meta.mode))

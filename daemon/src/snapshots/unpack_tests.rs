@@ -245,3 +245,54 @@ fn target_dir_from_mounts() {
     assert_eq!(target_dir(&[ov]).unwrap(), PathBuf::from("/u"));
     assert!(target_dir(&[]).is_err());
 }
+
+/// Files get the owner the tar says, whether or not it is the one creation gives them
+/// (ours, or the group of a setgid parent).
+#[test]
+fn ownership_is_exact_in_and_outside_setgid_dirs() {
+    if !is_root() {
+        eprintln!("skipped: needs root (chown)");
+        return;
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    let mut dir = |name: &str, mode: u32, gid: u64| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(gid);
+        h.set_mtime(1_500_000_000);
+        h.set_size(0);
+        b.append_data(&mut h, name, io::empty()).unwrap();
+    };
+    dir("sg/", 0o2775, 1234);
+    dir("plain/", 0o755, 0);
+    let mut file = |name: &str, uid: u64, gid: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_mtime(1_400_000_000);
+        h.set_size(1);
+        b.append_data(&mut h, name, &b"x"[..]).unwrap();
+    };
+    file("sg/root", 0, 0);
+    file("sg/inherit", 0, 1234);
+    file("plain/root", 0, 0);
+    file("plain/other", 5, 6);
+    file("top", 0, 0);
+    let tarball = b.into_inner().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    apply_to_dir(dir.path(), &tarball[..]).unwrap();
+    let owner = |p: &str| {
+        let m = std::fs::symlink_metadata(dir.path().join(p)).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    assert_eq!(owner("sg"), (0, 1234, 0o2775));
+    assert_eq!(owner("sg/root"), (0, 0, 0o644));
+    assert_eq!(owner("sg/inherit"), (0, 1234, 0o644));
+    assert_eq!(owner("plain/root"), (0, 0, 0o644));
+    assert_eq!(owner("plain/other"), (5, 6, 0o644));
+    assert_eq!(owner("top"), (0, 0, 0o644));
+}

@@ -1,9 +1,21 @@
 //! Image pull benchmark: pulls and unpacks the same ~200 MB image (several layers, many
 //! small files) from a loopback docker-registry through crustd and through a private
-//! containerd (its CRI plugin, overlayfs snapshotter), with the same Rust CRI client, each
-//! run on a fresh root, and prints the times and the ratio. Run via `bench/images.sh`.
+//! containerd (its CRI plugin, overlayfs snapshotter), with the same Rust CRI client, and
+//! prints the times and the ratio. Run via `bench/images.sh`.
+//!
+//! Fairness: every pull (either runtime) gets its root on a fresh, empty ext4 filesystem
+//! (mkfs defaults, so journaled as on a node) on a loop device over a sparse file in
+//! `/var/tmp`, and the page cache is dropped right before the timed pull, so both start
+//! cold and neither inherits the other's (or an earlier run's) deletions. The last point
+//! matters on a journal-less ext4 (this VM's root): there ext4 refuses to reuse an inode
+//! freed less than 60 s ago (`recently_deleted()` in `find_inode_bit()`), and scanning past
+//! the ~21000 inodes the previous pull's cleanup freed made the next pull's file creation
+//! cost 15+ s of kernel CPU, for whichever runtime ran next.
 //!
 //! Usage: `bench_images [RUNS]` (default 3). Needs root, docker-registry and containerd.
+//! Environment: `BENCH_FS=host` puts the roots in the temp dir on the host filesystem
+//! instead (then `BENCH_SETTLE_SECS`, default 65, separates the runs);
+//! `BENCH_CRUST_ONLY=1` skips containerd; `BENCH_VERBOSE=1` prints crustd's per-layer log.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -71,16 +83,125 @@ async fn timed_pull(socket: &Path, image: &str) -> anyhow::Result<(Duration, Str
     Ok((t.elapsed(), id))
 }
 
-/// Flushes the previous run's deletions so they do not slow the next run's writes.
+/// Runs a command, failing with its stderr.
+fn sh(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .with_context(|| format!("run {cmd}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A fresh ext4 filesystem for one pull: a sparse file in /var/tmp, a loop device, a
+/// mount point. Dropping it unmounts, detaches and deletes it.
+struct Scratch {
+    mnt: Option<tempfile::TempDir>,
+    dev: String,
+    backing: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> anyhow::Result<Self> {
+        let backing = tempfile::Builder::new()
+            .prefix("bench-images-")
+            .suffix(".ext4")
+            .tempfile_in("/var/tmp")?
+            .into_temp_path()
+            .keep()?;
+        let mut me = Self {
+            mnt: None,
+            dev: String::new(),
+            backing,
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&me.backing)?
+            .set_len(4 << 30)?;
+        let b = me.backing.display().to_string();
+        // Inode tables and journal written now, not by ext4lazyinit during the pull.
+        sh(
+            "mkfs.ext4",
+            &[
+                "-q",
+                "-F",
+                "-E",
+                "lazy_itable_init=0,lazy_journal_init=0",
+                &b,
+            ],
+        )?;
+        me.dev = sh("losetup", &["--find", "--show", &b])?;
+        let mnt = tempfile::tempdir()?;
+        sh("mount", &[&me.dev, &mnt.path().display().to_string()])?;
+        me.mnt = Some(mnt);
+        Ok(me)
+    }
+
+    fn path(&self) -> &Path {
+        self.mnt
+            .as_ref()
+            .map_or(Path::new("/nonexistent"), |m| m.path())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(m) = self.mnt.take() {
+            let p = m.path().display().to_string();
+            if sh("umount", &[&p]).is_err() {
+                let _ = sh("umount", &["-l", &p]);
+            }
+        }
+        if !self.dev.is_empty() {
+            let _ = sh("losetup", &["-d", &self.dev]);
+        }
+        let _ = std::fs::remove_file(&self.backing);
+    }
+}
+
+/// Where a run's daemon root goes: a fresh filesystem (default) or the host temp dir.
+fn scratch() -> anyhow::Result<Option<Scratch>> {
+    if std::env::var("BENCH_FS").is_ok_and(|v| v == "host") {
+        return Ok(None);
+    }
+    Scratch::new().map(Some)
+}
+
+fn parent_dir(s: &Option<Scratch>) -> PathBuf {
+    s.as_ref()
+        .map_or_else(std::env::temp_dir, |s| s.path().to_path_buf())
+}
+
+/// Starts both cold: dirty data written back, page cache (registry blobs, binaries)
+/// dropped.
+fn drop_caches() -> anyhow::Result<()> {
+    nix::unistd::sync();
+    std::fs::write("/proc/sys/vm/drop_caches", "3").context("drop caches")
+}
+
+/// Between runs on the host filesystem: flush and wait out ext4's recently-deleted window.
 fn settle() {
     nix::unistd::sync();
-    std::thread::sleep(Duration::from_millis(500));
+    if std::env::var("BENCH_FS").is_ok_and(|v| v == "host") {
+        let secs = std::env::var("BENCH_SETTLE_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(65);
+        std::thread::sleep(Duration::from_secs(secs));
+    }
 }
 
 /// One pull through a fresh crustd: (wall, cpu).
 async fn crust_run(crustd: &Path, name: &str, want: &str) -> anyhow::Result<(Duration, Duration)> {
-    let d = Crustd::start_bin(crustd, "");
+    let fs = scratch()?;
+    let d = Crustd::start_bin_in(crustd, "", &parent_dir(&fs));
     let pid = d.pid().context("crustd pid")?;
+    drop_caches()?;
     let cpu0 = cpu_time(pid)?;
     let (t, id) = timed_pull(&d.socket(), name).await?;
     let cpu = cpu_time(pid)? - cpu0;
@@ -89,12 +210,13 @@ async fn crust_run(crustd: &Path, name: &str, want: &str) -> anyhow::Result<(Dur
         for l in d
             .log()
             .lines()
-            .filter(|l| l.contains("layer ready") || l.contains("pulled"))
+            .filter(|l| l.contains("layer ") || l.contains("pulled"))
         {
             eprintln!("  {l}");
         }
     }
     drop(d);
+    drop(fs);
     settle();
     Ok((t, cpu))
 }
@@ -105,12 +227,15 @@ async fn containerd_run(
     name: &str,
     want: &str,
 ) -> anyhow::Result<(Duration, Duration)> {
-    let c = Containerd::start(registry, None, None)?;
+    let fs = scratch()?;
+    let c = Containerd::start_in(&parent_dir(&fs), registry, None, None)?;
+    drop_caches()?;
     let cpu0 = cpu_time(c.pid())?;
     let (t, id) = timed_pull(&c.socket(), name).await?;
     let cpu = cpu_time(c.pid())? - cpu0;
     anyhow::ensure!(id == want, "containerd answered {id}, want {want}");
     drop(c);
+    drop(fs);
     settle();
     Ok((t, cpu))
 }
