@@ -248,6 +248,25 @@ async fn exec_streams_exit_codes_tty_and_stdin() {
         assert_eq!(err, "to-err\n", "{transport}");
         assert_eq!(code, 4, "{transport}");
     }
+    // crustctl exec -it on a pseudo-terminal (util-linux `script`): raw mode, the local
+    // window size reaches the container, the exit code comes back.
+    let ctl = crust_e2e::workspace_bin("crust-cri", "crustctl");
+    let inner = format!(
+        "stty cols 91 rows 27; {} --runtime-endpoint unix://{} --config /nonexistent exec -it {id} \
+         sh -c 'for i in $(busybox seq 50); do s=$(busybox stty size); \
+         [ \"$s\" = \"27 91\" ] && break; busybox sleep 0.05; done; echo size=$s; exit 6'",
+        ctl.display(),
+        d.socket().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script (bsdutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("size=27 91"), "{text}");
+    assert_eq!(out.status.code(), Some(6), "{text}");
+
     let (_, err, code) = crustctl_with_input(&d, &["exec", "-i", "nosuch", "true"], b"");
     assert_eq!(code, 1);
     assert!(err.contains("NotFound"), "{err}");
