@@ -411,3 +411,20 @@ pub fn docker_archive(tags: &[&str], img: &Image) -> Vec<u8> {
     );
     b.into_inner().expect("tar")
 }
+
+/// `img` with its config's default command set to `cmd` (ids and digests recomputed),
+/// e.g. a pause image that sleeps.
+pub fn with_cmd(mut img: Image, cmd: &[&str]) -> Image {
+    let mut cfg: serde_json::Value = serde_json::from_slice(&img.config).expect("config");
+    cfg["config"]["Cmd"] = serde_json::json!(cmd);
+    let config = serde_json::to_vec(&cfg).expect("config");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest).expect("manifest");
+    manifest["config"]["digest"] = serde_json::json!(digest(&config));
+    manifest["config"]["size"] = serde_json::json!(config.len());
+    img.manifest = serde_json::to_vec(&manifest).expect("manifest");
+    img.id = digest(&config);
+    img.manifest_digest = digest(&img.manifest);
+    img.blobs[0] = (img.id.clone(), config.clone());
+    img.config = config;
+    img
+}

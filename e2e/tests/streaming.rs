@@ -248,6 +248,25 @@ async fn exec_streams_exit_codes_tty_and_stdin() {
         assert_eq!(err, "to-err\n", "{transport}");
         assert_eq!(code, 4, "{transport}");
     }
+    // crustctl exec -it on a pseudo-terminal (util-linux `script`): raw mode, the local
+    // window size reaches the container, the exit code comes back.
+    let ctl = crust_e2e::workspace_bin("crust-cri", "crustctl");
+    let inner = format!(
+        "stty cols 91 rows 27; {} --runtime-endpoint unix://{} --config /nonexistent exec -it {id} \
+         sh -c 'for i in $(busybox seq 50); do s=$(busybox stty size); \
+         [ \"$s\" = \"27 91\" ] && break; busybox sleep 0.05; done; echo size=$s; exit 6'",
+        ctl.display(),
+        d.socket().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script (bsdutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("size=27 91"), "{text}");
+    assert_eq!(out.status.code(), Some(6), "{text}");
+
     let (_, err, code) = crustctl_with_input(&d, &["exec", "-i", "nosuch", "true"], b"");
     assert_eq!(code, 1);
     assert!(err.contains("NotFound"), "{err}");
@@ -355,6 +374,68 @@ async fn attach_sees_output_sends_input_and_keeps_the_log() {
             assert!(eh.await.unwrap().contains(&format!("err:{word}")));
         }
     }
+    // A tty container: the attach's terminal size reaches it.
+    let (_pod2, tty_id, _) = sleeper(&mut rt, &logs, "attach-tty", &img, |c| {
+        c.command = sh("while true; do echo size=$(busybox stty size); busybox sleep 0.1; done");
+        c.tty = true;
+        c.stdin = true;
+    })
+    .await;
+    let url = rt
+        .attach(kc::AttachRequest {
+            container_id: tty_id.clone(),
+            stdin: true,
+            tty: true,
+            stdout: true,
+            stderr: false,
+        })
+        .await
+        .expect("Attach tty")
+        .into_inner()
+        .url;
+    let (url, cut) = relay(&url).await;
+    let (_input, client_in) = tokio::io::duplex(64);
+    let (out_w, mut out_r) = tokio::io::duplex(1 << 16);
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(TerminalSize {
+        width: 120,
+        height: 44,
+    })
+    .await
+    .unwrap();
+    let session = tokio::spawn(async move {
+        remote_command(
+            &url,
+            &RemoteCommandOptions::new(Transport::Spdy, true),
+            ClientStdio {
+                stdin: Some(Box::new(client_in)),
+                stdout: Some(Box::new(out_w)),
+                resize: Some(rx),
+                ..Default::default()
+            },
+        )
+        .await
+    });
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.contains("size=44 120") {
+        assert!(
+            Instant::now() < deadline,
+            "tty attach: {seen:?}\n{}",
+            d.log()
+        );
+        let mut buf = [0u8; 1024];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(300), out_r.read(&mut buf)).await
+        {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    drop(tx);
+    cut.abort();
+    let _ = cut.await;
+    let _ = session.await;
+
     let s = pods::wait_exited(&mut rt, &id).await;
     assert_eq!(s.exit_code, 0);
     let log = std::fs::read_to_string(logs.path().join("attach.log")).unwrap();

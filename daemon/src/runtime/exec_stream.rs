@@ -194,6 +194,7 @@ impl Runtime {
         let bytes = serde_json::to_vec(&process)
             .map_err(|e| RuntimeError::Invalid(format!("exec spec: {e}")))?;
 
+        let t0 = std::time::Instant::now();
         let exec_id = format!("exec-{}", &new_id()[..24]);
         let dir = ExecDir {
             dir: self.cfg.state.join("exec").join(&exec_id),
@@ -236,10 +237,12 @@ impl Runtime {
             stdio.tty,
         )
         .await?;
+        let t_exec = t0.elapsed();
         if let Err(e) = shim.start(&rec.id, &exec_id).await {
             let _ = shim.delete(&rec.id, &exec_id).await;
             return Err(e);
         }
+        let t_start = t0.elapsed();
         // The shim holds its ends now; the names are no longer needed.
         drop(dir);
 
@@ -306,6 +309,14 @@ impl Runtime {
                 o.abort();
             }
         }
+        tracing::debug!(
+            id = rec.id,
+            exec_id,
+            exec_ms = t_exec.as_secs_f64() * 1e3,
+            started_ms = t_start.as_secs_f64() * 1e3,
+            done_ms = t0.elapsed().as_secs_f64() * 1e3,
+            "streamed exec finished"
+        );
         Ok(exit.status as i32)
     }
 }

@@ -130,6 +130,25 @@ async fn copy_in(mut from: Reader, mut to: StreamWriter) {
     let _ = to.finish().await;
 }
 
+/// Reads the error stream to its end. A RST_STREAM with CANCEL also ends it: Go servers
+/// (containerd's CRI streaming server, through spdystream) reset the streams still open when
+/// they close the connection after writing the status, and Go clients read that as EOF.
+async fn read_error_stream(r: &mut crate::spdy::StreamReader) -> Result<Vec<u8>, ClientError> {
+    const CANCEL: u32 = 5;
+    let mut out = Vec::new();
+    loop {
+        match r.read().await {
+            Ok(Some(b)) => {
+                let room = (1usize << 20).saturating_sub(out.len());
+                out.extend_from_slice(&b[..b.len().min(room)]);
+            }
+            Ok(None) => return Ok(out),
+            Err(crate::spdy::ConnectionError::Reset { status: CANCEL, .. }) => return Ok(out),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 async fn spdy(
     url: &str,
     opts: &RemoteCommandOptions,
@@ -182,7 +201,7 @@ async fn spdy(
                 }
             }));
         }
-        let err_bytes = error.reader.read_to_end(1 << 20).await;
+        let err_bytes = read_error_stream(&mut error.reader).await;
         for o in outputs {
             let _ = o.await;
         }
