@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Image pull benchmark: the same ~200 MB image (5 layers, ~21000 small files plus large
 # files) pulled and unpacked from a loopback docker-registry through crustd and through a
-# private containerd instance (CRI plugin, overlayfs), fresh root per run, same CRI client.
-# Prints per-run times, medians and the ratio (target: crust <= 0.5x containerd).
+# private containerd instance (CRI plugin, overlayfs), same CRI client. Every pull gets its
+# root on a fresh ext4 (loop device over a sparse file in /var/tmp) and starts with the page
+# cache dropped; BENCH_FS=host uses the host temp dir instead (runs 65 s apart).
+# Prints per-run wall and CPU times, medians and the ratios (target: crust <= 0.5x containerd).
 # Usage: sudo bench/images.sh [RUNS]   (needs docker-registry and containerd: deploy/deps.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
