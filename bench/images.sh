@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -p crust-cri --bin crustd
+# The binaries as installed (deploy/build.sh): daemon-profile crustd, static shim and runtime.
+deploy/build.sh "$CARGO_TARGET_DIR/bench-bin"
 cargo build --release -p crust-e2e --bin bench_images
-CRUSTD="$CARGO_TARGET_DIR/release/crustd" "$CARGO_TARGET_DIR/release/bench_images" "${1:-3}"
+CRUSTD="$CARGO_TARGET_DIR/bench-bin/crustd" "$CARGO_TARGET_DIR/release/bench_images" "${1:-3}"

@@ -6,12 +6,13 @@
 # containerd (restrict_oom_score_adj = true, local pause image) with the same conflist.
 # Same Rust CRI client (bench_pods --network). Prints medians and the ratios to containerd
 # (target: built-in <= 0.1x containerd's RunPodSandbox). Bridges, nft tables, pods, netns
-# and processes are removed afterwards, also on failure. Release build.
+# and processes are removed afterwards, also on failure. Binaries as installed (deploy/build.sh).
 # Usage: sudo bench/network.sh [RUNS]
 #   (needs docker-registry, containerd, containernetworking-plugins, nftables: deploy/deps.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -p crust-cri --bin crustd -p crust-shim --bin crust-shim -p crust-runc --bin crust-runc
+# The binaries as installed (deploy/build.sh): daemon-profile crustd, static shim and runtime.
+deploy/build.sh "$CARGO_TARGET_DIR/bench-bin"
 cargo build --release -p crust-e2e --bin bench_pods
-CRUSTD="$CARGO_TARGET_DIR/release/crustd" "$CARGO_TARGET_DIR/release/bench_pods" --network "${1:-20}"
+CRUSTD="$CARGO_TARGET_DIR/bench-bin/crustd" "$CARGO_TARGET_DIR/release/bench_pods" --network "${1:-20}"

@@ -179,6 +179,20 @@ impl ContainerState {
     }
 
     /// Whether the init process recorded here is still alive (and is the same process).
+    /// Why [`Self::init_alive`] is false, for error messages ("gone", "a zombie", or the
+    /// start-time mismatch of a reused pid).
+    pub fn init_gone_reason(&self) -> String {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.init_pid));
+        match (&stat, start_time(self.init_pid)) {
+            (Err(e), _) => format!("init pid {} is gone ({e})", self.init_pid),
+            (Ok(_), None) => format!("init pid {} has exited (zombie)", self.init_pid),
+            (Ok(_), Some(t)) => format!(
+                "pid {} started at tick {t}, the init at tick {}",
+                self.init_pid, self.init_start_time
+            ),
+        }
+    }
+
     pub fn init_alive(&self) -> bool {
         self.init_pid > 0 && start_time(self.init_pid) == Some(self.init_start_time)
     }

@@ -101,7 +101,7 @@ async fn lifecycle_and_events() {
     ur.resources = Some(res).into();
     shim.client.update(ctx(), &ur).await.unwrap();
     let limit = format!(
-        "/sys/fs/cgroup/memory/crust-shim-test/{}/memory.limit_in_bytes",
+        "/sys/fs/cgroup/memory/crust-shim-test-{}/memory.limit_in_bytes",
         b.id
     );
     if std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {

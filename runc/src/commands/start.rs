@@ -18,7 +18,10 @@ pub fn run(root: &Path, id: &str) -> Result<()> {
 pub fn start(root: &Path, st: &ContainerState) -> Result<()> {
     match st.status(root) {
         Status::Created => {}
-        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Stopped => bail!(
+            "cannot start a container that has stopped ({})",
+            st.init_gone_reason()
+        ),
         s => bail!(
             "cannot start an already running container (status {})",
             s.as_str()
@@ -39,7 +42,10 @@ pub fn start(root: &Path, st: &ContainerState) -> Result<()> {
             break;
         }
         if !st.init_alive() {
-            bail!("cannot start a container that has stopped");
+            bail!(
+                "cannot start a container that has stopped ({})",
+                st.init_gone_reason()
+            );
         }
         if Instant::now() > deadline {
             bail!("timed out waiting for the container init on the exec fifo");

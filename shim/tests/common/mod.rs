@@ -136,7 +136,9 @@ impl Bundle {
             ],
             "annotations": annotations,
             "linux": {
-                "cgroupsPath": format!("/crust-shim-test/{id}"),
+                // Flat and unique: a shared parent would be removed by one test's
+                // cleanup while another test's runtime creates its child under it.
+                "cgroupsPath": format!("/crust-shim-test-{id}"),
                 "resources": resources,
                 "namespaces": [
                     {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
@@ -420,8 +422,7 @@ impl Drop for Shim {
                 "memory", "cpu", "cpuacct", "pids", "devices", "freezer", "blkio", "cpuset",
                 "systemd", "unified",
             ] {
-                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-test/{id}"));
-                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-test"));
+                let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/crust-shim-test-{id}"));
             }
         }
         // A publish script started by the shim may still append to the events file
