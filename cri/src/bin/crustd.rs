@@ -54,6 +54,10 @@ fn main() -> anyhow::Result<()> {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+    // The service manager's socket is crustd's alone: taken out of the environment before
+    // any thread exists, so shims, pod inits, CNI plugins and runtimes never inherit it.
+    let _ = NOTIFY_SOCKET.set(std::env::var_os("NOTIFY_SOCKET"));
+    std::env::remove_var("NOTIFY_SOCKET");
     let cfg_path = args
         .config
         .clone()
@@ -237,6 +241,9 @@ async fn trim_heap() {
     }
 }
 
+/// `$NOTIFY_SOCKET` as crustd found it at start.
+static NOTIFY_SOCKET: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+
 /// Tells the service manager that crustd serves (`READY=1` on `$NOTIFY_SOCKET`, a path or
 /// `@abstract` name), as systemd's Type=notify expects. Hand-written: the protocol is
 /// one datagram, not worth a dependency.
@@ -244,7 +251,7 @@ fn notify_ready() {
     use std::os::linux::net::SocketAddrExt as _;
     use std::os::unix::ffi::OsStrExt as _;
     use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+    let Some(target) = NOTIFY_SOCKET.get().cloned().flatten() else {
         return;
     };
     let r = UnixDatagram::unbound().and_then(|s| {

@@ -229,7 +229,10 @@ impl Images {
         }
         if let Some(path) = &self.registry.docker_config {
             if let Ok(json) = std::fs::read(path) {
-                for host in [ep.host.as_str(), r.registry.as_str()] {
+                let hosts = [ep.host.as_str(), r.registry.as_str()];
+                // The registry itself once when it is the endpoint (a helper runs per lookup).
+                let n = if hosts[0] == hosts[1] { 1 } else { 2 };
+                for host in &hosts[..n] {
                     if let Some(c) = docker_config_credentials(&json, host).map_err(&bad)? {
                         return c.to_auth().map_err(bad);
                     }

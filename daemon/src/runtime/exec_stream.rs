@@ -266,23 +266,26 @@ impl Runtime {
         if let (Some(r), Some(w)) = (stderr_r, stdio.stderr) {
             outputs.push(tokio::spawn(copy_out(r, w)));
         }
+        // Input and resize tasks outlive a vanished client (its stdin EOF still closes the
+        // process's stdin) but not the process: they are aborted once it has exited.
+        let mut helpers: Vec<JoinHandle<()>> = Vec::new();
         if let (Some(mut w), Some(input)) = (stdin_w.take(), stdio.stdin) {
             let (shim, id, exec_id) = (shim.clone(), rec.id.clone(), exec_id.clone());
-            tokio::spawn(async move {
+            helpers.push(tokio::spawn(async move {
                 copy_in(input, &mut w).await;
                 drained(&w).await;
                 if let Err(e) = shim.close_stdin(&id, &exec_id).await {
                     tracing::debug!(id, exec_id, error = %e, "close exec stdin");
                 }
-            });
+            }));
         }
         if let Some(rx) = stdio.resize {
-            tokio::spawn(forward_resizes(
+            helpers.push(tokio::spawn(forward_resizes(
                 shim.clone(),
                 rec.id.clone(),
                 exec_id.clone(),
                 rx,
-            ));
+            )));
         }
 
         let exit = tokio::select! {
@@ -299,6 +302,9 @@ impl Runtime {
                 return Err(RuntimeError::ClientGone { op: "exec in", id: rec.id });
             }
         };
+        for h in &helpers {
+            h.abort();
+        }
         let drain = async {
             for o in &mut outputs {
                 let _ = o.await;

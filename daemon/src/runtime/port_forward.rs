@@ -16,6 +16,9 @@ use super::types::PodState;
 use super::Runtime;
 
 /// How long connecting to the pod's port may take.
+/// How long the pod side may keep answering after the client's side has ended.
+const HALF_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Runtime {
@@ -84,8 +87,14 @@ impl Runtime {
         tokio::pin!(down);
         let r = tokio::select! {
             r = &mut down => r,
+            // A client that went away looks the same as one that half-closed: give the pod
+            // side a short while to finish its answer (as containerd does), so a server that
+            // never writes or closes cannot hold the session and its connection forever.
             r = up => match r {
-                Ok(_) => down.await,
+                Ok(_) => match tokio::time::timeout(HALF_CLOSE_GRACE, &mut down).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(0),
+                },
                 Err(e) => Err(e),
             },
         };

@@ -117,6 +117,10 @@ pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
             .arg(&cfg.runtime)
             .arg("-runtime-root")
             .arg(&cfg.runtime_root)
+            // crustd owns this shim's lifetime (Shutdown at pod stop/removal and in
+            // recovery): it must not exit between a pod's last RemoveContainer and its next
+            // CreateContainer.
+            .arg("-keep-empty")
             .arg("serve")
             .current_dir("/")
             .env_remove("TTRPC_ADDRESS")
