@@ -94,8 +94,11 @@ pub fn parse(uri: &str) -> Result<Target> {
 pub struct ProcessStdio {
     /// Copies of container output; awaited (bounded) before an exit is reported.
     pub outputs: Vec<JoinHandle<()>>,
-    /// The stdin copy; aborted by CloseIO, which closes the container's stdin.
+    /// The stdin copy. CloseIO closes the container's stdin: through `stdin_close` for a
+    /// pipe (what was written before CloseIO is still delivered), by aborting it for a pty.
     pub stdin: Option<JoinHandle<()>>,
+    /// Tells the pipe stdin copy to deliver what its FIFO holds, then close.
+    pub stdin_close: Option<tokio::sync::oneshot::Sender<()>>,
     /// The pty master, for ResizePty.
     pub console: Option<Arc<AsyncFd<OwnedFd>>>,
     /// The CRI log, for reopening.
@@ -107,7 +110,11 @@ pub struct ProcessStdio {
 
 impl ProcessStdio {
     pub fn close_stdin(&mut self) {
-        if let Some(h) = self.stdin.take() {
+        if let Some(close) = self.stdin_close.take() {
+            // The copy ends by itself once the FIFO is drained (or the process is gone).
+            let _ = close.send(());
+            self.stdin = None;
+        } else if let Some(h) = self.stdin.take() {
             h.abort();
         }
     }
@@ -253,7 +260,9 @@ pub fn prepare(req: &StdioRequest<'_>, reaper: &Reaper, console_dir: &Path) -> R
             .open_receiver(p)
             .map_err(stdio_err(req.stdin))?;
         let tx = pipe::Sender::from_owned_fd(tx).map_err(stdio_err(req.stdin))?;
-        stdio.stdin = Some(tokio::spawn(copy_stdin(fifo, tx)));
+        let (close_tx, close_rx) = tokio::sync::oneshot::channel();
+        stdio.stdin = Some(tokio::spawn(copy_stdin(fifo, tx, close_rx)));
+        stdio.stdin_close = Some(close_tx);
         stdin_fd = Some(rx);
     }
 
@@ -555,9 +564,31 @@ async fn copy_to_file(mut src: Source, mut dst: std::fs::File, tee: Tee) {
     tee.end();
 }
 
-async fn copy_stdin(mut fifo: pipe::Receiver, mut tx: pipe::Sender) {
+/// Copies the stdin FIFO into the process's stdin pipe until `close` (CloseIO); then
+/// delivers whatever the FIFO still holds and drops the pipe, so the process sees EOF only
+/// after every byte written before CloseIO.
+async fn copy_stdin(
+    mut fifo: pipe::Receiver,
+    mut tx: pipe::Sender,
+    mut close: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut buf = vec![0u8; COPY_BUF];
-    while let Ok(n) = fifo.read(&mut buf).await {
+    loop {
+        tokio::select! {
+            // Data first: CloseIO is only acted on once the FIFO has nothing ready.
+            biased;
+            r = fifo.read(&mut buf) => match r {
+                Ok(n) if n > 0 => {
+                    if tx.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            },
+            _ = &mut close => break,
+        }
+    }
+    while let Ok(n) = fifo.try_read(&mut buf) {
         if n == 0 || tx.write_all(&buf[..n]).await.is_err() {
             break;
         }

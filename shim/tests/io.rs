@@ -163,6 +163,47 @@ async fn close_io_ends_stdin() {
 }
 
 #[tokio::test]
+async fn close_io_delivers_everything_written_before_it() {
+    if !is_root() {
+        return;
+    }
+    // A slow reader (the shell reads a pipe a byte at a time): when CloseIO arrives, most
+    // of the input still sits in the FIFO and the shim's copy buffer.
+    let (mut shim, b) = Shim::start(
+        &[
+            "sh",
+            "-c",
+            "n=0; while read -r l; do n=$((n+1)); done; echo $n",
+        ],
+        &SpecOpts::default(),
+    )
+    .await;
+    let out = shim.path("out");
+    let stdin = shim.path("stdin");
+    let fifo = mkfifo(&stdin);
+    let o = format!("file://{}", out.display());
+    shim.create(&b, [stdin.to_str().unwrap(), &o, ""], false)
+        .await
+        .unwrap();
+    shim.start_task(&b.id, "").await.unwrap();
+    let line = format!("{}\n", "x".repeat(999));
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut fifo = fifo;
+        for _ in 0..300 {
+            fifo.write_all(line.as_bytes()).unwrap();
+        }
+    });
+    writer.await.unwrap();
+    let mut c = api::CloseIORequest::new();
+    c.id = b.id.clone();
+    c.stdin = true;
+    shim.client.close_io(ctx(), &c).await.unwrap();
+    assert_eq!(shim.wait(&b.id, "").await.unwrap(), 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "300");
+    shim.delete(&b.id, "").await.unwrap();
+}
+
+#[tokio::test]
 async fn tty_and_resize() {
     if !is_root() {
         return;
