@@ -354,7 +354,8 @@ impl Shim {
         Ok(())
     }
 
-    /// Adds exec `exec_id` running `process` (OCI process JSON) in `id`.
+    /// Adds exec `exec_id` running `process` (OCI process JSON) in `id`, with no stdin and
+    /// no terminal (ExecSync).
     pub async fn exec(
         &self,
         id: &str,
@@ -363,20 +364,8 @@ impl Shim {
         stdout: &str,
         stderr: &str,
     ) -> Result<()> {
-        let mut r = api::ExecProcessRequest::new();
-        r.id = id.into();
-        r.exec_id = exec_id.into();
-        r.stdout = stdout.into();
-        r.stderr = stderr.into();
-        let mut any = Any::new();
-        any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
-        any.value = process;
-        r.spec = Some(any).into();
-        self.client
-            .exec(ctx(CALL), &r)
+        self.exec_stdio(id, exec_id, process, "", stdout, stderr, false)
             .await
-            .map_err(shim_err("exec", id))?;
-        Ok(())
     }
 
     /// Adds exec `exec_id` of `id` with fifo stdio (crustd's streaming exec): `stdin`

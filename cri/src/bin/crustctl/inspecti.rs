@@ -2,7 +2,7 @@
 
 use k8s_cri::v1::{ImageSpec, ImageStatusRequest};
 
-use super::output::{print, Format};
+use super::output::{print_verbose, Format};
 use super::{rpc, Conn};
 
 /// Arguments.
@@ -30,15 +30,7 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
         let Some(img) = st.image else {
             anyhow::bail!("no such image {i} present")
         };
-        let info: serde_json::Value = st
-            .info
-            .get("info")
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
-        print(
-            &serde_json::json!({ "status": img, "info": info }),
-            a.output,
-        )?;
+        print_verbose(&img, &st.info, a.output)?;
     }
     Ok(())
 }

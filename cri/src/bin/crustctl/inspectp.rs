@@ -1,6 +1,6 @@
 //! `crustctl inspectp POD...`: verbose PodSandboxStatus.
 
-use super::output::{print, Format};
+use super::output::{print_verbose, Format};
 use super::Conn;
 
 /// Arguments.
@@ -25,15 +25,7 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
             .await
             .map_err(super::rpc)?
             .into_inner();
-        let info: serde_json::Value = st
-            .info
-            .get("info")
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
-        print(
-            &serde_json::json!({ "status": st.status, "info": info }),
-            a.output,
-        )?;
+        print_verbose(&st.status, &st.info, a.output)?;
     }
     Ok(())
 }

@@ -24,6 +24,20 @@ pub fn print<T: Serialize>(v: &T, f: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a verbose status answer as crictl does: `{"status": …, "info": …}`, where `info`
+/// is the JSON document the runtime put under the `info` key of the answer's info map.
+pub fn print_verbose<T: Serialize>(
+    status: &T,
+    info: &std::collections::HashMap<String, String>,
+    f: Format,
+) -> anyhow::Result<()> {
+    let info: serde_json::Value = info
+        .get("info")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    print(&serde_json::json!({ "status": status, "info": info }), f)
+}
+
 /// Size as crictl prints it: decimal units, 3 significant digits (`2.22MB`).
 pub fn human_size(n: u64) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
