@@ -20,7 +20,6 @@ use super::error::{io, Result, RuntimeError};
 use super::exec_stream::{
     client_gone, copy_in, copy_out, drained, forward_resizes, mkfifo, open_reader, StreamIo,
 };
-use super::types::ContainerState;
 use super::{new_id, Runtime};
 
 /// The shim annotation that adds output subscribers (see the module docs).
@@ -39,19 +38,7 @@ impl Runtime {
     /// Attaches `stdio` to running container `id` until its output streams end (the
     /// container exited), its stdin ends when no output was asked for, or the client goes.
     pub async fn attach(&self, id: &str, stdio: StreamIo) -> Result<()> {
-        let rec = self.container(id)?;
-        if rec.state != ContainerState::Running {
-            return Err(RuntimeError::WrongState {
-                what: "container",
-                id: rec.id,
-                state: format!("{:?}", rec.state).to_lowercase(),
-                op: "attach to",
-            });
-        }
-        let shim = self
-            .shim(&rec.pod_id)
-            .await?
-            .ok_or_else(|| RuntimeError::PodNotReady(rec.pod_id.clone()))?;
+        let (rec, shim) = self.running_with_shim(id, "attach to").await?;
         let tty = rec.spec.tty;
         let dir = AttachDir(self.cfg.state.join("attach").join(format!(
             "{}-{}",

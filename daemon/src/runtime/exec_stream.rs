@@ -26,7 +26,6 @@ use tokio::task::JoinHandle;
 
 use super::error::{io, Result, RuntimeError};
 use super::shim::Shim;
-use super::types::ContainerState;
 use super::{new_id, Runtime};
 
 /// How long output is still copied after the process exited (a background child may
@@ -167,32 +166,8 @@ impl Runtime {
         if cmd.is_empty() {
             return Err(RuntimeError::Invalid("exec command is required".into()));
         }
-        let rec = self.container(id)?;
-        if rec.state != ContainerState::Running {
-            return Err(RuntimeError::WrongState {
-                what: "container",
-                id: rec.id,
-                state: format!("{:?}", rec.state).to_lowercase(),
-                op: "exec",
-            });
-        }
-        let shim = self
-            .shim(&rec.pod_id)
-            .await?
-            .ok_or_else(|| RuntimeError::PodNotReady(rec.pod_id.clone()))?;
-        let cfg = rec.bundle.join("config.json");
-        let spec: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(&cfg).map_err(io("read", &cfg))?,
-        )
-        .map_err(|e| RuntimeError::Invalid(format!("bundle spec {}: {e}", cfg.display())))?;
-        let mut process = spec.get("process").cloned().unwrap_or_default();
-        process["args"] = serde_json::json!(cmd);
-        process["terminal"] = serde_json::json!(stdio.tty);
-        if stdio.tty {
-            add_term(&mut process);
-        }
-        let bytes = serde_json::to_vec(&process)
-            .map_err(|e| RuntimeError::Invalid(format!("exec spec: {e}")))?;
+        let (rec, shim) = self.running_with_shim(id, "exec").await?;
+        let bytes = super::exec_sync::exec_process(&rec, cmd, stdio.tty)?;
 
         let t0 = std::time::Instant::now();
         let exec_id = format!("exec-{}", &new_id()[..24]);
@@ -328,7 +303,7 @@ impl Runtime {
 }
 
 /// Adds `TERM=xterm` to a process's env unless it sets TERM (as containerd does for tty).
-fn add_term(process: &mut serde_json::Value) {
+pub(super) fn add_term(process: &mut serde_json::Value) {
     let env = process
         .get("env")
         .and_then(|e| e.as_array())
