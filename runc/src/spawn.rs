@@ -119,6 +119,10 @@ pub fn create_request(
             .iter()
             .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()))
     });
+    // A new cgroup namespace is rooted at the cgroup the process is in when it unshares,
+    // so then the init must be moved first; otherwise it is moved while it sets up.
+    let late_cgroup = unshare & libc::CLONE_NEWCGROUP == 0
+        && !join.iter().any(|(f, _)| f & libc::CLONE_NEWCGROUP != 0);
     Request {
         kind: Kind::Create,
         process: spec.process().clone().unwrap_or_default(),
@@ -137,6 +141,7 @@ pub fn create_request(
         new_keyring,
         apparmor: crate::process::apparmor_enabled(),
         selinux: crate::process::selinux_enabled(),
+        late_cgroup,
     }
 }
 
@@ -190,6 +195,7 @@ pub fn exec_request(
         new_keyring: None,
         apparmor: crate::process::apparmor_enabled(),
         selinux: crate::process::selinux_enabled(),
+        late_cgroup: false,
     }
 }
 
@@ -278,10 +284,14 @@ fn drive(
     req: Request,
     opts: Options<'_>,
 ) -> Result<(), SpawnError> {
-    let cgroup = (opts.cgroup)().map_err(SpawnError::Setup)?;
-    if let Some(cg) = &cgroup {
-        cg.add_process(stage1).map_err(SpawnError::Cgroup)?;
-        crate::logging::debug("init added to cgroup");
+    let late = req.late_cgroup;
+    let mut cgroup = None;
+    if !late {
+        cgroup = (opts.cgroup)().map_err(SpawnError::Setup)?;
+        if let Some(cg) = &cgroup {
+            cg.add_process(stage1).map_err(SpawnError::Cgroup)?;
+            crate::logging::debug("init added to cgroup");
+        }
     }
     let kind = req.kind;
     let spec = req.spec.clone();
@@ -304,6 +314,10 @@ fn drive(
         fifo.as_ref().map(|f| f.as_raw_fd()),
     )?;
     drop(fifo);
+    if late {
+        // The cgroup directories are made while the child starts up and joins namespaces.
+        cgroup = (opts.cgroup)().map_err(SpawnError::Setup)?;
+    }
     loop {
         let (msg, fd) = match ch.recv() {
             Ok(m) => m,
@@ -326,7 +340,16 @@ fn drive(
             }
             Message::Pid(p) => {
                 crate::logging::debug("init pid received");
-                *init = Some(p)
+                *init = Some(p);
+                if late {
+                    if let Some(cg) = &cgroup {
+                        cg.add_process(p).map_err(SpawnError::Cgroup)?;
+                        crate::logging::debug("init added to cgroup");
+                    }
+                    // A child that failed meanwhile has closed its end: its Error is
+                    // still queued for the next recv, which reports it.
+                    let _ = ch.send(&Message::CgroupJoined, None);
+                }
             }
             Message::Hooks => {
                 let pid = init.ok_or_else(|| SpawnError::Protocol("hooks before pid".into()))?;

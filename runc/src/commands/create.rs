@@ -193,7 +193,8 @@ pub fn create(
             .map_err(|e| e.to_string())
     };
     // The cgroup is made while the init process starts up (spawn calls this right after
-    // starting it), then the init is moved in before it does anything.
+    // starting it). The init is moved in before it does anything when it gets a new cgroup
+    // namespace, otherwise while it sets up its rootfs (`Request::late_cgroup`).
     let mut made: Option<crust_cgroups::Cgroup> = None;
     let mut make = || -> Result<Option<crust_cgroups::Cgroup>, String> {
         let cg = make_cgroup(&spec, &a.id).map_err(|e| format!("{e:#}"))?;
