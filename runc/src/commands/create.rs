@@ -217,7 +217,11 @@ pub fn create(
 
     st.init_pid = spawned.pid;
     crust_runc::logging::debug("init ready");
-    st.init_start_time = state::start_time(spawned.pid).unwrap_or(0);
+    // Never record 0: no live process has it, so `start` would call the init stopped.
+    let Some(start_time) = state::start_time(spawned.pid) else {
+        bail!("container init (pid {}) exited during create", spawned.pid);
+    };
+    st.init_start_time = start_time;
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         spawn::set_oom_score_adj(spawned.pid, adj);
     }
