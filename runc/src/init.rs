@@ -62,6 +62,10 @@ pub struct Request {
     pub new_keyring: Option<String>,
     pub apparmor: bool,
     pub selinux: bool,
+    /// The parent moves the init into the cgroup after `Pid` and says `CgroupJoined` (see
+    /// crate::sync); otherwise the process was moved before the request was sent.
+    #[serde(default)]
+    pub late_cgroup: bool,
 }
 
 /// Errors of the init side.
@@ -320,9 +324,26 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
         no_pivot: req.no_pivot,
         in_user_ns: req.in_userns,
     };
+    // With a late cgroup join the parent moves us while the rootfs is set up (the move can
+    // wait for an RCU grace period): wait for it where our membership is first read.
+    let mut joined = !req.late_cgroup;
+    let mut wait_cgroup = || -> Result<(), crate::rootfs::RootfsError> {
+        if joined {
+            return Ok(());
+        }
+        joined = true;
+        match ch.recv() {
+            Ok((Message::CgroupJoined, _)) => Ok(()),
+            Ok((m, _)) => Err(crate::rootfs::RootfsError::JoinCgroup(format!(
+                "unexpected sync message {m:?}"
+            ))),
+            Err(e) => Err(crate::rootfs::RootfsError::JoinCgroup(e.to_string())),
+        }
+    };
     if req.has_mount_ns {
-        crate::rootfs::prepare(spec, &req.rootfs, &opts)?;
+        crate::rootfs::prepare(spec, &req.rootfs, &opts, &mut wait_cgroup)?;
     }
+    wait_cgroup()?;
     let mut hook_state = req.hook_state.clone();
     if req.sync_hooks {
         ch.send(&Message::Hooks, None)?;

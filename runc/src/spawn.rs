@@ -119,6 +119,10 @@ pub fn create_request(
             .iter()
             .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()))
     });
+    // A new cgroup namespace is rooted at the cgroup the process is in when it unshares,
+    // so then the init must be moved first; otherwise it is moved while it sets up.
+    let late_cgroup = unshare & libc::CLONE_NEWCGROUP == 0
+        && !join.iter().any(|(f, _)| f & libc::CLONE_NEWCGROUP != 0);
     Request {
         kind: Kind::Create,
         process: spec.process().clone().unwrap_or_default(),
@@ -137,6 +141,7 @@ pub fn create_request(
         new_keyring,
         apparmor: crate::process::apparmor_enabled(),
         selinux: crate::process::selinux_enabled(),
+        late_cgroup,
     }
 }
 
@@ -190,6 +195,7 @@ pub fn exec_request(
         new_keyring: None,
         apparmor: crate::process::apparmor_enabled(),
         selinux: crate::process::selinux_enabled(),
+        late_cgroup: false,
     }
 }
 
@@ -278,10 +284,14 @@ fn drive(
     req: Request,
     opts: Options<'_>,
 ) -> Result<(), SpawnError> {
-    let cgroup = (opts.cgroup)().map_err(SpawnError::Setup)?;
-    if let Some(cg) = &cgroup {
-        cg.add_process(stage1).map_err(SpawnError::Cgroup)?;
-        crate::logging::debug("init added to cgroup");
+    let late = req.late_cgroup;
+    let mut cgroup = None;
+    if !late {
+        cgroup = (opts.cgroup)().map_err(SpawnError::Setup)?;
+        if let Some(cg) = &cgroup {
+            cg.add_process(stage1).map_err(SpawnError::Cgroup)?;
+            crate::logging::debug("init added to cgroup");
+        }
     }
     let kind = req.kind;
     let spec = req.spec.clone();
@@ -304,6 +314,10 @@ fn drive(
         fifo.as_ref().map(|f| f.as_raw_fd()),
     )?;
     drop(fifo);
+    if late {
+        // The cgroup directories are made while the child starts up and joins namespaces.
+        cgroup = (opts.cgroup)().map_err(SpawnError::Setup)?;
+    }
     loop {
         let (msg, fd) = match ch.recv() {
             Ok(m) => m,
@@ -313,6 +327,12 @@ fn drive(
             Err(crate::sync::SyncError::Closed) => return Err(SpawnError::Died),
             Err(e) => return Err(e.into()),
         };
+        if init.is_none() && matches!(msg, Message::Hooks | Message::Ready) {
+            // Stage 1 reports the init's pid right after forking it, on the channel the
+            // init writes to as well: under load the init can get this far first. Taking
+            // stage 1 for the init then (it exits at once) made `start` find it "stopped".
+            *init = Some(await_pid(ch, stage1)?);
+        }
         match msg {
             Message::UsernsReady => {
                 write_maps(stage1, &spec)?;
@@ -320,7 +340,16 @@ fn drive(
             }
             Message::Pid(p) => {
                 crate::logging::debug("init pid received");
-                *init = Some(p)
+                *init = Some(p);
+                if late {
+                    if let Some(cg) = &cgroup {
+                        cg.add_process(p).map_err(SpawnError::Cgroup)?;
+                        crate::logging::debug("init added to cgroup");
+                    }
+                    // A child that failed meanwhile has closed its end: its Error is
+                    // still queued for the next recv, which reports it.
+                    let _ = ch.send(&Message::CgroupJoined, None);
+                }
             }
             Message::Hooks => {
                 let pid = init.ok_or_else(|| SpawnError::Protocol("hooks before pid".into()))?;
@@ -343,6 +372,39 @@ fn drive(
     }
 }
 
+/// Waits for stage 1's `Pid` when the init's own messages came first. Stage 1 sends it
+/// before it exits, so once stage 1 is seen exited what it sent is already queued: an
+/// empty channel then means it died without sending it.
+fn await_pid(ch: &crate::sync::Channel, stage1: i32) -> Result<i32, SpawnError> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    loop {
+        // WNOWAIT: stage 1 stays a zombie for the reap in `spawn`.
+        let exited = !matches!(
+            waitid(
+                Id::Pid(Pid::from_raw(stage1)),
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+            ),
+            Ok(WaitStatus::StillAlive)
+        );
+        // SAFETY: the channel's fd stays open for the duration of this borrow.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(ch.raw()) };
+        let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        let wait = nix::poll::PollTimeout::from(if exited { 0u16 } else { 20 });
+        if nix::poll::poll(&mut pfd, wait).unwrap_or(0) > 0 {
+            return match ch.recv()?.0 {
+                Message::Pid(p) => Ok(p),
+                Message::Error(e) => Err(SpawnError::Child(e)),
+                m => Err(SpawnError::Protocol(format!("{m:?} before the init's pid"))),
+            };
+        }
+        if exited {
+            return Err(SpawnError::Protocol(
+                "stage 1 exited without reporting the init's pid".into(),
+            ));
+        }
+    }
+}
+
 /// Writes `process.oomScoreAdj` for `pid`. Without CAP_SYS_RESOURCE a value below the
 /// current one is refused; then the lowest allowed value (the inherited one) stays, and a
 /// warning is logged once.
@@ -354,5 +416,74 @@ pub fn set_oom_score_adj(pid: i32, value: i32) {
             "oom_score_adj {value} not permitted on this host (no CAP_SYS_RESOURCE); keeping {}",
             current.trim()
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Drives a fake init whose `Ready` comes before stage 1's `Pid` (as under load), with
+    /// `stage1` standing in for stage 1; returns what `drive` made of it.
+    fn drive_with_late_pid(
+        stage1: &mut std::process::Child,
+        pid: Option<i32>,
+    ) -> (Result<(), SpawnError>, Option<i32>) {
+        let (parent, child) = crate::sync::pair().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (m, _) = child.recv().unwrap();
+            assert!(matches!(m, Message::Request(_)));
+            child.send(&Message::Ready, None).unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+            if let Some(p) = pid {
+                child.send(&Message::Pid(p), None).unwrap();
+            }
+            // The init keeps its end open (it waits on the exec fifo).
+            std::thread::sleep(Duration::from_millis(600));
+        });
+        let req = create_request(
+            &Spec::default(),
+            Path::new("/"),
+            Path::new("/dev/null"),
+            false,
+            0,
+            None,
+            serde_json::Value::Null,
+        );
+        let (mut init, mut console) = (None, None);
+        let r = drive(
+            &parent,
+            stage1.id() as i32,
+            &mut init,
+            &mut console,
+            req,
+            Options {
+                cgroup: &mut || Ok(None),
+                console_socket: None,
+                on_hooks: &mut |_| Ok(()),
+                subreaper: false,
+            },
+        );
+        peer.join().unwrap();
+        let _ = stage1.kill();
+        let _ = stage1.wait();
+        (r, init)
+    }
+
+    #[test]
+    fn init_pid_arriving_after_ready_is_waited_for() {
+        let mut stage1 = Command::new("sleep").arg("5").spawn().unwrap();
+        let (r, init) = drive_with_late_pid(&mut stage1, Some(4242));
+        assert!(r.is_ok(), "{:?}", r.err());
+        assert_eq!(init, Some(4242), "took stage 1 for the init");
+    }
+
+    #[test]
+    fn stage1_dying_without_the_pid_is_an_error_not_a_hang() {
+        let mut stage1 = Command::new("true").spawn().unwrap();
+        let (r, init) = drive_with_late_pid(&mut stage1, None);
+        assert!(matches!(r, Err(SpawnError::Protocol(_))), "{:?}", r.err());
+        assert_eq!(init, None);
     }
 }

@@ -127,15 +127,22 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 
 /// Start time (clock ticks since boot, field 22 of /proc/<pid>/stat) of `pid`, if it lives.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&stat)
+}
+
+/// The start time in a /proc/<pid>/stat line; None for a zombie or a malformed line. Bytes,
+/// not text: comm is whatever the program named itself.
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
     // comm may contain spaces and parens: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
     let mut fields = rest.split(' ');
     let state = fields.next()?;
     if state == "Z" || state == "X" {
         return None;
     }
-    fields.nth(18)?.parse().ok()
+    fields.nth(18)?.trim_end().parse().ok()
 }
 
 impl ContainerState {
@@ -260,6 +267,25 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a b"] {
             assert!(check_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn start_time_parsing() {
+        let line = |comm: &[u8], state: &str| {
+            let mut v = b"4242 (".to_vec();
+            v.extend_from_slice(comm);
+            v.extend_from_slice(
+                format!(") {state} 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200 18446744073709551615\n")
+                    .as_bytes(),
+            );
+            v
+        };
+        assert_eq!(parse_start_time(&line(b"sleep", "S")), Some(987654));
+        // A comm with spaces, parens and bytes that are not UTF-8.
+        assert_eq!(parse_start_time(&line(b"a) (b \xff", "R")), Some(987654));
+        assert_eq!(parse_start_time(&line(b"sleep", "Z")), None);
+        assert_eq!(parse_start_time(b"4242 (x) S 1 2"), None);
+        assert_eq!(parse_start_time(b""), None);
     }
 
     #[test]

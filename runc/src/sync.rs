@@ -6,6 +6,10 @@
 //! 1. parent → `Request` (the whole job).
 //! 2. child → `UsernsReady`, parent writes uid/gid maps → `MapsWritten` (only with a new userns).
 //! 3. child → `Pid` (host pid of the process that becomes the container init / exec'd process).
+//!    With `Request::late_cgroup` (create without a new cgroup namespace) the parent then moves
+//!    that process into the container's cgroup → `CgroupJoined`, while the child sets up the
+//!    rootfs; the child reads it before its first cgroup mount (which reads its membership)
+//!    or, at the latest, before step 4.
 //! 4. child → `Hooks`, parent runs prestart + createRuntime → `HooksDone` (create, only with hooks).
 //! 5. child → `Console` with the pty master attached (only with a terminal).
 //! 6. child → `Ready` (create: init waits on the exec fifo; exec: about to execve).
@@ -44,6 +48,7 @@ pub enum Message {
     UsernsReady,
     MapsWritten,
     Pid(i32),
+    CgroupJoined,
     Hooks,
     HooksDone(i32),
     Console,

@@ -531,3 +531,78 @@ async fn keep_empty_shim_started_for_a_sandbox() {
         .unwrap();
     assert!(eventually(|| !pid_alive(pid)).await, "no exit on Shutdown");
 }
+
+/// Removes the test's shim cgroup from every hierarchy (after its shim exited), also on failure.
+struct ShimCgroup(String);
+
+impl Drop for ShimCgroup {
+    fn drop(&mut self) {
+        let root = std::path::Path::new("/sys/fs/cgroup");
+        let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join(&self.0))
+            .chain(std::iter::once(root.join(&self.0)))
+            .filter(|d| d.is_dir())
+            .collect();
+        // A just-killed shim may take a moment to leave (EBUSY until then).
+        for _ in 0..100 {
+            dirs.retain(|d| std::fs::remove_dir(d).is_err() && d.is_dir());
+            if dirs.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The shim answers at once and moves itself into `-shim-cgroup` in the background (the move
+/// can wait for an RCU grace period, so it is kept off the first request's path).
+#[tokio::test]
+async fn shim_moves_into_its_shim_cgroup_in_the_background() {
+    if !is_root() {
+        return;
+    }
+    // Declared first so it is dropped last, after the harness killed the shims.
+    let cg = ShimCgroup(unique("crust-shim-test-cg"));
+    let (mut shim, _unused) = Shim::start(&["true"], &SpecOpts::default()).await;
+    let sandbox = unique("sb");
+    let sb_dir = shim.path(&sandbox);
+    std::fs::create_dir_all(&sb_dir).unwrap();
+    let out = std::process::Command::new(shim_bin())
+        .env("CRUST_SHIM_KEEP_EMPTY", "1")
+        .env("CRUST_SHIM_CGROUP", &cg.0)
+        .args(["-namespace", NS, "-address", "/run/crust-test-none.sock"])
+        .args(["-id", &sandbox, "-state-dir"])
+        .arg(&shim.state_dir)
+        .args(["-runtime", &runtime(), "start"])
+        .current_dir(&sb_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let addr = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let client = connect(&addr).await;
+    let pid = client
+        .connect(ctx(), &api::ConnectRequest::new())
+        .await
+        .unwrap()
+        .shim_pid;
+    shim.pids.push(pid);
+    let want = format!("/{}", cg.0);
+    let in_cgroup = || {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        // Every hierarchy (v1 controllers, named v1 and the cgroup2 one) shows the shim cgroup.
+        !text.is_empty() && text.lines().all(|l| l.ends_with(&want))
+    };
+    assert!(
+        eventually(in_cgroup).await,
+        "shim not moved: {}",
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
+    );
+    client
+        .shutdown(ctx(), &api::ShutdownRequest::new())
+        .await
+        .unwrap();
+    assert!(eventually(|| !pid_alive(pid)).await, "no exit on Shutdown");
+}

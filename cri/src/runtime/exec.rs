@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crust_daemon::runtime::{ContainerState, PodState, Runtime};
+use crust_daemon::runtime::{ContainerState, PodState, Runtime, RuntimeError};
 use crust_streaming::RequestError;
 use k8s_cri::v1 as cri;
 use tonic::Status;
@@ -43,18 +43,20 @@ fn request_error(e: RequestError) -> Status {
     }
 }
 
-/// The full id of running container `id` (NotFound, or FailedPrecondition when not running).
-fn running_container(rt: &Runtime, id: &str, op: &str) -> Result<String, Status> {
+/// The full id of running container `id` (NotFound, or FailedPrecondition when not running:
+/// the runtime's `WrongState`, mapped like every other core error).
+fn running_container(rt: &Runtime, id: &str, op: &'static str) -> Result<String, Status> {
     if id.is_empty() {
         return Err(crate::status::missing("container_id"));
     }
     let c = rt.container(id).map_err(from_error)?;
     if c.state != ContainerState::Running {
-        return Err(Status::failed_precondition(format!(
-            "container {} is in {} state: cannot {op}",
-            c.id,
-            format!("{:?}", c.state).to_lowercase()
-        )));
+        return Err(from_error(RuntimeError::WrongState {
+            what: "container",
+            state: format!("{:?}", c.state).to_lowercase(),
+            id: c.id,
+            op,
+        }));
     }
     Ok(c.id)
 }
@@ -106,10 +108,7 @@ pub fn port_forward(
     }
     let p = rt.pod(&r.pod_sandbox_id).map_err(from_error)?;
     if p.state != PodState::Ready {
-        return Err(Status::failed_precondition(format!(
-            "pod sandbox {} is not ready: cannot port-forward",
-            p.id
-        )));
+        return Err(from_error(RuntimeError::PodNotReady(p.id)));
     }
     let url = server(s)?
         .get_port_forward(&p.id, &r.port)

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::error::{io, Result, RuntimeError};
 use super::exec_stream::{
-    client_gone, copy_in, copy_out, drained, forward_resizes, mkfifo, open_reader, StreamIo,
+    client_gone, copy_in, copy_out, forward_resizes, mkfifo, open_reader, StreamIo,
 };
 use super::{new_id, Runtime};
 
@@ -80,8 +80,8 @@ impl Runtime {
             let (shim, id, once) = (shim.clone(), rec.id.clone(), rec.spec.stdin_once);
             input = Some(tokio::spawn(async move {
                 copy_in(client, &mut w).await;
+                // The shim's CloseIO delivers what the FIFO holds before closing.
                 if once {
-                    drained(&w).await;
                     if let Err(e) = shim.close_stdin(&id, "").await {
                         tracing::debug!(id, error = %e, "close container stdin");
                     }

@@ -15,7 +15,6 @@
 //! - [`Runtime::exec_stream`] returns once the process exited and its output was copied
 //!   (bounded by [`DRAIN`]), or as soon as the client is gone.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -113,22 +112,6 @@ pub(crate) async fn copy_in(mut from: Input, to: &mut pipe::Sender) {
             }
         }
     }
-}
-
-/// Waits (bounded) until the shim has read everything written into the stdin FIFO, so a
-/// `CloseIO` that follows does not cut off input still queued in the pipe.
-pub(crate) async fn drained(fifo: &pipe::Sender) {
-    for _ in 0..400 {
-        let mut queued: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int through a valid pointer; the fd is an open FIFO.
-        let r = unsafe { libc::ioctl(fifo.as_raw_fd(), libc::FIONREAD, &mut queued) };
-        if r != 0 || queued == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // The shim's copy may still be handing the last chunk on to the process.
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 /// Forwards terminal sizes to the shim until the client stops sending them.
@@ -247,8 +230,8 @@ impl Runtime {
         if let (Some(mut w), Some(input)) = (stdin_w.take(), stdio.stdin) {
             let (shim, id, exec_id) = (shim.clone(), rec.id.clone(), exec_id.clone());
             helpers.push(tokio::spawn(async move {
+                // The shim's CloseIO delivers what the FIFO holds before closing.
                 copy_in(input, &mut w).await;
-                drained(&w).await;
                 if let Err(e) = shim.close_stdin(&id, &exec_id).await {
                     tracing::debug!(id, exec_id, error = %e, "close exec stdin");
                 }
@@ -335,7 +318,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn fifo_round_trip_and_drain() {
+    async fn fifo_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
         mkfifo(&p).unwrap();
@@ -350,7 +333,6 @@ mod tests {
         let mut got = [0u8; 5];
         ours.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"hello");
-        drained(&w).await;
         drop(w);
         copy.await.unwrap();
         let mut rest = Vec::new();

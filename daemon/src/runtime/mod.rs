@@ -25,6 +25,7 @@ mod exec_sync;
 mod podfiles;
 pub mod podinit;
 mod port_forward;
+mod pspawn;
 mod recover;
 mod sandbox_remove;
 mod sandbox_run;

@@ -1,24 +1,24 @@
 //! Port-forward (the CRI `PortForward` behind crustd's streaming server): one caller
 //! stream copied both ways to `127.0.0.1:<port>` inside a pod's network namespace.
 //!
-//! The TCP socket is created and connected on a short-lived thread that joined the pod's
-//! network namespace ([`crate::network::netns::run_in`]); a socket stays in the namespace
-//! it was created in, so it is then used from tokio on the host like any other. A pod with
-//! the host network connects on the host's loopback.
+//! The TCP socket is created on a short-lived thread that joined the pod's network
+//! namespace ([`crate::network::netns::run_in`]); a socket stays in the namespace it was
+//! created in, so it is then connected (non-blocking) and used from tokio on the host like
+//! any other. A pod with the host network connects on the host's loopback.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpSocket;
 
 use super::error::{Result, RuntimeError};
 use super::types::PodState;
 use super::Runtime;
 
-/// How long connecting to the pod's port may take.
 /// How long the pod side may keep answering after the client's side has ended.
 const HALF_CLOSE_GRACE: Duration = Duration::from_secs(1);
-
+/// How long connecting to the pod's port may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Runtime {
@@ -44,32 +44,27 @@ impl Runtime {
             )));
         }
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let connect = move || std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT);
         let err = |source| RuntimeError::PortForward {
             pod: pod.id.clone(),
             port,
             source,
         };
-        let tcp = match pod.netns.clone() {
-            Some(ns) => {
-                let pid = pod.id.clone();
-                tokio::task::spawn_blocking(move || crate::network::netns::run_in(&ns, connect))
-                    .await
-                    .map_err(|e| err(std::io::Error::other(e.to_string())))?
-                    .map_err(|source| RuntimeError::Network {
-                        pod: pid,
-                        source: Box::new(source),
-                    })?
-                    .map_err(err)?
-            }
-            None => tokio::task::spawn_blocking(connect)
-                .await
-                .map_err(|e| err(std::io::Error::other(e.to_string())))?
+        // Only the socket(2) call needs the pod's namespace: it is quick, so it runs on
+        // run_in's short-lived thread, and the connect is a non-blocking one on tokio.
+        let socket = match &pod.netns {
+            Some(ns) => crate::network::netns::run_in(ns, TcpSocket::new_v4)
+                .map_err(|source| RuntimeError::Network {
+                    pod: pod.id.clone(),
+                    source: Box::new(source),
+                })?
                 .map_err(err)?,
+            None => TcpSocket::new_v4().map_err(err)?,
         };
-        tcp.set_nonblocking(true).map_err(err)?;
-        let _ = tcp.set_nodelay(true);
-        let tcp = tokio::net::TcpStream::from_std(tcp).map_err(err)?;
+        let _ = socket.set_nodelay(true);
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr)).await {
+            Ok(r) => r.map_err(err)?,
+            Err(_) => return Err(err(std::io::ErrorKind::TimedOut.into())),
+        };
         let (mut pod_r, mut pod_w) = tcp.into_split();
         let (mut client_r, mut client_w) = tokio::io::split(stream);
         // Client → pod; the client's EOF becomes a half-close towards the pod.

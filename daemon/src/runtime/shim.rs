@@ -10,7 +10,6 @@
 //! that exited while nobody was connected).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use containerd_shim_protos::api;
@@ -68,7 +67,6 @@ pub fn address_for(cfg: &ShimConfig, pod_id: &str) -> String {
 /// The child is reaped by a background task; it outlives crustd (own session, never
 /// killed on drop).
 pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
-    use std::os::fd::AsRawFd as _;
     use std::os::unix::net::{UnixListener, UnixStream};
     let address = address_for(cfg, pod_id);
     let sock = PathBuf::from(address.trim_start_matches("unix://"));
@@ -104,57 +102,40 @@ pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
             .append(true)
             .open(sock.with_extension("log"))
             .map_err(|e| err("open log of", e))?;
-        let mut cmd = tokio::process::Command::new(&cfg.binary);
-        cmd.arg("-namespace")
-            .arg(NAMESPACE)
-            .arg("-address")
-            .arg(&cfg.address)
-            .arg("-id")
-            .arg(pod_id)
-            .arg("-state-dir")
-            .arg(&cfg.state_dir)
-            .arg("-runtime")
-            .arg(&cfg.runtime)
-            .arg("-runtime-root")
-            .arg(&cfg.runtime_root)
+        let args: Vec<std::ffi::OsString> = [
+            "-namespace".as_ref(),
+            NAMESPACE.as_ref(),
+            "-address".as_ref(),
+            cfg.address.as_ref(),
+            "-id".as_ref(),
+            pod_id.as_ref(),
+            "-state-dir".as_ref(),
+            cfg.state_dir.as_os_str(),
+            "-runtime".as_ref(),
+            cfg.runtime.as_os_str(),
+            "-runtime-root".as_ref(),
+            cfg.runtime_root.as_os_str(),
             // crustd owns this shim's lifetime (Shutdown at pod stop/removal and in
             // recovery): it must not exit between a pod's last RemoveContainer and its next
             // CreateContainer.
-            .arg("-keep-empty")
-            .arg("serve")
-            .current_dir("/")
-            .env_remove("TTRPC_ADDRESS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        let fd = listener.as_raw_fd();
-        // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl) run between fork and
-        // exec; `fd` stays open in the parent until spawn returns.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::setsid();
-                if fd == 3 {
-                    let fl = libc::fcntl(3, libc::F_GETFD);
-                    libc::fcntl(3, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
-                } else if libc::dup2(fd, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(|e| RuntimeError::ShimStart {
+            "-keep-empty".as_ref(),
+            "serve".as_ref(),
+        ]
+        .iter()
+        .map(|a: &&std::ffi::OsStr| a.to_os_string())
+        .collect();
+        let pid = super::pspawn::spawn(&super::pspawn::Child {
+            program: &cfg.binary,
+            args: &args,
+            stderr: std::os::fd::AsFd::as_fd(&log),
+            fd3: std::os::fd::AsFd::as_fd(&listener),
+            env_remove: &["TTRPC_ADDRESS"],
+        })
+        .map_err(|e| RuntimeError::ShimStart {
             id: pod_id.into(),
             message: format!("exec {}: {e}", cfg.binary.display()),
         })?;
-        let pod = pod_id.to_string();
-        tokio::spawn(async move {
-            match child.wait().await {
-                Ok(st) if !st.success() => {
-                    tracing::warn!(pod = %pod, status = %st, "shim exited with an error")
-                }
-                _ => tracing::debug!(pod = %pod, "shim exited"),
-            }
-        });
+        super::pspawn::reap_in_background(pid, pod_id.to_string());
         Ok(())
     })();
     if let Err(e) = r {

@@ -13,8 +13,9 @@
 //! Whiteouts are converted to overlayfs' format: `.wh.NAME` becomes a 0:0 character device
 //! `NAME`, `.wh..wh..opq` marks its directory `trusted.overlay.opaque=y`. Ownership, mode
 //! (incl. setuid), mtimes, xattrs (`SCHILY.xattr.*`), device nodes and fifos are kept; a
-//! regular file is chowned only when creation did not already give it the right owner
-//! (ours, with a setgid parent's group), one syscall less per file in the common case.
+//! regular file is chowned only when creation did not already give it the right owner:
+//! the owner is read back with fstat (a setgid parent or a `grpid` mount decide the group,
+//! and a cheap fstat saves a chown, which dirties the inode, in the common case).
 //! The uncompressed stream is hashed while read: the result is the layer's diff ID.
 
 use std::ffi::{CString, OsStr};
@@ -172,12 +173,8 @@ fn open_dir_beneath<Fd: AsFd>(dir: Fd, rel: &OsStr) -> Result<OwnedFd, Errno> {
 
 struct Applier {
     root: OwnedFd,
-    /// Last resolved parent, reused for consecutive entries of one directory, with the
-    /// group a file created in it gets.
-    cached: Option<(Vec<u8>, OwnedFd, u32)>,
-    /// Our effective uid and gid: the owner of what we create (outside setgid dirs).
-    euid: u32,
-    egid: u32,
+    /// Last resolved parent, reused for consecutive entries of one directory.
+    cached: Option<(Vec<u8>, OwnedFd)>,
     /// Directories whose mtime is set at the end (creating children changes it).
     dir_times: Vec<(Vec<u8>, u64)>,
 }
@@ -212,16 +209,10 @@ impl Applier {
                     Err(e) => return Err(fs_err("open parent of", entry)(e)),
                 }
             };
-            let st = nix::sys::stat::fstat(&fd).map_err(fs_err("stat parent of", entry))?;
-            let gid = if st.st_mode & libc::S_ISGID != 0 {
-                st.st_gid
-            } else {
-                self.egid
-            };
-            self.cached = Some((key, fd, gid));
+            self.cached = Some((key, fd));
         }
         match &self.cached {
-            Some((_, fd, _)) => Ok(fd),
+            Some((_, fd)) => Ok(fd),
             None => Err(Error::UnsafeParent(entry.into())),
         }
     }
@@ -330,8 +321,6 @@ pub fn apply_to_dir<R: Read>(dir: &Path, reader: R) -> Result<Applied, Error> {
     let mut ap = Applier {
         root,
         cached: None,
-        euid: nix::unistd::geteuid().as_raw(),
-        egid: nix::unistd::getegid().as_raw(),
         dir_times: Vec::new(),
     };
     {
@@ -504,8 +493,9 @@ fn apply_entry<R: Read>(
                 r => r,
             }
             .map_err(fs_err("create", &path))?;
-            // A new file is ours, with the parent's group if that is setgid.
-            let created_gid = ap.cached.as_ref().map_or(ap.egid, |c| c.2);
+            // The owner creation gave it: ours, but the group may be the parent's (setgid
+            // parent, `grpid` mount), so it is read back rather than predicted.
+            let created = nix::sys::stat::fstat(&fd).map_err(fs_err("stat", &path))?;
             let mut f = File::from(fd);
             loop {
                 let n = entry.read(buf).map_err(Error::Read)?;
@@ -518,7 +508,7 @@ fn apply_entry<R: Read>(
                     source,
                 })?;
             }
-            if (meta.uid, meta.gid) != (ap.euid.into(), created_gid.into()) {
+            if (meta.uid, meta.gid) != (created.st_uid.into(), created.st_gid.into()) {
                 nix::unistd::fchown(
                     &f,
                     Some(Uid::from_raw(meta.uid as u32)),

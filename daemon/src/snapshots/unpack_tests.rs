@@ -296,3 +296,81 @@ fn ownership_is_exact_in_and_outside_setgid_dirs() {
     assert_eq!(owner("plain/other"), (5, 6, 0o644));
     assert_eq!(owner("top"), (0, 0, 0o644));
 }
+
+/// Unmounts (lazily, so the auto-clearing loop device goes too) on drop, even on failure.
+struct LoopMount(PathBuf);
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// On a `grpid` mount a new file gets its directory's group without any setgid bit: the
+/// unpack must notice (it reads the created file's owner back) and still give every file
+/// the tar's group, in a plain and in a setgid directory.
+#[test]
+fn ownership_is_exact_on_a_grpid_mount() {
+    if !is_root() {
+        eprintln!("skipped: needs root (mount, chown)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("fs.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let st = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-O", "^has_journal"])
+        .arg(&img)
+        .status()
+        .expect("run mkfs.ext4 (e2fsprogs)");
+    assert!(st.success(), "mkfs.ext4 failed");
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-o", "loop,grpid"])
+        .arg(&img)
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount -o loop,grpid failed");
+    let _guard = LoopMount(mnt.clone());
+    // The snapshot root is not setgid, but its group is not ours.
+    std::os::unix::fs::chown(&mnt, Some(0), Some(4321)).unwrap();
+
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, kind: tar::EntryType, mode: u32, gid: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(gid);
+        h.set_mtime(1_400_000_000);
+        let data: &[u8] = if kind == tar::EntryType::Regular {
+            b"x"
+        } else {
+            b""
+        };
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add("top", tar::EntryType::Regular, 0o644, 0);
+    add("inherit", tar::EntryType::Regular, 0o644, 4321);
+    add("sg/", tar::EntryType::Directory, 0o2775, 99);
+    add("sg/root", tar::EntryType::Regular, 0o644, 0);
+    add("plain/", tar::EntryType::Directory, 0o755, 7);
+    add("plain/root", tar::EntryType::Regular, 0o644, 0);
+    let tarball = b.into_inner().unwrap();
+    apply_to_dir(&mnt, &tarball[..]).unwrap();
+    let owner = |p: &str| {
+        let m = std::fs::symlink_metadata(mnt.join(p)).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    assert_eq!(owner("top"), (0, 0, 0o644));
+    assert_eq!(owner("inherit"), (0, 4321, 0o644));
+    assert_eq!(owner("sg"), (0, 99, 0o2775));
+    assert_eq!(owner("sg/root"), (0, 0, 0o644));
+    assert_eq!(owner("plain/root"), (0, 0, 0o644));
+}

@@ -250,6 +250,16 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(&p, d.log()).with_context(|| format!("write {p:?}"))?;
     }
     drop(d);
+    if std::env::var_os("BENCH_CRUSTD_ONLY").is_some() {
+        // Quick look while working on crustd: its medians only, no containerd run.
+        let (r, c, s) = (median(&crust.run), median(&crust.create), median(&crust.start));
+        println!(
+            "{runs} pods, crustd only (median ms): run {r:.1} create {c:.1} start {s:.1} = {:.1}, stop+remove {:.1}",
+            r + c + s,
+            median(&crust.teardown)
+        );
+        return Ok(());
+    }
 
     // containerd.
     let c = Containerd::start(&reg.host(), Some(&pause_name), None)?;

@@ -193,7 +193,8 @@ pub fn create(
             .map_err(|e| e.to_string())
     };
     // The cgroup is made while the init process starts up (spawn calls this right after
-    // starting it), then the init is moved in before it does anything.
+    // starting it). The init is moved in before it does anything when it gets a new cgroup
+    // namespace, otherwise while it sets up its rootfs (`Request::late_cgroup`).
     let mut made: Option<crust_cgroups::Cgroup> = None;
     let mut make = || -> Result<Option<crust_cgroups::Cgroup>, String> {
         let cg = make_cgroup(&spec, &a.id).map_err(|e| format!("{e:#}"))?;
@@ -216,7 +217,11 @@ pub fn create(
 
     st.init_pid = spawned.pid;
     crust_runc::logging::debug("init ready");
-    st.init_start_time = state::start_time(spawned.pid).unwrap_or(0);
+    // Never record 0: no live process has it, so `start` would call the init stopped.
+    let Some(start_time) = state::start_time(spawned.pid) else {
+        bail!("container init (pid {}) exited during create", spawned.pid);
+    };
+    st.init_start_time = start_time;
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         spawn::set_oom_score_adj(spawned.pid, adj);
     }

@@ -58,6 +58,9 @@ pub enum RootfsError {
     /// `linux.rootfsPropagation` is not a propagation word.
     #[error("linux.rootfsPropagation {0:?} is not one of shared, slave, private, unbindable (or r-prefixed)")]
     InvalidRootfsPropagation(String),
+    /// The runtime did not confirm moving the process into its cgroup.
+    #[error("joining the container's cgroup: {0}")]
+    JoinCgroup(String),
     /// A mount entry is invalid.
     #[error("mounts[{index}] ({destination:?}): {reason}")]
     InvalidMount {
@@ -232,15 +235,33 @@ fn validate(spec: &Spec) -> Result<(), RootfsError> {
 /// Prepares the rootfs in the container's new mount namespace, before pivot: applies the
 /// root propagation, binds the rootfs onto itself, mounts every `spec.mounts` entry and
 /// populates /dev (unless /dev is a bind mount).
-pub fn prepare(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
-    prepare_with(spec, rootfs, opts, Resolver::Kernel)
+/// `before_cgroup_mount` runs once before the first `cgroup`/`cgroup2` mount, which reads the
+/// process's cgroup membership (see [`crate::sync`]).
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    opts: &RootfsOptions,
+    before_cgroup_mount: &mut dyn FnMut() -> Result<(), RootfsError>,
+) -> Result<(), RootfsError> {
+    prepare_inner(spec, rootfs, opts, Resolver::Kernel, before_cgroup_mount)
 }
 
+#[cfg(test)]
 fn prepare_with(
     spec: &Spec,
     rootfs: &Path,
     opts: &RootfsOptions,
     resolver: Resolver,
+) -> Result<(), RootfsError> {
+    prepare_inner(spec, rootfs, opts, resolver, &mut || Ok(()))
+}
+
+fn prepare_inner(
+    spec: &Spec,
+    rootfs: &Path,
+    opts: &RootfsOptions,
+    resolver: Resolver,
+    before_cgroup_mount: &mut dyn FnMut() -> Result<(), RootfsError>,
 ) -> Result<(), RootfsError> {
     validate(spec)?;
     let rootfs = std::fs::canonicalize(rootfs).map_err(|source| RootfsError::Rootfs {
@@ -283,6 +304,9 @@ fn prepare_with(
         has_cgroupns: has_namespace(spec, LinuxNamespaceType::Cgroup),
     };
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            before_cgroup_mount()?;
+        }
         mount::mount_entry(&ctx, index, m)?;
     }
     if !dev_is_bound(spec) {

@@ -137,3 +137,47 @@ fn deny_all_devices_keeps_default_devices_usable() {
         text(&o)
     );
 }
+
+/// Without a cgroup namespace the init is moved into its cgroup while it sets up its rootfs
+/// (`late_cgroup`); the cgroup mount must still show the container's own cgroup, and the
+/// created (not yet started) init must already be in it.
+#[test]
+fn init_joins_its_cgroup_before_the_cgroup_mount_without_cgroupns() {
+    require_root!();
+    let mut c = Ctr::new(
+        "latecg",
+        &[
+            "sh",
+            "-c",
+            "(cat /sys/fs/cgroup/pids/pids.max; grep ':pids:' /proc/self/cgroup) > /out 2>&1",
+        ],
+    );
+    c.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "network"},
+        {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
+    c.config["linux"]["resources"] = json!({"pids": {"limit": 42}});
+    c.config["mounts"].as_array_mut().expect("mounts").push(
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                     "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    let o = c.create();
+    assert!(o.status.success(), "{}", text(&o));
+    let pid = c.state()["pid"].as_i64().expect("pid");
+    let name = format!("crust-rt-{}", c.id);
+    for h in ["pids", "memory", "cpu", "freezer"] {
+        let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/{h}/{name}/cgroup.procs"))
+            .unwrap_or_default();
+        assert!(
+            procs.lines().any(|l| l == pid.to_string()),
+            "{h}: init {pid} not in {procs:?}"
+        );
+    }
+    c.ok(&["start", &c.id]);
+    c.wait_status("stopped");
+    let log = std::fs::read_to_string(c.rootfs().join("out")).unwrap_or_default();
+    let _ = c.runc(&["delete", "--force", &c.id]);
+    assert!(log.starts_with("42\n"), "{log:?}");
+    assert!(
+        log.trim_end().ends_with(&format!(":pids:/{name}")),
+        "{log:?}"
+    );
+}

@@ -1,4 +1,7 @@
-//! `crustctl rm CONTAINER...` (or `--all`).
+//! `crustctl rm CONTAINER...` (or `--all`), and the removal loop `rmp` shares: list (for
+//! `--all`), stop first with `--force`, remove, print each id.
+
+use k8s_cri::v1 as cri;
 
 use super::Conn;
 
@@ -15,33 +18,76 @@ pub struct Args {
     force: bool,
 }
 
-pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
+/// What is removed.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Container,
+    Pod,
+}
+
+/// Removes `ids` (and every existing one with `all`), stopping each first with `force`.
+pub async fn remove(
+    conn: &Conn,
+    kind: Kind,
+    mut ids: Vec<String>,
+    all: bool,
+    force: bool,
+) -> anyhow::Result<()> {
     let mut c = conn.runtime().await?;
-    let mut ids = a.containers;
-    if a.all {
-        let l = c
-            .list_containers(k8s_cri::v1::ListContainersRequest::default())
-            .await
-            .map_err(super::rpc)?
-            .into_inner();
-        ids.extend(l.containers.into_iter().map(|c| c.id));
+    if all {
+        ids.extend(match kind {
+            Kind::Container => {
+                let r = cri::ListContainersRequest::default();
+                let l = c.list_containers(r).await.map_err(super::rpc)?;
+                l.into_inner()
+                    .containers
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect::<Vec<_>>()
+            }
+            Kind::Pod => {
+                let r = cri::ListPodSandboxRequest::default();
+                let l = c.list_pod_sandbox(r).await.map_err(super::rpc)?;
+                l.into_inner().items.into_iter().map(|p| p.id).collect()
+            }
+        });
     }
-    anyhow::ensure!(!ids.is_empty(), "no container given");
+    let what = match kind {
+        Kind::Container => "container",
+        Kind::Pod => "pod",
+    };
+    anyhow::ensure!(!ids.is_empty(), "no {what} given");
     for id in ids {
-        if a.force {
-            c.stop_container(k8s_cri::v1::StopContainerRequest {
-                container_id: id.clone(),
-                timeout: 0,
-            })
-            .await
-            .map_err(super::rpc)?;
+        let (container_id, pod_sandbox_id) = (id.clone(), id.clone());
+        match kind {
+            Kind::Container => {
+                if force {
+                    let r = cri::StopContainerRequest {
+                        container_id: container_id.clone(),
+                        timeout: 0,
+                    };
+                    c.stop_container(r).await.map_err(super::rpc)?;
+                }
+                let r = cri::RemoveContainerRequest { container_id };
+                c.remove_container(r).await.map_err(super::rpc)?;
+                println!("{id}");
+            }
+            Kind::Pod => {
+                if force {
+                    let r = cri::StopPodSandboxRequest {
+                        pod_sandbox_id: pod_sandbox_id.clone(),
+                    };
+                    c.stop_pod_sandbox(r).await.map_err(super::rpc)?;
+                }
+                let r = cri::RemovePodSandboxRequest { pod_sandbox_id };
+                c.remove_pod_sandbox(r).await.map_err(super::rpc)?;
+                println!("Removed sandbox {id}");
+            }
         }
-        c.remove_container(k8s_cri::v1::RemoveContainerRequest {
-            container_id: id.clone(),
-        })
-        .await
-        .map_err(super::rpc)?;
-        println!("{id}");
     }
     Ok(())
+}
+
+pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
+    remove(conn, Kind::Container, a.containers, a.all, a.force).await
 }

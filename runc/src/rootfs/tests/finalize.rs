@@ -37,7 +37,7 @@ fn pivot_then_masked_readonly_paths_and_readonly_root() {
     let rootfs = r.clone();
     let host_base = fx.base.clone();
     in_mount_ns(move || {
-        prepare(&sp, &rootfs, &RootfsOptions::default()).expect("prepare");
+        prepare(&sp, &rootfs, &RootfsOptions::default(), &mut || Ok(())).expect("prepare");
         pivot(&rootfs, &RootfsOptions::default()).expect("pivot");
         assert_eq!(std::env::current_dir().expect("cwd"), Path::new("/"));
         assert_eq!(
@@ -111,7 +111,7 @@ fn no_pivot_moves_the_root() {
             no_pivot: true,
             ..RootfsOptions::default()
         };
-        prepare(&sp, &rootfs, &o).expect("prepare");
+        prepare(&sp, &rootfs, &o, &mut || Ok(())).expect("prepare");
         pivot(&rootfs, &o).expect("move root");
         assert_eq!(std::env::current_dir().expect("cwd"), Path::new("/"));
         assert_eq!(

@@ -43,7 +43,7 @@ fn every_mount_kind_with_options() {
     let r = fx.rootfs.clone();
     let outside = fx.outside.clone();
     in_mount_ns(move || {
-        prepare(&sp, &r, &opts()).expect("prepare");
+        prepare(&sp, &r, &opts(), &mut || Ok(())).expect("prepare");
         let kind = |p: &str| mount_at(&r.join(p)).map(|m| m.fstype).unwrap_or_default();
         assert_eq!(kind("proc"), "proc");
         assert!(r.join("proc/self/status").exists());
@@ -182,7 +182,7 @@ fn propagation_and_recursive_attributes() {
             None,
         )
         .expect("submount");
-        prepare(&sp, &r, &opts()).expect("prepare");
+        prepare(&sp, &r, &opts(), &mut || Ok(())).expect("prepare");
         let opt = |p: &str| mount_at(&r.join(p)).expect(p).optional;
         assert!(
             opt("shared").iter().any(|o| o.starts_with("shared:")),
@@ -220,7 +220,7 @@ fn tmpcopyup_fills_the_tmpfs() {
     ]}));
     let r = fx.rootfs.clone();
     in_mount_ns(move || {
-        prepare(&sp, &r, &opts()).expect("prepare");
+        prepare(&sp, &r, &opts(), &mut || Ok(())).expect("prepare");
         let d = r.join("copy");
         assert_eq!(mount_at(&d).expect("mounted").fstype, "tmpfs");
         assert_eq!(
@@ -255,7 +255,7 @@ fn spec_devices_and_user_ns_binds() {
     ]}}));
     let r = fx.rootfs.clone();
     in_mount_ns(move || {
-        prepare(&sp, &r, &opts()).expect("prepare");
+        prepare(&sp, &r, &opts(), &mut || Ok(())).expect("prepare");
         let m = std::fs::symlink_metadata(r.join("dev/fuse")).expect("fuse");
         assert!(m.file_type().is_char_device());
         assert_eq!(m.rdev(), libc::makedev(10, 229));
@@ -289,7 +289,7 @@ fn spec_devices_and_user_ns_binds() {
             in_user_ns: true,
             ..RootfsOptions::default()
         };
-        prepare(&sp, &r, &o).expect("prepare");
+        prepare(&sp, &r, &o, &mut || Ok(())).expect("prepare");
         for name in ["null", "zero", "tty"] {
             let p = r.join("dev").join(name);
             assert!(mount_at(&p).is_some(), "{name} is a bind mount");
@@ -365,7 +365,7 @@ fn bad_input_is_refused_before_anything_changes() {
         let r = fx.rootfs.clone();
         let (err, before, after) = in_mount_ns(move || {
             let before = super::super::mountinfo::read_self().expect("mountinfo");
-            let err = prepare(&sp, &r, &opts()).expect_err("refused");
+            let err = prepare(&sp, &r, &opts(), &mut || Ok(())).expect_err("refused");
             let after = super::super::mountinfo::read_self().expect("mountinfo");
             (err, before, after)
         });
@@ -389,7 +389,9 @@ fn bad_input_is_refused_before_anything_changes() {
     // A missing rootfs.
     let sp = spec(serde_json::json!({}));
     let missing = fx.base.join("no-rootfs");
-    let err = in_mount_ns(move || prepare(&sp, &missing, &opts()).expect_err("missing rootfs"));
+    let err = in_mount_ns(move || {
+        prepare(&sp, &missing, &opts(), &mut || Ok(())).expect_err("missing rootfs")
+    });
     assert!(err.to_string().contains("no-rootfs"), "{err}");
 }
 
@@ -405,7 +407,7 @@ fn devices_fall_back_to_binds_when_mknod_is_refused() {
         // Capabilities are per thread: only this test thread loses CAP_MKNOD.
         caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_MKNOD)
             .expect("drop CAP_MKNOD");
-        prepare(&sp, &r, &opts()).expect("prepare");
+        prepare(&sp, &r, &opts(), &mut || Ok(())).expect("prepare");
         let null = r.join("dev/null");
         assert!(mount_at(&null).is_some(), "bound from the host");
         assert!(std::fs::metadata(&null)
@@ -437,7 +439,7 @@ fn cgroup_mount_with_and_without_cgroup_namespace() {
         }));
         let r = fx.rootfs.clone();
         in_mount_ns(move || {
-            prepare(&sp, &r, &opts()).expect("prepare");
+            prepare(&sp, &r, &opts(), &mut || Ok(())).expect("prepare");
             let cg = r.join("sys/fs/cgroup");
             if !v1 {
                 assert_eq!(mount_at(&cg).expect("cgroup2").fstype, "cgroup2");

@@ -95,7 +95,7 @@ fn prepare_in_a_user_namespace_keeps_locked_flags_and_binds_devices() {
             in_user_ns: true,
             ..RootfsOptions::default()
         };
-        prepare(&sp, &rootfs, &opts).expect("prepare in user ns");
+        prepare(&sp, &rootfs, &opts, &mut || Ok(())).expect("prepare in user ns");
         let f = vfs_flags(&rootfs.join("locked"));
         assert_eq!(f & libc::ST_RDONLY, libc::ST_RDONLY, "ro applied");
         assert_eq!(
