@@ -158,6 +158,10 @@ pub fn main() -> ! {
         }
     };
     std::env::remove_var(SYNC_FD_ENV);
+    // Executed as /proc/self/fd/N, the kernel named us "N": say what we are in `ps` until
+    // the container's program replaces us.
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"crust-runc:init".as_ptr()) };
     // SAFETY: the parent passed us this socket and nothing else in this process owns it.
     let ch = unsafe { Channel::from_raw(fd) };
     // SAFETY: fcntl on our own fd; the channel must not leak into the container program.
