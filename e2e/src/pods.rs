@@ -260,6 +260,11 @@ impl Drop for Leftovers {
             {
                 let _ = std::fs::remove_dir(e.path().join(cg.trim_start_matches('/')));
                 if parent.starts_with("/crust/") {
+                    // A shared-PID pod's init leaf, `<pod cgroup>/<pod id>`.
+                    if let Some(pod) = parent.rsplit('/').next() {
+                        let leaf = format!("{}/{pod}", parent.trim_start_matches('/'));
+                        let _ = std::fs::remove_dir(e.path().join(leaf));
+                    }
                     let _ = std::fs::remove_dir(e.path().join(parent.trim_start_matches('/')));
                 }
             }

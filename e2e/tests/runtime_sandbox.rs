@@ -380,7 +380,55 @@ async fn shared_pid_namespace_outlives_first_container() {
         })
         .count();
     assert_eq!(init, 1, "one pod init for the pod");
+    // The init lives in the pod's cgroup (a leaf named after the pod, as containerd's
+    // pause container), in every hierarchy; it moves itself there after RunPodSandbox.
+    let init_pid = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| {
+            std::fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| c.trim() == "crust-pod-init")
+                && std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&pod))
+        })
+        .map(|e| e.path())
+        .expect("pod init");
+    let leaf = format!("/crust/{pod}/{pod}");
+    let in_leaf = || {
+        let cg = std::fs::read_to_string(init_pid.join("cgroup")).unwrap_or_default();
+        let lines: Vec<&str> = cg.lines().collect();
+        (
+            !lines.is_empty()
+                && lines
+                    .iter()
+                    .all(|l| l.splitn(3, ':').nth(2) == Some(leaf.as_str())),
+            cg,
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !in_leaf().0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (ok, cg) = in_leaf();
+    assert!(ok, "pod init in {leaf} everywhere:\n{cg}\n{}", d.log());
+    let leaf_dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(leaf.trim_start_matches('/')))
+        .filter(|p| p.is_dir())
+        .collect();
+    assert!(!leaf_dirs.is_empty());
     pods::remove_pod(&mut rt, &pod).await;
+    for p in &leaf_dirs {
+        assert!(!p.exists(), "{} removed with the pod", p.display());
+        assert!(
+            !p.parent().is_some_and(|p| p.exists()),
+            "pod cgroup {} removed",
+            p.display()
+        );
+    }
     let left = || {
         std::fs::read_dir("/proc")
             .into_iter()
@@ -397,4 +445,127 @@ async fn shared_pid_namespace_outlives_first_container() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(left(), 0, "nothing of the pod is left running");
+}
+
+/// Pids of the processes whose command line is exactly `cmd` (NUL-separated words).
+fn procs_with_cmdline(cmd: &[&str]) -> Vec<i32> {
+    let want = cmd.join("\0") + "\0";
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want.as_bytes()))
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect()
+}
+
+/// Removes a pod cgroup (`/crust/<pod>`, below it first) in every hierarchy on drop: the
+/// test makes crustd forget the pod, so nobody else knows it.
+struct PodCgroup(String);
+
+impl Drop for PodCgroup {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let dir = e.path().join(self.0.trim_start_matches('/'));
+            for sub in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if sub.path().is_dir() {
+                    let _ = std::fs::remove_dir(sub.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orphan_shim_containers_are_killed_at_recovery() {
+    require_root!();
+    let (_reg, mut d, mut rt, img, logs, _g) = setup().await;
+    let dir = d.dir.path().to_path_buf();
+    let pc = pod_config("orphanpod", logs.path().to_str().unwrap());
+    let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
+    let _cg = PodCgroup(format!("/crust/{pod}"));
+    // A unique command line to find the container's process by.
+    let arg = format!("{}", 900_000 + std::process::id() % 100_000);
+    let cmd = ["/bin/sleep", arg.as_str()];
+    let running = pods::run_container(&mut rt, &pod, &pc, container_config("r", &img, &cmd))
+        .await
+        .expect("create+start");
+    // A second container only created: recovery must delete it too.
+    let created = rt
+        .create_container(kc::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(container_config("c", &img, &["/bin/true"])),
+            sandbox_config: Some(pc.clone()),
+        })
+        .await
+        .expect("CreateContainer")
+        .into_inner()
+        .container_id;
+    let sleeper = procs_with_cmdline(&cmd);
+    assert_eq!(sleeper.len(), 1, "the container runs");
+    assert_eq!(shims(&dir, &pod).len(), 1);
+
+    // crustd dies and forgets the pod (as a crash inside RemovePodSandbox leaves it):
+    // the shim still runs both containers, and no record names them.
+    d.kill9();
+    {
+        let meta = crust_daemon::metadata::Metadata::open(&d.root().join("meta.redb"))
+            .expect("open metadata");
+        meta.write(|tx| {
+            use crust_daemon::metadata::Table;
+            tx.delete(Table::Containers, &running)?;
+            tx.delete(Table::Containers, &created)?;
+            tx.delete(Table::Pods, &pod)?;
+            Ok::<_, crust_daemon::metadata::Error>(())
+        })
+        .expect("forget the pod");
+    }
+    d.restart();
+    assert!(
+        wait_gone(&dir, &pod),
+        "orphan shim stopped at recovery\n{}",
+        d.log()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !procs_with_cmdline(&cmd).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        procs_with_cmdline(&cmd).is_empty(),
+        "the orphan's container was killed\n{}",
+        d.log()
+    );
+    let log = d.log();
+    assert!(
+        !log.contains("did not exit: killing it"),
+        "the shim exited on Shutdown, not by SIGKILL\n{log}"
+    );
+    for id in [&running, &created] {
+        assert!(
+            log.contains(&format!("container={id}")) || log.contains(id.as_str()),
+            "recovery names the killed container {id}\n{log}"
+        );
+        assert!(
+            !dir.join("state/runc/crust").join(id).exists(),
+            "the runtime's state of {id} is deleted"
+        );
+        assert!(
+            !dir.join("state/bundles").join(id).exists(),
+            "the bundle of {id} is removed"
+        );
+    }
+    // The restarted crustd knows nothing of it and works.
+    let mut rt = pods::Runtime::new(d.channel().await);
+    let pods = rt
+        .list_pod_sandbox(kc::ListPodSandboxRequest { filter: None })
+        .await
+        .expect("ListPodSandbox")
+        .into_inner()
+        .items;
+    assert!(pods.iter().all(|p| p.id != pod));
 }

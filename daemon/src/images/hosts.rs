@@ -214,17 +214,18 @@ struct DockerAuth {
     registrytoken: String,
 }
 
-/// Credentials for `registry` from a docker `config.json`, if it has an entry.
-pub fn docker_config_credentials(
+/// Credentials for `registry` from a docker `config.json`, if it has an entry (a
+/// credential helper it names runs off the async workers, see [`super::credhelper`]).
+pub async fn docker_config_credentials(
     json: &[u8],
     registry: &str,
 ) -> Result<Option<Credentials>, String> {
-    docker_config_credentials_in(json, registry, None)
+    docker_config_credentials_in(json, registry, None).await
 }
 
 /// [`docker_config_credentials`] with credential helpers looked up in `helpers` instead of
 /// `PATH`.
-pub fn docker_config_credentials_in(
+pub async fn docker_config_credentials_in(
     json: &[u8],
     registry: &str,
     helpers: Option<&std::path::Path>,
@@ -245,7 +246,7 @@ pub fn docker_config_credentials_in(
     let matches = |k: &str| strip(k) == want || strip(k) == registry;
     let timeout = super::credhelper::HELPER_TIMEOUT;
     if let Some((_, helper)) = cfg.cred_helpers.iter().find(|(k, _)| matches(k)) {
-        return super::credhelper::get(helper, registry, helpers, timeout);
+        return super::credhelper::get(helper, registry, helpers, timeout).await;
     }
     let entry = cfg
         .auths
@@ -263,7 +264,7 @@ pub fn docker_config_credentials_in(
         return Ok(entry);
     }
     match cfg.creds_store.as_deref().filter(|s| !s.is_empty()) {
-        Some(store) => super::credhelper::get(store, registry, helpers, timeout),
+        Some(store) => super::credhelper::get(store, registry, helpers, timeout).await,
         None => Ok(None),
     }
 }
@@ -272,8 +273,8 @@ pub fn docker_config_credentials_in(
 mod tests {
     use super::*;
 
-    #[test]
-    fn endpoints_and_credentials() {
+    #[tokio::test]
+    async fn endpoints_and_credentials() {
         let cfg: RegistryConfig = toml::from_str(
             r#"
             [hosts."docker.io"]
@@ -330,6 +331,7 @@ mod tests {
         );
         assert_eq!(
             docker_config_credentials(j.as_bytes(), "docker.io")
+                .await
                 .unwrap()
                 .unwrap()
                 .auth,
@@ -337,18 +339,20 @@ mod tests {
         );
         assert_eq!(
             docker_config_credentials(j.as_bytes(), "127.0.0.1:5000")
+                .await
                 .unwrap()
                 .unwrap()
                 .username,
             "a"
         );
         assert!(docker_config_credentials(j.as_bytes(), "other")
+            .await
             .unwrap()
             .is_none());
     }
 
-    #[test]
-    fn credential_helpers_take_precedence_as_in_docker() {
+    #[tokio::test]
+    async fn credential_helpers_take_precedence_as_in_docker() {
         use std::os::unix::fs::PermissionsExt as _;
         let d = tempfile::tempdir().unwrap();
         for (name, user) in [("per", "from-per-registry"), ("store", "from-store")] {
@@ -362,21 +366,35 @@ mod tests {
         }
         let j = br#"{"auths":{"a.example":{"username":"plain","password":"p"},"c.example":{}},
             "credHelpers":{"b.example":"per","a.example":"per"},"credsStore":"store"}"#;
-        let user = |reg: &str| {
-            docker_config_credentials_in(j, reg, Some(d.path()))
-                .unwrap()
-                .map(|c| c.username)
+        let user = |reg: &'static str| {
+            let dir = d.path().to_path_buf();
+            async move {
+                docker_config_credentials_in(j, reg, Some(&dir))
+                    .await
+                    .unwrap()
+                    .map(|c| c.username)
+            }
         };
         // credHelpers beats auths; auths beats credsStore; an empty auths entry (what
         // docker writes when a store holds the secret) falls through to the store.
-        assert_eq!(user("a.example").as_deref(), Some("from-per-registry"));
-        assert_eq!(user("b.example").as_deref(), Some("from-per-registry"));
-        assert_eq!(user("c.example").as_deref(), Some("from-store"));
-        assert_eq!(user("other").as_deref(), Some("from-store"));
+        assert_eq!(
+            user("a.example").await.as_deref(),
+            Some("from-per-registry")
+        );
+        assert_eq!(
+            user("b.example").await.as_deref(),
+            Some("from-per-registry")
+        );
+        assert_eq!(user("c.example").await.as_deref(), Some("from-store"));
+        assert_eq!(user("other").await.as_deref(), Some("from-store"));
         let no_store = br#"{"auths":{"a.example":{"username":"plain","password":"p"}}}"#;
-        let c = docker_config_credentials_in(no_store, "a.example", Some(d.path())).unwrap();
+        let c = docker_config_credentials_in(no_store, "a.example", Some(d.path()))
+            .await
+            .unwrap();
         assert_eq!(c.unwrap().username, "plain");
         let broken = br#"{"credsStore":"absent"}"#;
-        assert!(docker_config_credentials_in(broken, "x", Some(d.path())).is_err());
+        assert!(docker_config_credentials_in(broken, "x", Some(d.path()))
+            .await
+            .is_err());
     }
 }

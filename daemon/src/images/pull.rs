@@ -212,7 +212,7 @@ impl Images {
         Err(last.unwrap_or_else(|| Error::NotFound(name)))
     }
 
-    fn auth_for(
+    async fn auth_for(
         &self,
         r: &ImageRef,
         ep: &Endpoint,
@@ -228,12 +228,12 @@ impl Images {
             return c.to_auth().map_err(bad);
         }
         if let Some(path) = &self.registry.docker_config {
-            if let Ok(json) = std::fs::read(path) {
+            if let Ok(json) = tokio::fs::read(path).await {
                 let hosts = [ep.host.as_str(), r.registry.as_str()];
                 // The registry itself once when it is the endpoint (a helper runs per lookup).
                 let n = if hosts[0] == hosts[1] { 1 } else { 2 };
                 for host in &hosts[..n] {
-                    if let Some(c) = docker_config_credentials(&json, host).map_err(&bad)? {
+                    if let Some(c) = docker_config_credentials(&json, host).await.map_err(&bad)? {
                         return c.to_auth().map_err(bad);
                     }
                 }
@@ -265,7 +265,7 @@ impl Images {
             endpoint: ep.host.clone(),
             client: Client::new(config),
             repository: r.repository.clone(),
-            auth: self.auth_for(r, ep, creds)?,
+            auth: self.auth_for(r, ep, creds).await?,
         };
         let (bytes, target) = ctx.manifest(r.tag.as_deref(), r.digest.as_ref()).await?;
         let mut blobs = vec![target.clone()];

@@ -6,9 +6,17 @@
 //! namespace through the pin `<state>/ns/<pod>/pid`, so the namespace does not end with
 //! the pod's first container.
 //!
+//! The init lives in the pod's cgroup, in a leaf `<cgroup parent>/<pod id>` of every
+//! hierarchy ([`cgroup_path`]), as containerd's pause container does (a leaf, so that a v2
+//! pod cgroup keeps no process of its own and can still delegate controllers to its
+//! containers). The init moves itself there once it has let go of the launcher's pipes, so
+//! the move (which on cgroup v1 can wait for an RCU grace period) is never on
+//! RunPodSandbox's path. The leaf is removed once the init is dead ([`stop`]).
+//!
 //! Invariants: the init is killed only after its namespace inode is checked against the
 //! pin (a recycled pid is never signalled); killing it ends every process of the pod's
-//! PID namespace, as the pause process's death does under containerd.
+//! PID namespace, as the pause process's death does under containerd; its cgroup leaf is
+//! removed only after it has exited.
 
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -28,9 +36,20 @@ pub fn pin_path(state: &Path, pod_id: &str) -> PathBuf {
     state.join("ns").join(pod_id).join("pid")
 }
 
+/// The cgroup (cgroupfs path) of `pod_id`'s init: a leaf named after the pod below the
+/// pod's cgroup parent.
+pub fn cgroup_path(cgroup_parent: &str, pod_id: &str) -> String {
+    format!(
+        "/{}/{pod_id}",
+        cgroup_parent.trim_start_matches('/').trim_end_matches('/')
+    )
+    .replace("//", "/")
+}
+
 /// Starts the pod init of `pod_id` from crustd's own binary and pins its PID namespace;
-/// returns (pin, host pid of the init).
-pub async fn start(state: &Path, pod_id: &str) -> Result<(PathBuf, u32)> {
+/// returns (pin, host pid of the init). The init moves itself into `cgroup` (see
+/// [`cgroup_path`]) after this returns.
+pub async fn start(state: &Path, pod_id: &str, cgroup: &str) -> Result<(PathBuf, u32)> {
     let err = |message: String| RuntimeError::PodInit {
         pod: pod_id.into(),
         message,
@@ -40,6 +59,7 @@ pub async fn start(state: &Path, pod_id: &str) -> Result<(PathBuf, u32)> {
         .arg(pod_id)
         // Only for whoever reads the command line (crustd's state dir: whose init it is).
         .arg(state)
+        .arg(cgroup)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -97,20 +117,66 @@ pub fn alive(pin: &Path, pid: u32) -> bool {
     }
 }
 
-/// Kills the init `pid` (if it is still the pin's) and unpins the namespace. Idempotent.
-pub fn stop(pin: &Path, pid: u32) {
+/// Kills the init `pid` (if it is still the pin's), unpins the namespace and, once the
+/// init has exited, removes its cgroup leaf `cgroup` (see [`cgroup_path`]). Idempotent;
+/// blocks for as long as the init takes to die (bounded).
+pub fn stop(pin: &Path, pid: u32, cgroup: &str) {
     if alive(pin, pid) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,
         );
+        wait_exited(pid as i32);
     }
     let _ = umount2(pin, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_file(pin);
+    remove_cgroup(cgroup);
 }
 
-/// `crustd --pod-init <pod> <state>`: unshare a PID namespace, fork its init, print the init's
-/// pid and exit. Runs before crustd starts any thread, so fork is safe.
+/// Waits (up to 2 s) until `pid` has exited: gone or a zombie (which has left its cgroups).
+fn wait_exited(pid: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name, which may hold spaces and parentheses.
+        match stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().next())
+        {
+            None | Some("Z" | "X") => return,
+            Some(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
+/// Removes the init's cgroup leaf `cgroup` in every hierarchy (missing is fine).
+fn remove_cgroup(cgroup: &str) {
+    if cgroup.trim_matches('/').is_empty() {
+        return;
+    }
+    match crust_cgroups::Cgroup::new(Some(cgroup), "pod-init").and_then(|c| c.delete()) {
+        Ok(()) => {}
+        Err(e) => tracing::warn!(cgroup, error = %e, "remove the pod init's cgroup"),
+    }
+}
+
+/// Warns when the init `pid` of `pod` has not reached its cgroup `cgroup` a second after
+/// its start (it cannot report that itself: its output is gone by then).
+pub async fn check_cgroup(pod: String, pid: u32, cgroup: String) {
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let Ok(own) = tokio::fs::read_to_string(format!("/proc/{pid}/cgroup")).await else {
+        return; // already gone (the pod was stopped)
+    };
+    if !own
+        .lines()
+        .any(|l| l.splitn(3, ':').nth(2) == Some(cgroup.as_str()))
+    {
+        tracing::warn!(pod = %pod, pid, cgroup = %cgroup, cgroups = %own.replace('\n', " "), "the pod init is not in its cgroup");
+    }
+}
+
+/// `crustd --pod-init <pod> <state> [<cgroup>]`: unshare a PID namespace, fork its init,
+/// print the init's pid and exit. Runs before crustd starts any thread, so fork is safe.
 pub fn launch_main() -> ! {
     use nix::sched::{unshare, CloneFlags};
     use nix::unistd::{fork, ForkResult};
@@ -126,7 +192,7 @@ pub fn launch_main() -> ! {
             let _ = out.flush();
             std::process::exit(0);
         }
-        Ok(ForkResult::Child) => init(),
+        Ok(ForkResult::Child) => init(std::env::args().nth(4)),
         Err(e) => {
             eprintln!("fork pod init: {e}");
             std::process::exit(1);
@@ -134,10 +200,15 @@ pub fn launch_main() -> ! {
     }
 }
 
-/// PID 1 of the pod's namespace: detach, reap every child, never exit by itself.
-fn init() -> ! {
+/// PID 1 of the pod's namespace: detach, move into `cgroup`, reap every child, never exit
+/// by itself.
+fn init(cgroup: Option<String>) -> ! {
     use nix::sys::signal::{SigSet, Signal};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    // SIGCHLD is blocked first, so none that arrives during the cgroup move is lost.
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    let _ = set.thread_block();
     let _ = nix::unistd::setsid();
     let _ = std::env::set_current_dir("/");
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -157,22 +228,40 @@ fn init() -> ! {
     unsafe {
         libc::prctl(libc::PR_SET_NAME, c"crust-pod-init".as_ptr(), 0, 0, 0);
     }
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    let _ = set.thread_block();
+    // The launcher's pipes are closed (crustd has its answer): the move costs RunPodSandbox
+    // nothing. A failure leaves the init where it is; crustd notices (check_cgroup).
+    if let Some(cg) = cgroup.filter(|c| !c.trim_matches('/').is_empty()) {
+        let _ = join_cgroup(&cg);
+    }
     loop {
-        let _ = set.wait();
         while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             if st == WaitStatus::StillAlive {
                 break;
             }
         }
+        let _ = set.wait();
     }
 }
 
+/// Creates `cgroup` in every hierarchy and moves the calling process into it.
+fn join_cgroup(cgroup: &str) -> std::result::Result<(), crust_cgroups::CgroupError> {
+    let cg = crust_cgroups::Cgroup::new(Some(cgroup), "pod-init")?;
+    cg.create()?;
+    // cgroup.procs takes pids of the writer's PID namespace, where the init is 1.
+    cg.add_process(1)
+}
+
 /// Kills every process in the PID namespace pinned at `pin` (a pod with no record: its
-/// init's pid is unknown) and unpins it.
+/// init's pid and cgroup are unknown), unpins it and removes the init's cgroup leaf (found
+/// in `/proc/<pid>/cgroup`: the one named after the pod, `<state>/ns/<pod>/pid`).
 pub fn stop_pinned(pin: &Path) {
+    let pod = pin
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut killed = Vec::new();
+    let mut leaves = std::collections::BTreeSet::new();
     if let Ok(want) = std::fs::metadata(pin) {
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -180,14 +269,40 @@ pub fn stop_pinned(pin: &Path) {
             };
             if let Ok(m) = std::fs::metadata(e.path().join("ns/pid")) {
                 if m.ino() == want.ino() && m.dev() == want.dev() {
+                    let cgroups = std::fs::read_to_string(e.path().join("cgroup"));
+                    for l in cgroups.unwrap_or_default().lines() {
+                        let path = l.splitn(3, ':').nth(2).unwrap_or_default();
+                        if !pod.is_empty() && path.ends_with(&format!("/{pod}")) {
+                            leaves.insert(path.to_string());
+                        }
+                    }
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(pid),
                         nix::sys::signal::Signal::SIGKILL,
                     );
+                    killed.push(pid);
                 }
             }
         }
     }
+    for pid in killed {
+        wait_exited(pid);
+    }
     let _ = umount2(pin, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_file(pin);
+    for leaf in leaves {
+        remove_cgroup(&leaf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_leaf_below_the_pod_parent() {
+        assert_eq!(cgroup_path("/crust/p1", "p1"), "/crust/p1/p1");
+        assert_eq!(cgroup_path("kubepods/podu/", "p2"), "/kubepods/podu/p2");
+        assert_eq!(cgroup_path("/", "p3"), "/p3");
+    }
 }

@@ -5,7 +5,9 @@
 //! pod dirs, namespace pins).
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use containerd_shim_protos::api::Status;
 
@@ -131,8 +133,10 @@ impl Runtime {
                 tracing::warn!(error = %e, "network reconcile");
             }
         }
-        self.remove_leftovers().await;
+        // Shims first: an orphan shim's containers are killed and deleted through it (which
+        // unmounts their rootfs), then remove_leftovers removes their bundles and snapshots.
         self.reap_shims().await;
+        self.remove_leftovers().await;
         tracing::info!(
             pods = self.pods().len(),
             containers = self.containers().len(),
@@ -143,8 +147,9 @@ impl Runtime {
     }
 
     /// Shuts down the shims no pod needs: those of pods that are gone (a crash inside
-    /// RunPodSandbox or RemovePodSandbox) and of stopped pods without containers. A shim
-    /// of a gone pod that still has containers after Shutdown is killed.
+    /// RunPodSandbox or RemovePodSandbox) and of stopped pods without containers. The
+    /// containers a gone pod's shim still runs are killed and deleted through it first
+    /// (nothing records them); a shim still alive after Shutdown is SIGKILLed.
     async fn reap_shims(&self) {
         let mut keep = HashSet::new();
         for p in self.pods() {
@@ -178,10 +183,10 @@ impl Runtime {
                 let _ = std::fs::remove_file(path.with_extension("log"));
                 continue;
             };
+            let killed = self.kill_orphan_containers(&s, &address).await;
             s.shutdown().await;
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            if path.exists() && pid > 1 {
-                tracing::warn!(shim = %address, pid, "shim of a gone pod kept containers: killing it");
+            if !wait_path_gone(&path, Duration::from_secs(2)).await && pid > 1 {
+                tracing::warn!(shim = %address, pid, "shim of a gone pod did not exit: killing it");
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid as i32),
                     nix::sys::signal::Signal::SIGKILL,
@@ -189,8 +194,46 @@ impl Runtime {
                 let _ = std::fs::remove_file(&path);
                 let _ = std::fs::remove_file(path.with_extension("log"));
             }
-            tracing::info!(shim = %address, "stopped a shim no pod needs");
+            tracing::info!(shim = %address, containers = killed, "stopped a shim no pod needs");
         }
+    }
+
+    /// Kills (SIGKILL, every process), waits for and deletes each container the orphan
+    /// shim `s` runs; returns how many. The Task API has no listing, so the candidates
+    /// are the containers the runtime has state for and those with a bundle: a shim
+    /// answers State only for its own containers.
+    async fn kill_orphan_containers(&self, s: &Shim, address: &str) -> usize {
+        let mut ids = std::collections::BTreeSet::new();
+        for dir in [
+            self.cfg.shim.runtime_root.join(shim::NAMESPACE),
+            self.cfg.state.join("bundles"),
+        ] {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                ids.insert(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        let mut n = 0;
+        for id in ids {
+            let Ok(st) = s.state(&id).await else {
+                continue;
+            };
+            tracing::warn!(shim = %address, container = %id, pid = st.pid, "killing a container of a gone pod");
+            if st.status.enum_value_or_default() != Status::STOPPED {
+                if let Err(e) = s.kill(&id, "", libc::SIGKILL as u32, true).await {
+                    tracing::warn!(container = %id, error = %e, "kill");
+                }
+                match tokio::time::timeout(Duration::from_secs(10), s.wait(&id, "")).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(container = %id, error = %e, "wait"),
+                    Err(_) => tracing::warn!(container = %id, "no exit 10 s after SIGKILL"),
+                }
+            }
+            match s.delete(&id, "").await {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!(container = %id, error = %e, "delete"),
+            }
+        }
+        n
     }
 
     async fn remove_leftovers(&self) {
@@ -239,4 +282,16 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Waits up to `limit` for `path` (an exiting shim's socket, which it unlinks) to vanish.
+async fn wait_path_gone(path: &Path, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while path.exists() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }

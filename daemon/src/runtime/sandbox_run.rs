@@ -147,9 +147,11 @@ impl Runtime {
             }
         }
         if s.namespaces.pid == NsMode::Pod {
-            let (pin, pid) = podinit::start(&self.cfg.state, &id).await?;
+            let cgroup = podinit::cgroup_path(&rec.cgroup_parent, &id);
+            let (pin, pid) = podinit::start(&self.cfg.state, &id, &cgroup).await?;
             rec.pidns = Some(pin);
             rec.pod_init_pid = pid;
+            tokio::spawn(podinit::check_cgroup(id.clone(), pid, cgroup));
         }
         let hostname = super::spec::pod_hostname(rec);
         let (ipc, uts) = podfiles::pin_namespaces(
@@ -181,8 +183,13 @@ impl Runtime {
         if let Some(ns) = &rec.netns {
             let _ = netns::remove(ns);
         }
-        if let Some(pin) = &rec.pidns {
-            podinit::stop(pin, rec.pod_init_pid);
+        if let Some(pin) = rec.pidns.clone() {
+            // Waits for the init to die before removing its cgroup: off the async workers.
+            let (pid, cgroup) = (
+                rec.pod_init_pid,
+                podinit::cgroup_path(&rec.cgroup_parent, &rec.id),
+            );
+            let _ = tokio::task::spawn_blocking(move || podinit::stop(&pin, pid, &cgroup)).await;
         }
         podfiles::unpin(&self.cfg.state, &rec.id);
         podfiles::unmount_shm(&rec.dir);
