@@ -148,6 +148,9 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Set once `Ready` went out: the parent reads no further message after it.
+static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Entry point of `crust-runc init`. Never returns.
 pub fn main() -> ! {
     let fd: RawFd = match std::env::var(SYNC_FD_ENV).ok().and_then(|v| v.parse().ok()) {
@@ -167,8 +170,10 @@ pub fn main() -> ! {
     // SAFETY: fcntl on our own fd; the channel must not leak into the container program.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     if let Err(e) = stage1(&ch) {
-        // After `Ready` nobody reads the channel any more: say it on the container's stderr.
-        if ch.send(&Message::Error(chain(&e)), None).is_err() {
+        // After `Ready` nobody reads the channel any more (create may still be running, so
+        // the send succeeds and is lost): say it on the container's stderr then.
+        let sent = ch.send(&Message::Error(chain(&e)), None).is_ok();
+        if !sent || READY_SENT.load(std::sync::atomic::Ordering::Relaxed) {
             eprintln!("crust-runc init: {}", chain(&e));
         }
         std::process::exit(1);
@@ -412,6 +417,7 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
     let env = crate::process::environment(&req.process);
     let exe = crate::process::resolve_executable(&req.process, &env)?;
     ch.send(&Message::Ready, None)?;
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(fifo) = fifo {
         let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
         // Blocks until `start` opens the read side; a signal may interrupt the wait.

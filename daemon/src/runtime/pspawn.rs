@@ -240,7 +240,10 @@ mod tests {
         ours.read_to_string(&mut got).unwrap();
         assert_eq!(got, "hi\n");
         let st = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
-        assert_eq!(st, nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(pid), 0));
+        assert_eq!(
+            st,
+            nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(pid), 0)
+        );
         let err = std::fs::read_to_string(&err_path).unwrap();
         assert_eq!(
             err.trim(),

@@ -252,7 +252,11 @@ async fn main() -> anyhow::Result<()> {
     drop(d);
     if std::env::var_os("BENCH_CRUSTD_ONLY").is_some() {
         // Quick look while working on crustd: its medians only, no containerd run.
-        let (r, c, s) = (median(&crust.run), median(&crust.create), median(&crust.start));
+        let (r, c, s) = (
+            median(&crust.run),
+            median(&crust.create),
+            median(&crust.start),
+        );
         println!(
             "{runs} pods, crustd only (median ms): run {r:.1} create {c:.1} start {s:.1} = {:.1}, stop+remove {:.1}",
             r + c + s,

@@ -414,6 +414,12 @@ impl Drop for Shim {
                 .output();
         }
         for pid in &self.pids {
+            // Only while the pid is still a crust-shim: an exited shim's pid may have been
+            // reused by another test's process.
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            if !exe.to_string_lossy().contains("crust-shim") {
+                continue;
+            }
             // SAFETY: kill has no memory-safety preconditions; the pid is our shim's.
             unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
         }
