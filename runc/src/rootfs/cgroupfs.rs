@@ -211,7 +211,7 @@ fn mount_v1(
             continue;
         };
         let sub = destination.join(name);
-        let sub_fd = mount::destination_fd(ctx, index, &sub, NodeKind::Dir)?;
+        let sub_fd = open_subdir(&tmpfs, name).map_err(err(index, &sub, "mkdir"))?;
         if ctx.has_cgroupns {
             let (fs, data) = if m.fstype == "cgroup2" {
                 ("cgroup2", None)
@@ -227,14 +227,25 @@ fn mount_v1(
             )
             .map_err(err(index, &sub, fs))?;
         } else {
-            bind_dir(
-                ctx,
-                index,
-                &sub,
+            let host = host_cgroup_dir(m, &own.path);
+            mount::mount_on_fd(
+                Some(host.as_os_str()),
                 &sub_fd,
-                &host_cgroup_dir(m, &own.path),
-                opts,
-            )?;
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .map_err(err(index, &sub, &format!("bind {}", host.display())))?;
+            // The bind's top, for its remount (sub_fd still names the tmpfs directory).
+            let top = open_subdir(&tmpfs, name).map_err(err(index, &sub, "reopen"))?;
+            let target = super::resolve::proc_fd_path(&top);
+            mount::remount_bind(
+                OsStr::new(&target),
+                top.as_raw_fd(),
+                opts.flags,
+                libc::MS_REC,
+            )
+            .map_err(err(index, &sub, "bind remount"))?;
         }
         let name_str = name.to_string_lossy();
         if name_str.contains(',') {
@@ -259,6 +270,37 @@ fn mount_v1(
         .map_err(err(index, destination, "remount cgroup tmpfs read-only"))?;
     }
     Ok(())
+}
+
+/// `name` in the tmpfs just mounted for the hierarchies, made if missing and opened
+/// O_PATH. That tmpfs is new, empty and only written by us before the pivot, so the name
+/// is taken relative to it directly: a resolution inside the rootfs per hierarchy (a walk
+/// of about 30 syscalls, twice) bought nothing there.
+fn open_subdir(tmpfs: &std::os::fd::OwnedFd, name: &OsStr) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let n = std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: valid C string and an open directory fd.
+    if unsafe { libc::mkdirat(tmpfs.as_raw_fd(), n.as_ptr(), 0o755) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    // SAFETY: valid C string and an open directory fd; returns a new fd or -1.
+    let fd = unsafe {
+        libc::openat(
+            tmpfs.as_raw_fd(),
+            n.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 /// symlinkat(target, dirfd, name); an existing name is left alone.
