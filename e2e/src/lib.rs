@@ -11,6 +11,7 @@ pub mod fake;
 pub mod image;
 pub mod pods;
 pub mod registry;
+pub mod scratch;
 
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {

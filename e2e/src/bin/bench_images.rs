@@ -25,6 +25,7 @@ use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
 use crust_e2e::image::{self, busybox_layer, Compression, Flavour, Layer};
 use crust_e2e::registry::Registry;
+use crust_e2e::scratch::Scratch;
 
 struct Rng(u64);
 
@@ -84,86 +85,6 @@ async fn timed_pull(socket: &Path, image: &str) -> anyhow::Result<(Duration, Str
 }
 
 /// Runs a command, failing with its stderr.
-fn sh(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .with_context(|| format!("run {cmd}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// A fresh ext4 filesystem for one pull: a sparse file in /var/tmp, a loop device, a
-/// mount point. Dropping it unmounts, detaches and deletes it.
-struct Scratch {
-    mnt: Option<tempfile::TempDir>,
-    dev: String,
-    backing: PathBuf,
-}
-
-impl Scratch {
-    fn new() -> anyhow::Result<Self> {
-        let backing = tempfile::Builder::new()
-            .prefix("bench-images-")
-            .suffix(".ext4")
-            .tempfile_in("/var/tmp")?
-            .into_temp_path()
-            .keep()?;
-        let mut me = Self {
-            mnt: None,
-            dev: String::new(),
-            backing,
-        };
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&me.backing)?
-            .set_len(4 << 30)?;
-        let b = me.backing.display().to_string();
-        // Inode tables and journal written now, not by ext4lazyinit during the pull.
-        sh(
-            "mkfs.ext4",
-            &[
-                "-q",
-                "-F",
-                "-E",
-                "lazy_itable_init=0,lazy_journal_init=0",
-                &b,
-            ],
-        )?;
-        me.dev = sh("losetup", &["--find", "--show", &b])?;
-        let mnt = tempfile::tempdir()?;
-        sh("mount", &[&me.dev, &mnt.path().display().to_string()])?;
-        me.mnt = Some(mnt);
-        Ok(me)
-    }
-
-    fn path(&self) -> &Path {
-        self.mnt
-            .as_ref()
-            .map_or(Path::new("/nonexistent"), |m| m.path())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(m) = self.mnt.take() {
-            let p = m.path().display().to_string();
-            if sh("umount", &[&p]).is_err() {
-                let _ = sh("umount", &["-l", &p]);
-            }
-        }
-        if !self.dev.is_empty() {
-            let _ = sh("losetup", &["-d", &self.dev]);
-        }
-        let _ = std::fs::remove_file(&self.backing);
-    }
-}
-
 /// Where a run's daemon root goes: a fresh filesystem (default) or the host temp dir.
 fn scratch() -> anyhow::Result<Option<Scratch>> {
     if std::env::var("BENCH_FS").is_ok_and(|v| v == "host") {

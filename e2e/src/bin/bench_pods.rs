@@ -213,7 +213,9 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // crustd.
-    let d = Crustd::start_bin(&crustd, "[network]\nenabled = false\n");
+    // Each runtime's root and state on a fresh journaled ext4 (crust_e2e::scratch).
+    let crust_fs = crust_e2e::scratch::Scratch::new()?;
+    let d = Crustd::start_bin_in(&crustd, "[network]\nenabled = false\n", crust_fs.path());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let fresh = rss_of(&d.socket(), "crustd");
     let fresh_anon = status_kb(&d.socket(), "crustd", "RssAnon:");
@@ -266,7 +268,8 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // containerd.
-    let c = Containerd::start(&reg.host(), Some(&pause_name), None)?;
+    let ctrd_fs = crust_e2e::scratch::Scratch::new()?;
+    let c = Containerd::start_in(ctrd_fs.path(), &reg.host(), Some(&pause_name), None)?;
     let mut imgs = crust_e2e::cri::Images::new(crust_e2e::cri::connect(&c.socket()).await);
     imgs.pull(&name, None)
         .await
