@@ -32,7 +32,7 @@ impl Runtime {
 
 /// Removes the (empty) cgroup `path` crust created as a pod's parent, in every
 /// hierarchy mounted under /sys/fs/cgroup (v1 controllers and the unified one).
-pub(super) fn remove_cgroup(path: &str) {
+fn remove_cgroup(path: &str) {
     let rel = path.trim_start_matches('/');
     if rel.is_empty() {
         return;

@@ -88,27 +88,7 @@ impl Runtime {
             }
             st.pods.insert(id.clone(), rec.clone());
         }
-        // crust's own default pod cgroup (kubelet makes the ones it names) is made on a
-        // blocking thread while the pod is set up, so that the first container's runtime
-        // only makes its own directory (one mkdir per hierarchy instead of two).
-        // Not for a shared PID namespace: its pod init makes the pod cgroup with its own
-        // leaf then, and the two would race over the new v1 cpuset's cpus/mems.
-        let own_cgroup = rec.spec.cgroup_parent.is_empty();
-        let precreate = (own_cgroup && rec.spec.namespaces.pid != NsMode::Pod).then(|| {
-            let path = rec.cgroup_parent.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) =
-                    crust_cgroups::Cgroup::new(Some(&path), "pod").and_then(|c| c.create())
-                {
-                    tracing::debug!(cgroup = %path, error = %e, "pre-creating the pod cgroup");
-                }
-            })
-        });
-        let setup = self.setup_pod(&mut rec).await;
-        if let Some(h) = precreate {
-            let _ = h.await;
-        }
-        match setup {
+        match self.setup_pod(&mut rec).await {
             Ok(()) => {
                 rec.state = PodState::Ready;
                 let saved = self.save_pod(&rec);
@@ -116,9 +96,6 @@ impl Runtime {
                     self.stop_shim(&id).await;
                     self.teardown_pod(&rec).await;
                     podfiles::remove_dir(&rec.dir);
-                    if own_cgroup {
-                        super::sandbox_remove::remove_cgroup(&rec.cgroup_parent);
-                    }
                     self.lock().pods.remove(&id);
                     return Err(e);
                 }
@@ -129,9 +106,6 @@ impl Runtime {
                 self.stop_shim(&id).await;
                 self.teardown_pod(&rec).await;
                 podfiles::remove_dir(&rec.dir);
-                if own_cgroup {
-                    super::sandbox_remove::remove_cgroup(&rec.cgroup_parent);
-                }
                 self.lock().pods.remove(&id);
                 Err(e)
             }
