@@ -436,7 +436,11 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
                 }
             }
         };
-        let _ = nix::unistd::write(&w, b"0");
+        // A start that went away before reading must not release us (runc fails too).
+        nix::unistd::write(&w, b"0").map_err(|source| InitError::Fifo {
+            path: path.clone().into(),
+            source,
+        })?;
         drop(w);
         drop(fifo);
     }

@@ -230,7 +230,10 @@ pub struct Spawned {
 /// Starts the container side for `req` and drives the sync protocol until the process is
 /// ready (create: waiting on the exec fifo; exec: execve done).
 pub fn spawn(req: Request, opts: Options<'_>) -> Result<Spawned, SpawnError> {
-    if opts.subreaper {
+    // With a late cgroup join the init is moved after stage 1 exited: as its subreaper we
+    // keep an init that already failed as a zombie, so its pid cannot be reused by another
+    // process before the move, and its queued Error is what create reports.
+    if opts.subreaper || req.late_cgroup {
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
@@ -343,7 +346,12 @@ fn drive(
                 *init = Some(p);
                 if late {
                     if let Some(cg) = &cgroup {
-                        cg.add_process(p).map_err(SpawnError::Cgroup)?;
+                        if let Err(e) = cg.add_process(p) {
+                            // An init that failed before the move has its reason queued.
+                            return Err(
+                                queued_error(ch).map_or(SpawnError::Cgroup(e), SpawnError::Child)
+                            );
+                        }
                         crate::logging::debug("init added to cgroup");
                     }
                     // A child that failed meanwhile has closed its end: its Error is
@@ -368,6 +376,23 @@ fn drive(
             Message::Ready => return Ok(()),
             Message::Error(e) => return Err(SpawnError::Child(e)),
             m => return Err(SpawnError::Protocol(format!("{m:?}"))),
+        }
+    }
+}
+
+/// The first `Error` among the messages already queued on the channel, if any.
+fn queued_error(ch: &crate::sync::Channel) -> Option<String> {
+    loop {
+        // SAFETY: the channel's fd stays open for the duration of this borrow.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(ch.raw()) };
+        let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        if nix::poll::poll(&mut pfd, nix::poll::PollTimeout::ZERO).unwrap_or(0) == 0 {
+            return None;
+        }
+        match ch.recv() {
+            Ok((Message::Error(e), _)) => return Some(e),
+            Ok(_) => {}
+            Err(_) => return None,
         }
     }
 }

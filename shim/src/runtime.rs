@@ -228,10 +228,16 @@ impl Runtime {
     /// `start ID`. With crust-runc and no poststart hooks the shim releases the init itself
     /// (see [`release_exec_fifo`]); otherwise, and whenever that finds anything unexpected,
     /// the runtime runs, so its checks and error messages stay the authority.
-    pub async fn start(&self, reaper: &Reaper, id: &str, bundle: &Path) -> Result<()> {
+    pub async fn start(
+        &self,
+        reaper: &Reaper,
+        id: &str,
+        bundle: &Path,
+        init_pid: i32,
+    ) -> Result<()> {
         if self.binary.file_name() == Some(std::ffi::OsStr::new(DEFAULT_BINARY))
             && !has_poststart_hooks(bundle)
-            && release_exec_fifo(&self.root.join(id)).await
+            && release_exec_fifo(&self.root.join(id), init_pid).await
         {
             return Ok(());
         }
@@ -353,10 +359,12 @@ fn has_poststart_hooks(bundle: &Path) -> bool {
 /// start on every StartContainer (about 1 ms here).
 ///
 /// Returns false, having changed nothing the runtime cares about, when this is not the
-/// plain case: no fifo (not created, or already started), no writer (the init is gone),
-/// or no byte within 10 s (runc's limit). The caller then runs `crust-runc start`, which
-/// reports the state properly.
-async fn release_exec_fifo(state_dir: &Path) -> bool {
+/// plain case: no fifo (not created, or already started), no writer while the init
+/// (`init_pid`) is gone, or no byte within 10 s (runc's limit). The caller then runs
+/// `crust-runc start`, which reports the state properly. While the init lives, a missing
+/// writer (it opens its end just after create returns) is waited for: giving up then could
+/// close our end between its open and its write.
+async fn release_exec_fifo(state_dir: &Path, init_pid: i32) -> bool {
     use std::os::unix::fs::OpenOptionsExt;
     let fifo = state_dir.join("exec.fifo");
     let Ok(f) = std::fs::OpenOptions::new()
@@ -378,23 +386,24 @@ async fn release_exec_fifo(state_dir: &Path) -> bool {
     }) else {
         return false;
     };
-    // The init opens its end just after create returns, so at first there may be no writer
-    // yet (a read then says EOF): allow it a moment before leaving it to the runtime.
+    let init_alive = || {
+        std::fs::read(format!("/proc/{init_pid}/stat")).is_ok_and(|st| {
+            // The state field follows the last ')' (comm may hold anything).
+            let state = st
+                .iter()
+                .rposition(|&b| b == b')')
+                .and_then(|i| st.get(i + 2).copied());
+            init_pid > 0 && !matches!(state, Some(b'Z' | b'X') | None)
+        })
+    };
     let read = async {
-        let mut no_writer_since: Option<std::time::Instant> = None;
         loop {
             let mut buf = [0u8; 1];
             let wait = match std::io::Read::read(&mut afd.get_ref(), &mut buf) {
                 Ok(1) => return true,
-                Ok(_) => {
-                    let since = *no_writer_since.get_or_insert_with(std::time::Instant::now);
-                    let left =
-                        std::time::Duration::from_millis(100).saturating_sub(since.elapsed());
-                    if left.is_zero() {
-                        return false;
-                    }
-                    left
-                }
+                // No writer yet, or any more: wait while the init lives.
+                Ok(_) if init_alive() => std::time::Duration::from_millis(20),
+                Ok(_) => return false,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     std::time::Duration::from_secs(10)
                 }
@@ -404,13 +413,19 @@ async fn release_exec_fifo(state_dir: &Path) -> bool {
             match tokio::time::timeout(wait, afd.readable()).await {
                 Ok(Ok(mut guard)) => guard.clear_ready(),
                 Ok(Err(_)) => return false,
-                // No event within the wait: read again (EOF twice ends it).
                 Err(_) => {}
             }
         }
     };
     match tokio::time::timeout(std::time::Duration::from_secs(10), read).await {
-        Ok(true) => std::fs::remove_file(&fifo).is_ok(),
+        Ok(true) => {
+            // Released either way: a fifo left behind only makes `crust-runc state` say
+            // "created"; reporting failure would start the runtime on a running init.
+            if let Err(e) = std::fs::remove_file(&fifo) {
+                eprintln!("crust-shim: remove {}: {e}", fifo.display());
+            }
+            true
+        }
         _ => false,
     }
 }
@@ -436,21 +451,40 @@ mod start_tests {
             let mut f = std::fs::OpenOptions::new().write(true).open(w).unwrap();
             f.write_all(b"0").unwrap();
         });
-        assert!(release_exec_fifo(d.path()).await);
+        assert!(release_exec_fifo(d.path(), std::process::id() as i32).await);
         init.join().unwrap();
         assert!(!p.exists(), "fifo left behind");
     }
 
     #[tokio::test]
+    async fn a_live_init_that_opens_its_end_late_is_waited_for() {
+        let d = tempfile::tempdir().unwrap();
+        let p = fifo_in(d.path());
+        let w = p.clone();
+        let init = std::thread::spawn(move || {
+            use std::io::Write;
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let mut f = std::fs::OpenOptions::new().write(true).open(w).unwrap();
+            f.write_all(b"0").unwrap();
+        });
+        // Our own pid stands for the live init.
+        assert!(release_exec_fifo(d.path(), std::process::id() as i32).await);
+        init.join().unwrap();
+        assert!(!p.exists());
+    }
+
+    #[tokio::test]
     async fn not_released_without_fifo_or_without_writer() {
         let d = tempfile::tempdir().unwrap();
-        assert!(!release_exec_fifo(d.path()).await, "no fifo");
+        // An init pid that is not alive (pid_max is below i32::MAX).
+        let gone = i32::MAX;
+        assert!(!release_exec_fifo(d.path(), gone).await, "no fifo");
         std::fs::write(d.path().join("exec.fifo"), b"x").unwrap();
-        assert!(!release_exec_fifo(d.path()).await, "a regular file");
+        assert!(!release_exec_fifo(d.path(), gone).await, "a regular file");
         std::fs::remove_file(d.path().join("exec.fifo")).unwrap();
         let p = fifo_in(d.path());
-        // No writer (the init is gone): EOF, left to the runtime.
-        assert!(!release_exec_fifo(d.path()).await);
+        // No writer and the init is gone: EOF, left to the runtime.
+        assert!(!release_exec_fifo(d.path(), gone).await);
         assert!(p.exists(), "the runtime must still find the fifo");
     }
 

@@ -335,7 +335,9 @@ impl Pending {
                 .read_write(true)
                 .open_receiver(p)
                 .map_err(|e| ShimError::io("open stdin fifo", p, e))?;
-            self.stdio.stdin = Some(tokio::spawn(copy_to_pty(fifo, master.clone())));
+            let (close_tx, close_rx) = tokio::sync::oneshot::channel();
+            self.stdio.stdin = Some(tokio::spawn(copy_to_pty(fifo, master.clone(), close_rx)));
+            self.stdio.stdin_close = Some(close_tx);
         }
         let source = Source::Pty(master.clone());
         let tee = Tee::default();
@@ -595,9 +597,29 @@ async fn copy_stdin(
     }
 }
 
-async fn copy_to_pty(mut fifo: pipe::Receiver, master: Arc<AsyncFd<OwnedFd>>) {
+/// As [`copy_stdin`] for a terminal: on CloseIO what the FIFO already holds still reaches
+/// the pty (the master stays open, it carries the output too).
+async fn copy_to_pty(
+    mut fifo: pipe::Receiver,
+    master: Arc<AsyncFd<OwnedFd>>,
+    mut close: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut buf = vec![0u8; COPY_BUF];
-    while let Ok(n) = fifo.read(&mut buf).await {
+    loop {
+        tokio::select! {
+            biased;
+            r = fifo.read(&mut buf) => match r {
+                Ok(n) if n > 0 => {
+                    if !write_all_fd(&master, &buf[..n]).await {
+                        return;
+                    }
+                }
+                _ => return,
+            },
+            _ = &mut close => break,
+        }
+    }
+    while let Ok(n) = fifo.try_read(&mut buf) {
         if n == 0 || !write_all_fd(&master, &buf[..n]).await {
             break;
         }

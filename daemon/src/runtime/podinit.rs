@@ -101,6 +101,9 @@ pub async fn start(state: &Path, pod_id: &str, cgroup: &str) -> Result<(PathBuf,
             nix::sys::signal::Signal::SIGKILL,
         );
         let _ = std::fs::remove_file(&pin);
+        // It may already have made and joined its leaf.
+        wait_exited(pid as i32);
+        remove_cgroup(cgroup);
         return Err(e);
     }
     Ok((pin, pid))
@@ -137,13 +140,15 @@ pub fn stop(pin: &Path, pid: u32, cgroup: &str) {
 fn wait_exited(pid: i32) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     while std::time::Instant::now() < deadline {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The state follows the command name, which may hold spaces and parentheses.
-        match stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().next())
-        {
-            None | Some("Z" | "X") => return,
+        // Bytes: a process may give itself a non-UTF-8 name. The state follows the command
+        // name, which may hold spaces and parentheses.
+        let stat = std::fs::read(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .iter()
+            .rposition(|&b| b == b')')
+            .and_then(|i| stat.get(i + 2).copied());
+        match state {
+            None | Some(b'Z' | b'X') => return,
             Some(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
         }
     }

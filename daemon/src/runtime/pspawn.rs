@@ -195,8 +195,12 @@ pub fn reap_in_background(pid: i32, pod: String) {
         if let Ok(afd) = registered {
             tokio::spawn(async move {
                 // Readable once the process has exited; waitpid then does not block.
-                let _ = afd.readable().await;
-                finish(pid, &pod);
+                if afd.readable().await.is_ok() {
+                    finish(pid, &pod);
+                } else {
+                    // Cannot tell: wait for it off the async workers.
+                    let _ = tokio::task::spawn_blocking(move || finish(pid, &pod)).await;
+                }
             });
             return;
         }

@@ -10,7 +10,9 @@
 //!   cgroup namespace), a bind of the container's cgroup directory.
 //!
 //! Invariant: the container's cgroup membership is read from `/proc/thread-self/cgroup`, so
-//! the caller must have joined the container's cgroups before [`super::prepare`].
+//! the process must be in the container's cgroups when a cgroup mount is made: moved before
+//! the request, or (late join) confirmed by `CgroupJoined` through `prepare`'s
+//! `before_cgroup_mount`.
 
 use std::ffi::OsStr;
 use std::io;
@@ -129,25 +131,27 @@ fn mount_v2(
                 .find(|m| m.controllers.is_empty())
                 .map_or_else(|| PathBuf::from("/"), |m| m.path.clone());
             bind_dir(
-                ctx,
                 index,
                 destination,
                 &fd,
                 &host_cgroup_dir(host, &own),
                 opts,
+                || mount::reopen(ctx, index, destination),
             )
         }
         Err(e) => Err(err(index, destination, "cgroup2")(e)),
     }
 }
 
+/// Binds `host` onto `fd` and remounts the bind with the mount's flags; `reopen` gives the
+/// new mount's top (`fd` still names the directory under it).
 fn bind_dir(
-    ctx: &MountCtx<'_>,
     index: usize,
     destination: &Path,
     fd: &std::os::fd::OwnedFd,
     host: &Path,
     opts: &MountOptions,
+    reopen: impl FnOnce() -> Result<std::os::fd::OwnedFd, RootfsError>,
 ) -> Result<(), RootfsError> {
     mount::mount_on_fd(
         Some(host.as_os_str()),
@@ -157,7 +161,7 @@ fn bind_dir(
         None,
     )
     .map_err(err(index, destination, &format!("bind {}", host.display())))?;
-    let top = mount::reopen(ctx, index, destination)?;
+    let top = reopen()?;
     let target = super::resolve::proc_fd_path(&top);
     mount::remount_bind(
         OsStr::new(&target),
@@ -227,25 +231,14 @@ fn mount_v1(
             )
             .map_err(err(index, &sub, fs))?;
         } else {
-            let host = host_cgroup_dir(m, &own.path);
-            mount::mount_on_fd(
-                Some(host.as_os_str()),
+            bind_dir(
+                index,
+                &sub,
                 &sub_fd,
-                None,
-                libc::MS_BIND | libc::MS_REC,
-                None,
-            )
-            .map_err(err(index, &sub, &format!("bind {}", host.display())))?;
-            // The bind's top, for its remount (sub_fd still names the tmpfs directory).
-            let top = open_subdir(&tmpfs, name).map_err(err(index, &sub, "reopen"))?;
-            let target = super::resolve::proc_fd_path(&top);
-            mount::remount_bind(
-                OsStr::new(&target),
-                top.as_raw_fd(),
-                opts.flags,
-                libc::MS_REC,
-            )
-            .map_err(err(index, &sub, "bind remount"))?;
+                &host_cgroup_dir(m, &own.path),
+                opts,
+                || open_subdir(&tmpfs, name).map_err(err(index, &sub, "reopen")),
+            )?;
         }
         let name_str = name.to_string_lossy();
         if name_str.contains(',') {

@@ -25,7 +25,7 @@ impl Service {
                 (c.runtime.clone(), c.init.pid, c.bundle.clone())
             };
             self.set_starting(id, "", true);
-            if let Err(e) = runtime.start(&self.inner.reaper, id, &bundle).await {
+            if let Err(e) = runtime.start(&self.inner.reaper, id, &bundle, pid).await {
                 if let Some(exit) = self.set_starting(id, "", false) {
                     self.inner.events.task_exit(exit);
                 }
