@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use containerd_shim_protos::api;
+use containerd_shim_protos::shim_async::TaskClient;
 use ttrpc::Code;
 
 #[tokio::test]
@@ -458,17 +459,18 @@ async fn bad_requests_change_nothing() {
 /// A pod's shim started for the sandbox id before any container exists (bundle without
 /// config.json), with `-keep-empty`: it idles without containers, survives the deletion
 /// of its last container, serves a new one, and exits on Shutdown.
-#[tokio::test]
-async fn keep_empty_shim_started_for_a_sandbox() {
-    if !is_root() {
-        return;
-    }
-    let (mut shim, _unused) = Shim::start(&["true"], &SpecOpts::default()).await;
+/// Starts a keep-empty shim for a new sandbox id (as crustd does at RunPodSandbox), with
+/// `env` added; returns (sandbox id, address, client, shim pid), the pid recorded in `shim`.
+async fn start_sandbox_shim(
+    shim: &mut Shim,
+    env: &[(&str, &str)],
+) -> (String, String, TaskClient, u32) {
     let sandbox = unique("sb");
     let sb_dir = shim.path(&sandbox);
     std::fs::create_dir_all(&sb_dir).unwrap();
     let out = std::process::Command::new(shim_bin())
         .env("CRUST_SHIM_KEEP_EMPTY", "1")
+        .envs(env.iter().copied())
         .args(["-namespace", NS, "-address", "/run/crust-test-none.sock"])
         .args([
             "-publish-binary",
@@ -482,7 +484,6 @@ async fn keep_empty_shim_started_for_a_sandbox() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let addr = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert_ne!(addr, shim.address);
     let client = connect(&addr).await;
     let pid = client
         .connect(ctx(), &api::ConnectRequest::new())
@@ -490,6 +491,17 @@ async fn keep_empty_shim_started_for_a_sandbox() {
         .unwrap()
         .shim_pid;
     shim.pids.push(pid);
+    (sandbox, addr, client, pid)
+}
+
+#[tokio::test]
+async fn keep_empty_shim_started_for_a_sandbox() {
+    if !is_root() {
+        return;
+    }
+    let (mut shim, _unused) = Shim::start(&["true"], &SpecOpts::default()).await;
+    let (sandbox, addr, client, pid) = start_sandbox_shim(&mut shim, &[]).await;
+    assert_ne!(addr, shim.address);
     // Idle with no container (Shutdown only comes at pod removal).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(pid_alive(pid));
@@ -567,28 +579,8 @@ async fn shim_moves_into_its_shim_cgroup_in_the_background() {
     // Declared first so it is dropped last, after the harness killed the shims.
     let cg = ShimCgroup(unique("crust-shim-test-cg"));
     let (mut shim, _unused) = Shim::start(&["true"], &SpecOpts::default()).await;
-    let sandbox = unique("sb");
-    let sb_dir = shim.path(&sandbox);
-    std::fs::create_dir_all(&sb_dir).unwrap();
-    let out = std::process::Command::new(shim_bin())
-        .env("CRUST_SHIM_KEEP_EMPTY", "1")
-        .env("CRUST_SHIM_CGROUP", &cg.0)
-        .args(["-namespace", NS, "-address", "/run/crust-test-none.sock"])
-        .args(["-id", &sandbox, "-state-dir"])
-        .arg(&shim.state_dir)
-        .args(["-runtime", &runtime(), "start"])
-        .current_dir(&sb_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let addr = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let client = connect(&addr).await;
-    let pid = client
-        .connect(ctx(), &api::ConnectRequest::new())
-        .await
-        .unwrap()
-        .shim_pid;
-    shim.pids.push(pid);
+    let (_, _, client, pid) =
+        start_sandbox_shim(&mut shim, &[("CRUST_SHIM_CGROUP", cg.0.as_str())]).await;
     let want = format!("/{}", cg.0);
     let in_cgroup = || {
         let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
