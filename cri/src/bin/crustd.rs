@@ -42,11 +42,11 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     if std::env::args_os().nth(1).as_deref()
         == Some(std::ffi::OsStr::new(
-            crust_daemon::runtime::podinit::POD_INIT_ARG,
+            crust_daemon::runtime::pod::init::POD_INIT_ARG,
         ))
     {
-        // A pod's PID namespace init (see crust_daemon::runtime::podinit), before any thread.
-        crust_daemon::runtime::podinit::launch_main();
+        // A pod's PID namespace init (see crust_daemon::runtime::pod::init), before any thread.
+        crust_daemon::runtime::pod::init::launch_main();
     }
     let args = Args::parse();
     // Two malloc arenas are plenty for a mostly idle daemon and keep its RSS small.

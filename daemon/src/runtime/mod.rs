@@ -3,7 +3,8 @@
 //! events, stats and recovery after a crash. CRI-free: the front translates into
 //! [`types`].
 //!
-//! One file per verb (`sandbox_run.rs`, `container_create.rs`, …). [`Runtime`] holds the
+//! Grouped by concept: `pod/` and `container/` (one file per verb), `io/` (exec, attach,
+//! port-forward), `oci/` (the runtime spec), `shim/` (launching and calling shims). [`Runtime`] holds the
 //! records in memory, mirrored in the metadata store: every state change is written
 //! (one transaction) before it is reported, so `kill -9` at any point and
 //! [`Runtime::recover`] bring back the same pods and containers.
@@ -13,26 +14,13 @@
 //! gone without an exit record. Invariants: records change only under the runtime's
 //! lock, never held across an await; a pod is removed only with its containers.
 
-mod attach;
-mod container_create;
-mod container_remove;
-mod container_start;
-mod container_stop;
-mod container_update;
+mod container;
 pub mod error;
-mod exec_stream;
-mod exec_sync;
-mod podfiles;
-pub mod podinit;
-mod port_forward;
-mod pspawn;
+mod io;
+pub mod oci;
+pub mod pod;
 mod recover;
-mod sandbox_remove;
-mod sandbox_run;
-mod sandbox_stop;
-pub mod seccomp;
 pub mod shim;
-pub mod spec;
 mod stats;
 pub mod types;
 
@@ -44,8 +32,8 @@ use sha2::Digest as _;
 use tokio::sync::broadcast;
 
 pub use error::{Result, RuntimeError};
-pub use exec_stream::{Input, Output, StreamIo, TermSize};
-pub use exec_sync::ExecOutput;
+pub use io::exec::{Input, Output, StreamIo, TermSize};
+pub use io::exec_sync::ExecOutput;
 use shim::{Shim, ShimConfig};
 pub use types::*;
 
@@ -159,7 +147,7 @@ impl Runtime {
             shims: tokio::sync::Mutex::new(BTreeMap::new()),
             events,
             locks: Inflight::default(),
-            min_oom: spec::min_oom_score_adj(),
+            min_oom: oci::spec::min_oom_score_adj(),
             cpu_samples: Mutex::default(),
         }))
     }

@@ -12,9 +12,10 @@ use std::time::Duration;
 use containerd_shim_protos::api::Status;
 
 use super::error::Result;
+use super::pod::{files as podfiles, init as podinit};
 use super::shim::{self, Exit, Shim};
 use super::types::{ContainerState, PodState};
-use super::{now, podfiles, podinit, Runtime};
+use super::{now, Runtime};
 use crate::network::netns;
 use crate::snapshots::Snapshotter as _;
 

@@ -1,8 +1,8 @@
 //! RemovePodSandbox: stop if needed, remove every container, the pod's files and record.
 //! Idempotent: an unknown id is success.
 
-use super::error::Result;
-use super::{podfiles, Runtime};
+use crate::runtime::error::Result;
+use crate::runtime::{pod::files as podfiles, Runtime};
 
 impl Runtime {
     /// Removes pod `id`.

@@ -5,13 +5,13 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::error::{io, Result, RuntimeError};
-use super::shim::{self, Shim};
-use super::types::{
+use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::shim::{self, Shim};
+use crate::runtime::types::{
     ContainerRecord, ContainerSpec, ContainerState, EventKind, NsMode, PodState, Seccomp,
     RECORD_VERSION,
 };
-use super::{new_id, now, podinit, spec, Runtime};
+use crate::runtime::{new_id, now, oci::spec, pod::init as podinit, Runtime};
 use crate::snapshots::Snapshotter as _;
 
 impl Runtime {
@@ -224,7 +224,7 @@ impl Runtime {
     }
 
     /// A connection to the shim at `address`, replacing a cached one that is stale.
-    pub(super) async fn fresh_shim(&self, pod_id: &str, address: &str) -> Result<Shim> {
+    pub(in crate::runtime) async fn fresh_shim(&self, pod_id: &str, address: &str) -> Result<Shim> {
         let mut shims = self.shims.lock().await;
         if let Some(s) = shims.get(pod_id) {
             if s.ping(pod_id).await.is_ok() {

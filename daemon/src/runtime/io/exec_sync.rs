@@ -6,10 +6,10 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::error::{io, Result, RuntimeError};
-use super::shim::Shim;
-use super::types::{ContainerRecord, ContainerState};
-use super::{new_id, Runtime};
+use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::shim::Shim;
+use crate::runtime::types::{ContainerRecord, ContainerState};
+use crate::runtime::{new_id, Runtime};
 
 /// Most bytes returned per stream (as containerd's 16 MiB gRPC limit allows).
 pub const MAX_OUTPUT: u64 = 16 * 1024 * 1024 - 1024;
@@ -36,7 +36,11 @@ fn read_capped(p: &Path) -> Vec<u8> {
 /// The OCI process JSON of an exec of `cmd` in `rec`: the container's own process (user,
 /// env, cwd, capabilities…) with `args` and `terminal` replaced, and `TERM` set for a
 /// terminal as containerd does.
-pub(super) fn exec_process(rec: &ContainerRecord, cmd: Vec<String>, tty: bool) -> Result<Vec<u8>> {
+pub(in crate::runtime) fn exec_process(
+    rec: &ContainerRecord,
+    cmd: Vec<String>,
+    tty: bool,
+) -> Result<Vec<u8>> {
     let cfg = rec.bundle.join("config.json");
     let spec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&cfg).map_err(io("read", &cfg))?)
@@ -45,7 +49,7 @@ pub(super) fn exec_process(rec: &ContainerRecord, cmd: Vec<String>, tty: bool) -
     process["args"] = serde_json::json!(cmd);
     process["terminal"] = serde_json::json!(tty);
     if tty {
-        super::exec_stream::add_term(&mut process);
+        crate::runtime::io::exec::add_term(&mut process);
     }
     serde_json::to_vec(&process).map_err(|e| RuntimeError::Invalid(format!("exec spec: {e}")))
 }
@@ -53,7 +57,7 @@ pub(super) fn exec_process(rec: &ContainerRecord, cmd: Vec<String>, tty: bool) -
 impl Runtime {
     /// Container `id` if it is running, with its pod's shim; `op` names what a container in
     /// another state refuses (FailedPrecondition), a pod without a shim is PodNotReady.
-    pub(super) async fn running_with_shim(
+    pub(in crate::runtime) async fn running_with_shim(
         &self,
         id: &str,
         op: &'static str,

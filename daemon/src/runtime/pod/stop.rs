@@ -1,9 +1,9 @@
 //! StopPodSandbox: stop every container of the pod (SIGKILL after the grace the caller
 //! gives, 0 here as containerd does), tear down the network and namespaces. Idempotent.
 
-use super::error::Result;
-use super::types::{ContainerState, PodState};
-use super::Runtime;
+use crate::runtime::error::Result;
+use crate::runtime::types::{ContainerState, PodState};
+use crate::runtime::Runtime;
 
 impl Runtime {
     /// Stops pod `id` (unknown ids are NotFound, as containerd answers).

@@ -16,11 +16,11 @@ use std::path::PathBuf;
 use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 
-use super::error::{io, Result, RuntimeError};
-use super::exec_stream::{
+use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::io::exec::{
     client_gone, copy_in, copy_out, forward_resizes, mkfifo, open_reader, StreamIo,
 };
-use super::{new_id, Runtime};
+use crate::runtime::{new_id, Runtime};
 
 /// The shim annotation that adds output subscribers (see the module docs).
 pub const ATTACH_ANNOTATION: &str = "io.crust.shim.attach";
@@ -47,7 +47,7 @@ impl Runtime {
         )));
         std::fs::create_dir_all(&dir.0).map_err(io("create", &dir.0))?;
         let mut subscribe = serde_json::Map::new();
-        let mut readers: Vec<(pipe::Receiver, super::exec_stream::Output)> = Vec::new();
+        let mut readers: Vec<(pipe::Receiver, crate::runtime::io::exec::Output)> = Vec::new();
         // With a tty the container's only output stream is stdout.
         let wanted = [
             ("stdout", stdio.stdout),

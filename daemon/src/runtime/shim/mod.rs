@@ -9,6 +9,8 @@
 //! through `Wait`, which also works after a reconnect (it answers at once for a process
 //! that exited while nobody was connected).
 
+mod pspawn;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,8 +18,8 @@ use containerd_shim_protos::api;
 use containerd_shim_protos::shim_async::TaskClient;
 use protobuf::well_known_types::any::Any;
 
-use super::error::{Result, RuntimeError};
 use crate::error::ErrorKind;
+use crate::runtime::error::{Result, RuntimeError};
 
 /// Namespace the shims are started in.
 pub const NAMESPACE: &str = "crust";
@@ -124,7 +126,7 @@ pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
         .iter()
         .map(|a: &&std::ffi::OsStr| a.to_os_string())
         .collect();
-        let pid = super::pspawn::spawn(&super::pspawn::Child {
+        let pid = pspawn::spawn(&pspawn::Child {
             program: &cfg.binary,
             args: &args,
             stderr: std::os::fd::AsFd::as_fd(&log),
@@ -135,7 +137,7 @@ pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
             id: pod_id.into(),
             message: format!("exec {}: {e}", cfg.binary.display()),
         })?;
-        super::pspawn::reap_in_background(pid, pod_id.to_string());
+        pspawn::reap_in_background(pid, pod_id.to_string());
         Ok(())
     })();
     if let Err(e) = r {
@@ -292,7 +294,7 @@ impl Shim {
             .exited_at
             .as_ref()
             .map(|t| t.seconds * 1_000_000_000 + t.nanos as i64)
-            .unwrap_or_else(super::now);
+            .unwrap_or_else(crate::runtime::now);
         Ok(Exit {
             status: resp.exit_status,
             at,

@@ -12,9 +12,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpSocket;
 
-use super::error::{Result, RuntimeError};
-use super::types::PodState;
-use super::Runtime;
+use crate::runtime::error::{Result, RuntimeError};
+use crate::runtime::types::PodState;
+use crate::runtime::Runtime;
 
 /// How long the pod side may keep answering after the client's side has ended.
 const HALF_CLOSE_GRACE: Duration = Duration::from_secs(1);

@@ -25,7 +25,7 @@ use std::process::Stdio;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use super::error::{io, Result, RuntimeError};
+use crate::runtime::error::{io, Result, RuntimeError};
 
 /// The argument that turns crustd into a pod init launcher (checked before anything else
 /// in crustd's `main`).

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use super::error::{Result, RuntimeError};
-use super::shim::Exit;
-use super::types::ContainerState;
-use super::{now, Runtime};
+use crate::runtime::error::{Result, RuntimeError};
+use crate::runtime::shim::Exit;
+use crate::runtime::types::ContainerState;
+use crate::runtime::{now, Runtime};
 
 /// How long to wait for the exit after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(10);

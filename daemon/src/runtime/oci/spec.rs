@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::error::{Result, RuntimeError};
-use super::types::{ContainerSpec, MountSpec, NsMode, PodRecord, Propagation, Seccomp};
 use crate::images::ImageConfig;
+use crate::runtime::error::{Result, RuntimeError};
+use crate::runtime::types::{ContainerSpec, MountSpec, NsMode, PodRecord, Propagation, Seccomp};
 
 /// containerd's default capability set.
 pub const DEFAULT_CAPS: &[&str] = &[
@@ -213,7 +213,7 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value> {
         match &sec.seccomp {
             Seccomp::Unconfined => {}
             Seccomp::RuntimeDefault => {
-                linux["seccomp"] = super::seccomp::default_profile(&caps);
+                linux["seccomp"] = crate::runtime::oci::seccomp::default_profile(&caps);
             }
             Seccomp::Localhost(path) => {
                 let text = std::fs::read(path)
@@ -655,7 +655,7 @@ fn host_devices(dir: &Path, out: &mut Vec<(String, &'static str, std::fs::Metada
 }
 
 /// The OCI `linux.resources` fields of `r` (device rules untouched).
-pub fn resources_json(r: &super::types::Resources, out: &mut Value) {
+pub fn resources_json(r: &crate::runtime::types::Resources, out: &mut Value) {
     let mut mem = serde_json::Map::new();
     if r.memory_limit_in_bytes > 0 {
         mem.insert("limit".into(), json!(r.memory_limit_in_bytes));

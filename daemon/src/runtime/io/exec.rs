@@ -23,9 +23,9 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::error::{io, Result, RuntimeError};
-use super::shim::Shim;
-use super::{new_id, Runtime};
+use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::shim::Shim;
+use crate::runtime::{new_id, Runtime};
 
 /// How long output is still copied after the process exited (a background child may
 /// hold its stdout open forever).
@@ -150,7 +150,7 @@ impl Runtime {
             return Err(RuntimeError::Invalid("exec command is required".into()));
         }
         let (rec, shim) = self.running_with_shim(id, "exec").await?;
-        let bytes = super::exec_sync::exec_process(&rec, cmd, stdio.tty)?;
+        let bytes = crate::runtime::io::exec_sync::exec_process(&rec, cmd, stdio.tty)?;
 
         let t0 = std::time::Instant::now();
         let exec_id = format!("exec-{}", &new_id()[..24]);
@@ -286,7 +286,7 @@ impl Runtime {
 }
 
 /// Adds `TERM=xterm` to a process's env unless it sets TERM (as containerd does for tty).
-pub(super) fn add_term(process: &mut serde_json::Value) {
+pub(in crate::runtime) fn add_term(process: &mut serde_json::Value) {
     let env = process
         .get("env")
         .and_then(|e| e.as_array())

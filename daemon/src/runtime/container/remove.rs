@@ -4,11 +4,11 @@
 
 use std::process::Stdio;
 
-use super::error::Result;
-use super::shim::NAMESPACE;
-use super::types::{ContainerState, EventKind};
-use super::Runtime;
 use crate::error::{ErrorKind, Kind as _};
+use crate::runtime::error::Result;
+use crate::runtime::shim::NAMESPACE;
+use crate::runtime::types::{ContainerState, EventKind};
+use crate::runtime::Runtime;
 use crate::snapshots::Snapshotter as _;
 
 impl Runtime {
@@ -64,7 +64,7 @@ impl Runtime {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(source) => {
-                return Err(super::RuntimeError::Snapshot {
+                return Err(crate::runtime::RuntimeError::Snapshot {
                     key: rec.snapshot.clone(),
                     source: Box::new(source),
                 })

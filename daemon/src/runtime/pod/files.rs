@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
-use super::error::{io, Result, RuntimeError};
-use super::types::{NsMode, PodRecord};
+use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::types::{NsMode, PodRecord};
 
 /// Size of a pod's /dev/shm.
 const SHM_SIZE: &str = "size=65536k";
@@ -97,7 +97,7 @@ pub fn pin_namespaces(
 }
 
 /// Unpins the IPC and UTS namespaces of `pod_id` (and the PID one, whose init
-/// [`super::podinit::stop`] kills) (idempotent) and removes the `ns/<pod>` dir when empty.
+/// [`crate::runtime::pod::init::stop`] kills) (idempotent) and removes the `ns/<pod>` dir when empty.
 pub fn unpin(state: &Path, pod_id: &str) {
     let dir = state.join("ns").join(pod_id);
     for n in ["ipc", "uts", "pid"] {
@@ -195,7 +195,7 @@ pub fn remove_dir(dir: &Path) {
 }
 
 /// Checks sysctls against the namespaced, safe set for this pod's namespaces.
-pub fn check_sysctls(p: &super::types::PodSpec) -> Result<()> {
+pub fn check_sysctls(p: &crate::runtime::types::PodSpec) -> Result<()> {
     for k in p.sysctls.keys() {
         let ipc = k.starts_with("kernel.shm")
             || k.starts_with("kernel.msg")

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::error::{Result, RuntimeError};
-use super::shim::{Exit, Shim};
-use super::types::{ContainerState, EventKind, PodState};
-use super::{now, Runtime};
+use crate::runtime::error::{Result, RuntimeError};
+use crate::runtime::shim::{Exit, Shim};
+use crate::runtime::types::{ContainerState, EventKind, PodState};
+use crate::runtime::{now, Runtime};
 
 /// Exit code and reason of a task that failed to start (as containerd).
 const START_ERROR_CODE: i32 = 128;
@@ -65,7 +65,7 @@ impl Runtime {
     }
 
     /// Spawns the exit watcher of running container `id`.
-    pub(super) fn watch_exit(self: &Arc<Self>, shim: Shim, id: String) {
+    pub(in crate::runtime) fn watch_exit(self: &Arc<Self>, shim: Shim, id: String) {
         let me = self.clone();
         tokio::spawn(async move {
             match shim.wait(&id, "").await {
@@ -80,7 +80,7 @@ impl Runtime {
     }
 
     /// Records that `id` exited (once; later calls change nothing).
-    pub(super) fn record_exit(&self, id: &str, exit: Exit) -> Result<()> {
+    pub(in crate::runtime) fn record_exit(&self, id: &str, exit: Exit) -> Result<()> {
         let rec = self.container(id)?;
         if matches!(rec.state, ContainerState::Exited) {
             return Ok(());

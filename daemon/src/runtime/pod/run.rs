@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use super::error::{io, Result, RuntimeError};
-use super::types::{NsMode, PodRecord, PodSpec, PodState, RECORD_VERSION};
-use super::{new_id, now, podfiles, podinit, shim, Runtime};
 use crate::network::{netns, PodNetworkRequest};
+use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::types::{NsMode, PodRecord, PodSpec, PodState, RECORD_VERSION};
+use crate::runtime::{new_id, now, pod::files as podfiles, pod::init as podinit, shim, Runtime};
 
 /// Runtime handlers crust answers to.
 pub const HANDLERS: &[&str] = &["", "crust", "runc"];
@@ -153,7 +153,7 @@ impl Runtime {
             rec.pod_init_pid = pid;
             tokio::spawn(podinit::check_cgroup(id.clone(), pid, cgroup));
         }
-        let hostname = super::spec::pod_hostname(rec);
+        let hostname = crate::runtime::oci::spec::pod_hostname(rec);
         let (ipc, uts) = podfiles::pin_namespaces(
             &self.cfg.state,
             &id,
@@ -171,7 +171,7 @@ impl Runtime {
     }
 
     /// Undoes everything a pod has on the host but its record (idempotent).
-    pub(super) async fn teardown_pod(&self, rec: &PodRecord) {
+    pub(in crate::runtime) async fn teardown_pod(&self, rec: &PodRecord) {
         if let (Some(ns), Some(net)) = (&rec.netns, &self.network) {
             if self.cfg.network {
                 if let Err(e) = net.teardown(&network_request(rec)).await {
@@ -196,7 +196,7 @@ impl Runtime {
     }
 }
 
-pub(super) fn network_request(rec: &PodRecord) -> PodNetworkRequest {
+pub(in crate::runtime) fn network_request(rec: &PodRecord) -> PodNetworkRequest {
     PodNetworkRequest {
         pod_id: rec.id.clone(),
         name: rec.spec.name.clone(),

@@ -1,8 +1,8 @@
 //! UpdateContainerResources and ReopenContainerLog: both go to the pod's shim.
 
-use super::error::{Result, RuntimeError};
-use super::types::{ContainerState, Resources};
-use super::{spec, Runtime};
+use crate::runtime::error::{Result, RuntimeError};
+use crate::runtime::types::{ContainerState, Resources};
+use crate::runtime::{oci::spec, Runtime};
 
 impl Runtime {
     /// Applies new resources to container `id` (recorded for later status too).
