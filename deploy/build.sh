@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds crust's four binaries as they are installed and copies them into OUTDIR:
-#   crustd, crustctl   `cargo build --profile daemon -p crust-cri` (size-optimised; see Cargo.toml)
+#   crustd, crustctl   `cargo build --profile daemon -p crust-cri -p crust-ctl` (size-optimised; see Cargo.toml)
 #   crust-shim         static, size-optimised (bench/containerd-crust.sh's build_shim)
 #   crust-runc         static non-PIE `runtime` profile (runc/release.sh)
 # Reuses those scripts so the demo, the installer and the benchmarks run the same builds.
@@ -16,7 +16,7 @@ mkdir -p "$out"
 runc=$(runc/release.sh)
 # shellcheck source=../bench/containerd-crust.sh
 shim=$(source bench/containerd-crust.sh --lib && build_shim)
-cargo build -q --profile daemon --locked -p crust-cri --bin crustd --bin crustctl >&2
+cargo build -q --profile daemon --locked -p crust-cri --bin crustd -p crust-ctl --bin crustctl >&2
 
 for b in "$target/daemon/crustd" "$target/daemon/crustctl" "$shim" "$runc"; do
   [ -x "$b" ] || { echo "build: $b was not built" >&2; exit 1; }

@@ -5,7 +5,7 @@
 //! Layout: [`image`] is the CRI ImageService (one file per RPC); [`import`] is crust's own
 //! small `crust.v1.Images/Import` service on the same socket (the CRI has no import RPC);
 //! [`config`] is crustd's TOML configuration; [`server`] wires the services onto the unix
-//! socket; [`client`] connects to a CRI endpoint. crustctl's verbs live in `src/bin/crustctl/`, one file per verb.
+//! socket; [`client`] connects to a CRI endpoint. crustctl (crate `crust-ctl`, folder `ctl/`) uses [`client`].
 //! [`runtime`] is the CRI RuntimeService over `crust_daemon::runtime`, added in
 //! [`server::router`]; [`streaming`] is the streaming server behind Exec, Attach and
 //! PortForward.

@@ -426,7 +426,7 @@ async fn import_oci_and_docker_archives_via_crustctl() {
     .unwrap();
     let docker = dir.path().join("docker.tar");
     std::fs::write(&docker, image::docker_archive(&["busybox:saved"], &plain)).unwrap();
-    let ctl = crust_e2e::workspace_bin("crust-cri", "crustctl");
+    let ctl = crust_e2e::workspace_bin("crust-ctl", "crustctl");
     let ep = format!("unix://{}", d.socket().display());
     for (args, want) in [
         (

@@ -6,7 +6,7 @@ use crust_e2e::pods::setup;
 use crust_e2e::require_root;
 
 fn ctl(sock: &std::path::Path, args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(crust_e2e::workspace_bin("crust-cri", "crustctl"))
+    let out = Command::new(crust_e2e::workspace_bin("crust-ctl", "crustctl"))
         .arg("--runtime-endpoint")
         .arg(format!("unix://{}", sock.display()))
         .arg("--config")

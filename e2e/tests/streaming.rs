@@ -54,7 +54,7 @@ async fn relay(url: &str) -> (String, JoinHandle<()>) {
 
 /// `crustctl -r unix://SOCK ARGS...` as a command, stdio piped.
 fn crustctl(d: &crust_e2e::daemon::Crustd, args: &[&str]) -> std::process::Command {
-    let mut c = std::process::Command::new(crust_e2e::workspace_bin("crust-cri", "crustctl"));
+    let mut c = std::process::Command::new(crust_e2e::workspace_bin("crust-ctl", "crustctl"));
     c.arg("--runtime-endpoint")
         .arg(format!("unix://{}", d.socket().display()))
         .arg("--config")
@@ -250,7 +250,7 @@ async fn exec_streams_exit_codes_tty_and_stdin() {
     }
     // crustctl exec -it on a pseudo-terminal (util-linux `script`): raw mode, the local
     // window size reaches the container, the exit code comes back.
-    let ctl = crust_e2e::workspace_bin("crust-cri", "crustctl");
+    let ctl = crust_e2e::workspace_bin("crust-ctl", "crustctl");
     let inner = format!(
         "stty cols 91 rows 27; {} --runtime-endpoint unix://{} --config /nonexistent exec -it {id} \
          sh -c 'for i in $(busybox seq 50); do s=$(busybox stty size); \
