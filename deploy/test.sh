@@ -1,11 +1,46 @@
 #!/usr/bin/env bash
 # Runs crust's whole test suite on a fresh Debian 12 machine, as root.
 # This is the test command README.md gives, and .ci/run calls it unchanged.
-set -euo pipefail
+#
+# The suite runs in stages; each prints its duration and every stage runs even when an
+# earlier one failed (the exit status is non-zero if any failed). A summary table comes last.
+# Each stage is bounded by its own timeout (STAGE_TIMEOUT_<NAME> seconds overrides it).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-deploy/deps.sh
+
+declare -a SUMMARY=()
+FAILED=0
+# stage NAME TIMEOUT_SECS CMD...: runs CMD under a timeout, records its result and duration.
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  local var="STAGE_TIMEOUT_${name^^}"
+  var=${var//-/_}
+  limit=${!var:-$limit}
+  local t0=$SECONDS rc
+  echo "==== stage $name (limit ${limit}s): $*"
+  timeout --kill-after=30 "$limit" "$@"
+  rc=$?
+  local d=$((SECONDS - t0))
+  if [ $rc -eq 0 ]; then
+    SUMMARY+=("$(printf '%-14s ok      %5d s' "$name" "$d")")
+  else
+    [ $rc -eq 124 ] && rc="timeout"
+    SUMMARY+=("$(printf '%-14s FAILED  %5d s  (%s)' "$name" "$d" "$rc")")
+    FAILED=1
+  fi
+  echo "==== stage $name: $([ "$rc" = 0 ] && echo ok || echo "FAILED ($rc)") in ${d} s"
+}
+
+stage deps 900 deploy/deps.sh
 # The e2e and shim tests run the workspace's binaries (crustd, crustctl, crust-shim,
 # crust-runc) from the target dir; `cargo test` alone rebuilds only the binaries of packages
 # that have integration tests, so build them all first and never test a stale one.
-cargo build --workspace --bins --locked
-cargo test --workspace --locked --no-fail-fast
+stage build 1800 cargo build --workspace --bins --tests --locked
+stage cargo-test 2400 cargo test --workspace --locked --no-fail-fast
+
+echo
+echo "==== summary"
+printf '%s\n' "${SUMMARY[@]}"
+echo "total ${SECONDS} s"
+exit $FAILED
