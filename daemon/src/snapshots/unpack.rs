@@ -15,8 +15,9 @@
 //! is ever removed but an entry of a directory resolved beneath the snapshot); `.wh..wh..opq`
 //! marks its directory `trusted.overlay.opaque=y`. Ownership, mode (incl. setuid), mtimes,
 //! xattrs (`SCHILY.xattr.*`), device nodes and fifos are kept; a regular file is chowned
-//! only when creation did not already give it the right owner: the owner is read back with fstat (a setgid parent or a `grpid` mount decide the group,
-//! and a cheap fstat saves a chown, which dirties the inode, in the common case).
+//! only when creation did not already give it the right owner: the owner is read back with
+//! fstat (a setgid parent or a `grpid` mount decide the group, and a cheap fstat saves a
+//! chown, which dirties the inode, in the common case).
 //! The uncompressed stream is hashed while read: the result is the layer's diff ID.
 
 use std::ffi::{CString, OsStr};
