@@ -107,6 +107,18 @@ impl NetworkManager {
     /// Builds the manager and selects the backend from the conf dir. Must run inside a
     /// tokio runtime. Call [`Self::watch`] to follow conf dir changes.
     pub fn new(cfg: NetworkConfig) -> Result<Arc<Self>> {
+        for d in [
+            &cfg.cni.cache_dir,
+            &cfg.bridge.state_dir,
+            &cfg.state_dir.join("ns"),
+        ] {
+            crate::perms::dir(d, crate::perms::PRIVATE_DIR).map_err(|source| {
+                NetworkError::State {
+                    path: d.clone(),
+                    source,
+                }
+            })?;
+        }
         let bridge = Arc::new(Bridge::new(cfg.bridge.clone())?);
         let m = Arc::new(NetworkManager {
             cfg,

@@ -135,7 +135,7 @@ impl Runtime {
         }
         for d in ["pods", "bundles", "shims", "runc", "exec"] {
             let p = cfg.state.join(d);
-            std::fs::create_dir_all(&p).map_err(error::io("create", &p))?;
+            crate::perms::dir(&p, crate::perms::PRIVATE_DIR).map_err(error::io("create", &p))?;
         }
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Runtime {

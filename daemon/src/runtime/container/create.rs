@@ -161,7 +161,7 @@ impl Runtime {
             let cfg = bundle.join("config.json");
             let bytes = serde_json::to_vec(&oci)
                 .map_err(|e| RuntimeError::Invalid(format!("spec encoding: {e}")))?;
-            std::fs::write(&cfg, bytes).map_err(io("write", &cfg))?;
+            crate::perms::write_private(&cfg, &bytes).map_err(io("write", &cfg))?;
             if rec.spec.stdin {
                 let fifo = bundle.join("stdin");
                 nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
