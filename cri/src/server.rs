@@ -34,6 +34,9 @@ pub enum Error {
     Serve(#[source] tonic::transport::Error),
 }
 
+/// Largest gRPC message crustd reads or writes (kubelet's CRI client limit).
+pub const MAX_MSG: usize = 16 * 1024 * 1024;
+
 /// Every service crustd serves, over the core services; `streaming` serves the URLs of
 /// Exec, Attach and PortForward.
 pub fn router(
@@ -41,7 +44,6 @@ pub fn router(
     runtime: Arc<Runtime>,
     streaming: Option<StreamingServer>,
 ) -> tonic::transport::server::Router {
-    const MAX_MSG: usize = 16 * 1024 * 1024;
     tonic::transport::Server::builder()
         .add_service(
             RuntimeServiceServer::new(RuntimeServer::new(runtime, images.clone(), streaming))

@@ -133,7 +133,7 @@ impl Runtime {
             }
             store.containers.insert(id, rec);
         }
-        for d in ["pods", "bundles", "shims", "runc", "exec"] {
+        for d in ["pods", "bundles", "shims", "runc", "exec", "attach"] {
             let p = cfg.state.join(d);
             crate::perms::dir(&p, crate::perms::PRIVATE_DIR).map_err(error::io("create", &p))?;
         }

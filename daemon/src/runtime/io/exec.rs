@@ -131,9 +131,30 @@ pub(crate) async fn forward_resizes(
     }
 }
 
-/// The FIFOs of one exec; the directory is removed on drop.
-struct ExecDir {
+/// The FIFOs of one exec, `<state>/exec/<exec-id>/`; the directory is removed on drop.
+pub(in crate::runtime) struct ExecDir {
     dir: PathBuf,
+}
+
+impl ExecDir {
+    /// Creates the (empty) FIFO directory of `exec_id`.
+    pub(in crate::runtime) fn create(state: &Path, exec_id: &str) -> Result<Self> {
+        let dir = ExecDir {
+            dir: state.join("exec").join(exec_id),
+        };
+        std::fs::create_dir_all(&dir.dir).map_err(io("create", &dir.dir))?;
+        Ok(dir)
+    }
+
+    /// A new FIFO `name` in the directory when `on`.
+    pub(in crate::runtime) fn fifo(&self, name: &str, on: bool) -> Result<Option<PathBuf>> {
+        if !on {
+            return Ok(None);
+        }
+        let p = self.dir.join(name);
+        mkfifo(&p)?;
+        Ok(Some(p))
+    }
 }
 
 impl Drop for ExecDir {
@@ -154,21 +175,10 @@ impl Runtime {
 
         let t0 = std::time::Instant::now();
         let exec_id = format!("exec-{}", &new_id()[..24]);
-        let dir = ExecDir {
-            dir: self.cfg.state.join("exec").join(&exec_id),
-        };
-        std::fs::create_dir_all(&dir.dir).map_err(io("create", &dir.dir))?;
-        let fifo = |name: &str, on: bool| -> Result<Option<PathBuf>> {
-            if !on {
-                return Ok(None);
-            }
-            let p = dir.dir.join(name);
-            mkfifo(&p)?;
-            Ok(Some(p))
-        };
-        let stdin_path = fifo("stdin", stdio.stdin.is_some())?;
-        let stdout_path = fifo("stdout", stdio.stdout.is_some())?;
-        let stderr_path = fifo("stderr", stdio.stderr.is_some() && !stdio.tty)?;
+        let dir = ExecDir::create(&self.cfg.state, &exec_id)?;
+        let stdin_path = dir.fifo("stdin", stdio.stdin.is_some())?;
+        let stdout_path = dir.fifo("stdout", stdio.stdout.is_some())?;
+        let stderr_path = dir.fifo("stderr", stdio.stderr.is_some() && !stdio.tty)?;
         let mut stdin_w = match &stdin_path {
             Some(p) => Some(
                 pipe::OpenOptions::new()
