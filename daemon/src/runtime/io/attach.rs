@@ -11,28 +11,17 @@
 //! Invariants: the FIFO files are unlinked once the shim has opened them (or on failure);
 //! nothing of the session outlives the client's connection.
 
-use std::path::PathBuf;
-
 use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 
-use crate::runtime::error::{io, Result, RuntimeError};
-use crate::runtime::io::exec::{
-    client_gone, copy_in, copy_out, forward_resizes, mkfifo, open_reader, StreamIo,
+use super::pipe::{
+    client_gone, copy_in, copy_out, forward_resizes, open_reader, FifoDir, Output, StreamIo,
 };
+use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::{new_id, Runtime};
 
 /// The shim annotation that adds output subscribers (see the module docs).
 pub const ATTACH_ANNOTATION: &str = "io.crust.shim.attach";
-
-/// The FIFO directory of one attach; removed on drop.
-struct AttachDir(PathBuf);
-
-impl Drop for AttachDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 impl Runtime {
     /// Attaches `stdio` to running container `id` until its output streams end (the
@@ -40,14 +29,13 @@ impl Runtime {
     pub async fn attach(&self, id: &str, stdio: StreamIo) -> Result<()> {
         let (rec, shim) = self.running_with_shim(id, "attach to").await?;
         let tty = rec.spec.tty;
-        let dir = AttachDir(self.cfg.state.join("attach").join(format!(
+        let dir = FifoDir::create(self.cfg.state.join("attach").join(format!(
             "{}-{}",
             rec.id,
             &new_id()[..12]
-        )));
-        std::fs::create_dir_all(&dir.0).map_err(io("create", &dir.0))?;
+        )))?;
         let mut subscribe = serde_json::Map::new();
-        let mut readers: Vec<(pipe::Receiver, crate::runtime::io::exec::Output)> = Vec::new();
+        let mut readers: Vec<(pipe::Receiver, Output)> = Vec::new();
         // With a tty the container's only output stream is stdout.
         let wanted = [
             ("stdout", stdio.stdout),
@@ -55,8 +43,9 @@ impl Runtime {
         ];
         for (name, out) in wanted {
             let Some(out) = out else { continue };
-            let p = dir.0.join(name);
-            mkfifo(&p)?;
+            let Some(p) = dir.fifo(name, true)? else {
+                continue;
+            };
             readers.push((open_reader(&p)?, out));
             subscribe.insert(name.into(), p.display().to_string().into());
         }

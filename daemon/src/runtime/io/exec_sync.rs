@@ -17,10 +17,11 @@ use tokio::io::AsyncReadExt as _;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
-use crate::runtime::error::{io, Result, RuntimeError};
-use crate::runtime::io::exec::{open_reader, ExecDir, DRAIN};
+use super::exec::DRAIN;
+use super::pipe::{open_reader, FifoDir};
+use super::process::exec_process;
+use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::shim::Shim;
-use crate::runtime::types::{ContainerRecord, ContainerState};
 use crate::runtime::{new_id, Runtime};
 
 /// Most bytes kept per stream (containerd's cap).
@@ -142,51 +143,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The OCI process JSON of an exec of `cmd` in `rec`: the container's own process (user,
-/// env, cwd, capabilities…) with `args` and `terminal` replaced, and `TERM` set for a
-/// terminal as containerd does.
-pub(in crate::runtime) fn exec_process(
-    rec: &ContainerRecord,
-    cmd: Vec<String>,
-    tty: bool,
-) -> Result<Vec<u8>> {
-    let cfg = rec.bundle.join("config.json");
-    let spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg).map_err(io("read", &cfg))?)
-            .map_err(|e| RuntimeError::Invalid(format!("bundle spec {}: {e}", cfg.display())))?;
-    let mut process = spec.get("process").cloned().unwrap_or_default();
-    process["args"] = serde_json::json!(cmd);
-    process["terminal"] = serde_json::json!(tty);
-    if tty {
-        crate::runtime::io::exec::add_term(&mut process);
-    }
-    serde_json::to_vec(&process).map_err(|e| RuntimeError::Invalid(format!("exec spec: {e}")))
-}
-
 impl Runtime {
-    /// Container `id` if it is running, with its pod's shim; `op` names what a container in
-    /// another state refuses (FailedPrecondition), a pod without a shim is PodNotReady.
-    pub(in crate::runtime) async fn running_with_shim(
-        &self,
-        id: &str,
-        op: &'static str,
-    ) -> Result<(ContainerRecord, Shim)> {
-        let rec = self.container(id)?;
-        if rec.state != ContainerState::Running {
-            return Err(RuntimeError::WrongState {
-                what: "container",
-                id: rec.id,
-                state: format!("{:?}", rec.state).to_lowercase(),
-                op,
-            });
-        }
-        let shim = self
-            .shim(&rec.pod_id)
-            .await?
-            .ok_or_else(|| RuntimeError::PodNotReady(rec.pod_id.clone()))?;
-        Ok((rec, shim))
-    }
-
     /// Runs `cmd` in container `id`; `timeout` zero means none. See the module docs.
     pub async fn exec_sync(
         &self,
@@ -200,7 +157,7 @@ impl Runtime {
         let (rec, shim) = self.running_with_shim(id, "exec").await?;
         let bytes = exec_process(&rec, cmd, false)?;
         let exec_id = format!("exec-{}", &new_id()[..24]);
-        let dir = ExecDir::create(&self.cfg.state, &exec_id)?;
+        let dir = FifoDir::create(self.cfg.state.join("exec").join(&exec_id))?;
         let out_path = dir.fifo("stdout", true)?;
         let err_path = dir.fifo("stderr", true)?;
         let out_r = out_path.as_deref().map(open_reader).transpose()?;
@@ -322,7 +279,7 @@ mod tests {
     async fn capture_keeps_the_cap_and_drains_the_rest() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
-        crate::runtime::io::exec::mkfifo(&p).unwrap();
+        crate::runtime::io::pipe::mkfifo(&p).unwrap();
         let r = open_reader(&p).unwrap();
         let mut w = pipe::OpenOptions::new().open_sender(&p).unwrap();
         let writer = tokio::spawn(async move {
