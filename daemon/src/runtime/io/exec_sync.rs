@@ -18,7 +18,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
 use super::exec::DRAIN;
-use super::pipe::{open_reader, FifoDir};
+use super::pipe::FifoDir;
 use super::process::exec_process;
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::shim::Shim;
@@ -63,14 +63,11 @@ impl ExecOutput {
 
 /// Reads `from` until EOF (or `stop` resolves), keeping the first `cap` bytes.
 async fn capture(
-    from: Option<pipe::Receiver>,
+    mut from: pipe::Receiver,
     cap: usize,
     stop: impl std::future::Future<Output = ()>,
 ) -> Vec<u8> {
     let mut kept = Vec::new();
-    let Some(mut from) = from else {
-        return kept;
-    };
     let mut buf = vec![0u8; 64 * 1024];
     tokio::pin!(stop);
     loop {
@@ -158,25 +155,10 @@ impl Runtime {
         let bytes = exec_process(&rec, cmd, false)?;
         let exec_id = format!("exec-{}", &new_id()[..24]);
         let dir = FifoDir::create(self.cfg.state.join("exec").join(&exec_id))?;
-        let out_path = dir.fifo("stdout", true)?;
-        let err_path = dir.fifo("stderr", true)?;
-        let out_r = out_path.as_deref().map(open_reader).transpose()?;
-        let err_r = err_path.as_deref().map(open_reader).transpose()?;
-        let uri = |p: &Option<std::path::PathBuf>| {
-            p.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        };
-        shim.exec_stdio(
-            &rec.id,
-            &exec_id,
-            bytes,
-            "",
-            &uri(&out_path),
-            &uri(&err_path),
-            false,
-        )
-        .await?;
+        let (out_path, out_r) = dir.reader("stdout")?;
+        let (err_path, err_r) = dir.reader("stderr")?;
+        shim.exec_stdio(&rec.id, &exec_id, bytes, "", &out_path, &err_path, false)
+            .await?;
         let guard = KillOnDrop {
             shim: shim.clone(),
             id: rec.id.clone(),
@@ -278,9 +260,8 @@ mod tests {
     #[tokio::test]
     async fn capture_keeps_the_cap_and_drains_the_rest() {
         let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("f");
-        crate::runtime::io::pipe::mkfifo(&p).unwrap();
-        let r = open_reader(&p).unwrap();
+        let dir = FifoDir::create(d.path().join("x")).unwrap();
+        let (p, r) = dir.reader("f").unwrap();
         let mut w = pipe::OpenOptions::new().open_sender(&p).unwrap();
         let writer = tokio::spawn(async move {
             use tokio::io::AsyncWriteExt as _;
@@ -289,7 +270,7 @@ mod tests {
                 w.write_all(&[b'x'; 64 * 1024]).await.unwrap();
             }
         });
-        let got = capture(Some(r), 1000, std::future::pending()).await;
+        let got = capture(r, 1000, std::future::pending()).await;
         writer.await.unwrap();
         assert_eq!(got, vec![b'x'; 1000]);
     }

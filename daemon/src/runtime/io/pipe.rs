@@ -70,6 +70,13 @@ impl FifoDir {
         mkfifo(&p)?;
         Ok(Some(p))
     }
+
+    /// A new FIFO `name` with its read end open: (its path for the shim, the reader).
+    pub(crate) fn reader(&self, name: &str) -> Result<(String, pipe::Receiver)> {
+        let p = self.0.join(name);
+        mkfifo(&p)?;
+        Ok((p.display().to_string(), open_reader(&p)?))
+    }
 }
 
 impl Drop for FifoDir {
