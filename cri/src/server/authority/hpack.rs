@@ -415,3 +415,91 @@ fn field(flags: u8, bits: u8, name_index: usize, value: &[u8]) -> Vec<u8> {
     push_string(&mut out, value);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn integers_as_in_rfc_c1() {
+        assert_eq!(integer(&[0x0a], 5), Ok((10, 1)));
+        assert_eq!(integer(&[0x1f, 0x9a, 0x0a], 5), Ok((1337, 3)));
+        assert_eq!(integer(&[0x2a], 8), Ok((42, 1)));
+        assert_eq!(integer(&[0x1f, 0x9a], 5), Err(Error::Truncated));
+        assert_eq!(
+            integer(&[0x1f, 0xff, 0xff, 0xff, 0xff, 0xff], 5),
+            Err(Error::Overflow)
+        );
+        for v in [0, 14, 15, 16, 127, 128, 1337, 1 << 20] {
+            let mut b = Vec::new();
+            push_integer(&mut b, 0x40, 6, v);
+            assert_eq!(integer(&b, 6), Ok((v, b.len())));
+        }
+    }
+
+    #[test]
+    fn rfc_c3_and_c4_requests_keep_the_table_size() {
+        // RFC 7541 C.3 (plain) and C.4 (Huffman): three requests on one connection; the
+        // table sizes after each are 57, 110 and 164.
+        let c3 = [
+            "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+            "8286 84be 5808 6e6f 2d63 6163 6865",
+            "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+        ];
+        let c4 = [
+            "8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff",
+            "8286 84be 5886 a8eb 1064 9cbf",
+            "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf",
+        ];
+        for blocks in [c3, c4] {
+            let mut d = Decoder::default();
+            for (b, size) in blocks.iter().zip([57, 110, 164]) {
+                assert_eq!(d.block(&hex(b)), Ok(None));
+                assert_eq!(d.size, size);
+            }
+        }
+    }
+
+    #[test]
+    fn refused_authorities_are_rewritten_to_accepted_ones() {
+        let mut d = Decoder::default();
+        // Literal with incremental indexing, static name, raw "/a b".
+        let b = hex("41 04 2f61 2062");
+        let out = d.block(&b).unwrap().unwrap();
+        assert_eq!(out, hex("41 04 2d61 2d62"));
+        // The indexed reference to it now means the rewritten entry: unchanged.
+        assert_eq!(d.block(&[0xbe]), Ok(None));
+        assert_eq!(d.size, 10 + 4 + 32);
+        // Without indexing: localhost, no table change.
+        let out = d.block(&hex("01 04 2f61 2062")).unwrap().unwrap();
+        assert_eq!(out, [&[0x01, 9][..], b"localhost"].concat());
+        assert_eq!(d.size, 46);
+        // Bad index.
+        assert_eq!(d.block(&[0xc0]), Err(Error::Index(64)));
+        // Size update over the allowed 4096.
+        assert_eq!(d.block(&hex("3fe1 1f")), Ok(None));
+        assert_eq!(d.block(&hex("3fe2 1f")), Err(Error::SizeUpdate(4097)));
+    }
+
+    #[test]
+    fn sanitized_values_are_always_acceptable() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        assert!(acceptable(&sanitized(&all)));
+        for b in 0..=255u8 {
+            assert!(acceptable(&sanitized(&[b])), "octet {b}");
+            assert!(acceptable(&sanitized(&[b, b':', b])), "octet {b}");
+        }
+        assert!(!acceptable(b"/run/crust.sock"));
+        assert!(!acceptable(b"tmp%2Fcrust.sock"));
+        assert!(!acceptable(b""));
+        assert!(acceptable(b"localhost"));
+    }
+}

@@ -183,3 +183,6 @@ impl<S: Connected> Connected for AuthorityFix<S> {
         self.inner.connect_info()
     }
 }
+
+#[cfg(test)]
+mod tests;
