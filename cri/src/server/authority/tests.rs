@@ -652,18 +652,18 @@ async fn h2_client_streams_through_unchanged() {
 async fn table_size_updates_are_followed() {
     let base = [F::Idx(3), F::Idx(6), F::Idx(4)];
     let mut client = start();
-    let reqs: [Vec<F>; 3] = [
-        vec![F::With(1, b"", SOCK, true)],
+    // Size updates open a block (RFC 7541 4.2).
+    let reqs: [(Vec<F>, Vec<F>); 3] = [
+        (vec![], vec![F::With(1, b"", SOCK, true)]),
         // Emptied and regrown: the entry is gone, added again.
-        vec![
-            F::Size(0),
-            F::Size(4096),
-            F::With(1, b"", b"/other.sock", false),
-        ],
-        vec![F::Idx(62)],
+        (
+            vec![F::Size(0), F::Size(4096)],
+            vec![F::With(1, b"", b"/other.sock", false)],
+        ),
+        (vec![], vec![F::Idx(62)]),
     ];
-    for (i, r) in reqs.iter().enumerate() {
-        let fields: Vec<F> = base.iter().chain(r.iter()).copied().collect();
+    for (i, (pre, r)) in reqs.iter().enumerate() {
+        let fields: Vec<F> = pre.iter().chain(&base).chain(r).copied().collect();
         client.extend(headers(1 + 2 * i as u32, &block(&fields), &[]));
     }
     let (seen, v) = h2_run(&client, &[4096], true, &[1, 3, 5]).await;
