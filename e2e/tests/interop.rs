@@ -22,7 +22,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crust_e2e::daemon::Crustd;
-use crust_e2e::image::{self, busybox_layer, Compression, Flavour};
+use crust_e2e::image;
 use crust_e2e::pods::{config, Leftovers};
 use crust_e2e::registry::Registry;
 use crust_e2e::require_root;
@@ -186,13 +186,7 @@ async fn setup(env: &[(&str, &str)]) -> Setup {
     crust_e2e::workspace_bin("crust-shim", "crust-shim");
     crust_e2e::workspace_bin("crust-runc", "crust-runc");
     let reg = Registry::start();
-    let img = image::build(
-        &[busybox_layer()],
-        Compression::Gzip,
-        Flavour::Oci,
-        image::host_arch(),
-        &[],
-    );
+    let img = image::busybox();
     image::push(&reg.host(), "interop/busybox", "1", &img, None).await;
     let crustd = Crustd::start_bin_env(
         &crust_e2e::workspace_bin("crust-cri", "crustd"),

@@ -307,28 +307,29 @@ func hasImage(images []*pb.Image, id string) bool {
 	return false
 }
 
-func wsURL(raw string) (string, error) {
+// wsDial opens a streaming URL as kubelet's WebSocket client does (v4.channel.k8s.io).
+func wsDial(raw string) (*websocket.Conn, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
-	return u.String(), nil
+	d := websocket.Dialer{Subprotocols: []string{"v4.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
+	ws, _, err := d.Dial(u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	return ws, nil
 }
 
 // wsExec runs an exec URL over kubelet's WebSocket protocol and returns its stdout.
 func wsExec(raw string) (string, error) {
-	u, err := wsURL(raw)
-	if err != nil {
-		return "", err
-	}
-	d := websocket.Dialer{Subprotocols: []string{"v4.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
-	ws, _, err := d.Dial(u, nil)
+	ws, err := wsDial(raw)
 	if err != nil {
 		return "", err
 	}
 	defer ws.Close()
-	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var stdout bytes.Buffer
 	status := ""
 	for {
@@ -357,17 +358,11 @@ func wsExec(raw string) (string, error) {
 
 // wsPortForward sends an HTTP GET through a port-forward URL and returns the reply.
 func wsPortForward(raw string, port uint16) (string, error) {
-	u, err := wsURL(raw)
-	if err != nil {
-		return "", err
-	}
-	d := websocket.Dialer{Subprotocols: []string{"v4.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
-	ws, _, err := d.Dial(u, nil)
+	ws, err := wsDial(raw)
 	if err != nil {
 		return "", err
 	}
 	defer ws.Close()
-	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
 	req := []byte("\x00GET / HTTP/1.0\r\n\r\n")
 	if err := ws.WriteMessage(websocket.BinaryMessage, req); err != nil {
 		return "", err

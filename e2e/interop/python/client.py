@@ -207,35 +207,38 @@ def main():
         sys.exit(1)
 
 
-def ws_connect(url):
+def ws_messages(url, first=None):
+    """Opens a streaming URL as kubelet's WebSocket client does (v4.channel.k8s.io), sends
+    `first` if given, and yields each binary message until the server closes."""
     import websocket  # websocket-client from PyPI
 
     ws = websocket.create_connection(
         url.replace("http", "ws", 1), subprotocols=["v4.channel.k8s.io"], timeout=20
     )
-    return ws
+    try:
+        if first is not None:
+            ws.send_binary(first)
+        while True:
+            try:
+                op, data = ws.recv_data()
+            except websocket.WebSocketConnectionClosedException:
+                return
+            if op == websocket.ABNF.OPCODE_CLOSE:
+                return
+            if data:
+                yield data
+    finally:
+        ws.close()
 
 
 def ws_exec(url):
     """Runs an exec URL over kubelet's WebSocket protocol; returns stdout."""
-    import websocket
-
-    ws = ws_connect(url)
     out, status = b"", b""
-    while True:
-        try:
-            op, data = ws.recv_data()
-        except websocket.WebSocketConnectionClosedException:
-            break
-        if op == websocket.ABNF.OPCODE_CLOSE:
-            break
-        if not data:
-            continue
+    for data in ws_messages(url):
         if data[0] == 1:
             out += data[1:]
         elif data[0] == 3:
             status += data[1:]
-    ws.close()
     if b"Success" not in status:
         raise AssertionError("status %r" % status)
     return out
@@ -243,20 +246,8 @@ def ws_exec(url):
 
 def ws_port_forward(url, port):
     """Sends an HTTP GET through a port-forward URL; returns the reply."""
-    import websocket
-
-    ws = ws_connect(url)
-    ws.send_binary(b"\x00GET / HTTP/1.0\r\n\r\n")
     body, opened = b"", set()
-    while True:
-        try:
-            op, data = ws.recv_data()
-        except websocket.WebSocketConnectionClosedException:
-            break
-        if op == websocket.ABNF.OPCODE_CLOSE:
-            break
-        if not data:
-            continue
+    for data in ws_messages(url, b"\x00GET / HTTP/1.0\r\n\r\n"):
         ch, data = data[0], data[1:]
         if ch not in opened:
             opened.add(ch)
@@ -267,7 +258,6 @@ def ws_port_forward(url, port):
             body += data
         elif ch == 1 and data:
             raise AssertionError("port-forward error %r" % data)
-    ws.close()
     return body
 
 
