@@ -1,4 +1,6 @@
-//! crustctl: a crictl-like client for any CRI endpoint (crust's by default). Endpoint
+//! crustctl: a crictl-like client for any CRI endpoint (crust's by default). It speaks CRI
+//! (and crust's own `crust.v1.Images/Import`) over the socket only, through `crust-client`;
+//! it links neither the core nor the server. Endpoint
 //! resolution as crictl: `--runtime-endpoint`/`--image-endpoint` flags, then
 //! `CONTAINER_RUNTIME_ENDPOINT`/`IMAGE_SERVICE_ENDPOINT`, then the config file
 //! (`--config`, default `/etc/crictl.yaml`, keys `runtime-endpoint`, `image-endpoint`,
@@ -82,7 +84,7 @@ enum Cmd {
     Inspecti(inspecti::Args),
     /// Show image filesystem usage.
     Imagefsinfo(imagefsinfo::Args),
-    /// Import an OCI or docker-save archive.
+    /// Import an OCI or docker-save archive through crustd (`crustd import` while stopped).
     Import(import::Args),
     /// Runtime name and versions.
     Version(version::Args),
@@ -143,9 +145,7 @@ struct Conn {
 
 impl Conn {
     async fn channel(&self) -> anyhow::Result<Channel> {
-        crust_cri::client::connect(&self.image_endpoint, self.timeout)
-            .await
-            .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
+        Ok(crust_client::connect(&self.image_endpoint, self.timeout).await?)
     }
 
     async fn images(&self) -> anyhow::Result<ImageServiceClient<Channel>> {
@@ -153,9 +153,7 @@ impl Conn {
     }
 
     async fn runtime(&self) -> anyhow::Result<RuntimeServiceClient<Channel>> {
-        let ch = crust_cri::client::connect(&self.runtime_endpoint, self.timeout)
-            .await
-            .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+        let ch = crust_client::connect(&self.runtime_endpoint, self.timeout).await?;
         Ok(RuntimeServiceClient::new(ch))
     }
 }
@@ -172,7 +170,7 @@ fn resolve(cli: &Cli) -> anyhow::Result<Conn> {
         .runtime_endpoint
         .clone()
         .or(file.runtime_endpoint)
-        .unwrap_or_else(|| format!("unix://{}", crust_cri::config::DEFAULT_LISTEN));
+        .unwrap_or_else(|| format!("unix://{}", crust_client::DEFAULT_SOCKET));
     let image = cli
         .image_endpoint
         .clone()

@@ -36,8 +36,16 @@ pub struct Args {
     output: Format,
 }
 
+/// Nanoseconds since the epoch, now.
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 pub fn age(ns: i64) -> String {
-    let secs = (crust_daemon::runtime::now() - ns).max(0) / 1_000_000_000;
+    let secs = (now_ns() - ns).max(0) / 1_000_000_000;
     match secs {
         s if s < 60 => format!("{s} seconds ago"),
         s if s < 3600 => format!("{} minutes ago", s / 60),
