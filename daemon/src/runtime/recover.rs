@@ -206,7 +206,7 @@ impl Runtime {
     async fn kill_orphan_containers(&self, s: &Shim, address: &str) -> usize {
         let mut ids = std::collections::BTreeSet::new();
         for dir in [
-            self.cfg.shim.runtime_root.join(shim::NAMESPACE),
+            crust_shim_contract::runtime_state_root(&self.cfg.shim.runtime_root, shim::NAMESPACE),
             self.cfg.state.join("bundles"),
         ] {
             for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
