@@ -269,3 +269,7 @@ mod tests {
         assert_eq!(e, ["PATH=/bin", "A=2", "B=3"]);
     }
 }
+
+#[cfg(test)]
+#[path = "spec_tests.rs"]
+mod table_tests;
