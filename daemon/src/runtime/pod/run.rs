@@ -161,7 +161,8 @@ impl Runtime {
             s.namespaces.ipc != NsMode::Node,
             !host_net,
             &hostname,
-        )?;
+        )
+        .await?;
         rec.ipcns = ipc;
         rec.utsns = uts;
         files::write_files(rec, &hostname)?;
