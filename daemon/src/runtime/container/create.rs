@@ -188,7 +188,7 @@ impl Runtime {
                 }
             }
             t[0] = t0.elapsed();
-            self.save_container(&rec)?;
+            self.save_container(&rec).await?;
             t[1] = t0.elapsed();
             let client = self.pod_shim(&pod.id).await?;
             t[2] = t0.elapsed();
@@ -204,7 +204,7 @@ impl Runtime {
         }
         .await;
         if let Err(e) = r {
-            let _ = self.forget_container(&id);
+            let _ = self.forget_container(&id).await;
             let _ = std::fs::remove_dir_all(&bundle);
             let snapshots = self.images.snapshotter();
             let _ = tokio::task::spawn_blocking(move || snapshots.remove(&key)).await;
@@ -230,7 +230,7 @@ impl Runtime {
         let mut pod = self.pod(pod_id)?;
         if pod.shim_address.as_deref() != Some(address.as_str()) {
             pod.shim_address = Some(address.clone());
-            self.save_pod(&pod)?;
+            self.save_pod(&pod).await?;
         }
         self.fresh_shim(pod_id, &address).await
     }

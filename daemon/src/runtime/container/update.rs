@@ -27,7 +27,8 @@ impl Runtime {
                 op: "update resources",
             });
         }
-        self.update_container(&rec.id, |c| c.spec.resources = r)?;
+        self.update_container(&rec.id, |c| c.spec.resources = r)
+            .await?;
         Ok(())
     }
 
