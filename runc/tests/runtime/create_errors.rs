@@ -11,12 +11,7 @@ use crate::require_root;
 
 /// `create` must fail naming `what`, leaving no state dir and no cgroup.
 fn create_fails(c: &Ctr, what: &str) {
-    let o = c.create();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(what), "error does not say {what:?}: {err}");
-    assert!(!c.state_dir_exists(), "state dir left behind");
-    assert!(!c.cgroup_exists(), "cgroup left behind");
+    assert_create_failed(c, &c.create(), what);
 }
 
 #[test]
@@ -47,12 +42,7 @@ fn unmapped_user_fails_create() {
     require_root!();
     // In a user namespace that maps only root, uid 1000 does not exist.
     let mut c = Ctr::new("erruser", &["true"]);
-    c.config["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("namespaces")
-        .push(json!({"type": "user"}));
-    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 1}]);
-    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 1}]);
+    c.add_user_ns(300000, 1);
     c.config["process"]["user"] = json!({"uid": 1000, "gid": 0});
     create_fails(&c, "set user 1000:0");
 }
@@ -88,14 +78,11 @@ fn capability_the_runtime_lacks_fails_create() {
         });
     }
     let o = output(cmd, c.tmp.path());
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("process.capabilities.permitted: CAP_SYS_TIME not held"),
-        "{err}"
+    assert_create_failed(
+        &c,
+        &o,
+        "process.capabilities.permitted: CAP_SYS_TIME not held",
     );
-    assert!(!c.state_dir_exists(), "state dir left behind");
-    assert!(!c.cgroup_exists(), "cgroup left behind");
 }
 
 #[test]

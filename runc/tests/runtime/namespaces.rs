@@ -76,12 +76,7 @@ fn user_namespace_mappings() {
             "cat /proc/self/uid_map /proc/self/gid_map; id -u",
         ],
     );
-    let ns = c.config["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("array");
-    ns.push(json!({"type": "user"}));
-    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c.add_user_ns(100000, 65536);
     let o = c.run();
     assert!(o.status.success(), "{}", text(&o));
     let out = stdout(&o);
@@ -113,12 +108,7 @@ fn namespaced_sysctl_is_set() {
 fn exec_joins_a_user_namespace_container() {
     require_root!();
     let mut c = Ctr::new("usernsexec", &["sleep", "1000"]);
-    c.config["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("a")
-        .push(json!({"type": "user"}));
-    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    c.add_user_ns(200000, 65536);
     c.run_detached();
     let o = c.exec(&["sh", "-c", "id -u; cat /proc/self/uid_map"]);
     assert!(o.status.success(), "{}", text(&o));
