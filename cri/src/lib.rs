@@ -3,6 +3,7 @@
 //!
 //! Layout: [`image`] is the CRI ImageService (one file per RPC); [`import`] is crust's own
 //! small `crust.v1.Images/Import` service on the same socket (the CRI has no import RPC);
+//! [`logwriter`] escapes control characters inside crustd's log lines;
 //! [`config`] is crustd's TOML configuration; [`server`] wires the services onto the unix
 //! socket. The client side (connecting, the Import messages) is the small crate
 //! `crust-client`, which crustctl (crate `crust-ctl`) uses without linking this crate.
@@ -13,6 +14,7 @@
 pub mod config;
 pub mod image;
 pub mod import;
+pub mod logwriter;
 pub mod runtime;
 pub mod server;
 pub mod status;

@@ -114,10 +114,12 @@ fn main() -> anyhow::Result<()> {
 fn init_logs(filter: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Client-supplied strings in a log line have their line breaks escaped.
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_writer(crust_cri::logwriter::MakeEscaped { ansi })
+        .with_ansi(ansi);
     if json {
         b.json().init();
     } else {

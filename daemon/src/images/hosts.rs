@@ -347,7 +347,9 @@ mod tests {
             registry_token: "eyJhbGciOi.J9-_~+/=".into(),
             ..Default::default()
         };
-        assert!(matches!(c.to_auth().unwrap(), RegistryAuth::Bearer(t) if t == "eyJhbGciOi.J9-_~+/="));
+        assert!(
+            matches!(c.to_auth().unwrap(), RegistryAuth::Bearer(t) if t == "eyJhbGciOi.J9-_~+/=")
+        );
         let j = format!(
             r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"127.0.0.1:5000":{{"username":"a","password":"b"}}}}}}"#
         );

@@ -289,8 +289,9 @@ mod tests {
     #[test]
     fn env_merge_of_100000_variables_is_not_quadratic() {
         let image: Vec<String> = (0..1000).map(|i| format!("I{i}=x")).collect();
-        let extra: Vec<(String, String)> =
-            (0..100_000).map(|i| (format!("V{i}"), "y".into())).collect();
+        let extra: Vec<(String, String)> = (0..100_000)
+            .map(|i| (format!("V{i}"), "y".into()))
+            .collect();
         let t0 = std::time::Instant::now();
         let e = merge_env(&image, &extra);
         let took = t0.elapsed();
