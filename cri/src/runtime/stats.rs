@@ -2,7 +2,7 @@
 //! ListMetricDescriptors, ListPodSandboxMetrics.
 
 use crust_daemon::images::Images;
-use crust_daemon::runtime::Runtime;
+use crust_daemon::runtime::{ContainerRecord, ContainerUsage, Runtime};
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
@@ -13,6 +13,59 @@ fn mountpoint(images: &Images) -> String {
     images.root().join("snapshots").display().to_string()
 }
 
+fn u64v(v: u64) -> Option<cri::UInt64Value> {
+    Some(cri::UInt64Value { value: v })
+}
+
+/// ContainerStats.
+pub fn container_stats(
+    c: &ContainerRecord,
+    u: &ContainerUsage,
+    mountpoint: &str,
+) -> cri::ContainerStats {
+    cri::ContainerStats {
+        attributes: Some(cri::ContainerAttributes {
+            id: c.id.clone(),
+            metadata: Some(convert::container_metadata(c)),
+            labels: convert::hmap(&c.spec.labels),
+            annotations: convert::hmap(&c.spec.annotations),
+        }),
+        cpu: Some(cpu(u)),
+        memory: Some(memory(u)),
+        writable_layer: Some(cri::FilesystemUsage {
+            timestamp: u.timestamp,
+            fs_id: Some(cri::FilesystemIdentifier {
+                mountpoint: mountpoint.into(),
+            }),
+            used_bytes: u64v(u.fs_bytes),
+            inodes_used: u64v(u.fs_inodes),
+        }),
+        swap: None,
+    }
+}
+
+/// CPU usage.
+pub fn cpu(u: &ContainerUsage) -> cri::CpuUsage {
+    cri::CpuUsage {
+        timestamp: u.timestamp,
+        usage_core_nano_seconds: u64v(u.cpu_ns),
+        usage_nano_cores: u64v(u.cpu_nano_cores),
+    }
+}
+
+/// Memory usage.
+pub fn memory(u: &ContainerUsage) -> cri::MemoryUsage {
+    cri::MemoryUsage {
+        timestamp: u.timestamp,
+        working_set_bytes: u64v(u.memory_working_set),
+        available_bytes: None,
+        usage_bytes: u64v(u.memory_usage),
+        rss_bytes: u64v(u.memory_rss),
+        page_faults: u64v(u.page_faults),
+        major_page_faults: u64v(u.major_page_faults),
+    }
+}
+
 pub fn container(
     rt: &Runtime,
     images: &Images,
@@ -20,7 +73,7 @@ pub fn container(
 ) -> Result<cri::ContainerStatsResponse, Status> {
     let (c, u) = rt.container_stats(&r.container_id).map_err(from_error)?;
     Ok(cri::ContainerStatsResponse {
-        stats: Some(convert::container_stats(&c, &u, &mountpoint(images))),
+        stats: Some(container_stats(&c, &u, &mountpoint(images))),
     })
 }
 
@@ -37,7 +90,7 @@ pub fn list_containers(
         .filter(|c| f.id.is_empty() || c.id.starts_with(&f.id))
         .filter(|c| f.pod_sandbox_id.is_empty() || c.pod_id.starts_with(&f.pod_sandbox_id))
         .filter(|c| convert::matches(&c.spec.labels, &f.label_selector))
-        .map(|c| convert::container_stats(&c, &rt.container_usage(&c), &mp))
+        .map(|c| container_stats(&c, &rt.container_usage(&c), &mp))
         .collect();
     cri::ListContainerStatsResponse { stats }
 }
@@ -49,7 +102,7 @@ fn pod_stats(rt: &Runtime, images: &Images, id: &str) -> Result<cri::PodSandboxS
     let containers = rt
         .pod_containers(&p.id)
         .iter()
-        .map(|c| convert::container_stats(c, &rt.container_usage(c), &mp))
+        .map(|c| container_stats(c, &rt.container_usage(c), &mp))
         .collect();
     Ok(cri::PodSandboxStats {
         attributes: Some(cri::PodSandboxAttributes {
@@ -69,8 +122,8 @@ fn pod_stats(rt: &Runtime, images: &Images, id: &str) -> Result<cri::PodSandboxS
                 .collect(),
         }),
         linux: Some(cri::LinuxPodSandboxStats {
-            cpu: Some(convert::cpu(&u)),
-            memory: Some(convert::memory(&u)),
+            cpu: Some(cpu(&u)),
+            memory: Some(memory(&u)),
             network: None,
             process: None,
             containers,
