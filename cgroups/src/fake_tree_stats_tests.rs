@@ -56,11 +56,9 @@ fn v1_cpu_usage_and_hierarchical_memory() {
 fn v1_unlimited_memory_and_no_swap_accounting() {
     let f = Fake::new(HYBRID_MOUNTINFO, HYBRID_OWN);
     hybrid_leaf(&f, "/c");
-    // hybrid_leaf's limits are the kernel's "unlimited"; drop the memsw files as a kernel
-    // without swap accounting has none.
-    for file in ["memory.memsw.limit_in_bytes"] {
-        std::fs::remove_file(f.cg().join("memory/c").join(file)).unwrap();
-    }
+    // hybrid_leaf's limits are the kernel's "unlimited"; a kernel without swap accounting
+    // has no memsw files.
+    std::fs::remove_file(f.cg().join("memory/c/memory.memsw.limit_in_bytes")).unwrap();
     f.populate(
         "memory/c",
         &[
