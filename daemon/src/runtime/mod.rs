@@ -21,7 +21,7 @@ pub mod oci;
 pub mod pod;
 mod recover;
 pub mod shim;
-mod stats;
+pub mod stats;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -73,8 +73,10 @@ pub struct Runtime {
     events: broadcast::Sender<ContainerEvent>,
     locks: Inflight,
     min_oom: i64,
-    /// Previous CPU sample (unix ns, cumulative CPU ns) per container id and `pod/<id>`.
-    cpu_samples: Mutex<std::collections::HashMap<String, (i64, u64)>>,
+    /// CPU sample history of every container and pod, shared by all stats callers.
+    cpu: stats::CpuHistory,
+    /// Stops the background CPU sampler when the runtime goes.
+    _sampler: Option<stats::Sampler>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -138,7 +140,7 @@ impl Runtime {
             std::fs::create_dir_all(&p).map_err(error::io("create", &p))?;
         }
         let (events, _) = broadcast::channel(1024);
-        Ok(Arc::new(Runtime {
+        Ok(Arc::new_cyclic(|me| Runtime {
             cfg,
             images,
             meta,
@@ -148,7 +150,8 @@ impl Runtime {
             events,
             locks: Inflight::default(),
             min_oom: oci::spec::min_oom_score_adj(),
-            cpu_samples: Mutex::default(),
+            cpu: stats::CpuHistory::default(),
+            _sampler: stats::spawn_sampler(me.clone()),
         }))
     }
 
@@ -242,7 +245,7 @@ impl Runtime {
             Ok(())
         })?;
         self.lock().containers.remove(id);
-        self.forget_cpu_sample(id);
+        self.cpu.forget(id);
         Ok(())
     }
 
@@ -252,7 +255,7 @@ impl Runtime {
             Ok(())
         })?;
         self.lock().pods.remove(id);
-        self.forget_cpu_sample(&format!("pod/{id}"));
+        self.cpu.forget(&stats::pod_key(id));
         Ok(())
     }
 
