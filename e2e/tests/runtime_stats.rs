@@ -1,8 +1,8 @@
 //! Stats and metrics through the CRI, checked against the kernel's own files:
 //! - CPU rates come from one sample history every caller shares: concurrent callers get
 //!   non-zero, equal rates, the container view inside PodSandboxStats matches ContainerStats,
-//!   a busy loop shows about a core (at least a share of one on a loaded machine) in the
-//!   container and the pod view, an idle container about zero;
+//!   a busy loop shows a real share of a core (however loaded the machine) in the container
+//!   and the pod view, an idle container about zero;
 //! - a pod on the built-in bridge reports its interfaces' counters (bracketed by iproute2's
 //!   readings inside its namespace, after known TCP traffic) and its process count;
 //! - ListMetricDescriptors/ListPodSandboxMetrics serve cadvisor's names with containerd's
@@ -126,6 +126,17 @@ fn cgroup_of(d: &Crustd, id: &str) -> String {
     spec["linux"]["cgroupsPath"].as_str().unwrap().to_string()
 }
 
+/// This suite's crustd config: `network` (a `[network]` table) and pods under the `/cs`
+/// cgroup root, so suites running in parallel never share a pod cgroup parent with this one;
+/// the OCI runtime from `CRUST_E2E_RUNTIME` as in [`pods::config`].
+fn config(network: &str) -> String {
+    let mut c = format!("{network}[runtime]\ncgroup_root = \"/cs\"\n");
+    if let Ok(r) = std::env::var("CRUST_E2E_RUNTIME") {
+        c.push_str(&format!("runtime = \"{r}\"\n"));
+    }
+    c
+}
+
 async fn container_stats(rt: &mut Runtime, id: &str) -> kc::ContainerStats {
     rt.container_stats(kc::ContainerStatsRequest {
         container_id: id.into(),
@@ -159,7 +170,8 @@ fn cores() -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn cpu_rates_are_shared_stable_and_follow_the_load() {
     require_root!();
-    let (_reg, d, mut rt, img, logs, _g) = pods::setup().await;
+    let (_reg, d, mut rt, img, logs, _g) =
+        pods::setup_with(&config("[network]\nenabled = false\n")).await;
     let pc = pod_config("cpupod", logs.path().to_str().unwrap());
     let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
     let busy = pods::run_container(
@@ -191,11 +203,17 @@ async fn cpu_rates_are_shared_stable_and_follow_the_load() {
         if let (Some(r), Some(_), Some(_)) = (busy_rate, idle_rate, pod_rate) {
             break r;
         }
-        assert!(Instant::now() < deadline, "no rates after 15 s\n{}", d.log());
+        assert!(
+            Instant::now() < deadline,
+            "no rates after 15 s\n{}",
+            d.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    // At least a fifth of a core on this shared machine, at most every core.
-    let busy_ok = |v: u64| v >= 200_000_000 && v <= cores() * 1_050_000_000;
+    // At least 5% of a core (2.5 times the idle bound below: on the shared 2-core test
+    // machine at load 5 to 18 a busy loop got 0.1 to 0.35 of a core), at most every core.
+    // A rate over the microseconds since another caller is 0 or far above that.
+    let busy_ok = |v: u64| v >= 50_000_000 && v <= cores() * 1_050_000_000;
     assert!(busy_ok(first), "busy rate {first}");
 
     // Concurrent callers (as kubelet's summary, eviction and metrics paths are): every one
@@ -231,8 +249,8 @@ async fn cpu_rates_are_shared_stable_and_follow_the_load() {
     // its containers' rates, all from the shared history.
     let ps = pod_stats(&mut rt, &pod).await;
     let linux = ps.linux.expect("linux stats");
-    let pod_rate = rate(&linux.cpu)
-        .unwrap_or_else(|| panic!("no pod rate: {:?}\n{}", linux.cpu, d.log()));
+    let pod_rate =
+        rate(&linux.cpu).unwrap_or_else(|| panic!("no pod rate: {:?}\n{}", linux.cpu, d.log()));
     let in_pod = |id: &str| {
         linux
             .containers
@@ -317,16 +335,17 @@ fn ip_counters(ns: &Path, dev: &str) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn pod_network_processes_and_metrics() {
     require_root!();
-    let (reg, d0, _rt0, img, logs, g0) = pods::setup().await;
+    let (reg, d0, _rt0, img, logs, g0) =
+        pods::setup_with(&config("[network]\nenabled = false\n")).await;
     drop((g0, d0));
     let n = std::process::id() % 200 + 20;
-    let bridge = Bridge(format!("cs{n}"));
+    let bridge = Bridge(format!("crbr-cs{n}"));
     let cni = tempfile::tempdir().unwrap();
-    let d = Crustd::start(&format!(
+    let d = Crustd::start(&config(&format!(
         "[network]\nbridge = \"{}\"\nsubnet = \"172.22.{n}.0/24\"\ncni_conf_dir = \"{}\"\n",
         bridge.0,
         cni.path().display()
-    ));
+    )));
     let g = pods::Leftovers(d.dir.path().to_path_buf());
     cri::Images::new(d.channel().await)
         .pull(&img, None)
