@@ -30,13 +30,13 @@ enum Layout {
 
 impl Layout {
     fn host() -> Layout {
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
         let mut v1 = HashMap::new();
         for line in info.lines() {
             let Some((pre, post)) = line.split_once(" - ") else {
                 continue;
             };
-            let mp = PathBuf::from(pre.split(' ').nth(4).unwrap());
+            let mp = PathBuf::from(pre.split(' ').nth(4).expect("mount point field"));
             let post: Vec<&str> = post.split(' ').collect();
             match post[0] {
                 "cgroup2" if mp == Path::new("/sys/fs/cgroup") => return Layout::V2(mp),
@@ -73,7 +73,7 @@ impl Layout {
                 .read("cpuacct", path, "cpuacct.usage")
                 .trim()
                 .parse()
-                .unwrap(),
+                .expect("cpuacct.usage"),
         }
     }
 
@@ -83,7 +83,10 @@ impl Layout {
             Layout::V2(_) => "memory.current",
             Layout::V1(_) => "memory.usage_in_bytes",
         };
-        self.read("memory", path, file).trim().parse().unwrap()
+        self.read("memory", path, file)
+            .trim()
+            .parse()
+            .expect("memory usage")
     }
 
     /// Processes in cgroup `path` and below.
@@ -122,8 +125,11 @@ fn cgroup_of(d: &Crustd, id: &str) -> String {
             .join("config.json"),
     )
     .expect("bundle config.json");
-    let spec: serde_json::Value = serde_json::from_slice(&spec).unwrap();
-    spec["linux"]["cgroupsPath"].as_str().unwrap().to_string()
+    let spec: serde_json::Value = serde_json::from_slice(&spec).expect("config.json is JSON");
+    spec["linux"]["cgroupsPath"]
+        .as_str()
+        .expect("linux.cgroupsPath")
+        .to_string()
 }
 
 /// This suite's crustd config: `network` (a `[network]` table) and pods under the `/cs`
@@ -324,11 +330,11 @@ fn ip_counters(ns: &Path, dev: &str) -> (u64, u64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
     let s = &j[0]["stats64"];
     (
-        s["rx"]["bytes"].as_u64().unwrap(),
-        s["tx"]["bytes"].as_u64().unwrap(),
+        s["rx"]["bytes"].as_u64().expect("rx bytes"),
+        s["tx"]["bytes"].as_u64().expect("tx bytes"),
     )
 }
 
