@@ -396,3 +396,7 @@ pub fn container_status(c: &ContainerRecord) -> cri::ContainerStatus {
 pub fn matches(labels: &BTreeMap<String, String>, selector: &HashMap<String, String>) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
+
+#[cfg(test)]
+#[path = "convert_tests.rs"]
+mod tests;

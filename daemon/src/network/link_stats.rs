@@ -49,13 +49,15 @@ pub struct LinkStats {
 }
 
 /// Counters of every interface but loopback in the namespace at `netns`, in the kernel's
-/// (ifindex) order.
+/// (ifindex) order. Blocks (the stats paths call it on the blocking pool or the sampler
+/// thread): it waits for [`netns::run_in`]'s thread with a plain executor, which needs no
+/// tokio worker.
 pub fn read(netns: &Path) -> Result<Vec<LinkStats>> {
     let err = |source| NetworkError::LinkStats {
         path: netns.to_path_buf(),
         source,
     };
-    netns::run_in(netns, dump)?.map_err(err)
+    futures::executor::block_on(netns::run_in(netns, dump))?.map_err(err)
 }
 
 /// `RTM_GETLINK` dump on a new socket in the calling thread's namespace.
