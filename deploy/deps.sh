@@ -4,7 +4,7 @@
 set -euo pipefail
 build=(protobuf-compiler libseccomp-dev pkg-config gcc)
 runtime=(busybox-static iproute2 nftables procps)
-test=(e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev)
+test=(dpkg-dev debootstrap lintian e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev)
 want=("${build[@]}" "${runtime[@]}")
 [ "${1:-}" = "--runtime-only" ] || want+=("${test[@]}")
 missing=()
