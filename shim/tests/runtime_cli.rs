@@ -16,10 +16,13 @@ use common::*;
 
 /// Whether some logged command line is `… start <id>`.
 fn ran_start(log: &Path, id: &str) -> bool {
-    std::fs::read_to_string(log).unwrap_or_default().lines().any(|l| {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        w.len() >= 2 && w[w.len() - 2] == "start" && w[w.len() - 1] == id
-    })
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() >= 2 && w[w.len() - 2] == "start" && w[w.len() - 1] == id
+        })
 }
 
 #[tokio::test]
@@ -63,7 +66,11 @@ async fn start_is_the_runtimes_start_command_for_crust_runc_and_runc() {
             .unwrap();
         assert!(!ran_start(&log, &b.id), "{real}: start before StartTask");
         assert_eq!(shim.start_task(&b.id, "").await.unwrap(), pid);
-        assert!(ran_start(&log, &b.id), "{real}: no `start {}` in the log", b.id);
+        assert!(
+            ran_start(&log, &b.id),
+            "{real}: no `start {}` in the log",
+            b.id
+        );
         assert!(
             eventually(|| std::fs::read_to_string(&out).unwrap_or_default() == "started\n").await,
             "{real}: the program did not run"
