@@ -14,6 +14,7 @@ pub mod images;
 pub mod metadata;
 pub mod network;
 pub mod nspin;
+pub mod perms;
 pub mod runtime;
 pub mod snapshots;
 
