@@ -84,8 +84,8 @@ impl Channel {
     /// # Safety
     /// `fd` must be an open socket owned by nobody else.
     pub unsafe fn from_raw(fd: RawFd) -> Self {
-        // SAFETY: guaranteed by the caller.
         Channel {
+            // SAFETY: guaranteed by the caller.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         }
     }

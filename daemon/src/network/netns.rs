@@ -1,20 +1,18 @@
 //! Pinned network namespaces: `<state>/ns/<pod>/net` is a bind mount of a namespace that
 //! no process needs to hold, so the pod's network outlives its containers and crustd.
+//! How a pin is made and removed is [`crate::nspin`]'s.
 //!
-//! Invariants: a pin exists only as a bind mount on a regular file of that name; the
-//! namespace is created by a short-lived OS thread that unshares `CLONE_NEWNET` and dies
-//! right after (so no thread of the runtime ever changes namespace); removal is
-//! idempotent (unmount if mounted, unlink if present, drop the pod dir if empty).
+//! Invariants: the namespace is created by a short-lived OS thread that unshares
+//! `CLONE_NEWNET` and dies right after (so no thread of the runtime ever changes
+//! namespace); removal is idempotent (unpin, drop the pod dir if empty).
 //! Netlink work inside a namespace goes through a socket opened by such a thread: the
 //! socket stays bound to the namespace it was created in.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, TokioSocket};
 use rtnetlink::LinkUnspec;
@@ -39,16 +37,10 @@ pub fn validate_pod_id(id: &str) -> Result<()> {
 
 /// Where the network namespace of `pod_id` is pinned.
 pub fn pin_path(state_dir: &Path, pod_id: &str) -> PathBuf {
-    state_dir.join("ns").join(pod_id).join("net")
+    crate::nspin::path(state_dir, pod_id, "net")
 }
 
-/// Whether `path` is a mounted namespace file (nsfs).
-pub fn is_pinned(path: &Path) -> bool {
-    match nix::sys::statfs::statfs(path) {
-        Ok(s) => s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC,
-        Err(_) => false,
-    }
-}
+pub use crate::nspin::is_pinned;
 
 /// Creates a new network namespace for `pod_id`, pins it at [`pin_path`] and brings
 /// `lo` up inside. Returns the pin path. Idempotent: an existing pin is reused.
@@ -62,29 +54,14 @@ pub async fn create(state_dir: &Path, pod_id: &str) -> Result<PathBuf> {
         path: path.clone(),
         source,
     };
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(err)?;
-    }
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o444)
-        .open(&path)
-        .map_err(err)?;
+    crate::nspin::prepare(&path).map_err(err)?;
     let target = path.clone();
     let pinned = on_fresh_thread(move || -> std::io::Result<OwnedFd> {
         // This thread exists only to own the new namespace while it is pinned and a
         // netlink socket is opened in it; it exits right after, so the change of
         // namespace never leaks to another task.
         unshare(CloneFlags::CLONE_NEWNET)?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )?;
+        crate::nspin::bind("/proc/thread-self/ns/net", &target)?;
         let socket = Socket::new(NETLINK_ROUTE)?;
         // SAFETY: into_raw_fd hands over sole ownership of a valid open descriptor.
         Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
@@ -140,21 +117,8 @@ pub fn remove(path: &Path) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    loop {
-        match umount2(path, MntFlags::MNT_DETACH) {
-            Ok(()) => continue, // stacked pins: unmount until none is left
-            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
-            Err(e) => return Err(err(e.into())),
-        }
-    }
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
-    }
-    if let Some(dir) = path.parent() {
-        let _ = fs::remove_dir(dir); // only succeeds when empty: other pins may live there
-    }
+    crate::nspin::unpin(path).map_err(err)?;
+    crate::nspin::remove_dir_if_empty(path);
     Ok(())
 }
 

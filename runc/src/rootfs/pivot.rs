@@ -37,8 +37,8 @@ pub(crate) fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
         .map_err(step("open new root"))?;
     // SAFETY: fchdir on an open directory fd.
     check(unsafe { libc::fchdir(new.as_raw_fd()) }).map_err(step("chdir to new root"))?;
-    // SAFETY: pivot_root with two valid C strings.
     check(
+        // SAFETY: pivot_root with two valid C strings.
         unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) } as libc::c_int,
     )
     .map_err(step("pivot_root"))?;

@@ -1,5 +1,4 @@
-//! Start: `runtime start` for an init (done by the shim itself for crust-runc without
-//! poststart hooks, see `Runtime::start`), `runtime exec` for a recorded exec.
+//! Start: `runtime start` for an init, `runtime exec` for a recorded exec.
 
 use containerd_shim_protos::api;
 use containerd_shim_protos::events::task as ev;
@@ -12,7 +11,7 @@ impl Service {
     pub(super) async fn do_start(&self, id: &str, exec_id: &str) -> Result<api::StartResponse> {
         let mut resp = api::StartResponse::new();
         if exec_id.is_empty() {
-            let (runtime, pid, bundle) = {
+            let (runtime, pid) = {
                 let st = self.lock();
                 let c = st.container(id)?;
                 if c.init.state != ProcState::Created || c.init.exiting {
@@ -22,10 +21,10 @@ impl Service {
                         op: "start",
                     });
                 }
-                (c.runtime.clone(), c.init.pid, c.bundle.clone())
+                (c.runtime.clone(), c.init.pid)
             };
             self.set_starting(id, "", true);
-            if let Err(e) = runtime.start(&self.inner.reaper, id, &bundle, pid).await {
+            if let Err(e) = runtime.start(&self.inner.reaper, id).await {
                 if let Some(exit) = self.set_starting(id, "", false) {
                     self.inner.events.task_exit(exit);
                 }

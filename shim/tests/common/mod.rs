@@ -167,6 +167,8 @@ pub struct Shim {
     pub state_dir: PathBuf,
     /// Shim processes to kill on drop.
     pub pids: Vec<u32>,
+    /// The OCI runtime the shim runs (and Drop deletes leftovers with).
+    pub runtime: String,
 }
 
 pub fn ctx() -> ttrpc::context::Context {
@@ -185,6 +187,17 @@ pub fn start_shim_env(
     bundle: &Bundle,
     ttrpc_events: Option<&str>,
 ) -> String {
+    start_shim_runtime(state_dir, events, bundle, ttrpc_events, &runtime())
+}
+
+/// As [`start_shim_env`], with `runtime` as the shim's OCI runtime.
+pub fn start_shim_runtime(
+    state_dir: &Path,
+    events: &Path,
+    bundle: &Bundle,
+    ttrpc_events: Option<&str>,
+    runtime: &str,
+) -> String {
     let mut cmd = Command::new(shim_bin());
     match ttrpc_events {
         Some(a) => cmd.env("TTRPC_ADDRESS", a),
@@ -197,7 +210,7 @@ pub fn start_shim_env(
             events.with_extension("sh").to_str().unwrap(),
         ])
         .args(["-id", &bundle.id, "-state-dir", state_dir.to_str().unwrap()])
-        .args(["-runtime", &runtime()])
+        .args(["-runtime", runtime])
         .arg("start")
         .current_dir(&bundle.dir)
         .output()
@@ -218,6 +231,15 @@ pub async fn connect(address: &str) -> TaskClient {
 impl Shim {
     /// A temp dir with the publish script; the shim itself starts with the first bundle.
     pub async fn start(bundle_args: &[&str], o: &SpecOpts) -> (Shim, Bundle) {
+        Shim::start_with_runtime(bundle_args, o, &runtime()).await
+    }
+
+    /// As [`Shim::start`], the shim running `runtime` as its OCI runtime.
+    pub async fn start_with_runtime(
+        bundle_args: &[&str],
+        o: &SpecOpts,
+        runtime: &str,
+    ) -> (Shim, Bundle) {
         let tmp = tempfile::Builder::new()
             .prefix("crust-shim-")
             .tempdir_in("/tmp")
@@ -235,7 +257,7 @@ impl Shim {
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let bundle = Bundle::new(tmp.path(), bundle_args, o);
-        let address = start_shim(&state_dir, &events, &bundle);
+        let address = start_shim_runtime(&state_dir, &events, &bundle, None, runtime);
         let client = connect(&address).await;
         let pid = client
             .connect(ctx(), &api::ConnectRequest::new())
@@ -251,6 +273,7 @@ impl Shim {
                 events,
                 state_dir,
                 pids: vec![pid],
+                runtime: runtime.to_string(),
             },
             bundle,
         )
@@ -407,7 +430,7 @@ impl Drop for Shim {
     fn drop(&mut self) {
         let root = self.state_dir.join("runtime").join(NS);
         for id in &self.ids {
-            let _ = Command::new(runtime())
+            let _ = Command::new(&self.runtime)
                 .arg("--root")
                 .arg(&root)
                 .args(["delete", "--force", id])

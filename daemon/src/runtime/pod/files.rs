@@ -3,33 +3,21 @@
 //! pod directory `<state>/pods/<pod>/` holding `hostname`, `hosts`, `resolv.conf` and
 //! `shm/` (a 64 MiB tmpfs, the pod's /dev/shm).
 //!
-//! Invariants: pins are bind mounts of namespaces created by a short-lived OS thread (so
-//! no runtime thread changes namespace); every removal is idempotent.
+//! Invariants: pins ([`crate::nspin`]) are of namespaces created by a short-lived OS
+//! thread (so no runtime thread changes namespace); every removal is idempotent.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
+
+use crate::nspin;
 
 use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::types::{NsMode, PodRecord};
 
 /// Size of a pod's /dev/shm.
 const SHM_SIZE: &str = "size=65536k";
-
-fn pin(path: &Path) -> Result<()> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(io("create", d))?;
-    }
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(io("create", path))?;
-    Ok(())
-}
 
 /// Creates and pins new IPC and/or UTS namespaces for `pod_id`, the UTS one with
 /// `hostname`. Returns the pins.
@@ -41,10 +29,10 @@ pub async fn pin_namespaces(
     hostname: &str,
 ) -> Result<(Option<PathBuf>, Option<PathBuf>)> {
     let dir = state.join("ns").join(pod_id);
-    let ipc_path = ipc.then(|| dir.join("ipc"));
-    let uts_path = uts.then(|| dir.join("uts"));
+    let ipc_path = ipc.then(|| nspin::path(state, pod_id, "ipc"));
+    let uts_path = uts.then(|| nspin::path(state, pod_id, "uts"));
     for p in ipc_path.iter().chain(uts_path.iter()) {
-        pin(p)?;
+        nspin::prepare(p).map_err(io("create", p))?;
     }
     let (ip, up, host) = (ipc_path.clone(), uts_path.clone(), hostname.to_string());
     let r = crate::network::netns::on_fresh_thread(move || -> std::io::Result<()> {
@@ -63,22 +51,10 @@ pub async fn pin_namespaces(
         unshare(flags)?;
         if let Some(u) = &up {
             nix::unistd::sethostname(&host)?;
-            mount(
-                Some("/proc/thread-self/ns/uts"),
-                u,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )?;
+            nspin::bind("/proc/thread-self/ns/uts", u)?;
         }
         if let Some(i) = &ip {
-            mount(
-                Some("/proc/thread-self/ns/ipc"),
-                i,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )?;
+            nspin::bind("/proc/thread-self/ns/ipc", i)?;
         }
         Ok(())
     })
@@ -98,13 +74,10 @@ pub async fn pin_namespaces(
 /// Unpins the IPC and UTS namespaces of `pod_id` (and the PID one, whose init
 /// [`crate::runtime::pod::init::stop`] kills) (idempotent) and removes the `ns/<pod>` dir when empty.
 pub fn unpin(state: &Path, pod_id: &str) {
-    let dir = state.join("ns").join(pod_id);
     for n in ["ipc", "uts", "pid"] {
-        let p = dir.join(n);
-        let _ = umount2(&p, MntFlags::MNT_DETACH);
-        let _ = std::fs::remove_file(&p);
+        let _ = nspin::unpin(&nspin::path(state, pod_id, n));
     }
-    let _ = std::fs::remove_dir(&dir);
+    nspin::remove_dir_if_empty(&nspin::path(state, pod_id, "ipc"));
 }
 
 /// Writes the pod's files and mounts its shm.

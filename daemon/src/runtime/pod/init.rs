@@ -23,8 +23,6 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-
 use crate::runtime::error::{io, Result, RuntimeError};
 
 /// The argument that turns crustd into a pod init launcher (checked before anything else
@@ -33,7 +31,7 @@ pub const POD_INIT_ARG: &str = "--pod-init";
 
 /// The pin of `pod_id`'s PID namespace.
 pub fn pin_path(state: &Path, pod_id: &str) -> PathBuf {
-    state.join("ns").join(pod_id).join("pid")
+    crate::nspin::path(state, pod_id, "pid")
 }
 
 /// The cgroup (cgroupfs path) of `pod_id`'s init: a leaf named after the pod below the
@@ -78,21 +76,13 @@ pub async fn start(state: &Path, pod_id: &str, cgroup: &str) -> Result<(PathBuf,
         })?;
     let pin = pin_path(state, pod_id);
     let r = (|| {
-        if let Some(d) = pin.parent() {
-            std::fs::create_dir_all(d).map_err(io("create", d))?;
-        }
-        std::fs::File::create(&pin).map_err(io("create", &pin))?;
-        mount(
-            Some(format!("/proc/{pid}/ns/pid").as_str()),
-            &pin,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| RuntimeError::Io {
-            op: "pin pid namespace",
-            path: pin.clone(),
-            source: e.into(),
+        crate::nspin::prepare(&pin).map_err(io("create", &pin))?;
+        crate::nspin::bind(&format!("/proc/{pid}/ns/pid"), &pin).map_err(|source| {
+            RuntimeError::Io {
+                op: "pin pid namespace",
+                path: pin.clone(),
+                source,
+            }
         })
     })();
     if let Err(e) = r {
@@ -131,8 +121,7 @@ pub fn stop(pin: &Path, pid: u32, cgroup: &str) {
         );
         wait_exited(pid as i32);
     }
-    let _ = umount2(pin, MntFlags::MNT_DETACH);
-    let _ = std::fs::remove_file(pin);
+    let _ = crate::nspin::unpin(pin);
     remove_cgroup(cgroup);
 }
 
@@ -293,8 +282,7 @@ pub fn stop_pinned(pin: &Path) {
     for pid in killed {
         wait_exited(pid);
     }
-    let _ = umount2(pin, MntFlags::MNT_DETACH);
-    let _ = std::fs::remove_file(pin);
+    let _ = crate::nspin::unpin(pin);
     for leaf in leaves {
         remove_cgroup(&leaf);
     }

@@ -30,8 +30,8 @@ fn is_root() -> bool {
 /// Runs `f` in a new thread with a private mount namespace; re-raises its panic.
 fn in_mount_ns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
     std::thread::spawn(move || {
-        // SAFETY: unshare with a constant flag; only this thread's fs/mount ns change.
         assert_eq!(
+            // SAFETY: unshare with a constant flag; only this thread's fs/mount ns change.
             unsafe { libc::unshare(libc::CLONE_NEWNS) },
             0,
             "unshare(CLONE_NEWNS)"

@@ -57,8 +57,8 @@ fn prepare_in_a_user_namespace_keeps_locked_flags_and_binds_devices() {
     }));
     let rootfs = fx.rootfs.clone();
     let status = in_child(move || {
-        // SAFETY (all unsafe below): plain syscalls with constant or checked arguments.
         check(
+            // SAFETY: unshare with a constant flag, in this test's child.
             unsafe { libc::unshare(libc::CLONE_NEWNS) },
             "unshare mount ns",
         );
@@ -81,6 +81,7 @@ fn prepare_in_a_user_namespace_keeps_locked_flags_and_binds_devices() {
         )
         .expect("tmpfs");
         check(
+            // SAFETY: unshare with a constant flag, in this test's child.
             unsafe { libc::unshare(libc::CLONE_NEWUSER) },
             "unshare user ns",
         );
@@ -88,6 +89,7 @@ fn prepare_in_a_user_namespace_keeps_locked_flags_and_binds_devices() {
         std::fs::write("/proc/self/uid_map", "0 0 1").expect("uid_map");
         std::fs::write("/proc/self/gid_map", "0 0 1").expect("gid_map");
         check(
+            // SAFETY: unshare with a constant flag, in this test's child.
             unsafe { libc::unshare(libc::CLONE_NEWNS) },
             "unshare owned mount ns",
         );
