@@ -14,14 +14,24 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Some of these packages (containerd, docker-registry) start a service on install. The
+  # tests and benchmarks start their own instances on their own sockets and ports, so while
+  # our apt-get runs a temporary policy-rc.d (exit 101: "action forbidden", honoured by
+  # invoke-rc.d and deb-systemd-invoke) keeps the packages installed now from starting or
+  # restarting anything. Services the node already runs are never stopped, disabled or
+  # reconfigured. An existing policy-rc.d (a container image's) is left as it is.
+  policy=/usr/sbin/policy-rc.d
+  ours=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# temporary, from crust deploy/deps.sh (removed when its apt-get ends)\nexit 101\n' > "$policy"
+    chmod 0755 "$policy"
+    ours=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if [ "$ours" = 1 ]; then rm -f "$policy"; trap - EXIT; fi
 fi
-# Debian's docker-registry and containerd start as services on install; the tests and
-# benchmarks start their own instances on free ports, so the packaged ones are not needed.
-for s in docker-registry containerd; do
-  systemctl disable --now "$s" >/dev/null 2>&1 || true
-done
 if ! command -v cargo >/dev/null; then
   echo "deps: cargo not found; install a Rust toolchain (rustup) first" >&2
   exit 1
