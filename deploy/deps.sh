@@ -4,7 +4,8 @@
 set -euo pipefail
 build=(protobuf-compiler libseccomp-dev pkg-config gcc)
 runtime=(busybox-static iproute2 nftables procps)
-test=(e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev)
+# qemu-system-x86, debootstrap: the VM suite (e2e/vm/run.sh) builds and boots a Debian guest.
+test=(e2fsprogs qemu-system-x86 debootstrap docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev)
 want=("${build[@]}" "${runtime[@]}")
 [ "${1:-}" = "--runtime-only" ] || want+=("${test[@]}")
 missing=()

@@ -22,36 +22,58 @@ check "memory, cpu, io, pids, cpuset controllers" sh -c \
 [ $fail = 0 ] || exit 1
 modprobe overlay
 
-# "TARGET NAME-FILTER" per line.
+# One line per run: "TARGET[::NAME-FILTER] [DRIVER...]": the test program TARGET (from the
+# host's manifest /mnt/out/tests), once per crustd cgroup driver listed (the e2e tests read
+# CRUST_E2E_CGROUP_DRIVER), or once without one. A filter from the host runs with every
+# driver of CRUST_VM_DRIVERS. The default suite is bounded for TCG: crust-runc's systemd
+# driver (runc/tests/systemd.rs), the e2e pod lifecycle, and restart recovery.
 if [ -n "$CRUST_VM_FILTER" ]; then
-  suite=$(echo "$CRUST_VM_FILTER" | sed 's/::/ /')
+  suite="$CRUST_VM_FILTER $CRUST_VM_DRIVERS"
 else
-  suite="runtime_lifecycle
-runtime_pods
-runtime_sandbox"
+  suite="systemd
+runtime_lifecycle $CRUST_VM_DRIVERS
+runtime_pods::events_stream_and_restart_recovery $CRUST_VM_DRIVERS"
 fi
-pass=0
-failed=""
-for driver in $CRUST_VM_DRIVERS; do
-  echo "$suite" | while read -r target name; do
-    [ -n "$target" ] || continue
-    exe=$(awk -v t="$target" '$1 == t { print $2; exit }' /mnt/out/tests)
-    if [ -z "$exe" ]; then
-      echo "guest: no test program named $target"
-      echo "$driver/$target" >>/mnt/out/failed
-      continue
-    fi
-    t0=$(date +%s)
-    echo "guest: ==== $driver: $target ${name:-(all)}"
-    CRUST_E2E_CGROUP_DRIVER=$driver "$exe" --test-threads=1 --color never ${name:+"$name"} 2>&1
-    rc=$?
-    echo "guest: ==== $driver: $target: exit $rc in $(($(date +%s) - t0)) s"
-    if [ $rc = 0 ]; then echo "$driver/$target" >>/mnt/out/passed; else echo "$driver/$target" >>/mnt/out/failed; fi
-  done
+: >/mnt/out/passed
+: >/mnt/out/failed
+run_one() { # run_one DRIVER TARGET NAME
+  driver=$1 target=$2 name=$3
+  label="$target${name:+::$name}${driver:+ ($driver)}"
+  exe=$(awk -v t="$target" '$1 == t { print $2; exit }' /mnt/out/tests)
+  if [ -z "$exe" ]; then
+    echo "guest: no test program named $target"
+    echo "$label" >>/mnt/out/failed
+    return
+  fi
+  t0=$(date +%s)
+  echo "guest: ==== $label"
+  if [ -n "$driver" ]; then
+    CRUST_E2E_CGROUP_DRIVER=$driver "$exe" --test-threads=1 --color never ${name:+"$name"} </dev/null 2>&1
+  else
+    "$exe" --test-threads=1 --color never ${name:+"$name"} </dev/null 2>&1
+  fi
+  rc=$?
+  echo "guest: ==== $label: exit $rc in $(($(date +%s) - t0)) s"
+  if [ $rc = 0 ]; then echo "$label" >>/mnt/out/passed; else echo "$label" >>/mnt/out/failed; fi
+}
+echo "$suite" | while read -r spec drivers; do
+  [ -n "$spec" ] || continue
+  target=${spec%%::*}
+  name=""
+  case $spec in *::*) name=${spec#*::} ;; esac
+  if [ -z "$drivers" ]; then
+    run_one "" "$target" "$name"
+  else
+    for d in $drivers; do run_one "$d" "$target" "$name"; done
+  fi
 done
-echo "guest: passed: $(cat /mnt/out/passed 2>/dev/null | tr '\n' ' ')"
+echo "guest: passed: $(tr '\n' ';' </mnt/out/passed)"
 if [ -s /mnt/out/failed ]; then
-  echo "guest: failed: $(tr '\n' ' ' </mnt/out/failed)"
+  echo "guest: FAILED: $(tr '\n' ';' </mnt/out/failed)"
+  exit 1
+fi
+if [ ! -s /mnt/out/passed ]; then
+  echo "guest: nothing ran"
   exit 1
 fi
 exit 0

@@ -7,11 +7,11 @@
 # TEST-FILTER is TARGET or TARGET::NAME: a workspace test target (an e2e test file such as
 # `vm_cgroup_v2`, or a crate's unit tests such as `crust_cgroups`) and a cargo-test name
 # filter; without one the guest runs its default suite (e2e/vm/guest.sh). Environment:
-#   CRUST_VM_DRIVERS   cgroup drivers the e2e tests run crustd with (default "systemd cgroupfs")
+#   CRUST_VM_DRIVERS   cgroup drivers the e2e tests run crustd with (default "cgroupfs")
 #   CRUST_VM_CACHE     image cache (default <target>/vm; rebuilt when e2e/vm/image.sh changes)
 #   CRUST_VM_ACCEL     tcg | kvm (default: kvm only if a probe guest boots under it, else tcg)
-#   CRUST_VM_MEM       guest memory in MiB (default 2048), CRUST_VM_CPUS (default 2)
-#   CRUST_VM_TIMEOUT   seconds the guest may run (default 900)
+#   CRUST_VM_MEM       guest memory in MiB (default 1536), CRUST_VM_CPUS (default 1: TCG is CPU-heavy)
+#   CRUST_VM_TIMEOUT   seconds the guest may run (default 720; CI bounds the whole stage at 900)
 #   CRUST_VM_NO_BUILD  1: use the binaries already built
 # Each step prints what it does and how long it took.
 set -euo pipefail
@@ -20,9 +20,9 @@ cd "$repo"
 filter=${1:-}
 target=${CARGO_TARGET_DIR:-$repo/target}
 cache=${CRUST_VM_CACHE:-$target/vm}
-mem=${CRUST_VM_MEM:-2048}
-cpus=${CRUST_VM_CPUS:-2}
-limit=${CRUST_VM_TIMEOUT:-900}
+mem=${CRUST_VM_MEM:-1536}
+cpus=${CRUST_VM_CPUS:-1}
+limit=${CRUST_VM_TIMEOUT:-720}
 t_all=$SECONDS
 step() { echo "vm: $*"; }
 took() { echo "vm: $1: $(($SECONDS - $2)) s"; }
@@ -80,13 +80,15 @@ if [ -z "$accel" ]; then
     printf '#!/bin/busybox sh\n/bin/busybox mount -t devtmpfs d /dev\n/bin/busybox echo CRUST-VM-KVM-OK >/dev/ttyS0\n/bin/busybox poweroff -f\n' >"$probe/i/init"
     chmod 755 "$probe/i/init"
     (cd "$probe/i" && find . | busybox cpio -o -H newc 2>/dev/null) >"$probe/initrd"
-    timeout -k 2 15 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults \
+    # In a subshell: qemu aborting must not make bash report it.
+    (timeout -k 2 15 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults \
       -display none -monitor none -serial "file:$probe/out" -no-reboot \
       -kernel "$img/vmlinuz" -initrd "$probe/initrd" -append "console=ttyS0 quiet panic=-1" \
-      >/dev/null 2>&1 || true
+      >"$probe/qemu.log" 2>&1; true) 2>/dev/null
     grep -q CRUST-VM-KVM-OK "$probe/out" 2>/dev/null && accel=kvm
+    why=$(grep -m1 . "$probe/qemu.log" 2>/dev/null || echo "no output within 15 s")
     rm -rf "$probe"
-    took "kvm probe ($([ $accel = kvm ] && echo "guest booted: using kvm" || echo "guest did not boot: using tcg"))" $t0
+    took "kvm probe ($([ $accel = kvm ] && echo "guest booted: using kvm" || echo "guest did not boot ($why): using tcg"))" $t0
   else
     step "no usable /dev/kvm: using tcg"
   fi
@@ -105,7 +107,7 @@ cp "$manifest" "$out/tests"
 {
   printf 'CRUST_VM_REPO=%q\n' "$repo"
   printf 'CRUST_VM_FILTER=%q\n' "$filter"
-  printf 'CRUST_VM_DRIVERS=%q\n' "${CRUST_VM_DRIVERS:-systemd cgroupfs}"
+  printf 'CRUST_VM_DRIVERS=%q\n' "${CRUST_VM_DRIVERS:-cgroupfs}"
   printf 'CRUST_VM_ACCEL=%q\n' "$accel"
 } >"$out/env"
 t0=$SECONDS

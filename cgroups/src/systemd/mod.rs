@@ -28,7 +28,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 
 use crate::layout::{self, Layout};
-use crate::{path, resources, v2, CgroupError, Cgroup};
+use crate::{path, resources, v2, Cgroup, CgroupError};
 
 /// Where systemd keeps its runtime state; present only when systemd is the init system.
 const SYSTEMD_RUN: &str = "/run/systemd/system";
@@ -247,9 +247,19 @@ mod tests {
         assert_eq!(u.name, "cri-containerd-abc.scope");
         assert_eq!(u.slice, "kubepods-burstable-pod1.slice");
         let u = Unit::parse(":crust:abc").unwrap();
-        assert_eq!((u.name.as_str(), u.slice.as_str()), ("crust-abc.scope", "system.slice"));
+        assert_eq!(
+            (u.name.as_str(), u.slice.as_str()),
+            ("crust-abc.scope", "system.slice")
+        );
         assert_eq!(Unit::parse("a.slice::x").unwrap().name, "-x.scope");
-        for bad in ["/a/b", "a:b", "a.slice:p:n.slice", "a.slice:p:", "bad:p:n", "a.slice:p:x/y"] {
+        for bad in [
+            "/a/b",
+            "a:b",
+            "a.slice:p:n.slice",
+            "a.slice:p:",
+            "bad:p:n",
+            "a.slice:p:x/y",
+        ] {
             assert!(Unit::parse(bad).is_err(), "{bad}");
         }
     }

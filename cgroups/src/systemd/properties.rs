@@ -126,11 +126,10 @@ fn unified(key: &str, v: &str) -> Result<Option<(&'static str, Value)>, CgroupEr
         if v == "max" {
             return Ok(INFINITY);
         }
-        v.parse::<u64>()
-            .map_err(|_| CgroupError::InvalidResource {
-                field: field(),
-                reason: format!("{v:?} is not a number or \"max\""),
-            })
+        v.parse::<u64>().map_err(|_| CgroupError::InvalidResource {
+            field: field(),
+            reason: format!("{v:?} is not a number or \"max\""),
+        })
     };
     Ok(Some(match key {
         "memory.max" => ("MemoryMax", Value::U64(num(v)?)),
@@ -294,7 +293,9 @@ mod tests {
         let p = from_resources(&r).unwrap();
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Value::U64(20_000)));
         assert_eq!(get(&p, "CPUQuotaPeriodUSec"), None);
-        assert!(from_resources(&LinuxResources::default()).unwrap().is_empty());
+        assert!(from_resources(&LinuxResources::default())
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -316,7 +317,10 @@ mod tests {
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Value::U64(500_000)));
         assert!(p.iter().all(|(n, _)| !n.starts_with("IO")));
         let bad = LinuxResourcesBuilder::default()
-            .unified(HashMap::from([("memory.high".to_string(), "lots".to_string())]))
+            .unified(HashMap::from([(
+                "memory.high".to_string(),
+                "lots".to_string(),
+            )]))
             .build()
             .unwrap();
         assert!(from_resources(&bad).is_err());
