@@ -80,11 +80,14 @@ if [ -z "$accel" ]; then
     printf '#!/bin/busybox sh\n/bin/busybox mount -t devtmpfs d /dev\n/bin/busybox echo CRUST-VM-KVM-OK >/dev/ttyS0\n/bin/busybox poweroff -f\n' >"$probe/i/init"
     chmod 755 "$probe/i/init"
     (cd "$probe/i" && find . | busybox cpio -o -H newc 2>/dev/null) >"$probe/initrd"
-    # In a subshell: qemu aborting must not make bash report it.
-    (timeout -k 2 15 qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults \
+    # qemu runs under an inner shell that polls it for 15 s then kills it, with all its
+    # output (including that shell's report of qemu aborting) in qemu.log.
+    bash -c '"$@" & q=$!; for _ in $(seq 150); do kill -0 $q 2>/dev/null || break; sleep 0.1; done
+      kill -9 $q 2>/dev/null; wait $q; true' probe \
+      qemu-system-x86_64 -accel kvm -cpu host -m 256 -nodefaults \
       -display none -monitor none -serial "file:$probe/out" -no-reboot \
       -kernel "$img/vmlinuz" -initrd "$probe/initrd" -append "console=ttyS0 quiet panic=-1" \
-      >"$probe/qemu.log" 2>&1; true) 2>/dev/null
+      >"$probe/qemu.log" 2>&1 </dev/null
     grep -q CRUST-VM-KVM-OK "$probe/out" 2>/dev/null && accel=kvm
     why=$(grep -m1 . "$probe/qemu.log" 2>/dev/null || echo "no output within 15 s")
     rm -rf "$probe"
