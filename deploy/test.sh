@@ -38,6 +38,8 @@ stage deps 900 deploy/deps.sh
 # that have integration tests, so build them all first and never test a stale one.
 stage build 1800 cargo build --workspace --bins --tests --locked
 stage cargo-test 2400 cargo test --workspace --locked --no-fail-fast
+# CRI clients nobody here wrote (Debian's grpc-go, PyPI's grpcio) against crustd: e2e/tests/interop.rs.
+stage interop 600 cargo test -p crust-e2e --locked --test interop -- --ignored
 # A Debian 12 qemu guest (systemd PID 1, cgroup v2 only) running the tests that need such a
 # node (e2e/vm/run.sh: image cached under target/vm, ~1 min to build on first use; TCG).
 stage vm 900 e2e/vm/run.sh

@@ -1,16 +1,15 @@
-//! CRI v1 front end of crust: the gRPC services `crustd` serves and the client side
-//! `crustctl` uses. This crate translates CRI messages to core (`crust-daemon`) calls and
-//! back; errors become gRPC statuses in exactly one place, [`status`].
+//! CRI v1 front end of crust: the gRPC services `crustd` serves. This crate translates CRI
+//! messages to core (`crust-daemon`) calls and back; errors become gRPC statuses in exactly one place, [`status`].
 //!
 //! Layout: [`image`] is the CRI ImageService (one file per RPC); [`import`] is crust's own
 //! small `crust.v1.Images/Import` service on the same socket (the CRI has no import RPC);
 //! [`config`] is crustd's TOML configuration; [`server`] wires the services onto the unix
-//! socket; [`client`] connects to a CRI endpoint. crustctl (crate `crust-ctl`, folder `ctl/`) uses [`client`].
+//! socket. The client side (connecting, the Import messages) is the small crate
+//! `crust-client`, which crustctl (crate `crust-ctl`) uses without linking this crate.
 //! [`runtime`] is the CRI RuntimeService over `crust_daemon::runtime`, added in
 //! [`server::router`]; [`streaming`] is the streaming server behind Exec, Attach and
 //! PortForward.
 
-pub mod client;
 pub mod config;
 pub mod image;
 pub mod import;

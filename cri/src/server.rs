@@ -1,5 +1,9 @@
 //! Wiring: the services crustd serves on its unix socket, and the socket itself (created
-//! with mode 0600, a stale file replaced, removed again on shutdown).
+//! with mode 0600, a stale file replaced, removed again on shutdown). Every accepted
+//! connection goes through [`authority::AuthorityFix`], so clients that send their socket
+//! path as `:authority` (kubelet up to 1.30, grpc-python, ...) are served too.
+
+pub mod authority;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,6 +15,7 @@ use k8s_cri::v1::image_service_server::ImageServiceServer;
 use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::StreamExt as _;
 
 use crate::image::ImageServer;
 use crate::import::ImportServer;
@@ -42,6 +47,8 @@ pub fn router(
     streaming: Option<StreamingServer>,
 ) -> tonic::transport::server::Router {
     const MAX_MSG: usize = 16 * 1024 * 1024;
+    // h2's default max frame size and header table size are kept: the authority adapter
+    // (`authority`) frames and decodes with them.
     tonic::transport::Server::builder()
         .add_service(
             RuntimeServiceServer::new(RuntimeServer::new(runtime, images.clone(), streaming))
@@ -82,9 +89,17 @@ pub async fn serve(
     path: &Path,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
-    let r = router
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await;
+    let incoming = UnixListenerStream::new(listener);
+    let r = if authority::enabled() {
+        let incoming = incoming.map(|c| c.map(authority::AuthorityFix::new));
+        router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+    } else {
+        router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+    };
     let _ = std::fs::remove_file(path);
     r.map_err(Error::Serve)
 }

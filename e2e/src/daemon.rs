@@ -13,6 +13,7 @@ pub struct Crustd {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     bin: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Crustd {
@@ -29,12 +30,21 @@ impl Crustd {
     /// Starts the crustd binary `bin` with `config` (TOML) in a fresh directory under
     /// `parent` (the benchmark puts it on a fresh filesystem).
     pub fn start_bin_in(bin: &Path, config: &str, parent: &Path) -> Self {
+        Self::start_bin_env(bin, config, parent, &[])
+    }
+
+    /// [`Crustd::start_bin_in`] with extra environment variables for crustd.
+    pub fn start_bin_env(bin: &Path, config: &str, parent: &Path, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir_in(parent).expect("crustd dir");
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
         let mut me = Self {
             dir,
             child: None,
             bin: bin.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         me.restart();
         me
@@ -76,6 +86,7 @@ impl Crustd {
             .arg("--log-level")
             .arg("info,crust_daemon=debug")
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("dup"))
             .stderr(log)
             .stdin(Stdio::null())

@@ -1,11 +1,13 @@
 //! crustd: crust's CRI v1 daemon. Builds the core services from the configuration and serves
-//! them on a unix socket until SIGTERM or SIGINT.
+//! them on a unix socket until SIGTERM or SIGINT. `crustd import FILE` imports an image
+//! archive straight into the root while crustd is stopped (offline; crustctl's `import` goes
+//! through a running crustd instead).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use crust_cri::config::{CgroupDriver, NetworkSection, RuntimeSection, StreamingSection};
 use crust_cri::config::{Config, DEFAULT_CONFIG, DEFAULT_LISTEN, DEFAULT_ROOT, DEFAULT_STATE};
 use crust_cri::server;
@@ -15,12 +17,15 @@ use crust_daemon::network::{NetworkConfig, NetworkManager};
 use crust_daemon::runtime::shim::ShimConfig;
 use crust_daemon::runtime::{Runtime, RuntimeConfig};
 
-/// crust's CRI v1 daemon.
+/// crustd: crust's CRI v1 daemon (kubelet's and crictl's container runtime endpoint).
+///
+/// Serves the CRI RuntimeService and ImageService on a unix socket. Reads its configuration
+/// from /etc/crust/config.toml (TOML; `--config` names another; flags override the file).
 #[derive(Debug, Parser)]
-#[command(name = "crustd", version, about)]
+#[command(name = "crustd", version, about, long_about)]
 struct Args {
     /// Persistent state directory (content, snapshots, metadata) [default: /var/lib/crust].
-    #[arg(long)]
+    #[arg(long, global = true)]
     root: Option<PathBuf>,
     /// Volatile state directory [default: /run/crust].
     #[arg(long)]
@@ -28,8 +33,9 @@ struct Args {
     /// Unix socket to serve on (path or unix:///path) [default: /run/crust/crust.sock].
     #[arg(long)]
     listen: Option<String>,
-    /// Configuration file (TOML); missing is fine unless given explicitly.
-    #[arg(long)]
+    /// Configuration file (TOML) [default: /etc/crust/config.toml]; missing is fine unless
+    /// given explicitly.
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
     #[arg(long)]
@@ -37,6 +43,22 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Import an OCI archive/layout tar or a `docker save` tarball straight into the root
+    /// (`--root`, else the config's, else /var/lib/crust) while crustd is stopped. With crustd
+    /// running use `crustctl import FILE`.
+    Import {
+        /// The archive.
+        file: PathBuf,
+        /// Name for images the archive leaves unnamed (or repository for a bare tag).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +93,13 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or("info"),
         args.log_json,
     );
+    if let Some(Cmd::Import { file, name }) = args.cmd {
+        let root = args
+            .root
+            .or(cfg.root)
+            .unwrap_or_else(|| DEFAULT_ROOT.into());
+        return import_offline(&root, cfg.registry, &file, name);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -143,6 +172,39 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
     .await?;
     streaming.shutdown();
     tracing::info!("crustd stopped");
+    Ok(())
+}
+
+/// `crustd import`: opens the image store at `root` (which fails while a crustd holds it)
+/// and imports `file` into it, printing each image as crustctl's `import` does.
+fn import_offline(
+    root: &Path,
+    registry: crust_daemon::images::RegistryConfig,
+    file: &Path,
+    name: Option<String>,
+) -> anyhow::Result<()> {
+    let path = std::path::absolute(file).with_context(|| format!("resolve {}", file.display()))?;
+    let images = Images::open(root, registry).map_err(|e| {
+        anyhow::anyhow!(
+            "open the image store in {}: {} (is crustd running on it? then use `crustctl import`)",
+            root.display(),
+            crust_cri::status::message(&e)
+        )
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start tokio runtime")?;
+    let req = crust_cri::import::ImportRequest {
+        path: path.display().to_string(),
+        name: name.unwrap_or_default(),
+    };
+    let resp = rt
+        .block_on(crust_cri::import::import(&images, req))
+        .map_err(|st| anyhow::anyhow!("import {}: {}", path.display(), st.message()))?;
+    for i in resp.images {
+        println!("Imported {} {}", i.repo_tags.join(","), i.id);
+    }
     Ok(())
 }
 
