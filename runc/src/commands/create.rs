@@ -66,22 +66,18 @@ fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str, systemd: bool) -> Resul
     let path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    if systemd {
-        // runc's default for a missing cgroupsPath is `system.slice:runc:<id>`.
-        let cg = crust_cgroups::Cgroup::new_systemd(path.as_deref(), id, "crust")
-            .context("linux.cgroupsPath")?;
-        let r = linux
-            .and_then(|l| l.resources().as_ref())
-            .map(|r| config::cgroup_resources(spec, r))
-            .transpose()?;
-        return Ok(Some((cg, r)));
-    }
-    let cg = crust_cgroups::Cgroup::new(path.as_deref(), id).context("linux.cgroupsPath")?;
-    cg.create().context("create cgroup")?;
     // Always applied: without rules of its own the container still gets the default
     // whitelist (as runc), never the parent cgroup's device access.
     let none = oci_spec::runtime::LinuxResources::default();
     let r = config::cgroup_resources(linux.and_then(|l| l.resources().as_ref()).unwrap_or(&none));
+    if systemd {
+        // runc's default for a missing cgroupsPath is `system.slice:runc:<id>`.
+        let cg = crust_cgroups::Cgroup::new_systemd(path.as_deref(), id, "crust")
+            .context("linux.cgroupsPath")?;
+        return Ok(Some((cg, Some(r))));
+    }
+    let cg = crust_cgroups::Cgroup::new(path.as_deref(), id).context("linux.cgroupsPath")?;
+    cg.create().context("create cgroup")?;
     if let Err(e) = cg.apply(&r) {
         let _ = cg.delete();
         return Err(e).context("linux.resources");
