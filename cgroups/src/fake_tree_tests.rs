@@ -223,7 +223,8 @@ fn v1_create_apply_writes_exactly() {
     );
     let r = res(r#"{
         "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
-                   "kernel": 1000000, "swappiness": 10, "disableOOMKiller": true},
+                   "kernel": 1000000, "kernelTCP": 2000000, "swappiness": 10,
+                   "disableOOMKiller": true},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0",
                 "realtimeRuntime": 950, "realtimePeriod": 1000},
         "pids": {"limit": 32},
@@ -238,6 +239,11 @@ fn v1_create_apply_writes_exactly() {
             ("cpu.rt_period_us", "1000000\n"),
             ("cpu.rt_runtime_us", "0\n"),
         ],
+    );
+    // Not in every leaf: the stats tests read it as absent.
+    f.populate(
+        "memory/crust/c1",
+        &[("memory.kmem.tcp.limit_in_bytes", HUGE)],
     );
     cg.apply(&r).unwrap();
     assert_eq!(
@@ -255,6 +261,7 @@ fn v1_create_apply_writes_exactly() {
             ("memory/crust/c1/memory.soft_limit_in_bytes", "33554432"),
             ("memory/crust/c1/memory.swappiness", "10"),
             ("memory/crust/c1/memory.oom_control", "1"),
+            ("memory/crust/c1/memory.kmem.tcp.limit_in_bytes", "2000000"),
             ("pids/crust/c1/pids.max", "32"),
             ("blkio/crust/c1/blkio.weight", "500"),
             ("blkio/crust/c1/blkio.weight_device", "8:0 300"),
