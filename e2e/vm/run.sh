@@ -53,6 +53,8 @@ fi
 # 2. Fresh binaries and test programs (the guest runs them from the repo share).
 t0=$SECONDS
 manifest=$(mktemp "${TMPDIR:-/tmp}/crust-vm-tests.XXXXXX")
+out="" probe=""
+trap 'rm -rf "$manifest" ${out:+"$out"} ${probe:+"$probe"}' EXIT
 if [ "${CRUST_VM_NO_BUILD:-0}" != 1 ]; then
   step "building the workspace's binaries and tests"
   cargo build --workspace --bins --tests --locked --quiet
@@ -105,7 +107,6 @@ esac
 # 4. Boot the guest: the image copy-on-write (snapshot=on, the cached image is never
 # written), the repo read-only and a per-run results dir read-write over 9p.
 out=$(mktemp -d "${TMPDIR:-/tmp}/crust-vm-out.XXXXXX")
-trap 'rm -rf "$out" "$manifest"' EXIT
 cp "$manifest" "$out/tests"
 {
   printf 'CRUST_VM_REPO=%q\n' "$repo"
