@@ -44,6 +44,9 @@ stage interop 600 cargo test -p crust-e2e --locked --test interop -- --ignored
 # debootstrap chroot (debootstrapped once from the Debian mirror, then cached in
 # target/pkgtest/), where the packaged crustd must start and answer; then removed and purged.
 stage package 900 deploy/test-package.sh
+# A Debian 12 qemu guest (systemd PID 1, cgroup v2 only) running the tests that need such a
+# node (e2e/vm/run.sh: image cached under target/vm, ~1 min to build on first use; TCG).
+stage vm 900 e2e/vm/run.sh
 
 echo
 echo "==== summary"

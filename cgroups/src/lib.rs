@@ -7,8 +7,9 @@
 //!
 //! Layouts ([`layout`]): pure v1, pure v2, and hybrid (v1 controllers plus a controller-less
 //! cgroup2, joined for membership as runc does). Limits are validated completely before the
-//! first write, so bad input changes nothing. Only the systemd cgroup *path* form is
-//! understood; the systemd (D-Bus) driver is not implemented.
+//! first write, so bad input changes nothing. The systemd driver ([`Cgroup::new_systemd`],
+//! cgroup v2 only, D-Bus with the `systemd` feature) makes the cgroup a transient scope;
+//! everything after its start reads and writes the same directory.
 //!
 //! Device rules follow runc: the list is applied to a "deny all" base (v1: minimal
 //! `devices.allow`/`devices.deny` transitions; v2: an eBPF program replacing the previous
@@ -44,6 +45,7 @@ mod path;
 mod resources;
 mod stats;
 mod stats_read;
+mod systemd;
 mod v1;
 mod v2;
 
@@ -54,6 +56,7 @@ mod fake_tree_tests;
 
 pub use devices::default_allowed_devices;
 pub use stats::*;
+pub use systemd::systemd_running;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -131,6 +134,13 @@ pub enum CgroupError {
         #[source]
         source: std::io::Error,
     },
+    /// A call to systemd (D-Bus) failed, or its job did not finish as asked.
+    #[error("{op} systemd unit {unit}: {reason}")]
+    Systemd {
+        unit: String,
+        op: &'static str,
+        reason: String,
+    },
     /// Attaching, querying or detaching device-filter programs failed.
     #[error("{op} device filter BPF program on {path}")]
     BpfAttach {
@@ -170,6 +180,9 @@ pub struct Cgroup {
     /// The resolved path inside the hierarchies (absolute, informational).
     path: String,
     hierarchy: Hierarchy,
+    /// systemd driver: the transient unit that owns the directory ([`systemd`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    systemd: Option<systemd::Unit>,
 }
 
 /// One hierarchy directory of a [`Cgroup`] (see [`Cgroup::hierarchies`]).
@@ -269,6 +282,7 @@ impl Cgroup {
         Ok(Cgroup {
             path: shown,
             hierarchy,
+            systemd: None,
         })
     }
 
@@ -339,8 +353,12 @@ impl Cgroup {
     }
 
     /// Creates the directories on every hierarchy (v1 cpuset: parents get cpus/mems copied
-    /// from their parent when empty; v2: controllers enabled down to the parent).
+    /// from their parent when empty; v2: controllers enabled down to the parent). systemd
+    /// driver: nothing (systemd makes the scope in [`Cgroup::start_scope`]).
     pub fn create(&self) -> Result<(), CgroupError> {
+        if self.systemd.is_some() {
+            return Ok(());
+        }
         match &self.hierarchy {
             Hierarchy::V2 { dir } => v2::create(&dir.mount, &dir.dir),
             Hierarchy::V1 { controllers, .. } => {
@@ -358,9 +376,10 @@ impl Cgroup {
     }
 
     /// Validates and writes limits (used by create and `update`). Everything is validated
-    /// before the first write.
+    /// before the first write. systemd driver: the unit's properties are set first.
     pub fn apply(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), CgroupError> {
         resources::validate(resources, self.is_v2())?;
+        self.systemd_set(resources)?;
         match &self.hierarchy {
             Hierarchy::V2 { dir } => v2::apply(&dir.dir, resources),
             Hierarchy::V1 { controllers, .. } => {
@@ -537,14 +556,15 @@ impl Cgroup {
     /// Removes the container's directory on every hierarchy, with any cgroups created below
     /// it, leaf first (retrying briefly while tasks exit). Missing directories are fine.
     /// Parent directories are left alone: they may be shared (a pod's cgroup). A frozen
-    /// cgroup is thawed first, since killed tasks cannot exit while frozen.
+    /// cgroup is thawed first, since killed tasks cannot exit while frozen. systemd driver:
+    /// the unit is stopped first (systemd removes its directory).
     pub fn delete(&self) -> Result<(), CgroupError> {
         if let Ok(f) = self.freezer() {
             if f.is_frozen().unwrap_or(false) {
                 let _ = f.thaw();
             }
         }
-        let mut first = None;
+        let mut first = self.systemd_stop().err();
         for d in self.dirs() {
             if let Err(e) = cgroupfs::remove_tree(&d.dir) {
                 first.get_or_insert(e);

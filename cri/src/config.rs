@@ -11,6 +11,7 @@
 //! shim = "crust-shim"              # shim binary (path, or name found next to crustd / in PATH)
 //! runtime = "crust-runc"           # OCI runtime the shim runs
 //! cgroup_root = "/crust"           # cgroup parent of pods that name none (cgroupfs driver)
+//! cgroup_driver = "cgroupfs"       # "cgroupfs" or "systemd" (must match kubelet's cgroupDriver)
 //!
 //! [network]
 //! enabled = true                   # false: pods get loopback only
@@ -125,6 +126,20 @@ pub struct RuntimeSection {
     /// Cgroup parent for pods without one.
     #[serde(default)]
     pub cgroup_root: Option<String>,
+    /// How container cgroups are made (default cgroupfs).
+    #[serde(default)]
+    pub cgroup_driver: Option<CgroupDriver>,
+}
+
+/// `runtime.cgroup_driver`: who makes the cgroups of pods and containers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupDriver {
+    /// crust-runc writes the cgroup directories itself.
+    #[default]
+    Cgroupfs,
+    /// Containers are systemd transient scopes under the pod's slice (cgroup v2 only).
+    Systemd,
 }
 
 /// `[network]`.
@@ -250,6 +265,12 @@ mod tests {
         std::fs::write(&p, "[streaming]\naddress = \"localhost\"\n").unwrap();
         let e = crate::status::message(&Config::load(&p, false).unwrap_err());
         assert!(e.contains("streaming.address"), "{e}");
+        std::fs::write(&p, "[runtime]\ncgroup_driver = \"systemd\"\n").unwrap();
+        let c = Config::load(&p, false).unwrap();
+        assert_eq!(c.runtime.cgroup_driver, Some(CgroupDriver::Systemd));
+        std::fs::write(&p, "[runtime]\ncgroup_driver = \"SystemD\"\n").unwrap();
+        let e = crate::status::message(&Config::load(&p, false).unwrap_err());
+        assert!(e.contains("cgroup_driver") && e.contains("cgroupfs"), "{e}");
         std::fs::write(&p, "[streaming]\ntoken_ttl_secs = 0\n").unwrap();
         assert!(Config::load(&p, false).is_err());
         std::fs::write(&p, "rooot = \"/x\"\n").unwrap();

@@ -135,11 +135,15 @@ pub async fn remove_pod(rt: &mut Runtime, id: &str) {
 }
 
 /// crustd config for runtime tests: network off (loopback pods), the OCI runtime from
-/// `CRUST_E2E_RUNTIME` if set.
+/// `CRUST_E2E_RUNTIME` and the cgroup driver from `CRUST_E2E_CGROUP_DRIVER` if set (the VM
+/// suite, e2e/vm, runs the tests once per driver).
 pub fn config() -> String {
-    let mut c = String::from("[network]\nenabled = false\n");
+    let mut c = String::from("[network]\nenabled = false\n[runtime]\n");
     if let Ok(r) = std::env::var("CRUST_E2E_RUNTIME") {
-        c.push_str(&format!("[runtime]\nruntime = \"{r}\"\n"));
+        c.push_str(&format!("runtime = \"{r}\"\n"));
+    }
+    if let Ok(d) = std::env::var("CRUST_E2E_CGROUP_DRIVER") {
+        c.push_str(&format!("cgroup_driver = \"{d}\"\n"));
     }
     c
 }
@@ -194,6 +198,9 @@ pub struct Leftovers(pub std::path::PathBuf);
 impl Drop for Leftovers {
     fn drop(&mut self) {
         let dir = self.0.display().to_string();
+        // cgroup v2 (one hierarchy at /sys/fs/cgroup) or v1/hybrid (one per controller).
+        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let memory = if v2 { "" } else { "/memory" };
         let mut cgroups = Vec::new();
         for e in std::fs::read_dir(self.0.join("state/bundles"))
             .into_iter()
@@ -205,7 +212,7 @@ impl Drop for Leftovers {
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
             if let Some(cg) = spec["linux"]["cgroupsPath"].as_str() {
-                let procs = format!("/sys/fs/cgroup/memory{cg}/cgroup.procs");
+                let procs = format!("/sys/fs/cgroup{memory}{cg}/cgroup.procs");
                 for pid in std::fs::read_to_string(procs).unwrap_or_default().lines() {
                     if let Ok(pid) = pid.trim().parse::<i32>() {
                         let _ = nix::sys::signal::kill(
@@ -247,21 +254,27 @@ impl Drop for Leftovers {
                 .parent()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            for e in std::fs::read_dir("/sys/fs/cgroup")
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::remove_dir(e.path().join(cg.trim_start_matches('/')));
+            let hierarchies: Vec<std::path::PathBuf> = if v2 {
+                vec!["/sys/fs/cgroup".into()]
+            } else {
+                std::fs::read_dir("/sys/fs/cgroup")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path())
+                    .collect()
+            };
+            for h in hierarchies {
+                let _ = std::fs::remove_dir(h.join(cg.trim_start_matches('/')));
                 // `<cgroup root>/<pod id>` under whatever root the test configured (only
                 // empty directories go).
                 if parent.trim_matches('/').contains('/') {
                     // A shared-PID pod's init leaf, `<pod cgroup>/<pod id>`.
                     if let Some(pod) = parent.rsplit('/').next() {
                         let leaf = format!("{}/{pod}", parent.trim_start_matches('/'));
-                        let _ = std::fs::remove_dir(e.path().join(leaf));
+                        let _ = std::fs::remove_dir(h.join(leaf));
                     }
-                    let _ = std::fs::remove_dir(e.path().join(parent.trim_start_matches('/')));
+                    let _ = std::fs::remove_dir(h.join(parent.trim_start_matches('/')));
                 }
             }
         }

@@ -24,3 +24,59 @@ fn shipped_config_is_accepted_by_crustd() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("accepts deploy/config.toml"));
 }
+
+/// `runtime.cgroup_driver = "systemd"` is not implemented by crustd: it must refuse to start
+/// (naming the key) rather than run pods on cgroupfs paths kubelet does not expect; an
+/// unknown driver name is refused too.
+#[test]
+fn unsupported_cgroup_driver_is_refused_at_start() {
+    require_root!();
+    let crustd = crust_e2e::workspace_bin("crust-cri", "crustd");
+    for (driver, want) in [("systemd", "not supported yet"), ("SYSTEMD", "cgroupfs")] {
+        let d = tempfile::tempdir().expect("tempdir");
+        let cfg = d.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            format!("[network]\nenabled = false\n[runtime]\ncgroup_driver = \"{driver}\"\n"),
+        )
+        .expect("write config");
+        let log = d.path().join("log");
+        let mut child = std::process::Command::new(&crustd)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--root")
+            .arg(d.path().join("root"))
+            .arg("--state")
+            .arg(d.path().join("state"))
+            .arg("--listen")
+            .arg(d.path().join("s.sock"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("run crustd");
+        // A crustd that accepted the setting would serve until killed.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("wait crustd") {
+                break Some(st);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let err = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{driver}: crustd did not refuse to start: {err}"
+        );
+        assert!(
+            err.contains("cgroup_driver") && err.contains(want),
+            "{driver}: {err}"
+        );
+        assert!(!d.path().join("s.sock").exists(), "{driver}: socket made");
+    }
+}

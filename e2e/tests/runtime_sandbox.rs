@@ -368,11 +368,22 @@ async fn shared_pid_namespace_outlives_first_container() {
     }
     let (ok, cg) = in_leaf();
     assert!(ok, "pod init in {leaf} everywhere:\n{cg}\n{}", d.log());
-    let leaf_dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join(leaf.trim_start_matches('/')))
+    // cgroup v2: one hierarchy at /sys/fs/cgroup (the VM suite); v1/hybrid: one per
+    // controller below it.
+    let hierarchies: Vec<std::path::PathBuf> =
+        if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            vec!["/sys/fs/cgroup".into()]
+        } else {
+            std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect()
+        };
+    let leaf_dirs: Vec<std::path::PathBuf> = hierarchies
+        .iter()
+        .map(|h| h.join(leaf.trim_start_matches('/')))
         .filter(|p| p.is_dir())
         .collect();
     assert!(!leaf_dirs.is_empty());

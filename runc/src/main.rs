@@ -50,8 +50,8 @@ pub struct Cli {
     /// Path to the criu binary (accepted for compatibility; checkpoint is not supported).
     #[arg(long, global = true, hide = true)]
     pub criu: Option<String>,
-    /// Use systemd for cgroups: accepted for compatibility, NOT IMPLEMENTED yet (the cgroupfs
-    /// driver is used and a warning is logged).
+    /// Use systemd for cgroups: the container's cgroup is a transient scope, cgroupsPath
+    /// `slice:prefix:name` (cgroup v2 with systemd as init only; refused elsewhere).
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Ignore cgroup permission errors ('true', 'false', or 'auto'); accepted for compatibility.
@@ -98,11 +98,6 @@ fn main() {
             .ok()
     });
     crust_runc::logging::init(file, format, cli.debug);
-    if cli.systemd_cgroup {
-        crust_runc::logging::warn(
-            "--systemd-cgroup is not implemented yet; using the cgroupfs driver",
-        );
-    }
     let code = match commands::run(&cli, command) {
         Ok(code) => code,
         Err(e) => {

@@ -74,6 +74,9 @@ pub struct Options<'a> {
     /// Called right after the init process started (overlapping its start-up): creates or
     /// names the cgroup the process must join (None: no cgroup).
     pub cgroup: &'a mut dyn FnMut() -> Result<Option<Cgroup>, String>,
+    /// Puts a process (the init, or an exec'd process) into that cgroup: cgroup.procs, or
+    /// for the systemd driver's new container the start of its scope.
+    pub join: &'a mut dyn FnMut(&Cgroup, i32) -> Result<(), crust_cgroups::CgroupError>,
     pub console_socket: Option<&'a Path>,
     /// Called for `Message::Hooks` with the init's host pid (prestart + createRuntime).
     pub on_hooks: &'a mut dyn FnMut(i32) -> Result<(), String>,
@@ -301,7 +304,7 @@ fn drive(
     if !late {
         cgroup = (opts.cgroup)().map_err(SpawnError::Setup)?;
         if let Some(cg) = &cgroup {
-            cg.add_process(stage1).map_err(SpawnError::Cgroup)?;
+            (opts.join)(cg, stage1).map_err(SpawnError::Cgroup)?;
             crate::logging::debug("init added to cgroup");
         }
     }
@@ -355,7 +358,7 @@ fn drive(
                 *init = Some(p);
                 if late {
                     if let Some(cg) = &cgroup {
-                        if let Err(e) = cg.add_process(p) {
+                        if let Err(e) = (opts.join)(cg, p) {
                             // An init that failed before the move has its reason queued.
                             return Err(
                                 queued_error(ch).map_or(SpawnError::Cgroup(e), SpawnError::Child)
@@ -494,6 +497,7 @@ mod tests {
             req,
             Options {
                 cgroup: &mut || Ok(None),
+                join: &mut |cg, pid| cg.add_process(pid),
                 console_socket: None,
                 on_hooks: &mut |_| Ok(()),
                 subreaper: false,

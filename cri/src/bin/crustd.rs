@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use crust_cri::config::{CgroupDriver, NetworkSection, RuntimeSection, StreamingSection};
 use crust_cri::config::{Config, DEFAULT_CONFIG, DEFAULT_LISTEN, DEFAULT_ROOT, DEFAULT_STATE};
-use crust_cri::config::{NetworkSection, RuntimeSection, StreamingSection};
 use crust_cri::server;
 use crust_cri::streaming::StreamingServer;
 use crust_daemon::images::Images;
@@ -248,6 +248,11 @@ async fn build_runtime(
     listen: &Path,
     images: Arc<Images>,
 ) -> anyhow::Result<Arc<Runtime>> {
+    if rc.cgroup_driver == Some(CgroupDriver::Systemd) {
+        // Refused rather than ignored: kubelet configured for systemd would otherwise get
+        // cgroupfs paths it does not expect.
+        anyhow::bail!("runtime.cgroup_driver = \"systemd\" is not supported yet; use \"cgroupfs\"");
+    }
     let enabled = nc.enabled.unwrap_or(true);
     let network = if enabled {
         let mut n = NetworkConfig::new(root, state);

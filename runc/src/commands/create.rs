@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use crust_runc::config;
 use crust_runc::spawn::{self, Options};
 use crust_runc::state::{self, ContainerState};
+use oci_spec::runtime::LinuxResources;
 
 /// `create` flags (runc 1.1).
 #[derive(clap::Args, Debug, Clone)]
@@ -54,36 +55,63 @@ impl Drop for Cleanup {
     }
 }
 
-/// Resolves, creates and applies the container's cgroup.
-fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str) -> Result<Option<crust_cgroups::Cgroup>> {
+/// The container's cgroup and its resources as the cgroup layer takes them.
+type Made = (crust_cgroups::Cgroup, Option<LinuxResources>);
+
+/// Resolves the container's cgroup. cgroupfs: creates it and applies the resources (the init
+/// joins it in [`join_cgroup`]). systemd: nothing exists until [`join_cgroup`] starts the
+/// scope with the init in it, so only the resources are checked here.
+fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str, systemd: bool) -> Result<Option<Made>> {
     let linux = spec.linux().as_ref();
     let path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cg = crust_cgroups::Cgroup::new(path.as_deref(), id).context("linux.cgroupsPath")?;
-    cg.create().context("create cgroup")?;
     // Always applied: without rules of its own the container still gets the default
     // whitelist (as runc), never the parent cgroup's device access.
     let none = oci_spec::runtime::LinuxResources::default();
     let r = config::cgroup_resources(linux.and_then(|l| l.resources().as_ref()).unwrap_or(&none));
+    if systemd {
+        // runc's default for a missing cgroupsPath is `system.slice:runc:<id>`.
+        let cg = crust_cgroups::Cgroup::new_systemd(path.as_deref(), id, "crust")
+            .context("linux.cgroupsPath")?;
+        return Ok(Some((cg, Some(r))));
+    }
+    let cg = crust_cgroups::Cgroup::new(path.as_deref(), id).context("linux.cgroupsPath")?;
+    cg.create().context("create cgroup")?;
     if let Err(e) = cg.apply(&r) {
         let _ = cg.delete();
         return Err(e).context("linux.resources");
     }
-    Ok(Some(cg))
+    Ok(Some((cg, None)))
+}
+
+/// Puts `pid` (the init) into the cgroup: systemd starts the scope with it and the
+/// resources; cgroupfs writes cgroup.procs.
+fn join_cgroup(
+    cg: &crust_cgroups::Cgroup,
+    resources: Option<&LinuxResources>,
+    pid: i32,
+) -> Result<(), crust_cgroups::CgroupError> {
+    if cg.systemd_unit().is_some() {
+        cg.start_scope(pid, resources)
+    } else {
+        cg.add_process(pid)
+    }
 }
 
 /// Creates the container; returns its state (the init waits on the exec fifo).
-pub fn run(root: &Path, a: &CreateArgs) -> Result<ContainerState> {
-    create(root, a, false).map(|(st, _)| st)
+pub fn run(root: &Path, a: &CreateArgs, systemd: bool) -> Result<ContainerState> {
+    create(root, a, false, systemd).map(|(st, _)| st)
 }
 
 /// `create`; `foreground` (for `run`) makes this process the init's subreaper and, for a
-/// terminal without console socket, returns the pty master to proxy.
+/// terminal without console socket, returns the pty master to proxy. `systemd`: the
+/// cgroup is a transient scope (`--systemd-cgroup`).
 pub fn create(
     root: &Path,
     a: &CreateArgs,
     foreground: bool,
+    systemd: bool,
 ) -> Result<(ContainerState, Option<std::os::fd::OwnedFd>)> {
     let subreaper = foreground;
     state::check_id(&a.id)?;
@@ -203,23 +231,36 @@ pub fn create(
     // The cgroup is made while the init process starts up (spawn calls this right after
     // starting it). The init is moved in before it does anything when it gets a new cgroup
     // namespace, otherwise while it sets up its rootfs (`Request::late_cgroup`).
-    let mut made: Option<crust_cgroups::Cgroup> = None;
+    let made = std::cell::RefCell::new(None::<Made>);
     let mut make = || -> Result<Option<crust_cgroups::Cgroup>, String> {
-        let cg = make_cgroup(&spec, &a.id).map_err(|e| format!("{e:#}"))?;
-        made = cg.clone();
+        let m = make_cgroup(&spec, &a.id, systemd).map_err(|e| format!("{e:#}"))?;
+        let cg = m.as_ref().map(|(cg, _)| cg.clone());
+        *made.borrow_mut() = m;
         crust_runc::logging::debug("cgroup created");
         Ok(cg)
+    };
+    // spawn calls `make` before `join`, so the resources are there when the scope starts.
+    // A scope that did not start is not ours to stop: its name may be a live container's.
+    let joined = std::cell::Cell::new(false);
+    let mut join = |cg: &crust_cgroups::Cgroup, pid: i32| {
+        let m = made.borrow();
+        join_cgroup(cg, m.as_ref().and_then(|(_, r)| r.as_ref()), pid)?;
+        joined.set(true);
+        Ok(())
     };
     let spawned = spawn::spawn(
         req,
         Options {
             cgroup: &mut make,
+            join: &mut join,
             console_socket: a.console_socket.as_deref(),
             on_hooks: &mut on_hooks,
             subreaper,
         },
     );
-    cleanup.cgroup = made.clone();
+    let made = made.into_inner().map(|(cg, _)| cg);
+    let ours = joined.get() || made.as_ref().is_some_and(|cg| cg.systemd_unit().is_none());
+    cleanup.cgroup = made.clone().filter(|_| ours);
     st.cgroup = made;
     let spawned = spawned.map_err(|e| anyhow::anyhow!(crust_runc::init::chain(&e)))?;
 

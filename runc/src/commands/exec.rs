@@ -189,6 +189,8 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
         req,
         Options {
             cgroup: &mut || Ok(st.cgroup.clone()),
+            // The scope (systemd driver) exists: exec'd processes join its directory.
+            join: &mut |cg, pid| cg.add_process(pid),
             console_socket: a.console_socket.as_deref(),
             on_hooks: &mut no_hooks,
             subreaper: true,

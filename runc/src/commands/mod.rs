@@ -71,9 +71,9 @@ pub struct IdArg {
 pub fn run(cli: &crate::Cli, command: &Command) -> Result<i32> {
     let root = cli.root.as_path();
     match command {
-        Command::Create(a) => create::run(root, a).map(|_| 0),
+        Command::Create(a) => create::run(root, a, cli.systemd_cgroup).map(|_| 0),
         Command::Start(a) => start::run(root, &a.id).map(|_| 0),
-        Command::Run(a) => run::run(root, a),
+        Command::Run(a) => run::run(root, a, cli.systemd_cgroup),
         Command::State(a) => state::run(root, &a.id),
         Command::Kill(a) => kill::run(root, a),
         Command::Delete(a) => delete::run(root, a),

@@ -24,13 +24,13 @@ pub struct RunArgs {
 }
 
 /// Runs the container.
-pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
+pub fn run(root: &Path, a: &RunArgs, systemd: bool) -> Result<i32> {
     let set = if a.detach {
         None
     } else {
         Some(super::foreground::block_signals()?)
     };
-    let (st, console) = super::create::create(root, &a.create, !a.detach)?;
+    let (st, console) = super::create::create(root, &a.create, !a.detach, systemd)?;
     if let Err(e) = super::start::start(root, &st) {
         super::delete::destroy(root, &st);
         return Err(e);

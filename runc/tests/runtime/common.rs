@@ -33,6 +33,8 @@ const APPLETS: &[&str] = &[
 pub struct Ctr {
     /// Extra environment for every crust-runc call.
     pub env: Vec<(String, String)>,
+    /// Global flags given before the command (e.g. `--systemd-cgroup`).
+    pub flags: Vec<String>,
     pub tmp: tempfile::TempDir,
     pub id: String,
     pub config: Value,
@@ -118,6 +120,7 @@ impl Ctr {
         });
         Ctr {
             env: Vec::new(),
+            flags: Vec::new(),
             tmp,
             id,
             config,
@@ -159,7 +162,10 @@ impl Ctr {
     /// A crust-runc command with `--root` set.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.arg("--root").arg(self.root()).args(args);
+        c.arg("--root")
+            .arg(self.root())
+            .args(&self.flags)
+            .args(args);
         c.envs(self.env.iter().cloned());
         c.stdin(Stdio::null());
         c
