@@ -4,7 +4,7 @@
 set -euo pipefail
 build=(protobuf-compiler libseccomp-dev pkg-config gcc)
 runtime=(busybox-static iproute2 nftables procps)
-test=(e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev)
+test=(e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 prometheus golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev)
 want=("${build[@]}" "${runtime[@]}")
 [ "${1:-}" = "--runtime-only" ] || want+=("${test[@]}")
 missing=()
@@ -14,7 +14,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Some of these packages (containerd, docker-registry) start a service on install. The
+  # Some of these packages (containerd, docker-registry, prometheus) start a service on install. The
   # tests and benchmarks start their own instances on their own sockets and ports, so while
   # our apt-get runs a temporary policy-rc.d (exit 101: "action forbidden", honoured by
   # invoke-rc.d and deb-systemd-invoke) keeps the packages installed now from starting or

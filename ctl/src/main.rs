@@ -45,7 +45,7 @@ use tonic::transport::Channel;
 
 /// A crictl-like client for CRI runtimes.
 #[derive(Debug, Parser)]
-#[command(name = "crustctl", version, about)]
+#[command(name = "crustctl", version = crust_cri::version::LONG, about)]
 struct Cli {
     /// CRI runtime endpoint.
     #[arg(long, short = 'r', global = true, env = "CONTAINER_RUNTIME_ENDPOINT")]

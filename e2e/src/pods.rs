@@ -193,7 +193,7 @@ pub async fn setup_with(
 }
 
 /// Removes what a failed test left behind a crustd directory (crustd itself leaves pods
-/// running by design): container processes, shims, mounts, cgroups. Declared last so it
+/// running by design): container processes, shims, mounts, container cgroups. Declared last so it
 /// drops before the crustd and its directory.
 pub struct Leftovers(pub std::path::PathBuf);
 
@@ -248,25 +248,11 @@ impl Drop for Leftovers {
         for m in mounts.iter().rev() {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
+        // The containers' cgroups; their parents go with the crustd's own cgroup root
+        // (crate::cgroup::CgroupRoot) when the crustd drops.
         for cg in cgroups {
-            let parent = std::path::Path::new(&cg)
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            for e in std::fs::read_dir("/sys/fs/cgroup")
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::remove_dir(e.path().join(cg.trim_start_matches('/')));
-                if parent.starts_with("/crust/") {
-                    // A shared-PID pod's init leaf, `<pod cgroup>/<pod id>`.
-                    if let Some(pod) = parent.rsplit('/').next() {
-                        let leaf = format!("{}/{pod}", parent.trim_start_matches('/'));
-                        let _ = std::fs::remove_dir(e.path().join(leaf));
-                    }
-                    let _ = std::fs::remove_dir(e.path().join(parent.trim_start_matches('/')));
-                }
+            for h in crate::cgroup::hierarchies() {
+                let _ = std::fs::remove_dir(h.join(cg.trim_start_matches('/')));
             }
         }
     }
