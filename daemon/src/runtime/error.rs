@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use crate::error::{ErrorKind, Kind};
 
+/// A [`RuntimeError::Invalid`] with `msg`.
+pub(crate) fn invalid(msg: impl Into<String>) -> RuntimeError {
+    RuntimeError::Invalid(msg.into())
+}
+
 /// Runtime failures.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {

@@ -14,6 +14,7 @@
 //! gone without an exit record. Invariants: records change only under the runtime's
 //! lock, never held across an await; a pod is removed only with its containers.
 
+mod clock;
 mod container;
 pub mod error;
 mod io;
@@ -31,9 +32,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sha2::Digest as _;
 use tokio::sync::broadcast;
 
+pub use clock::now;
 pub use error::{Result, RuntimeError};
-pub use io::exec::{Input, Output, StreamIo, TermSize};
 pub use io::exec_sync::ExecOutput;
+pub use io::pipe::{Input, Output, StreamIo, TermSize};
 use shim::{Shim, ShimConfig};
 pub use types::*;
 
@@ -81,14 +83,6 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime").field("cfg", &self.cfg).finish()
     }
-}
-
-/// Unix nanoseconds now.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 /// A new 64-hex id.
@@ -147,7 +141,7 @@ impl Runtime {
             shims: tokio::sync::Mutex::new(BTreeMap::new()),
             events,
             locks: Inflight::default(),
-            min_oom: oci::spec::min_oom_score_adj(),
+            min_oom: oci::resources::min_oom_score_adj(),
             cpu_samples: Mutex::default(),
         }))
     }

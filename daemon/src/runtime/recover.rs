@@ -12,7 +12,7 @@ use std::time::Duration;
 use containerd_shim_protos::api::Status;
 
 use super::error::Result;
-use super::pod::{files as podfiles, init as podinit};
+use super::pod::{files, init};
 use super::shim::{self, Exit, Shim};
 use super::types::{ContainerState, PodState};
 use super::{now, Runtime};
@@ -29,7 +29,7 @@ impl Runtime {
                 let init = p
                     .pidns
                     .as_ref()
-                    .is_none_or(|pin| podinit::alive(pin, p.pod_init_pid));
+                    .is_none_or(|pin| init::alive(pin, p.pod_init_pid));
                 if !pinned || !init {
                     tracing::warn!(pod = %p.id, "pod namespaces are gone: marking it not ready");
                     let mut q = p.clone();
@@ -268,7 +268,7 @@ impl Runtime {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
                 if !pods.contains(&id) {
-                    podfiles::remove_dir(&e.path());
+                    files::remove_dir(&e.path());
                 }
             }
         }
@@ -276,8 +276,8 @@ impl Runtime {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
                 if !pods.contains(&id) {
-                    podinit::stop_pinned(&podinit::pin_path(&self.cfg.state, &id));
-                    podfiles::unpin(&self.cfg.state, &id);
+                    init::stop_pinned(&init::pin_path(&self.cfg.state, &id));
+                    files::unpin(&self.cfg.state, &id);
                     let _ = netns::remove(&netns::pin_path(&self.cfg.state, &id));
                 }
             }

@@ -6,12 +6,14 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::oci::{mounts, spec};
+use crate::runtime::pod::init;
 use crate::runtime::shim::{self, Shim};
 use crate::runtime::types::{
     ContainerRecord, ContainerSpec, ContainerState, EventKind, NsMode, PodState, Seccomp,
     RECORD_VERSION,
 };
-use crate::runtime::{new_id, now, oci::spec, pod::init as podinit, Runtime};
+use crate::runtime::{new_id, now, Runtime};
 use crate::snapshots::Snapshotter as _;
 
 impl Runtime {
@@ -33,7 +35,7 @@ impl Runtime {
         }
         let log_path = log_path(&pod.spec.log_directory, &spec.log_path)?;
         for m in &spec.mounts {
-            spec::check_mount(m)?;
+            mounts::check_mount(m)?;
         }
         if let Seccomp::Localhost(p) = &spec.security.seccomp {
             if !Path::new(p).is_absolute() || !Path::new(p).is_file() {
@@ -63,7 +65,7 @@ impl Runtime {
         let pid_ns = match spec.security.namespaces.pid {
             NsMode::Pod if pod.pidns.is_some() => {
                 let pin = pod.pidns.clone().unwrap_or_default();
-                if !podinit::alive(&pin, pod.pod_init_pid) {
+                if !init::alive(&pin, pod.pod_init_pid) {
                     tracing::warn!(pod = %pod.id, "the init of the pod's PID namespace is gone");
                     return Err(RuntimeError::PodNotReady(pod.id));
                 }

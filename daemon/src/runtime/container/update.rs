@@ -2,7 +2,7 @@
 
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::types::{ContainerState, Resources};
-use crate::runtime::{oci::spec, Runtime};
+use crate::runtime::{oci::resources, Runtime};
 
 impl Runtime {
     /// Applies new resources to container `id` (recorded for later status too).
@@ -15,7 +15,7 @@ impl Runtime {
                 .await?
                 .ok_or_else(|| RuntimeError::PodNotReady(rec.pod_id.clone()))?;
             let mut v = serde_json::json!({});
-            spec::resources_json(&r, &mut v);
+            resources::resources_json(&r, &mut v);
             let bytes = serde_json::to_vec(&v)
                 .map_err(|e| RuntimeError::Invalid(format!("resources: {e}")))?;
             shim.update(&rec.id, Some(bytes), &[]).await?;

@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 
-use crate::runtime::error::{io, Result, RuntimeError};
-use crate::runtime::io::exec::{
-    client_gone, copy_in, copy_out, forward_resizes, mkfifo, open_reader, StreamIo,
+use super::pipe::{
+    client_gone, copy_in, copy_out, forward_resizes, mkfifo, open_reader, Output, StreamIo,
 };
+use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::{new_id, Runtime};
 
 /// The shim annotation that adds output subscribers (see the module docs).
@@ -47,7 +47,7 @@ impl Runtime {
         )));
         std::fs::create_dir_all(&dir.0).map_err(io("create", &dir.0))?;
         let mut subscribe = serde_json::Map::new();
-        let mut readers: Vec<(pipe::Receiver, crate::runtime::io::exec::Output)> = Vec::new();
+        let mut readers: Vec<(pipe::Receiver, Output)> = Vec::new();
         // With a tty the container's only output stream is stdout.
         let wanted = [
             ("stdout", stdio.stdout),

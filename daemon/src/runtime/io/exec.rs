@@ -15,121 +15,21 @@
 //! - [`Runtime::exec_stream`] returns once the process exited and its output was copied
 //!   (bounded by [`DRAIN`]), or as soon as the client is gone.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::pipe::{client_gone, copy_in, copy_out, forward_resizes, mkfifo, open_reader, StreamIo};
+use super::process::exec_process;
 use crate::runtime::error::{io, Result, RuntimeError};
-use crate::runtime::shim::Shim;
 use crate::runtime::{new_id, Runtime};
 
 /// How long output is still copied after the process exited (a background child may
 /// hold its stdout open forever).
 pub const DRAIN: Duration = Duration::from_secs(2);
-
-/// A terminal size in character cells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TermSize {
-    /// Columns.
-    pub width: u16,
-    /// Rows.
-    pub height: u16,
-}
-
-/// Input side of a session.
-pub type Input = Box<dyn AsyncRead + Send + Unpin>;
-/// Output side of a session.
-pub type Output = Box<dyn AsyncWrite + Send + Unpin>;
-
-/// The caller's ends of one exec or attach session. A `None` stream is not wanted.
-pub struct StreamIo {
-    /// Run with a pty (then only `stdout` carries output).
-    pub tty: bool,
-    /// Client input; EOF when the client closes stdin.
-    pub stdin: Option<Input>,
-    /// Where the process's stdout goes; a failing write means the client is gone.
-    pub stdout: Option<Output>,
-    /// Where the process's stderr goes.
-    pub stderr: Option<Output>,
-    /// Terminal sizes from the client (tty only).
-    pub resize: Option<mpsc::Receiver<TermSize>>,
-    /// Turns true once the client's connection is gone.
-    pub gone: watch::Receiver<bool>,
-}
-
-/// Resolves once `gone` turns true (or its sender is dropped without saying so, which
-/// means nobody will tell: never resolves then).
-pub(crate) async fn client_gone(mut gone: watch::Receiver<bool>) {
-    if gone.wait_for(|g| *g).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Creates a FIFO (mode 0600) at `path`.
-pub(crate) fn mkfifo(path: &Path) -> Result<()> {
-    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .map_err(|e| io("mkfifo", path)(std::io::Error::from(e)))
-}
-
-/// Opens the read end of a FIFO without blocking (no writer needed yet).
-pub(crate) fn open_reader(path: &Path) -> Result<pipe::Receiver> {
-    pipe::OpenOptions::new()
-        .open_receiver(path)
-        .map_err(io("open fifo", path))
-}
-
-/// Copies `from` to `to` until EOF or a failed write, then shuts `to` down.
-pub(crate) async fn copy_out(mut from: pipe::Receiver, mut to: Output) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).await.is_err() || to.flush().await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-    let _ = to.shutdown().await;
-}
-
-/// Copies `from` into `to` until EOF or a failed read/write; leaves `to` open (the caller
-/// closes the process's stdin with `CloseIO`).
-pub(crate) async fn copy_in(mut from: Input, to: &mut pipe::Sender) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Forwards terminal sizes to the shim until the client stops sending them.
-pub(crate) async fn forward_resizes(
-    shim: Shim,
-    id: String,
-    exec_id: String,
-    mut rx: mpsc::Receiver<TermSize>,
-) {
-    while let Some(sz) = rx.recv().await {
-        if let Err(e) = shim
-            .resize_pty(&id, &exec_id, sz.width.into(), sz.height.into())
-            .await
-        {
-            tracing::debug!(id, exec_id, error = %e, "resize pty");
-        }
-    }
-}
 
 /// The FIFOs of one exec; the directory is removed on drop.
 struct ExecDir {
@@ -150,7 +50,7 @@ impl Runtime {
             return Err(RuntimeError::Invalid("exec command is required".into()));
         }
         let (rec, shim) = self.running_with_shim(id, "exec").await?;
-        let bytes = crate::runtime::io::exec_sync::exec_process(&rec, cmd, stdio.tty)?;
+        let bytes = exec_process(&rec, cmd, stdio.tty)?;
 
         let t0 = std::time::Instant::now();
         let exec_id = format!("exec-{}", &new_id()[..24]);
@@ -282,61 +182,5 @@ impl Runtime {
             "streamed exec finished"
         );
         Ok(exit.status as i32)
-    }
-}
-
-/// Adds `TERM=xterm` to a process's env unless it sets TERM (as containerd does for tty).
-pub(in crate::runtime) fn add_term(process: &mut serde_json::Value) {
-    let env = process
-        .get("env")
-        .and_then(|e| e.as_array())
-        .cloned()
-        .unwrap_or_default();
-    if env
-        .iter()
-        .any(|e| e.as_str().is_some_and(|s| s.starts_with("TERM=")))
-    {
-        return;
-    }
-    let mut env = env;
-    env.push(serde_json::json!("TERM=xterm"));
-    process["env"] = serde_json::Value::Array(env);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn term_added_once() {
-        let mut p = serde_json::json!({"env": ["PATH=/bin"]});
-        add_term(&mut p);
-        assert_eq!(p["env"], serde_json::json!(["PATH=/bin", "TERM=xterm"]));
-        let mut p = serde_json::json!({"env": ["TERM=vt100"]});
-        add_term(&mut p);
-        assert_eq!(p["env"], serde_json::json!(["TERM=vt100"]));
-    }
-
-    #[tokio::test]
-    async fn fifo_round_trip() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("f");
-        mkfifo(&p).unwrap();
-        let r = open_reader(&p).unwrap();
-        let mut w = pipe::OpenOptions::new()
-            .read_write(true)
-            .open_sender(&p)
-            .unwrap();
-        let (client, mut ours) = tokio::io::duplex(1024);
-        let copy = tokio::spawn(copy_out(r, Box::new(client)));
-        copy_in(Box::new(&b"hello"[..]), &mut w).await;
-        let mut got = [0u8; 5];
-        ours.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"hello");
-        drop(w);
-        copy.await.unwrap();
-        let mut rest = Vec::new();
-        ours.read_to_end(&mut rest).await.unwrap();
-        assert!(rest.is_empty());
     }
 }

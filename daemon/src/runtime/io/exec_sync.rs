@@ -6,9 +6,8 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::runtime::error::{io, Result, RuntimeError};
-use crate::runtime::shim::Shim;
-use crate::runtime::types::{ContainerRecord, ContainerState};
+use super::process::exec_process;
+use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::{new_id, Runtime};
 
 /// Most bytes returned per stream (as containerd's 16 MiB gRPC limit allows).
@@ -33,51 +32,7 @@ fn read_capped(p: &Path) -> Vec<u8> {
     v
 }
 
-/// The OCI process JSON of an exec of `cmd` in `rec`: the container's own process (user,
-/// env, cwd, capabilities…) with `args` and `terminal` replaced, and `TERM` set for a
-/// terminal as containerd does.
-pub(in crate::runtime) fn exec_process(
-    rec: &ContainerRecord,
-    cmd: Vec<String>,
-    tty: bool,
-) -> Result<Vec<u8>> {
-    let cfg = rec.bundle.join("config.json");
-    let spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg).map_err(io("read", &cfg))?)
-            .map_err(|e| RuntimeError::Invalid(format!("bundle spec {}: {e}", cfg.display())))?;
-    let mut process = spec.get("process").cloned().unwrap_or_default();
-    process["args"] = serde_json::json!(cmd);
-    process["terminal"] = serde_json::json!(tty);
-    if tty {
-        crate::runtime::io::exec::add_term(&mut process);
-    }
-    serde_json::to_vec(&process).map_err(|e| RuntimeError::Invalid(format!("exec spec: {e}")))
-}
-
 impl Runtime {
-    /// Container `id` if it is running, with its pod's shim; `op` names what a container in
-    /// another state refuses (FailedPrecondition), a pod without a shim is PodNotReady.
-    pub(in crate::runtime) async fn running_with_shim(
-        &self,
-        id: &str,
-        op: &'static str,
-    ) -> Result<(ContainerRecord, Shim)> {
-        let rec = self.container(id)?;
-        if rec.state != ContainerState::Running {
-            return Err(RuntimeError::WrongState {
-                what: "container",
-                id: rec.id,
-                state: format!("{:?}", rec.state).to_lowercase(),
-                op,
-            });
-        }
-        let shim = self
-            .shim(&rec.pod_id)
-            .await?
-            .ok_or_else(|| RuntimeError::PodNotReady(rec.pod_id.clone()))?;
-        Ok((rec, shim))
-    }
-
     /// Runs `cmd` in container `id`; `timeout` zero means none.
     pub async fn exec_sync(
         &self,

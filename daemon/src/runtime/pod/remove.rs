@@ -1,8 +1,9 @@
 //! RemovePodSandbox: stop if needed, remove every container, the pod's files and record.
 //! Idempotent: an unknown id is success.
 
+use super::files;
 use crate::runtime::error::Result;
-use crate::runtime::{pod::files as podfiles, Runtime};
+use crate::runtime::Runtime;
 
 impl Runtime {
     /// Removes pod `id`.
@@ -20,7 +21,7 @@ impl Runtime {
         }
         self.drop_shim(&rec.id).await;
         self.teardown_pod(&rec).await;
-        podfiles::remove_dir(&rec.dir);
+        files::remove_dir(&rec.dir);
         if rec.spec.cgroup_parent.is_empty() {
             remove_cgroup(&rec.cgroup_parent);
         }

@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
+use super::{files, init};
 use crate::network::{netns, PodNetworkRequest};
 use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::types::{NsMode, PodRecord, PodSpec, PodState, RECORD_VERSION};
-use crate::runtime::{new_id, now, pod::files as podfiles, pod::init as podinit, shim, Runtime};
+use crate::runtime::{new_id, now, shim, Runtime};
 
 /// Runtime handlers crust answers to.
 pub const HANDLERS: &[&str] = &["", "crust", "runc"];
@@ -44,7 +45,7 @@ impl Runtime {
                 "pod namespace mode TARGET is only valid for pid of containers".into(),
             ));
         }
-        podfiles::check_sysctls(&spec)?;
+        files::check_sysctls(&spec)?;
         let id = new_id();
         let cgroup_parent = if spec.cgroup_parent.is_empty() {
             format!("{}/{}", self.cfg.cgroup_root.trim_end_matches('/'), id)
@@ -95,7 +96,7 @@ impl Runtime {
                 if let Err(e) = saved {
                     self.stop_shim(&id).await;
                     self.teardown_pod(&rec).await;
-                    podfiles::remove_dir(&rec.dir);
+                    files::remove_dir(&rec.dir);
                     self.lock().pods.remove(&id);
                     return Err(e);
                 }
@@ -105,7 +106,7 @@ impl Runtime {
             Err(e) => {
                 self.stop_shim(&id).await;
                 self.teardown_pod(&rec).await;
-                podfiles::remove_dir(&rec.dir);
+                files::remove_dir(&rec.dir);
                 self.lock().pods.remove(&id);
                 Err(e)
             }
@@ -147,14 +148,14 @@ impl Runtime {
             }
         }
         if s.namespaces.pid == NsMode::Pod {
-            let cgroup = podinit::cgroup_path(&rec.cgroup_parent, &id);
-            let (pin, pid) = podinit::start(&self.cfg.state, &id, &cgroup).await?;
+            let cgroup = init::cgroup_path(&rec.cgroup_parent, &id);
+            let (pin, pid) = init::start(&self.cfg.state, &id, &cgroup).await?;
             rec.pidns = Some(pin);
             rec.pod_init_pid = pid;
-            tokio::spawn(podinit::check_cgroup(id.clone(), pid, cgroup));
+            tokio::spawn(init::check_cgroup(id.clone(), pid, cgroup));
         }
         let hostname = crate::runtime::oci::spec::pod_hostname(rec);
-        let (ipc, uts) = podfiles::pin_namespaces(
+        let (ipc, uts) = files::pin_namespaces(
             &self.cfg.state,
             &id,
             s.namespaces.ipc != NsMode::Node,
@@ -163,7 +164,7 @@ impl Runtime {
         )?;
         rec.ipcns = ipc;
         rec.utsns = uts;
-        podfiles::write_files(rec, &hostname)?;
+        files::write_files(rec, &hostname)?;
         if !s.log_directory.is_empty() {
             std::fs::create_dir_all(&s.log_directory).map_err(io("create", &s.log_directory))?;
         }
@@ -187,12 +188,12 @@ impl Runtime {
             // Waits for the init to die before removing its cgroup: off the async workers.
             let (pid, cgroup) = (
                 rec.pod_init_pid,
-                podinit::cgroup_path(&rec.cgroup_parent, &rec.id),
+                init::cgroup_path(&rec.cgroup_parent, &rec.id),
             );
-            let _ = tokio::task::spawn_blocking(move || podinit::stop(&pin, pid, &cgroup)).await;
+            let _ = tokio::task::spawn_blocking(move || init::stop(&pin, pid, &cgroup)).await;
         }
-        podfiles::unpin(&self.cfg.state, &rec.id);
-        podfiles::unmount_shm(&rec.dir);
+        files::unpin(&self.cfg.state, &rec.id);
+        files::unmount_shm(&rec.dir);
     }
 }
 

@@ -1,0 +1,310 @@
+//! Calling a shim's Task API over ttrpc: one [`Shim`] per connection, each call with a
+//! deadline, each ttrpc failure turned into a [`RuntimeError::Shim`] with its kind.
+
+use std::path::Path;
+use std::time::Duration;
+
+use containerd_shim_protos::api;
+use containerd_shim_protos::shim_async::TaskClient;
+use protobuf::well_known_types::any::Any;
+
+use crate::error::ErrorKind;
+use crate::runtime::error::{Result, RuntimeError};
+
+/// A connection to one shim.
+#[derive(Clone)]
+pub struct Shim {
+    client: TaskClient,
+}
+
+impl std::fmt::Debug for Shim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shim")
+    }
+}
+
+fn ctx(timeout: Option<Duration>) -> ttrpc::context::Context {
+    match timeout {
+        Some(t) => ttrpc::context::with_timeout(t.as_nanos() as i64),
+        None => ttrpc::context::Context::default(),
+    }
+}
+
+const CALL: Option<Duration> = Some(Duration::from_secs(60));
+
+fn shim_err<'a>(op: &'static str, id: &'a str) -> impl FnOnce(ttrpc::Error) -> RuntimeError + 'a {
+    move |e| {
+        let (code, message) = match &e {
+            ttrpc::Error::RpcStatus(s) => {
+                let code = match s.code() {
+                    ttrpc::Code::NOT_FOUND => ErrorKind::NotFound,
+                    ttrpc::Code::ALREADY_EXISTS => ErrorKind::AlreadyExists,
+                    ttrpc::Code::INVALID_ARGUMENT => ErrorKind::InvalidArgument,
+                    ttrpc::Code::FAILED_PRECONDITION => ErrorKind::FailedPrecondition,
+                    ttrpc::Code::DEADLINE_EXCEEDED => ErrorKind::DeadlineExceeded,
+                    ttrpc::Code::UNAVAILABLE => ErrorKind::Unavailable,
+                    _ => ErrorKind::Internal,
+                };
+                (code, s.message().to_string())
+            }
+            other => (ErrorKind::Unavailable, other.to_string()),
+        };
+        RuntimeError::Shim {
+            op,
+            id: id.to_string(),
+            code,
+            message,
+        }
+    }
+}
+
+/// Exit of a process: status and unix nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    /// Exit status (128+signal when killed).
+    pub status: u32,
+    /// When, unix nanoseconds.
+    pub at: i64,
+}
+
+impl Shim {
+    /// Connects to `address` (`unix:///path`).
+    pub async fn connect(address: &str, id: &str) -> Result<Shim> {
+        let c = ttrpc::asynchronous::Client::connect(address)
+            .await
+            .map_err(shim_err("connect", id))?;
+        Ok(Shim {
+            client: TaskClient::new(c),
+        })
+    }
+
+    /// The shim's pid (checks it is alive).
+    pub async fn ping(&self, id: &str) -> Result<u32> {
+        // An empty id asks only for the shim's pid: a liveness check.
+        let r = api::ConnectRequest::new();
+        let c = self
+            .client
+            .connect(ctx(Some(Duration::from_secs(5))), &r)
+            .await
+            .map_err(shim_err("connect", id))?;
+        Ok(c.shim_pid)
+    }
+
+    /// Creates the task of container `id`.
+    pub async fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        rootfs: &[crate::snapshots::Mount],
+        stdout: &str,
+        stdin: bool,
+        terminal: bool,
+    ) -> Result<u32> {
+        let mut r = api::CreateTaskRequest::new();
+        r.id = id.into();
+        r.bundle = bundle.display().to_string();
+        r.rootfs = rootfs
+            .iter()
+            .map(|m| {
+                let mut pm = api::Mount::new();
+                pm.type_ = m.kind.clone();
+                pm.source = m.source.clone();
+                pm.options = m.options.clone();
+                pm
+            })
+            .collect();
+        r.stdout = stdout.into();
+        r.stderr = if terminal {
+            String::new()
+        } else {
+            stdout.into()
+        };
+        if stdin {
+            r.stdin = bundle.join("stdin").display().to_string();
+        }
+        r.terminal = terminal;
+        let resp = self
+            .client
+            .create(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("create", id))?;
+        Ok(resp.pid)
+    }
+
+    /// Starts process `exec_id` (empty: the init) of `id`; returns its pid.
+    pub async fn start(&self, id: &str, exec_id: &str) -> Result<u32> {
+        let mut r = api::StartRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        let resp = self
+            .client
+            .start(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("start", id))?;
+        Ok(resp.pid)
+    }
+
+    /// Waits for process `exec_id` of `id` to exit (no timeout).
+    pub async fn wait(&self, id: &str, exec_id: &str) -> Result<Exit> {
+        let mut r = api::WaitRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        let resp = self
+            .client
+            .wait(ctx(None), &r)
+            .await
+            .map_err(shim_err("wait", id))?;
+        let at = resp
+            .exited_at
+            .as_ref()
+            .map(|t| t.seconds * 1_000_000_000 + t.nanos as i64)
+            .unwrap_or_else(crate::runtime::clock::now);
+        Ok(Exit {
+            status: resp.exit_status,
+            at,
+        })
+    }
+
+    /// State of `id`'s init: (status, pid, exit).
+    pub async fn state(&self, id: &str) -> Result<api::StateResponse> {
+        let mut r = api::StateRequest::new();
+        r.id = id.into();
+        self.client
+            .state(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("state", id))
+    }
+
+    /// Sends `signal` to process `exec_id` of `id` (`all`: every process).
+    pub async fn kill(&self, id: &str, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+        let mut r = api::KillRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.signal = signal;
+        r.all = all;
+        self.client
+            .kill(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("kill", id))?;
+        Ok(())
+    }
+
+    /// Deletes process `exec_id` (empty: the container) of `id`.
+    pub async fn delete(&self, id: &str, exec_id: &str) -> Result<()> {
+        let mut r = api::DeleteRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        self.client
+            .delete(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("delete", id))?;
+        Ok(())
+    }
+
+    /// Adds exec `exec_id` running `process` (OCI process JSON) in `id`, with no stdin and
+    /// no terminal (ExecSync).
+    pub async fn exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: Vec<u8>,
+        stdout: &str,
+        stderr: &str,
+    ) -> Result<()> {
+        self.exec_stdio(id, exec_id, process, "", stdout, stderr, false)
+            .await
+    }
+
+    /// Adds exec `exec_id` of `id` with fifo stdio (crustd's streaming exec): `stdin`
+    /// empty for none, `terminal` for a pty (then only `stdout` carries output).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn exec_stdio(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: Vec<u8>,
+        stdin: &str,
+        stdout: &str,
+        stderr: &str,
+        terminal: bool,
+    ) -> Result<()> {
+        let mut r = api::ExecProcessRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.stdin = stdin.into();
+        r.stdout = stdout.into();
+        r.stderr = stderr.into();
+        r.terminal = terminal;
+        let mut any = Any::new();
+        any.type_url = "types.containerd.io/opencontainers/runtime-spec/1/Process".into();
+        any.value = process;
+        r.spec = Some(any).into();
+        self.client
+            .exec(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("exec", id))?;
+        Ok(())
+    }
+
+    /// Resizes the pty of process `exec_id` (empty: the init) of `id`.
+    pub async fn resize_pty(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        let mut r = api::ResizePtyRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.width = width;
+        r.height = height;
+        self.client
+            .resize_pty(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("resize pty", id))?;
+        Ok(())
+    }
+
+    /// Closes the stdin of process `exec_id` (empty: the init) of `id`.
+    pub async fn close_stdin(&self, id: &str, exec_id: &str) -> Result<()> {
+        let mut r = api::CloseIORequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.stdin = true;
+        self.client
+            .close_io(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("close io", id))?;
+        Ok(())
+    }
+
+    /// Updates resources (OCI LinuxResources JSON) and/or annotations of `id`.
+    pub async fn update(
+        &self,
+        id: &str,
+        resources: Option<Vec<u8>>,
+        annotations: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut r = api::UpdateTaskRequest::new();
+        r.id = id.into();
+        if let Some(res) = resources {
+            let mut any = Any::new();
+            any.type_url =
+                "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into();
+            any.value = res;
+            r.resources = Some(any).into();
+        }
+        for (k, v) in annotations {
+            r.annotations.insert((*k).into(), (*v).into());
+        }
+        self.client
+            .update(ctx(CALL), &r)
+            .await
+            .map_err(shim_err("update", id))?;
+        Ok(())
+    }
+
+    /// Asks the shim to exit once it has no containers.
+    pub async fn shutdown(&self) {
+        let r = api::ShutdownRequest::new();
+        let _ = self
+            .client
+            .shutdown(ctx(Some(Duration::from_secs(5))), &r)
+            .await;
+    }
+}
