@@ -187,7 +187,7 @@ say "crustctl stop: SIGTERM (SIGKILL after 10 s), the container exits by itself"
 "${CTL[@]}" stop -T 10 "$CID" >/dev/null
 "${CTL[@]}" logs "$CID" | tail -n 1
 "${CTL[@]}" ps -a
-"${CTL[@]}" inspect -o yaml "$CID" | grep -E '^ *(exit_code|reason):' | sed 's/^ */   /'
+"${CTL[@]}" inspect -o yaml "$CID" | grep -E '^ *(exitCode|reason):' | sed 's/^ */   /'
 
 say "removing the pod and the image, stopping crustd"
 "${CTL[@]}" rmp -f "$POD"; POD=

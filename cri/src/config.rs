@@ -50,7 +50,7 @@ pub const DEFAULT_ROOT: &str = "/var/lib/crust";
 /// Default volatile state directory.
 pub const DEFAULT_STATE: &str = "/run/crust";
 /// Default socket.
-pub const DEFAULT_LISTEN: &str = "/run/crust/crust.sock";
+pub const DEFAULT_LISTEN: &str = crust_client::DEFAULT_SOCKET;
 /// Default config file.
 pub const DEFAULT_CONFIG: &str = "/etc/crust/config.toml";
 /// Default cgroup parent of pods that name none.

@@ -1,51 +1,20 @@
 //! `crust.v1.Images/Import`: crust's own unary RPC on crustd's socket that imports an image
 //! archive (OCI layout tar or `docker save` tar) from a path on crustd's host. The CRI has
 //! no import call, and reading the archive where crustd runs avoids streaming hundreds of
-//! megabytes through gRPC. Messages are declared here with prost; the service is written
-//! out by hand (no build script) in the shape tonic's generator produces.
+//! megabytes through gRPC. The messages (and the client call) are `crust_client::import`,
+//! the one definition both sides use; the service is written out here by hand (no build
+//! script) in the shape tonic's generator produces.
 
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use crust_client::import::{ImportRequest, ImportResponse, ImportedImage, IMPORT_PATH};
 use crust_daemon::images::Images;
 use tonic::codegen::{http, Body, BoxFuture, Context, Poll, Service, StdError};
 use tonic::{Request, Response, Status};
 
-/// Import request.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ImportRequest {
-    /// Absolute path of the archive on crustd's host.
-    #[prost(string, tag = "1")]
-    pub path: String,
-    /// Name for images the archive does not name (or repository for a bare tag).
-    #[prost(string, tag = "2")]
-    pub name: String,
-}
-
-/// One imported image.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ImportedImage {
-    /// Image id (config digest).
-    #[prost(string, tag = "1")]
-    pub id: String,
-    /// Its tags.
-    #[prost(string, repeated, tag = "2")]
-    pub repo_tags: Vec<String>,
-}
-
-/// Import response.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ImportResponse {
-    /// The images imported.
-    #[prost(message, repeated, tag = "1")]
-    pub images: Vec<ImportedImage>,
-}
-
-/// The RPC path.
-pub const IMPORT_PATH: &str = "/crust.v1.Images/Import";
-
-/// Performs an import (server side, also used by `crustctl import --root`).
+/// Performs an import (the RPC, and `crustd import` while crustd is stopped).
 pub async fn import(images: &Images, req: ImportRequest) -> Result<ImportResponse, Status> {
     let path = Path::new(&req.path);
     if !path.is_absolute() {
@@ -85,7 +54,7 @@ impl ImportServer {
 }
 
 impl tonic::server::NamedService for ImportServer {
-    const NAME: &'static str = "crust.v1.Images";
+    const NAME: &'static str = crust_client::import::SERVICE;
 }
 
 struct ImportSvc(Arc<Images>);
@@ -130,19 +99,4 @@ where
             Ok(grpc.unary(ImportSvc(images), req).await)
         })
     }
-}
-
-/// Client side: calls Import over `channel`.
-pub async fn call(
-    channel: tonic::transport::Channel,
-    req: ImportRequest,
-) -> Result<ImportResponse, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|e| Status::unavailable(format!("crustd not ready: {e}")))?;
-    let path = http::uri::PathAndQuery::from_static(IMPORT_PATH);
-    grpc.unary(Request::new(req), path, tonic_prost::ProstCodec::default())
-        .await
-        .map(Response::into_inner)
 }

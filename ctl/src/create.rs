@@ -16,8 +16,8 @@ pub struct Args {
 }
 
 pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
-    let cc = super::configfile::container(&a.container_config)?;
-    let pc = super::configfile::pod(&a.pod_config)?;
+    let cc = super::config::container(&a.container_config)?;
+    let pc = super::config::pod(&a.pod_config)?;
     let r = conn
         .runtime()
         .await?

@@ -1,9 +1,10 @@
-//! `crustctl images [IMAGE]` (crictl's table, `-q`, `--digests`, `--no-trunc`, `-o`), and
+//! `crustctl images [IMAGE]` as crictl lists them (sorted by first tag; crictl's table,
+//! `-q`, `-v`, `--digests`, `--no-trunc`, `-o json|yaml` in crictl's shape), and
 //! `crustctl images import FILE`.
 
-use k8s_cri::v1::{ImageFilter, ImageSpec, ListImagesRequest};
+use k8s_cri::v1::{self as cri, ImageFilter, ImageSpec, ListImagesRequest};
 
-use super::output::{human_size, print, short_id, Format};
+use super::output::{human_size, print_list, short_id, Format, Table};
 use super::{rpc, Conn};
 
 /// Arguments.
@@ -15,13 +16,16 @@ pub struct Args {
     /// Only print image ids.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// One block of details per image.
+    #[arg(long, short = 'v')]
+    verbose: bool,
     /// Show digests.
     #[arg(long)]
     digests: bool,
     /// Do not truncate ids.
     #[arg(long)]
     no_trunc: bool,
-    /// Output format.
+    /// Output format: table, json or yaml.
     #[arg(long, short = 'o', value_enum, default_value_t)]
     output: Format,
     #[command(subcommand)]
@@ -34,10 +38,39 @@ enum Sub {
     Import(super::import::Args),
 }
 
-fn split_tag(tag: &str) -> (String, String) {
-    match tag.rfind(':') {
-        Some(i) if !tag[i..].contains('/') => (tag[..i].to_string(), tag[i + 1..].to_string()),
-        _ => (tag.to_string(), "<none>".into()),
+/// crictl's `normalizeRepoTagPair`: `[repo, tag]` per tag, `[name, <none>]` without tags.
+fn repo_tags(tags: &[String], name: &str) -> Vec<[String; 2]> {
+    if tags.is_empty() {
+        return vec![[name.to_string(), "<none>".into()]];
+    }
+    tags.iter()
+        .map(|t| match t.rfind(':') {
+            None => ["errorRepoTag".into(), "errorRepoTag".into()],
+            Some(i) => {
+                let repo = if &t[..i] == "<none>" { name } else { &t[..i] };
+                [repo.to_string(), t[i + 1..].to_string()]
+            }
+        })
+        .collect()
+}
+
+/// crictl's `normalizeRepoDigest`: (name, digest) of the first repo digest.
+fn repo_digest(digests: &[String]) -> (String, String) {
+    match digests.first().map(|d| d.split('@').collect::<Vec<_>>()) {
+        None => ("<none>".into(), "<none>".into()),
+        Some(p) if p.len() == 2 => (p[0].to_string(), p[1].to_string()),
+        Some(_) => ("errorName".into(), "errorRepoDigest".into()),
+    }
+}
+
+/// crictl's order: by first tag, else first digest, else id.
+fn by_ref(a: &cri::Image, b: &cri::Image) -> std::cmp::Ordering {
+    if let (Some(x), Some(y)) = (a.repo_tags.first(), b.repo_tags.first()) {
+        return x.cmp(y);
+    }
+    match (a.repo_digests.first(), b.repo_digests.first()) {
+        (Some(x), Some(y)) => x.cmp(y),
+        _ => a.id.cmp(&b.id),
     }
 }
 
@@ -51,93 +84,92 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
             ..Default::default()
         }),
     });
-    let resp = conn
+    let mut resp = conn
         .images()
         .await?
         .list_images(ListImagesRequest { filter })
         .await
         .map_err(rpc)?
         .into_inner();
-    let mut images = resp.images;
-    images.sort_by(|a, b| a.repo_tags.first().cmp(&b.repo_tags.first()));
+    resp.images.sort_by(by_ref);
     if a.output != Format::Table {
-        return print(&serde_json::json!({ "images": images }), a.output);
+        return print_list(&resp, a.output);
     }
-    if a.quiet {
-        for i in &images {
-            println!("{}", i.id);
-        }
-        return Ok(());
-    }
-    let mut rows = vec![];
-    for img in &images {
-        let id = if a.no_trunc {
-            img.id.clone()
+    let mut t = Table::default();
+    if !a.verbose && !a.quiet {
+        if a.digests {
+            t.row(["IMAGE", "TAG", "DIGEST", "IMAGE ID", "SIZE"]);
         } else {
-            short_id(&img.id)
-        };
-        let digest = img
-            .repo_digests
-            .first()
-            .and_then(|d| d.split('@').nth(1))
-            .map(|d| {
-                if a.no_trunc {
-                    d.to_string()
-                } else {
-                    short_id(d)
-                }
-            })
-            .unwrap_or_else(|| "<none>".into());
-        let pairs: Vec<(String, String)> = if img.repo_tags.is_empty() {
-            let repo = img
-                .repo_digests
-                .first()
-                .and_then(|d| d.split('@').next())
-                .unwrap_or("<none>");
-            vec![(repo.to_string(), "<none>".into())]
-        } else {
-            img.repo_tags.iter().map(|t| split_tag(t)).collect()
-        };
-        for (repo, tag) in pairs {
-            rows.push([repo, tag, digest.clone(), id.clone(), human_size(img.size)]);
+            t.row(["IMAGE", "TAG", "IMAGE ID", "SIZE"]);
         }
     }
-    let mut head = vec!["IMAGE", "TAG"];
-    if a.digests {
-        head.push("DIGEST");
-    }
-    head.extend(["IMAGE ID", "SIZE"]);
-    let cols: Vec<usize> = if a.digests {
-        vec![0, 1, 2, 3, 4]
-    } else {
-        vec![0, 1, 3, 4]
-    };
-    let widths: Vec<usize> = cols
-        .iter()
-        .enumerate()
-        .map(|(k, &c)| {
-            rows.iter()
-                .map(|r| r[c].len())
-                .chain([head[k].len()])
-                .max()
-                .unwrap_or(0)
-                + 3
-        })
-        .collect();
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (k, c) in cells.iter().enumerate() {
-            if k + 1 == cells.len() {
-                s.push_str(c);
+    let mut blocks = String::new();
+    for img in &resp.images {
+        if a.quiet {
+            println!("{}", img.id);
+            continue;
+        }
+        if a.verbose {
+            blocks.push_str(&format!("ID: {}\n", img.id));
+            for tag in &img.repo_tags {
+                blocks.push_str(&format!("RepoTags: {tag}\n"));
+            }
+            for d in &img.repo_digests {
+                blocks.push_str(&format!("RepoDigests: {d}\n"));
+            }
+            if img.size != 0 {
+                blocks.push_str(&format!("Size: {}\n", img.size));
+            }
+            if let Some(uid) = &img.uid {
+                blocks.push_str(&format!("Uid: value:{}\n", uid.value));
+            }
+            if !img.username.is_empty() {
+                blocks.push_str(&format!("Username: {}\n", img.username));
+            }
+            blocks.push('\n');
+            continue;
+        }
+        let (name, mut digest) = repo_digest(&img.repo_digests);
+        let mut id = img.id.clone();
+        if !a.no_trunc {
+            id = short_id(&id);
+            digest = short_id(&digest);
+        }
+        let size = human_size(img.size);
+        for [repo, tag] in repo_tags(&img.repo_tags, &name) {
+            if a.digests {
+                t.row([repo, tag, digest.clone(), id.clone(), size.clone()]);
             } else {
-                s.push_str(&format!("{c:<w$}", w = widths[k]));
+                t.row([repo, tag, id.clone(), size.clone()]);
             }
         }
-        println!("{s}");
-    };
-    line(head.clone());
-    for r in &rows {
-        line(cols.iter().map(|&c| r[c].as_str()).collect());
+    }
+    print!("{blocks}");
+    if !a.quiet {
+        t.print();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_digests_as_crictl_splits_them() {
+        let d = ["docker.io/library/busybox@sha256:abc".to_string()];
+        assert_eq!(
+            repo_digest(&d),
+            ("docker.io/library/busybox".into(), "sha256:abc".into())
+        );
+        assert_eq!(repo_digest(&[]), ("<none>".into(), "<none>".into()));
+        assert_eq!(
+            repo_tags(&["localhost:5000/a/b:v1".into()], "x"),
+            [["localhost:5000/a/b".to_string(), "v1".to_string()]]
+        );
+        assert_eq!(
+            repo_tags(&[], "n"),
+            [["n".to_string(), "<none>".to_string()]]
+        );
+    }
 }

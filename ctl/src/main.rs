@@ -1,12 +1,15 @@
-//! crustctl: a crictl-like client for any CRI endpoint (crust's by default). Endpoint
-//! resolution as crictl: `--runtime-endpoint`/`--image-endpoint` flags, then
-//! `CONTAINER_RUNTIME_ENDPOINT`/`IMAGE_SERVICE_ENDPOINT`, then the config file
-//! (`--config`, default `/etc/crictl.yaml`, keys `runtime-endpoint`, `image-endpoint`,
-//! `timeout`), then `unix:///run/crust/crust.sock`. One file per verb; the RuntimeService
-//! verbs read crictl's JSON/YAML pod and container config files ([`configfile`]).
+//! crustctl: a crictl-compatible client for any CRI endpoint (crust's by default). It speaks
+//! CRI (and crust's own `crust.v1.Images/Import`) over the socket only, through
+//! `crust-client`; it links neither the core nor the server.
+//!
+//! Endpoint resolution as crictl: `--runtime-endpoint`/`--image-endpoint` flags, then
+//! `CONTAINER_RUNTIME_ENDPOINT`/`IMAGE_SERVICE_ENDPOINT`, then the config file (`--config`,
+//! default `/etc/crictl.yaml`, keys `runtime-endpoint`, `image-endpoint`, `timeout`), then
+//! `unix:///run/crust/crust.sock`. One file per verb; output in crictl's shapes ([`output`],
+//! [`proto`]); crictl's JSON/YAML pod and container config files ([`config`]).
 
 mod attach;
-mod configfile;
+mod config;
 mod create;
 mod exec;
 mod imagefsinfo;
@@ -20,14 +23,17 @@ mod logs;
 mod output;
 mod pods;
 mod port_forward;
+mod proto;
 mod ps;
 mod pull;
 mod rm;
 mod rmi;
 mod rmp;
 mod runp;
+mod select;
 mod start;
 mod stats;
+mod statsp;
 mod stop;
 mod stopp;
 mod stream;
@@ -43,12 +49,18 @@ use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use serde::Deserialize;
 use tonic::transport::Channel;
 
-/// A crictl-like client for CRI runtimes.
+/// crustctl: a crictl-compatible client for CRI runtimes (crust's crustd by default).
+///
+/// Speaks the CRI over a unix socket, with crictl's verbs, flags and output shapes
+/// (`-o json|yaml` in protobuf's JSON mapping, as crictl prints them). Reads crictl's
+/// config file, /etc/crictl.yaml (`runtime-endpoint`, `image-endpoint`, `timeout`;
+/// `--config` names another); without one it uses unix:///run/crust/crust.sock.
 #[derive(Debug, Parser)]
-#[command(name = "crustctl", version = crust_cri::version::LONG, about)]
+#[command(name = "crustctl", version = crust_client::version::LONG, about, long_about)]
 struct Cli {
-    /// CRI runtime endpoint.
-    #[arg(long, short = 'r', global = true, env = "CONTAINER_RUNTIME_ENDPOINT")]
+    /// CRI runtime endpoint (unix:///path or tcp://host:port). Before the verb, as crictl's
+    /// (`ps -r` resolves image paths).
+    #[arg(long, short = 'r', env = "CONTAINER_RUNTIME_ENDPOINT")]
     runtime_endpoint: Option<String>,
     /// CRI image endpoint (default: the runtime endpoint). Before the verb, as crictl's
     /// (`exec -i` is stdin).
@@ -73,16 +85,17 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// List images (or `images import FILE`).
+    #[command(visible_aliases = ["image", "img"])]
     Images(images::Args),
     /// Pull an image.
     Pull(pull::Args),
     /// Remove one or more images.
     Rmi(rmi::Args),
-    /// Show image status (verbose).
+    /// Show image status.
     Inspecti(inspecti::Args),
     /// Show image filesystem usage.
     Imagefsinfo(imagefsinfo::Args),
-    /// Import an OCI or docker-save archive.
+    /// Import an OCI or docker-save archive through crustd (`crustd import` while stopped).
     Import(import::Args),
     /// Runtime name and versions.
     Version(version::Args),
@@ -92,7 +105,7 @@ enum Cmd {
     Runp(runp::Args),
     /// List pod sandboxes.
     Pods(pods::Args),
-    /// Show pod sandbox status.
+    /// Show pod sandbox status (-o json|yaml|go-template|table).
     Inspectp(inspectp::Args),
     /// Stop pod sandboxes.
     Stopp(stopp::Args),
@@ -104,13 +117,13 @@ enum Cmd {
     Start(start::Args),
     /// List containers.
     Ps(ps::Args),
-    /// Show container status.
+    /// Show container status (-o json|yaml|go-template|table).
     Inspect(inspect::Args),
     /// Stop containers.
     Stop(stop::Args),
     /// Remove containers.
     Rm(rm::Args),
-    /// Print a container's log.
+    /// Print a container's log (-f, --tail, --since, -t, -p, --limit-bytes).
     Logs(logs::Args),
     /// Run a command in a container (ExecSync; streamed with -i/-t).
     Exec(exec::Args),
@@ -120,6 +133,8 @@ enum Cmd {
     PortForward(port_forward::Args),
     /// Container resource usage.
     Stats(stats::Args),
+    /// Pod resource usage.
+    Statsp(statsp::Args),
 }
 
 /// crictl.yaml.
@@ -143,9 +158,7 @@ struct Conn {
 
 impl Conn {
     async fn channel(&self) -> anyhow::Result<Channel> {
-        crust_cri::client::connect(&self.image_endpoint, self.timeout)
-            .await
-            .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
+        Ok(crust_client::connect(&self.image_endpoint, self.timeout).await?)
     }
 
     async fn images(&self) -> anyhow::Result<ImageServiceClient<Channel>> {
@@ -153,9 +166,7 @@ impl Conn {
     }
 
     async fn runtime(&self) -> anyhow::Result<RuntimeServiceClient<Channel>> {
-        let ch = crust_cri::client::connect(&self.runtime_endpoint, self.timeout)
-            .await
-            .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+        let ch = crust_client::connect(&self.runtime_endpoint, self.timeout).await?;
         Ok(RuntimeServiceClient::new(ch))
     }
 }
@@ -172,7 +183,7 @@ fn resolve(cli: &Cli) -> anyhow::Result<Conn> {
         .runtime_endpoint
         .clone()
         .or(file.runtime_endpoint)
-        .unwrap_or_else(|| format!("unix://{}", crust_cri::config::DEFAULT_LISTEN));
+        .unwrap_or_else(|| format!("unix://{}", crust_client::DEFAULT_SOCKET));
     let image = cli
         .image_endpoint
         .clone()
@@ -220,6 +231,7 @@ async fn main() {
             Cmd::Attach(a) => attach::run(&conn, a).await,
             Cmd::PortForward(a) => port_forward::run(&conn, a).await,
             Cmd::Stats(a) => stats::run(&conn, a).await,
+            Cmd::Statsp(a) => statsp::run(&conn, a).await,
         }
     }
     .await;

@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
-    let cfg = super::configfile::pod(&a.config)?;
+    let cfg = super::config::pod(&a.config)?;
     let r = conn
         .runtime()
         .await?

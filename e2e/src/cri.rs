@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 
 /// Connects to a socket.
 pub async fn connect(socket: &Path) -> Channel {
-    crust_cri::client::connect(
+    crust_client::connect(
         &format!("unix://{}", socket.display()),
         Duration::from_secs(10),
     )

@@ -498,6 +498,82 @@ async fn import_oci_and_docker_archives_via_crustctl() {
     store_is_empty(&d);
 }
 
+/// `crustd import` loads an archive straight into a stopped crustd's root; it refuses a root a
+/// running crustd holds, and crustctl (a CRI client only) points there for `--root`.
+#[tokio::test(flavor = "multi_thread")]
+async fn crustd_import_fills_a_stopped_root() {
+    require_root!();
+    let mut d = Crustd::start("");
+    let img = image::build(
+        &[busybox_layer()],
+        Compression::Gzip,
+        Flavour::Oci,
+        image::host_arch(),
+        &[],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let oci = dir.path().join("oci.tar");
+    std::fs::write(&oci, image::oci_archive(&[("example.com/offline:1", &img)])).unwrap();
+    let crustd = crust_e2e::workspace_bin("crust-cri", "crustd");
+    let (root, config) = (d.root(), d.dir.path().join("config.toml"));
+    let offline = || {
+        std::process::Command::new(&crustd)
+            .arg("import")
+            .arg("--root")
+            .arg(&root)
+            .arg("--config")
+            .arg(&config)
+            .arg(&oci)
+            .output()
+            .unwrap()
+    };
+    // crustd holds the root: refused by its lock, naming the holder, with the way out named.
+    let out = offline();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("crustctl import"),
+        "{err}"
+    );
+    let holder = format!("pid {}", d.pid().expect("crustd runs"));
+    assert!(err.contains(&holder) && err.contains("in use"), "{err}");
+    // crustctl has no store of its own to open.
+    let out = std::process::Command::new(crust_e2e::workspace_bin("crust-ctl", "crustctl"))
+        .arg("-r")
+        .arg(format!("unix://{}", d.socket().display()))
+        .args(["import", "--root"])
+        .arg(d.root())
+        .arg(&oci)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("crustd import --root"),
+        "{err}"
+    );
+    assert!(d.stop());
+    let out = offline();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("example.com/offline:1") && text.contains(&img.id),
+        "{text}"
+    );
+    d.restart();
+    let mut c = cri::Images::new(d.channel().await);
+    let st = c
+        .status("example.com/offline:1", false)
+        .await
+        .image
+        .unwrap();
+    assert_eq!(st.id, img.id);
+    c.remove(&img.id).await.unwrap();
+    store_is_empty(&d);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_during_pull_then_restart_is_consistent() {
     require_root!();

@@ -33,6 +33,7 @@ async fn crustctl_pod_verbs() {
         serde_json::json!({
             "metadata": {"name": "ctl", "namespace": "default", "uid": "ctl-uid", "attempt": 1},
             "log_directory": logs.path(),
+            "port_mappings": [{"protocol": "TCP", "container_port": 80}],
             "linux": {}
         })
         .to_string(),
@@ -85,12 +86,152 @@ async fn crustctl_pod_verbs() {
     let (insp, _, _) = ctl(&sock, &["inspect", &ctr]);
     let v: serde_json::Value = serde_json::from_str(&insp).unwrap();
     assert_eq!(v["info"]["sandboxID"], pod.as_str());
+    // crictl's shapes: protobuf JSON names, enum names, int64 as strings, RFC 3339 times.
+    assert_eq!(v["status"]["state"], "CONTAINER_RUNNING", "{insp}");
+    assert!(
+        v["status"]["createdAt"].as_str().unwrap().contains('T'),
+        "{insp}"
+    );
+    assert!(v["status"]["logPath"]
+        .as_str()
+        .unwrap()
+        .ends_with("box.log"));
+    let (ps, _, _) = ctl(&sock, &["ps", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&ps).unwrap();
+    let c0 = &v["containers"][0];
+    assert_eq!(
+        (c0["id"].as_str(), c0["state"].as_str()),
+        (Some(ctr.as_str()), Some("CONTAINER_RUNNING"))
+    );
+    assert!(
+        c0["createdAt"].as_str().unwrap().parse::<i64>().unwrap() > 0,
+        "{ps}"
+    );
+    assert!(
+        c0["podSandboxId"].is_string() && c0["labels"].is_object(),
+        "{ps}"
+    );
+    let (pods_yaml, _, _) = ctl(&sock, &["pods", "-o", "yaml"]);
+    assert!(pods_yaml.contains("state: SANDBOX_READY"), "{pods_yaml}");
+    let (t, e, code) = ctl(
+        &sock,
+        &[
+            "inspect",
+            "-o",
+            "go-template",
+            "--template",
+            "{{.status.state}} {{.status.metadata.name}}",
+            &ctr,
+        ],
+    );
+    assert_eq!((t.as_str(), code), ("CONTAINER_RUNNING box\n", 0), "{e}");
+    let (_, e, code) = ctl(
+        &sock,
+        &[
+            "inspectp",
+            "-o",
+            "go-template",
+            "--template",
+            "{{$x}}",
+            &pod,
+        ],
+    );
+    assert!(code != 0 && e.contains("variables"), "{e}");
+    let (t, _, _) = ctl(&sock, &["inspectp", "-o", "table", &pod]);
+    assert!(
+        t.contains("Status: SANDBOX_READY") && t.contains("Name: ctl"),
+        "{t}"
+    );
+    let (t, _, _) = ctl(&sock, &["images", "-v"]);
+    assert!(
+        t.starts_with("ID: sha256:") && t.contains("RepoTags: "),
+        "{t}"
+    );
+    // Logs: tail, timestamps, since; follow sees a new line and ends when the container does.
+    let (l, _, _) = ctl(&sock, &["logs", "--tail", "1", "-t", &ctr]);
+    assert!(
+        l.ends_with(" from-crustctl\n") && l.starts_with("20"),
+        "{l}"
+    );
+    assert_eq!(
+        ctl(&sock, &["logs", "--since", "1h", &ctr]).0,
+        "from-crustctl\n"
+    );
+    let (l, _, _) = ctl(&sock, &["logs", "--since", "2099-01-01T00:00:00Z", &ctr]);
+    assert_eq!(l, "");
+    assert_eq!(ctl(&sock, &["logs", "--limit-bytes", "4", &ctr]).0, "from");
+    let follow = Command::new(crust_e2e::workspace_bin("crust-ctl", "crustctl"))
+        .arg("-r")
+        .arg(format!("unix://{}", sock.display()))
+        .args(["--config", "/nonexistent/crictl.yaml", "logs", "-f", &ctr])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        ctl(
+            &sock,
+            &[
+                "exec",
+                "-s",
+                &ctr,
+                "/bin/sh",
+                "-c",
+                "echo followed > /proc/1/fd/1"
+            ]
+        )
+        .2,
+        0
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (st, _, code) = ctl(&sock, &["stats", "-a", "-s", "1"]);
+    assert!(
+        code == 0 && st.starts_with("CONTAINER") && st.contains("box"),
+        "{st}"
+    );
+    let (st, e, code) = ctl(&sock, &["statsp", "-s", "1"]);
+    assert!(code == 0 && st.starts_with("POD"), "{st} {e}");
+    assert_eq!(ctl(&sock, &["stop", "-T", "1", &ctr]).2, 0);
+    let out = follow.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from-crustctl\nfollowed\n"
+    );
+    // Config files: a typo is a warning naming it, a type error names the field.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"metadata": {"name": "typo"}, "comand": ["true"], "image": {"image": "x"}}"#,
+    )
+    .unwrap();
+    let (_, e, _) = ctl(
+        &sock,
+        &[
+            "create",
+            &pod,
+            bad.to_str().unwrap(),
+            pod_json.to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("unknown field \"comand\" ignored"), "{e}");
+    std::fs::write(&bad, r#"{"metadata": {"name": "typo", "attempt": "one"}}"#).unwrap();
+    let (_, e, code) = ctl(
+        &sock,
+        &[
+            "create",
+            &pod,
+            bad.to_str().unwrap(),
+            pod_json.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        code != 0 && e.contains("metadata.attempt: invalid type: string \"one\""),
+        "{e}"
+    );
     let (st, _, code) = ctl(&sock, &["stats", "-o", "json"]);
     assert_eq!(code, 0);
     assert!(st.contains(&ctr));
     let (info, _, _) = ctl(&sock, &["info"]);
     assert!(info.contains("RuntimeReady"), "{info}");
-    assert_eq!(ctl(&sock, &["stop", "-T", "1", &ctr]).2, 0);
     assert_eq!(ctl(&sock, &["rm", &ctr]).2, 0);
     assert_eq!(ctl(&sock, &["stopp", &pod]).2, 0);
     assert_eq!(ctl(&sock, &["rmp", &pod]).2, 0);

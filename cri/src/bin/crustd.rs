@@ -1,12 +1,14 @@
 //! crustd: crust's CRI v1 daemon. Builds the core services from the configuration and serves
 //! them on a unix socket until SIGTERM, SIGINT or SIGQUIT; SIGHUP reloads the log level.
-//! `crustd config` prints the effective configuration instead.
+//! `crustd config` prints the effective configuration instead; `crustd import FILE` imports
+//! an image archive straight into the root while crustd is stopped (offline; crustctl's
+//! `import` goes through a running crustd instead).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use crust_cri::config::{Config, Flags, DEFAULT_CONFIG};
 use crust_cri::config::{NetworkSection, RuntimeSection, StreamingSection};
 use crust_cri::logging::{Logging, Reloaded};
@@ -20,9 +22,12 @@ use crust_daemon::network::{NetworkConfig, NetworkManager};
 use crust_daemon::runtime::shim::ShimConfig;
 use crust_daemon::runtime::{Runtime, RuntimeConfig};
 
-/// crust's CRI v1 daemon.
+/// crustd: crust's CRI v1 daemon (kubelet's and crictl's container runtime endpoint).
+///
+/// Serves the CRI RuntimeService and ImageService on a unix socket. Reads its configuration
+/// from /etc/crust/config.toml (TOML; `--config` names another; flags override the file).
 #[derive(Debug, Parser)]
-#[command(name = "crustd", version = crust_cri::version::LONG, about)]
+#[command(name = "crustd", version = crust_cri::version::LONG, about, long_about)]
 struct Args {
     /// Persistent state directory (content, snapshots, metadata) [default: /var/lib/crust].
     #[arg(long, global = true)]
@@ -33,7 +38,8 @@ struct Args {
     /// Unix socket to serve on (path or unix:///path) [default: /run/crust/crust.sock].
     #[arg(long, global = true)]
     listen: Option<String>,
-    /// Configuration file (TOML); missing is fine unless given explicitly.
+    /// Configuration file (TOML) [default: /etc/crust/config.toml]; missing is fine unless
+    /// given explicitly.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
@@ -46,11 +52,21 @@ struct Args {
     cmd: Option<Cmd>,
 }
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Subcommand)]
 enum Cmd {
     /// Print the effective configuration (defaults, then the config file, then the flags)
     /// as TOML, and exit.
     Config,
+    /// Import an OCI archive/layout tar or a `docker save` tarball straight into the root
+    /// (`--root`, else the config's, else /var/lib/crust) while crustd is stopped. With crustd
+    /// running use `crustctl import FILE`.
+    Import {
+        /// The archive.
+        file: PathBuf,
+        /// Name for images the archive leaves unnamed (or repository for a bare tag).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// Where the configuration came from, for SIGHUP.
@@ -112,6 +128,10 @@ fn main() -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
     log_panics();
+    if let Some(Cmd::Import { file, name }) = args.cmd {
+        let root = cfg.root.clone().unwrap_or_default();
+        return import_offline(&root, cfg.registry, &file, name);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -304,6 +324,46 @@ fn reload(source: &ConfigSource, running: &Config, logging: &mut Logging) {
             "SIGHUP: these settings changed in the config file and apply only after a restart"
         );
     }
+}
+
+/// `crustd import`: takes the root's lock (refused, naming the holder's pid, while a crustd
+/// runs on it), opens the image store at `root` and imports `file` into it, printing each
+/// image as crustctl's `import` does.
+fn import_offline(
+    root: &Path,
+    registry: crust_daemon::images::RegistryConfig,
+    file: &Path,
+    name: Option<String>,
+) -> anyhow::Result<()> {
+    let path = std::path::absolute(file).with_context(|| format!("resolve {}", file.display()))?;
+    let _lock = crust_cri::lock::dir(root, "root").map_err(|e| {
+        anyhow::anyhow!(
+            "{} (with crustd running, use `crustctl import`)",
+            crust_cri::status::message(&e)
+        )
+    })?;
+    let images = Images::open(root, registry).map_err(|e| {
+        anyhow::anyhow!(
+            "open the image store in {}: {} (is crustd running on it? then use `crustctl import`)",
+            root.display(),
+            crust_cri::status::message(&e)
+        )
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start tokio runtime")?;
+    let req = crust_cri::import::ImportRequest {
+        path: path.display().to_string(),
+        name: name.unwrap_or_default(),
+    };
+    let resp = rt
+        .block_on(crust_cri::import::import(&images, req))
+        .map_err(|st| anyhow::anyhow!("import {}: {}", path.display(), st.message()))?;
+    for i in resp.images {
+        println!("Imported {} {}", i.repo_tags.join(","), i.id);
+    }
+    Ok(())
 }
 
 /// The streaming server behind Exec, Attach and PortForward, per `[streaming]`.

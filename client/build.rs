@@ -1,6 +1,7 @@
-//! Stamps the git commit into crustd and crustctl (`--version`, CRI Version's
-//! `runtime_version`): `git rev-parse` of the source tree when it is a git checkout, else
-//! `$CRUST_GIT_COMMIT` (a source tarball or package build may set it), else "unknown".
+//! Stamps the git commit into crustd and crustctl through this crate's `version` module
+//! (`--version`, CRI Version's `runtime_version`): `git rev-parse` of the source tree when it
+//! is a git checkout, else `$CRUST_GIT_COMMIT` (a source tarball or package build may set
+//! it), else "unknown".
 //! Sets `CRUST_GIT_COMMIT` for the crate.
 
 use std::path::{Path, PathBuf};

@@ -1,10 +1,14 @@
-//! Connecting to a CRI endpoint: `unix:///path`, a bare socket path, or `tcp://host:port`.
+//! Connecting to a CRI endpoint: `unix:///path`, a bare absolute socket path, or
+//! `tcp://host:port`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint};
+
+/// crustd's socket when nothing else is configured.
+pub const DEFAULT_SOCKET: &str = "/run/crust/crust.sock";
 
 /// Connection failures.
 #[derive(Debug, thiserror::Error)]
@@ -51,4 +55,25 @@ pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Channel, Error
         }))
         .await
         .map_err(conn_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn relative_paths_and_unknown_schemes_are_refused() {
+        for bad in ["run/crust.sock", "unix://run/crust.sock", "http://x:1"] {
+            let e = connect(bad, Duration::from_millis(100)).await;
+            assert!(matches!(e, Err(Error::Endpoint(_))), "{bad}: {e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_is_a_connect_error_naming_it() {
+        let e = connect("unix:///nonexistent/crust.sock", Duration::from_millis(200))
+            .await
+            .expect_err("no socket");
+        assert!(e.to_string().contains("/nonexistent/crust.sock"), "{e}");
+    }
 }

@@ -1,4 +1,4 @@
-//! crust's version and the git commit it was built from (see `cri/build.rs`).
+//! crust's version and the git commit it was built from (see `client/build.rs`).
 
 /// The git commit (12 hex digits), or "unknown" when built outside a git checkout without
 /// `$CRUST_GIT_COMMIT`.
