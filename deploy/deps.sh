@@ -4,7 +4,11 @@
 set -euo pipefail
 build=(protobuf-compiler libseccomp-dev pkg-config gcc)
 runtime=(busybox-static iproute2 nftables procps)
-test=(e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 prometheus golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev)
+test=(e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 prometheus golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev
+  # the interop suite's Go CRI client: grpc-go 1.33, protobuf APIv2 (golang/protobuf 1.5
+  # replaces 1.3, whose codec cannot marshal APIv2 messages), the protoc plugins
+  golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc
+  python3-venv)
 want=("${build[@]}" "${runtime[@]}")
 [ "${1:-}" = "--runtime-only" ] || want+=("${test[@]}")
 missing=()
@@ -31,6 +35,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
   if [ "$ours" = 1 ]; then rm -f "$policy"; trap - EXIT; fi
+fi
+# The interop suite's Python CRI client: PyPI's grpcio (+ grpcio-tools for the stubs,
+# websocket-client for the streaming URLs) in a venv of its own.
+venv=/opt/crust-test/venv
+if [ "${1:-}" != "--runtime-only" ] && ! "$venv/bin/python" -c 'import grpc, grpc_tools, websocket' 2>/dev/null; then
+  echo "deps: making $venv (grpcio, grpcio-tools, websocket-client from PyPI)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'grpcio==1.85.*' 'grpcio-tools==1.85.*' 'websocket-client==1.9.*'
 fi
 if ! command -v cargo >/dev/null; then
   echo "deps: cargo not found; install a Rust toolchain (rustup) first" >&2

@@ -1,6 +1,10 @@
 //! Wiring: the services crustd serves on its unix socket, and the socket itself (refused
 //! while another live server answers on it, created with mode 0600, a stale file replaced,
-//! removed again on shutdown only while it is still the one crustd created).
+//! removed again on shutdown only while it is still the one crustd created). Every accepted
+//! connection goes through [`authority::AuthorityFix`], so clients that send their socket
+//! path as `:authority` (kubelet up to 1.30, grpc-python, ...) are served too.
+
+pub mod authority;
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -12,6 +16,7 @@ use k8s_cri::v1::image_service_server::ImageServiceServer;
 use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::StreamExt as _;
 use tower::layer::util::{Identity, Stack};
 
 use crate::image::ImageServer;
@@ -57,6 +62,8 @@ pub fn router(
     metrics: Option<Arc<Metrics>>,
 ) -> Routes {
     const MAX_MSG: usize = 16 * 1024 * 1024;
+    // h2's default max frame size and header table size are kept: the authority adapter
+    // (`authority`) frames and decodes with them.
     tonic::transport::Server::builder()
         .layer(ObserveLayer::new(metrics))
         .add_service(
@@ -146,9 +153,17 @@ pub async fn serve(
     socket: SocketFile,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
-    let r = router
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await;
+    let incoming = UnixListenerStream::new(listener);
+    let r = if authority::enabled() {
+        let incoming = incoming.map(|c| c.map(authority::AuthorityFix::new));
+        router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+    } else {
+        router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+    };
     drop(socket);
     r.map_err(Error::Serve)
 }

@@ -21,6 +21,7 @@ pub struct Crustd {
     pub log_level: Option<String>,
     /// The pods' cgroup parent; dropped (removed) after the process is killed.
     cgroup: Option<CgroupRoot>,
+    env: Vec<(String, String)>,
 }
 
 impl Crustd {
@@ -37,6 +38,11 @@ impl Crustd {
     /// Starts the crustd binary `bin` with `config` (TOML) in a fresh directory under
     /// `parent` (the benchmark puts it on a fresh filesystem).
     pub fn start_bin_in(bin: &Path, config: &str, parent: &Path) -> Self {
+        Self::start_bin_env(bin, config, parent, &[])
+    }
+
+    /// [`Crustd::start_bin_in`] with extra environment variables for crustd.
+    pub fn start_bin_env(bin: &Path, config: &str, parent: &Path, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir_in(parent).expect("crustd dir");
         let (config, cgroup) = with_cgroup_root(config);
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
@@ -46,6 +52,10 @@ impl Crustd {
             bin: bin.to_path_buf(),
             log_level: Some("info,crust_daemon=debug".into()),
             cgroup,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         me.restart();
         me
@@ -110,6 +120,7 @@ impl Crustd {
         }
         let child = cmd
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("dup"))
             .stderr(log)
             .stdin(Stdio::null())

@@ -142,6 +142,17 @@ pub fn busybox_layer() -> Vec<u8> {
     .finish()
 }
 
+/// The busybox image most tests use: one gzip layer, OCI manifest, the host's architecture.
+pub fn busybox() -> Image {
+    build(
+        &[busybox_layer()],
+        Compression::Gzip,
+        Flavour::Oci,
+        host_arch(),
+        &[],
+    )
+}
+
 /// Layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {

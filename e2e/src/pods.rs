@@ -168,17 +168,11 @@ pub async fn setup_with(
     tempfile::TempDir,
     Leftovers,
 ) {
-    use crate::image::{self, busybox_layer, Compression, Flavour};
+    use crate::image;
     crate::workspace_bin("crust-shim", "crust-shim");
     crate::workspace_bin("crust-runc", "crust-runc");
     let reg = crate::registry::Registry::start();
-    let img = image::build(
-        &[busybox_layer()],
-        Compression::Gzip,
-        Flavour::Oci,
-        image::host_arch(),
-        &[],
-    );
+    let img = image::busybox();
     image::push(&reg.host(), "test/busybox", "v1", &img, None).await;
     let d = crate::daemon::Crustd::start(config);
     let name = format!("{}/test/busybox:v1", reg.host());

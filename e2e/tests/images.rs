@@ -211,13 +211,7 @@ async fn multi_arch_index_resolves_host_platform() {
     } else {
         "amd64"
     };
-    let mine = image::build(
-        &[busybox_layer()],
-        Compression::Gzip,
-        Flavour::Oci,
-        image::host_arch(),
-        &[],
-    );
+    let mine = image::busybox();
     let theirs = image::build(
         &[Layer::new().file("x", b"x", 0o644).finish()],
         Compression::Gzip,
@@ -247,13 +241,7 @@ async fn auth_basic_auth_field_and_docker_config() {
     require_root!();
     let reg = Registry::start_auth("alice", "s3cret");
     let host = reg.host();
-    let img = image::build(
-        &[busybox_layer()],
-        Compression::Gzip,
-        Flavour::Oci,
-        image::host_arch(),
-        &[],
-    );
+    let img = image::busybox();
     image::push(&host, "t/private", "1", &img, Some(("alice", "s3cret"))).await;
     let dir = tempfile::tempdir().unwrap();
     let dcfg = dir.path().join("config.json");

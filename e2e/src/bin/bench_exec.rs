@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
-use crust_e2e::image::{self, busybox_layer, Compression, Flavour};
+use crust_e2e::image;
 use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
 use crust_e2e::registry::Registry;
 use crust_streaming::client::{remote_command, ClientStdio, RemoteCommandOptions, Transport};
@@ -214,13 +214,7 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| crust_e2e::workspace_bin("crust-cri", "crustd"));
     let reg = Registry::start();
-    let img = image::build(
-        &[busybox_layer()],
-        Compression::Gzip,
-        Flavour::Oci,
-        image::host_arch(),
-        &[],
-    );
+    let img = image::busybox();
     image::push(&reg.host(), "bench/busybox", "1", &img, None).await;
     let pause = image::with_cmd(img, &["/bin/sleep", "2147483647"]);
     image::push(&reg.host(), "bench/pause", "1", &pause, None).await;

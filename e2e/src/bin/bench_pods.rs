@@ -23,20 +23,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
-use crust_e2e::image::{self, busybox_layer, Compression, Flavour};
+use crust_e2e::image;
 use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
 use crust_e2e::registry::Registry;
 use k8s_cri::v1 as cri;
 
 /// An image whose default command is `cmd` (busybox otherwise).
 fn image_with_cmd(cmd: &[&str]) -> image::Image {
-    let mut img = image::build(
-        &[busybox_layer()],
-        Compression::Gzip,
-        Flavour::Oci,
-        image::host_arch(),
-        &[],
-    );
+    let mut img = image::busybox();
     let mut cfg: serde_json::Value = serde_json::from_slice(&img.config).expect("config");
     cfg["config"]["Cmd"] = serde_json::json!(cmd);
     let config = serde_json::to_vec(&cfg).expect("config");
