@@ -449,3 +449,7 @@ pub fn memory(u: &ContainerUsage) -> cri::MemoryUsage {
 pub fn matches(labels: &BTreeMap<String, String>, selector: &HashMap<String, String>) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
+
+#[cfg(test)]
+#[path = "convert_tests.rs"]
+mod tests;

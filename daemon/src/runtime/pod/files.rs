@@ -33,7 +33,7 @@ fn pin(path: &Path) -> Result<()> {
 
 /// Creates and pins new IPC and/or UTS namespaces for `pod_id`, the UTS one with
 /// `hostname`. Returns the pins.
-pub fn pin_namespaces(
+pub async fn pin_namespaces(
     state: &Path,
     pod_id: &str,
     ipc: bool,
@@ -47,7 +47,7 @@ pub fn pin_namespaces(
         pin(p)?;
     }
     let (ip, up, host) = (ipc_path.clone(), uts_path.clone(), hostname.to_string());
-    let r = std::thread::spawn(move || -> std::io::Result<()> {
+    let r = crate::network::netns::on_fresh_thread(move || -> std::io::Result<()> {
         // This thread exists only to create the namespaces and pin them; it exits right
         // after, so the change of namespace never reaches a runtime thread.
         let mut flags = CloneFlags::empty();
@@ -82,8 +82,7 @@ pub fn pin_namespaces(
         }
         Ok(())
     })
-    .join()
-    .map_err(|_| std::io::Error::other("namespace thread panicked"))
+    .await
     .and_then(|r| r);
     if let Err(e) = r {
         unpin(state, pod_id);
