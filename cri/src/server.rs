@@ -52,6 +52,9 @@ pub enum Error {
 /// The routes crustd serves, every call observed by [`ObserveLayer`].
 pub type Routes = tonic::transport::server::Router<Stack<ObserveLayer, Identity>>;
 
+/// Largest gRPC message crustd reads or writes (kubelet's CRI client limit).
+pub const MAX_MSG: usize = 16 * 1024 * 1024;
+
 /// Every service crustd serves, over the core services; `streaming` serves the URLs of
 /// Exec, Attach and PortForward; every call is logged (and counted in `metrics`, if given)
 /// by [`ObserveLayer`].
@@ -61,7 +64,6 @@ pub fn router(
     streaming: Option<StreamingServer>,
     metrics: Option<Arc<Metrics>>,
 ) -> Routes {
-    const MAX_MSG: usize = 16 * 1024 * 1024;
     // h2's default max frame size and header table size are kept: the authority adapter
     // (`authority`) frames and decodes with them.
     tonic::transport::Server::builder()

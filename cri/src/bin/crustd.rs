@@ -199,6 +199,11 @@ async fn take_ownership(root: &Path, state: &Path, listen: &Path) -> anyhow::Res
     let lock = |r: Result<_, crust_cri::lock::Error>| {
         r.map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
     };
+    // Made with their modes (see crust_daemon::perms) before the lock files go in them.
+    for (dir, what) in [(state, "state"), (root, "root")] {
+        crust_daemon::perms::dir(dir, crust_daemon::perms::TOP)
+            .with_context(|| format!("create {what} dir {}", dir.display()))?;
+    }
     let state_lock = lock(crust_cri::lock::dir(state, "state directory"))?;
     let root_lock = lock(crust_cri::lock::dir(root, "root"))?;
     let socket_lock = lock(crust_cri::lock::socket(listen))?;
@@ -255,7 +260,7 @@ async fn start(
     state: &Path,
     listen: &Path,
 ) -> anyhow::Result<(Arc<Images>, Arc<Runtime>, StreamingServer)> {
-    std::fs::create_dir_all(state)
+    crust_daemon::perms::dir(state, crust_daemon::perms::TOP)
         .with_context(|| format!("create state dir {}", state.display()))?;
     let registry = cfg.registry.clone();
     let root2 = root.to_path_buf();
