@@ -245,8 +245,26 @@ impl Drop for Leftovers {
         // The containers' cgroups; their parents go with the crustd's own cgroup root
         // (crate::cgroup::CgroupRoot) when the crustd drops.
         for cg in cgroups {
-            for h in crate::cgroup::hierarchies() {
-                let _ = std::fs::remove_dir(h.join(cg.trim_start_matches('/')));
+            let parent = std::path::Path::new(&cg)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            for e in std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let _ = std::fs::remove_dir(e.path().join(cg.trim_start_matches('/')));
+                // `<cgroup root>/<pod id>` under whatever root the test configured (only
+                // empty directories go).
+                if parent.trim_matches('/').contains('/') {
+                    // A shared-PID pod's init leaf, `<pod cgroup>/<pod id>`.
+                    if let Some(pod) = parent.rsplit('/').next() {
+                        let leaf = format!("{}/{pod}", parent.trim_start_matches('/'));
+                        let _ = std::fs::remove_dir(e.path().join(leaf));
+                    }
+                    let _ = std::fs::remove_dir(e.path().join(parent.trim_start_matches('/')));
+                }
             }
         }
     }
