@@ -3,6 +3,7 @@
 //!
 //! Layout: [`image`] is the CRI ImageService (one file per RPC); [`import`] is crust's own
 //! small `crust.v1.Images/Import` service on the same socket (the CRI has no import RPC);
+//! [`logwriter`] escapes control characters inside crustd's log lines;
 //! [`config`] is crustd's TOML configuration; [`lock`] makes crustd's root, state and socket
 //! its own; [`observe`] logs every call and feeds [`metrics`]; [`logging`] and [`signals`]
 //! serve crustd's main; [`server`] wires the services onto the unix socket. The client side
@@ -17,6 +18,7 @@ pub mod image;
 pub mod import;
 pub mod lock;
 pub mod logging;
+pub mod logwriter;
 pub mod metrics;
 pub mod observe;
 pub mod runtime;

@@ -120,15 +120,16 @@ pub fn init(flag: Option<&str>, config: Option<&str>, json: bool) -> Result<Logg
     };
     let (layer, handle) = reload::Layer::new(filter(&spec, origin)?);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Client-supplied strings in a log line have their line breaks escaped.
     let text = (!json).then(|| {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(crate::logwriter::MakeEscaped { ansi })
             .with_ansi(ansi)
     });
     let json = json.then(|| {
         tracing_subscriber::fmt::layer()
             .json()
-            .with_writer(std::io::stderr)
+            .with_writer(crate::logwriter::MakeEscaped { ansi })
     });
     tracing_subscriber::registry()
         .with(layer)

@@ -157,8 +157,16 @@ pub struct Credentials {
 impl Credentials {
     /// The oci-client form. An identity token is sent as basic auth with user
     /// `<token>`, which token servers accept in place of a refresh-token grant.
+    ///
+    /// A registry token goes into an HTTP header as it is, so only visible ASCII is
+    /// accepted (oci-client panicked on a newline); the other fields are base64-encoded.
     pub fn to_auth(&self) -> Result<RegistryAuth, String> {
         if !self.registry_token.is_empty() {
+            if let Some(c) = self.registry_token.chars().find(|c| !c.is_ascii_graphic()) {
+                return Err(format!(
+                    "registry_token contains {c:?}: only visible ASCII characters are allowed"
+                ));
+            }
             return Ok(RegistryAuth::Bearer(self.registry_token.clone()));
         }
         if !self.identity_token.is_empty() {
@@ -326,6 +334,22 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(c.to_auth().unwrap(), RegistryAuth::Basic(u, p) if u == "u" && p == "p"));
+        // A token that cannot be an HTTP header value is refused before oci-client sees it.
+        for bad in ["a\nb", "a b", "tok\r", "\u{7f}", "é"] {
+            let c = Credentials {
+                registry_token: bad.into(),
+                ..Default::default()
+            };
+            let e = c.to_auth().unwrap_err();
+            assert!(e.contains("registry_token"), "{e}");
+        }
+        let c = Credentials {
+            registry_token: "eyJhbGciOi.J9-_~+/=".into(),
+            ..Default::default()
+        };
+        assert!(
+            matches!(c.to_auth().unwrap(), RegistryAuth::Bearer(t) if t == "eyJhbGciOi.J9-_~+/=")
+        );
         let j = format!(
             r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"127.0.0.1:5000":{{"username":"a","password":"b"}}}}}}"#
         );

@@ -8,6 +8,7 @@
 //!
 //! The spec is plain JSON (`serde_json::Value`) written to `<bundle>/config.json`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -221,14 +222,22 @@ fn command(s: &ContainerSpec, img: &ImageConfig) -> Result<Vec<String>> {
 /// Image env, overridden key by key by the request's.
 pub fn merge_env(image: &[String], extra: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<String> = image.to_vec();
+    // Where each name's first entry is: searching the list for every variable was
+    // quadratic (100,000 variables in one request took 14 s of CPU on a worker).
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for (i, e) in out.iter().enumerate() {
+        if let Some((k, _)) = e.split_once('=') {
+            at.entry(k.to_string()).or_insert(i);
+        }
+    }
     for (k, v) in extra {
         let kv = format!("{k}={v}");
-        match out
-            .iter_mut()
-            .find(|e| e.split_once('=').map(|(a, _)| a) == Some(k.as_str()))
-        {
-            Some(e) => *e = kv,
-            None => out.push(kv),
+        match at.get(k) {
+            Some(&i) => out[i] = kv,
+            None => {
+                at.insert(k.clone(), out.len());
+                out.push(kv);
+            }
         }
     }
     out
@@ -267,6 +276,27 @@ mod tests {
             &[("A".into(), "2".into()), ("B".into(), "3".into())],
         );
         assert_eq!(e, ["PATH=/bin", "A=2", "B=3"]);
+        // The first of repeated names is replaced; later requests override earlier ones.
+        let e = merge_env(
+            &["A=1".into(), "NOEQ".into(), "A=x".into()],
+            &[("A".into(), "2".into()), ("A".into(), "3".into())],
+        );
+        assert_eq!(e, ["A=3", "NOEQ", "A=x"]);
+    }
+
+    /// 100,000 variables took 14 s of CPU (a linear search per variable); linear now.
+    /// The bound is ~100 times what it takes here in a debug build.
+    #[test]
+    fn env_merge_of_100000_variables_is_not_quadratic() {
+        let image: Vec<String> = (0..1000).map(|i| format!("I{i}=x")).collect();
+        let extra: Vec<(String, String)> = (0..100_000)
+            .map(|i| (format!("V{i}"), "y".into()))
+            .collect();
+        let t0 = std::time::Instant::now();
+        let e = merge_env(&image, &extra);
+        let took = t0.elapsed();
+        assert_eq!(e.len(), 101_000);
+        assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
     }
 }
 
