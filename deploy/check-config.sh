@@ -15,7 +15,10 @@ cleanup() {
 }
 trap cleanup EXIT
 # "#key = value" and "#[table]" lines are settings; "# text" lines are prose.
-sed -E 's/^#([a-z_\[])/\1/; s/^enabled = true/enabled = false/' deploy/config.toml > "$d/all.toml"
+# The metrics example port becomes 0 (any free port): parallel runs never collide.
+sed -E 's/^#([a-z_\[])/\1/; s/^enabled = true/enabled = false/; s/^address = "127.0.0.1:1338"/address = "127.0.0.1:0"/' \
+  deploy/config.toml > "$d/all.toml"
+[ "$(grep -c '^address = "127.0.0.1:0"' "$d/all.toml")" = 2 ] || { echo "check-config: no metrics.address key" >&2; exit 1; }
 grep -q '^enabled = false' "$d/all.toml" || { echo "check-config: no network.enabled key" >&2; exit 1; }
 for f in deploy/config.toml "$d/all.toml"; do
   "$crustd" --config "$f" --root "$d/root" --state "$d/state" --listen "$d/state/s.sock" \

@@ -6,7 +6,7 @@ build=(protobuf-compiler libseccomp-dev pkg-config gcc)
 runtime=(busybox-static iproute2 nftables procps)
 # qemu-system-x86, debootstrap: the VM suite (e2e/vm/run.sh) builds and boots a Debian guest;
 # dpkg-dev, debootstrap, lintian: the package stage.
-test=(dpkg-dev debootstrap lintian qemu-system-x86 e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev
+test=(dpkg-dev debootstrap lintian qemu-system-x86 e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 prometheus golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev
   # the interop suite's Go CRI client: grpc-go 1.33, protobuf APIv2 (golang/protobuf 1.5
   # replaces 1.3, whose codec cannot marshal APIv2 messages), the protoc plugins
   golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc
@@ -20,7 +20,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Some of these packages (containerd, docker-registry) start a service on install. The
+  # Some of these packages (containerd, docker-registry, prometheus) start a service on install. The
   # tests and benchmarks start their own instances on their own sockets and ports, so while
   # our apt-get runs a temporary policy-rc.d (exit 101: "action forbidden", honoured by
   # invoke-rc.d and deb-systemd-invoke) keeps the packages installed now from starting or

@@ -24,6 +24,9 @@
 //! address = "127.0.0.1:0"          # exec/attach/port-forward server; port 0: any free port
 //! token_ttl_secs = 60              # how long a URL from Exec/Attach/PortForward stays valid
 //!
+//! [metrics]
+//! address = "127.0.0.1:1338"       # Prometheus /metrics over HTTP; unset or "": off
+//!
 //! [registry]
 //! docker_config = "/root/.docker/config.json"
 //! max_concurrent_downloads = 4
@@ -33,6 +36,10 @@
 //! [registry.hosts."registry.local:5000"]
 //! plain_http = true
 //! ```
+//!
+//! [`Config::effective`] fills every unset key with its default (and applies the flags), as
+//! `crustd config` prints it; [`Config::restart_needed`] names the sections a SIGHUP cannot
+//! apply.
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +54,16 @@ pub const DEFAULT_STATE: &str = "/run/crust";
 pub const DEFAULT_LISTEN: &str = crust_client::DEFAULT_SOCKET;
 /// Default config file.
 pub const DEFAULT_CONFIG: &str = "/etc/crust/config.toml";
+/// Default cgroup parent of pods that name none.
+pub const DEFAULT_CGROUP_ROOT: &str = "/crust";
+/// Default built-in bridge.
+pub const DEFAULT_BRIDGE: &str = "crust0";
+/// Default CNI config dir.
+pub const DEFAULT_CNI_CONF_DIR: &str = "/etc/cni/net.d";
+/// Default CNI plugin dirs.
+pub const DEFAULT_CNI_BIN_DIRS: &[&str] = &["/opt/cni/bin", "/usr/lib/cni"];
+/// Default layers downloaded at once per pull.
+pub const DEFAULT_MAX_CONCURRENT_DOWNLOADS: usize = 4;
 
 /// The configuration file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +93,44 @@ pub struct Config {
     /// The streaming server (exec, attach, port-forward).
     #[serde(default)]
     pub streaming: StreamingSection,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`, as containerd's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `IP:PORT` serving `/metrics` over HTTP; unset or empty: no endpoint (the default).
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+impl MetricsSection {
+    /// The listen address, checked; None when metrics are off.
+    pub fn socket_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        match self.address.as_deref() {
+            None | Some("") => Ok(None),
+            Some(a) => a
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("metrics.address {a:?} is not IP:PORT")),
+        }
+    }
+}
+
+/// The flags that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--root`.
+    pub root: Option<PathBuf>,
+    /// `--state`.
+    pub state: Option<PathBuf>,
+    /// `--listen` (a path or `unix:///path`).
+    pub listen: Option<String>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
 }
 
 /// `[streaming]`.
@@ -184,9 +239,9 @@ pub enum Error {
         #[source]
         source: toml::de::Error,
     },
-    /// The `[streaming]` section is invalid.
+    /// A value is out of its range or malformed.
     #[error("config {path}: {message}")]
-    Streaming {
+    Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong.
@@ -226,14 +281,103 @@ impl Config {
             path: path.into(),
             source,
         })?;
-        let streaming = |message| Error::Streaming {
+        let invalid = |message| Error::Invalid {
             path: path.into(),
             message,
         };
-        c.streaming.socket_addr().map_err(streaming)?;
-        c.streaming.token_ttl().map_err(streaming)?;
+        c.streaming.socket_addr().map_err(invalid)?;
+        c.streaming.token_ttl().map_err(invalid)?;
+        c.metrics.socket_addr().map_err(invalid)?;
+        if c.registry.max_concurrent_downloads == Some(0) {
+            return Err(invalid(
+                "registry.max_concurrent_downloads must be at least 1".into(),
+            ));
+        }
         Ok(c)
     }
+
+    /// The configuration crustd runs with: `flags` over this file over the defaults, every
+    /// key set (binaries resolved as crustd finds them; `network.subnet` stays unset when
+    /// neither names it: the pod CIDR kubelet sends decides).
+    pub fn effective(&self, flags: &Flags) -> Config {
+        let mut c = self.clone();
+        let path = |f: &Option<PathBuf>, v: &Option<PathBuf>, d: &str| {
+            Some(f.clone().or_else(|| v.clone()).unwrap_or_else(|| d.into()))
+        };
+        c.root = path(&flags.root, &self.root, DEFAULT_ROOT);
+        c.state = path(&flags.state, &self.state, DEFAULT_STATE);
+        let listen = flags
+            .listen
+            .as_deref()
+            .map(|l| PathBuf::from(l.strip_prefix("unix://").unwrap_or(l)));
+        c.listen = path(&listen, &self.listen, DEFAULT_LISTEN);
+        c.log_level = Some(
+            flags
+                .log_level
+                .clone()
+                .or_else(|| self.log_level.clone())
+                .unwrap_or_else(|| crate::logging::DEFAULT_LEVEL.into()),
+        );
+        let r = &mut c.runtime;
+        r.shim = Some(resolve_binary(r.shim.as_deref(), "crust-shim"));
+        r.runtime = Some(resolve_binary(r.runtime.as_deref(), "crust-runc"));
+        r.cgroup_root
+            .get_or_insert_with(|| DEFAULT_CGROUP_ROOT.into());
+        let n = &mut c.network;
+        n.enabled.get_or_insert(true);
+        n.bridge.get_or_insert_with(|| DEFAULT_BRIDGE.into());
+        n.cni_conf_dir
+            .get_or_insert_with(|| DEFAULT_CNI_CONF_DIR.into());
+        n.cni_bin_dirs
+            .get_or_insert_with(|| DEFAULT_CNI_BIN_DIRS.iter().map(PathBuf::from).collect());
+        let st = &mut c.streaming;
+        st.address
+            .get_or_insert_with(|| crate::streaming::DEFAULT_ADDRESS.into());
+        st.token_ttl_secs
+            .get_or_insert(crate::streaming::DEFAULT_TOKEN_TTL.as_secs());
+        c.metrics.address.get_or_insert_with(String::new);
+        c.registry
+            .max_concurrent_downloads
+            .get_or_insert(DEFAULT_MAX_CONCURRENT_DOWNLOADS);
+        c
+    }
+
+    /// The sections (and top-level keys) of `new` that differ from `self` and that only a
+    /// restart applies: everything but `log_level`.
+    pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut check = |changed: bool, name| {
+            if changed {
+                v.push(name);
+            }
+        };
+        check(self.root != new.root, "root");
+        check(self.state != new.state, "state");
+        check(self.listen != new.listen, "listen");
+        check(self.runtime != new.runtime, "[runtime]");
+        check(self.network != new.network, "[network]");
+        check(self.streaming != new.streaming, "[streaming]");
+        check(self.metrics != new.metrics, "[metrics]");
+        check(self.registry != new.registry, "[registry]");
+        v
+    }
+}
+
+/// A binary named in the config, else found next to crustd, else by name in PATH.
+pub fn resolve_binary(given: Option<&Path>, name: &str) -> PathBuf {
+    if let Some(g) = given {
+        return g.to_path_buf();
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -273,6 +417,20 @@ mod tests {
         assert!(e.contains("cgroup_driver") && e.contains("cgroupfs"), "{e}");
         std::fs::write(&p, "[streaming]\ntoken_ttl_secs = 0\n").unwrap();
         assert!(Config::load(&p, false).is_err());
+        std::fs::write(&p, "[metrics]\naddress = \"127.0.0.1:9\"\n").unwrap();
+        let c = Config::load(&p, false).unwrap();
+        assert_eq!(c.metrics.socket_addr().unwrap().unwrap().port(), 9);
+        std::fs::write(&p, "[metrics]\naddress = \"\"\n").unwrap();
+        assert_eq!(
+            Config::load(&p, false).unwrap().metrics.socket_addr(),
+            Ok(None)
+        );
+        std::fs::write(&p, "[metrics]\naddress = \"loopback\"\n").unwrap();
+        let e = crate::status::message(&Config::load(&p, false).unwrap_err());
+        assert!(e.contains("metrics.address"), "{e}");
+        std::fs::write(&p, "[registry]\nmax_concurrent_downloads = 0\n").unwrap();
+        let e = crate::status::message(&Config::load(&p, false).unwrap_err());
+        assert!(e.contains("max_concurrent_downloads"), "{e}");
         std::fs::write(&p, "rooot = \"/x\"\n").unwrap();
         let e = Config::load(&p, false).unwrap_err();
         assert!(
@@ -280,5 +438,49 @@ mod tests {
             "{}",
             crate::status::message(&e)
         );
+    }
+
+    #[test]
+    fn effective_is_flags_over_file_over_defaults_and_prints_as_toml() {
+        let file = Config {
+            root: Some("/file/root".into()),
+            state: Some("/file/state".into()),
+            log_level: Some("debug".into()),
+            ..Default::default()
+        };
+        let flags = Flags {
+            state: Some("/flag/state".into()),
+            listen: Some("unix:///flag/crust.sock".into()),
+            ..Default::default()
+        };
+        let e = file.effective(&flags);
+        assert_eq!(e.root.as_deref(), Some(Path::new("/file/root")));
+        assert_eq!(e.state.as_deref(), Some(Path::new("/flag/state")));
+        assert_eq!(e.listen.as_deref(), Some(Path::new("/flag/crust.sock")));
+        assert_eq!(e.log_level.as_deref(), Some("debug"));
+        assert_eq!(e.runtime.cgroup_root.as_deref(), Some(DEFAULT_CGROUP_ROOT));
+        assert_eq!(e.network.enabled, Some(true));
+        assert_eq!(e.streaming.token_ttl_secs, Some(60));
+        assert_eq!(e.metrics.address.as_deref(), Some(""));
+        assert_eq!(e.registry.max_concurrent_downloads, Some(4));
+        let text = toml::to_string(&e).unwrap();
+        // What crustd prints is a config crustd loads, to the same effective settings.
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back.effective(&Flags::default()), e);
+        assert!(text.contains("[metrics]"), "{text}");
+        let d = Config::default().effective(&Flags::default());
+        assert_eq!(d.root.as_deref(), Some(Path::new(DEFAULT_ROOT)));
+        assert_eq!(d.log_level.as_deref(), Some("info"));
+    }
+
+    #[test]
+    fn restart_needed_names_changed_sections_but_not_log_level() {
+        let a = Config::default();
+        let mut b = a.clone();
+        b.log_level = Some("debug".into());
+        assert!(a.restart_needed(&b).is_empty());
+        b.network.enabled = Some(false);
+        b.root = Some("/x".into());
+        assert_eq!(a.restart_needed(&b), vec!["root", "[network]"]);
     }
 }

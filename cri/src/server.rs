@@ -1,11 +1,12 @@
-//! Wiring: the services crustd serves on its unix socket, and the socket itself (created
-//! with mode 0600, a stale file replaced, removed again on shutdown). Every accepted
+//! Wiring: the services crustd serves on its unix socket, and the socket itself (refused
+//! while another live server answers on it, created with mode 0600, a stale file replaced,
+//! removed again on shutdown only while it is still the one crustd created). Every accepted
 //! connection goes through [`authority::AuthorityFix`], so clients that send their socket
 //! path as `:authority` (kubelet up to 1.30, grpc-python, ...) are served too.
 
 pub mod authority;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,9 +17,12 @@ use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 use tokio_stream::StreamExt as _;
+use tower::layer::util::{Identity, Stack};
 
 use crate::image::ImageServer;
 use crate::import::ImportServer;
+use crate::metrics::Metrics;
+use crate::observe::ObserveLayer;
 use crate::runtime::RuntimeServer;
 use crate::streaming::StreamingServer;
 
@@ -34,24 +38,36 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Another server answers on the socket.
+    #[error("another server answers on socket {path}; stop it or choose another --listen")]
+    InUse {
+        /// The socket.
+        path: PathBuf,
+    },
     /// The gRPC server failed.
     #[error("serve")]
     Serve(#[source] tonic::transport::Error),
 }
 
+/// The routes crustd serves, every call observed by [`ObserveLayer`].
+pub type Routes = tonic::transport::server::Router<Stack<ObserveLayer, Identity>>;
+
 /// Largest gRPC message crustd reads or writes (kubelet's CRI client limit).
 pub const MAX_MSG: usize = 16 * 1024 * 1024;
 
 /// Every service crustd serves, over the core services; `streaming` serves the URLs of
-/// Exec, Attach and PortForward.
+/// Exec, Attach and PortForward; every call is logged (and counted in `metrics`, if given)
+/// by [`ObserveLayer`].
 pub fn router(
     images: Arc<Images>,
     runtime: Arc<Runtime>,
     streaming: Option<StreamingServer>,
-) -> tonic::transport::server::Router {
+    metrics: Option<Arc<Metrics>>,
+) -> Routes {
     // h2's default max frame size and header table size are kept: the authority adapter
     // (`authority`) frames and decodes with them.
     tonic::transport::Server::builder()
+        .layer(ObserveLayer::new(metrics))
         .add_service(
             RuntimeServiceServer::new(RuntimeServer::new(runtime, images.clone(), streaming))
                 .max_decoding_message_size(MAX_MSG)
@@ -65,8 +81,50 @@ pub fn router(
         .add_service(ImportServer::new(images))
 }
 
-/// Binds the unix socket at `path` with mode 0600.
-pub fn bind(path: &Path) -> Result<UnixListener, Error> {
+/// Refuses `path` if a live server answers on it (a stale socket file is fine: [`bind`]
+/// replaces it). A server that accepts no connection within a second counts as live.
+pub async fn ensure_free(path: &Path) -> Result<(), Error> {
+    let connect = tokio::net::UnixStream::connect(path);
+    match tokio::time::timeout(std::time::Duration::from_secs(1), connect).await {
+        Ok(Err(_)) => Ok(()),
+        Ok(Ok(_)) | Err(_) => Err(Error::InUse { path: path.into() }),
+    }
+}
+
+/// The socket file crustd bound: removed on drop if the path still holds that very file
+/// (same device and inode), never a socket someone else put there since.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl SocketFile {
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == self.id => {
+                if let Err(e) = std::fs::remove_file(&self.path) {
+                    tracing::warn!(socket = %self.path.display(), error = %e, "cannot remove socket");
+                }
+            }
+            Ok(_) => tracing::warn!(
+                socket = %self.path.display(),
+                "socket was replaced by another process: left in place"
+            ),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Binds the unix socket at `path` with mode 0600, replacing a stale file.
+pub fn bind(path: &Path) -> Result<(UnixListener, SocketFile), Error> {
     let err = |source| Error::Listen {
         path: path.into(),
         source,
@@ -80,15 +138,21 @@ pub fn bind(path: &Path) -> Result<UnixListener, Error> {
         Err(e) => return Err(err(e)),
     }
     let l = UnixListener::bind(path).map_err(err)?;
+    let m = std::fs::symlink_metadata(path).map_err(err)?;
+    let file = SocketFile {
+        path: path.into(),
+        id: (m.dev(), m.ino()),
+    };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-    Ok(l)
+    Ok((l, file))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then removes the socket.
+/// Serves `router` on `listener` until `shutdown` resolves, then removes the socket (if it
+/// is still `socket`).
 pub async fn serve(
-    router: tonic::transport::server::Router,
+    router: Routes,
     listener: UnixListener,
-    path: &Path,
+    socket: SocketFile,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
     let incoming = UnixListenerStream::new(listener);
@@ -102,6 +166,6 @@ pub async fn serve(
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     };
-    let _ = std::fs::remove_file(path);
+    drop(socket);
     r.map_err(Error::Serve)
 }

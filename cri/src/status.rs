@@ -39,9 +39,7 @@ pub fn message(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Converts a core error into a status.
 pub fn from_error<E: Kind + std::error::Error + 'static>(e: E) -> Status {
-    let st = Status::new(code(e.kind()), message(&e));
-    tracing::debug!(code = ?st.code(), message = st.message(), "request failed");
-    st
+    Status::new(code(e.kind()), message(&e))
 }
 
 /// A required field is missing or empty.

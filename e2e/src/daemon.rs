@@ -1,5 +1,7 @@
-//! A real `crustd` process with its own root, state and socket under a temp dir; killed on
-//! drop. The binary is found next to the test executable (built if absent).
+//! A real `crustd` process with its own root, state and socket under a temp dir and its own
+//! cgroup parent (`runtime.cgroup_root`, unless the config names one); killed on drop, and
+//! the cgroup tree removed from every hierarchy. The binary is found next to the test
+//! executable (built if absent).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -7,12 +9,18 @@ use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 
+use crate::cgroup::CgroupRoot;
+
 /// A running crustd.
 pub struct Crustd {
     /// Temp dir holding root, state, socket, config and log.
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     bin: PathBuf,
+    /// `--log-level` given on (re)start; `None` leaves the config file's `log_level`.
+    pub log_level: Option<String>,
+    /// The pods' cgroup parent; dropped (removed) after the process is killed.
+    cgroup: Option<CgroupRoot>,
     env: Vec<(String, String)>,
 }
 
@@ -36,11 +44,14 @@ impl Crustd {
     /// [`Crustd::start_bin_in`] with extra environment variables for crustd.
     pub fn start_bin_env(bin: &Path, config: &str, parent: &Path, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir_in(parent).expect("crustd dir");
+        let (config, cgroup) = with_cgroup_root(config);
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
         let mut me = Self {
             dir,
             child: None,
             bin: bin.to_path_buf(),
+            log_level: Some("info,crust_daemon=debug".into()),
+            cgroup,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -48,6 +59,27 @@ impl Crustd {
         };
         me.restart();
         me
+    }
+
+    /// The pods' cgroup parent (`runtime.cgroup_root`), e.g. `/crust-e2e-123-0`.
+    pub fn cgroup_root(&self) -> String {
+        let text = std::fs::read_to_string(self.config()).unwrap_or_default();
+        let t: toml::Table = toml::from_str(&text).unwrap_or_default();
+        t.get("runtime")
+            .and_then(|r| r.get("cgroup_root"))
+            .and_then(|c| c.as_str())
+            .unwrap_or("/crust")
+            .to_string()
+    }
+
+    /// The config file.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// Volatile state directory.
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
     }
 
     /// Persistent root.
@@ -74,17 +106,19 @@ impl Crustd {
             .append(true)
             .open(self.dir.path().join("crustd.log"))
             .expect("log");
-        let child = Command::new(&self.bin)
-            .arg("--root")
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--root")
             .arg(self.root())
             .arg("--state")
-            .arg(self.dir.path().join("state"))
+            .arg(self.state())
             .arg("--listen")
             .arg(self.socket())
             .arg("--config")
-            .arg(self.dir.path().join("config.toml"))
-            .arg("--log-level")
-            .arg("info,crust_daemon=debug")
+            .arg(self.config());
+        if let Some(l) = &self.log_level {
+            cmd.arg("--log-level").arg(l);
+        }
+        let child = cmd
             .env_remove("RUST_LOG")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("dup"))
@@ -152,6 +186,72 @@ impl Crustd {
 impl Drop for Crustd {
     fn drop(&mut self) {
         self.kill9();
+        drop(self.cgroup.take());
+    }
+}
+
+/// `config` (TOML) with a unique `runtime.cgroup_root` unless it names one, and that root.
+fn with_cgroup_root(config: &str) -> (String, Option<CgroupRoot>) {
+    let mut t: toml::Table = toml::from_str(config).expect("crustd test config is TOML");
+    let rt = t
+        .entry("runtime")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(rt) = rt.as_table_mut() else {
+        panic!("[runtime] is not a table in {config:?}");
+    };
+    if rt.contains_key("cgroup_root") {
+        return (config.to_string(), None);
+    }
+    let cg = CgroupRoot::unique("crust-e2e");
+    rt.insert("cgroup_root".into(), toml::Value::String(cg.path().into()));
+    (toml::to_string(&t).expect("serialize config"), Some(cg))
+}
+
+/// The outcome of [`try_start`].
+#[derive(Debug)]
+pub enum Attempt {
+    /// crustd exited by itself with this code, and printed this.
+    Exited(Option<i32>, String),
+    /// crustd was still running (serving `socket` or not) when given up on; it was killed.
+    Running(String),
+}
+
+/// Runs `bin args...` (a crustd expected to refuse to start) for up to `wait`; kills it if
+/// it is still running then, or as soon as `socket` answers.
+pub fn try_start(bin: &Path, args: &[&std::ffi::OsStr], socket: &Path, wait: Duration) -> Attempt {
+    let out = tempfile::NamedTempFile::new().expect("log file");
+    let mut c = Command::new(bin)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(out.reopen().expect("log"))
+        .stderr(out.reopen().expect("log"))
+        .spawn()
+        .expect("spawn crustd");
+    let started = std::fs::metadata(socket).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        m.ino()
+    });
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Ok(Some(st)) = c.try_wait() {
+            return Attempt::Exited(
+                st.code(),
+                std::fs::read_to_string(out.path()).unwrap_or_default(),
+            );
+        }
+        let now_ino = std::fs::metadata(socket).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt as _;
+            m.ino()
+        });
+        let took_socket = now_ino.is_some() && now_ino != started;
+        if took_socket || Instant::now() > deadline {
+            let _ = c.kill();
+            let _ = c.wait();
+            return Attempt::Running(std::fs::read_to_string(out.path()).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

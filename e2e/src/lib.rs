@@ -1,15 +1,17 @@
 //! Harness for crust's end-to-end tests: a real local registry ([`registry`]), images
 //! built here from Debian's busybox-static and pushed through the distribution API
 //! ([`image`]), a scriptable fake registry for bad-input cases ([`fake`]), real `crustd`
-//! processes with their own root/state/socket ([`daemon`]), and the CRI client ([`cri`]).
+//! processes with their own root/state/socket and cgroup parent ([`daemon`], [`cgroup`]), and the CRI client ([`cri`]).
 //! Tests live in `tests/`; everything started here is torn down on drop, even on failure.
 
+pub mod cgroup;
 pub mod containerd;
 pub mod cri;
 pub mod daemon;
 pub mod fake;
 pub mod image;
 pub mod pods;
+pub mod prometheus;
 pub mod registry;
 pub mod scratch;
 

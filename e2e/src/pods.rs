@@ -191,7 +191,7 @@ pub async fn setup_with(
 }
 
 /// Removes what a failed test left behind a crustd directory (crustd itself leaves pods
-/// running by design): container processes, shims, mounts, cgroups. Declared last so it
+/// running by design): container processes, shims, mounts, container cgroups. Declared last so it
 /// drops before the crustd and its directory.
 pub struct Leftovers(pub std::path::PathBuf);
 
@@ -249,6 +249,8 @@ impl Drop for Leftovers {
         for m in mounts.iter().rev() {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
+        // The containers' cgroups; their parents go with the crustd's own cgroup root
+        // (crate::cgroup::CgroupRoot) when the crustd drops.
         for cg in cgroups {
             let parent = std::path::Path::new(&cg)
                 .parent()

@@ -515,13 +515,15 @@ async fn crustd_import_fills_a_stopped_root() {
             .output()
             .unwrap()
     };
-    // crustd holds the root: refused, with the way out named.
+    // crustd holds the root: refused by its lock, naming the holder, with the way out named.
     let out = offline();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("crustctl import"),
         "{err}"
     );
+    let holder = format!("pid {}", d.pid().expect("crustd runs"));
+    assert!(err.contains(&holder) && err.contains("in use"), "{err}");
     // crustctl has no store of its own to open.
     let out = std::process::Command::new(crust_e2e::workspace_bin("crust-ctl", "crustctl"))
         .arg("-r")

@@ -350,7 +350,7 @@ async fn shared_pid_namespace_outlives_first_container() {
         })
         .map(|e| e.path())
         .expect("pod init");
-    let leaf = format!("/crust/{pod}/{pod}");
+    let leaf = format!("{}/{pod}/{pod}", d.cgroup_root());
     let in_leaf = || {
         let cg = std::fs::read_to_string(init_pid.join("cgroup")).unwrap_or_default();
         let lines: Vec<&str> = cg.lines().collect();
@@ -426,28 +426,6 @@ fn procs_with_cmdline(cmd: &[&str]) -> Vec<i32> {
         .collect()
 }
 
-/// Removes a pod cgroup (`/crust/<pod>`, below it first) in every hierarchy on drop: the
-/// test makes crustd forget the pod, so nobody else knows it.
-struct PodCgroup(String);
-
-impl Drop for PodCgroup {
-    fn drop(&mut self) {
-        for e in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let dir = e.path().join(self.0.trim_start_matches('/'));
-            for sub in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                if sub.path().is_dir() {
-                    let _ = std::fs::remove_dir(sub.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&dir);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn orphan_shim_containers_are_killed_at_recovery() {
     require_root!();
@@ -455,7 +433,8 @@ async fn orphan_shim_containers_are_killed_at_recovery() {
     let dir = d.dir.path().to_path_buf();
     let pc = pod_config("orphanpod", logs.path().to_str().unwrap());
     let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    let _cg = PodCgroup(format!("/crust/{pod}"));
+    // The pod cgroup goes with the crustd's cgroup root (crust_e2e::cgroup) when `d` drops:
+    // the test makes crustd forget the pod, so nobody else removes it.
     // A unique command line to find the container's process by.
     let arg = format!("{}", 900_000 + std::process::id() % 100_000);
     let cmd = ["/bin/sleep", arg.as_str()];

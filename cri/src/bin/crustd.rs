@@ -1,16 +1,21 @@
 //! crustd: crust's CRI v1 daemon. Builds the core services from the configuration and serves
-//! them on a unix socket until SIGTERM or SIGINT. `crustd import FILE` imports an image
-//! archive straight into the root while crustd is stopped (offline; crustctl's `import` goes
-//! through a running crustd instead).
+//! them on a unix socket until SIGTERM, SIGINT or SIGQUIT; SIGHUP reloads the log level.
+//! `crustd config` prints the effective configuration instead; `crustd import FILE` imports
+//! an image archive straight into the root while crustd is stopped (offline; crustctl's
+//! `import` goes through a running crustd instead).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use crust_cri::config::{Config, Flags, DEFAULT_CONFIG};
 use crust_cri::config::{CgroupDriver, NetworkSection, RuntimeSection, StreamingSection};
-use crust_cri::config::{Config, DEFAULT_CONFIG, DEFAULT_LISTEN, DEFAULT_ROOT, DEFAULT_STATE};
+use crust_cri::logging::{Logging, Reloaded};
+use crust_cri::metrics::http::MetricsServer;
+use crust_cri::metrics::Metrics;
 use crust_cri::server;
+use crust_cri::signals::Signals;
 use crust_cri::streaming::StreamingServer;
 use crust_daemon::images::Images;
 use crust_daemon::network::{NetworkConfig, NetworkManager};
@@ -22,23 +27,23 @@ use crust_daemon::runtime::{Runtime, RuntimeConfig};
 /// Serves the CRI RuntimeService and ImageService on a unix socket. Reads its configuration
 /// from /etc/crust/config.toml (TOML; `--config` names another; flags override the file).
 #[derive(Debug, Parser)]
-#[command(name = "crustd", version)]
+#[command(name = "crustd", version = crust_cri::version::LONG)]
 struct Args {
     /// Persistent state directory (content, snapshots, metadata) [default: /var/lib/crust].
     #[arg(long, global = true)]
     root: Option<PathBuf>,
     /// Volatile state directory [default: /run/crust].
-    #[arg(long)]
+    #[arg(long, global = true)]
     state: Option<PathBuf>,
     /// Unix socket to serve on (path or unix:///path) [default: /run/crust/crust.sock].
-    #[arg(long)]
+    #[arg(long, global = true)]
     listen: Option<String>,
     /// Configuration file (TOML) [default: /etc/crust/config.toml]; missing is fine unless
     /// given explicitly.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides.
-    #[arg(long)]
+    #[arg(long, global = true)]
     log_level: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
@@ -49,6 +54,9 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Print the effective configuration (defaults, then the config file, then the flags)
+    /// as TOML, and exit.
+    Config,
     /// Import an OCI archive/layout tar or a `docker save` tarball straight into the root
     /// (`--root`, else the config's, else /var/lib/crust) while crustd is stopped. With crustd
     /// running use `crustctl import FILE`.
@@ -59,6 +67,20 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+/// Where the configuration came from, for SIGHUP.
+struct ConfigSource {
+    path: PathBuf,
+    required: bool,
+    flags: Flags,
+}
+
+impl ConfigSource {
+    fn load(&self) -> anyhow::Result<Config> {
+        Config::load(&self.path, self.required)
+            .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,105 +102,238 @@ fn main() -> anyhow::Result<()> {
     // any thread exists, so shims, pod inits, CNI plugins and runtimes never inherit it.
     let _ = NOTIFY_SOCKET.set(std::env::var_os("NOTIFY_SOCKET"));
     std::env::remove_var("NOTIFY_SOCKET");
-    let cfg_path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-    let cfg = Config::load(&cfg_path, args.config.is_some())
-        .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
-    init_logs(
-        args.log_level
-            .as_deref()
-            .or(cfg.log_level.as_deref())
-            .unwrap_or("info"),
+    let source = ConfigSource {
+        path: args
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
+        required: args.config.is_some(),
+        flags: Flags {
+            root: args.root.clone(),
+            state: args.state.clone(),
+            listen: args.listen.clone(),
+            log_level: args.log_level.clone(),
+        },
+    };
+    let file = source.load()?;
+    let cfg = file.effective(&source.flags);
+    if let Some(Cmd::Config) = args.cmd {
+        print!("{}", effective_toml(&cfg, &source)?);
+        return Ok(());
+    }
+    let logging = crust_cri::logging::init(
+        source.flags.log_level.as_deref(),
+        file.log_level.as_deref(),
         args.log_json,
-    );
+    )
+    .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    log_panics();
     if let Some(Cmd::Import { file, name }) = args.cmd {
-        let root = args
-            .root
-            .or(cfg.root)
-            .unwrap_or_else(|| DEFAULT_ROOT.into());
+        let root = cfg.root.clone().unwrap_or_default();
         return import_offline(&root, cfg.registry, &file, name);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start tokio runtime")?;
-    let r = rt.block_on(run(args, cfg));
+    let r = rt.block_on(run(cfg, source, logging));
     if let Err(e) = &r {
         tracing::error!(error = format!("{e:#}"), "crustd failed");
     }
     r
 }
 
-fn init_logs(filter: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // Client-supplied strings in a log line have their line breaks escaped.
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(crust_cri::logwriter::MakeEscaped { ansi })
-        .with_ansi(ansi);
-    if json {
-        b.json().init();
-    } else {
-        b.init();
+/// `crustd config`'s output: a header naming the sources, then the TOML.
+fn effective_toml(cfg: &Config, source: &ConfigSource) -> anyhow::Result<String> {
+    let mut out = format!(
+        "# crustd {}: effective configuration (defaults, then {}{}, then flags)\n",
+        crust_cri::version::LONG,
+        source.path.display(),
+        if source.path.exists() {
+            ""
+        } else {
+            " (absent)"
+        },
+    );
+    if let Ok(env) = std::env::var("RUST_LOG") {
+        out.push_str(&format!("# RUST_LOG={env:?} overrides log_level\n"));
     }
+    if cfg.network.subnet.is_none() {
+        out.push_str(
+            "# network.subnet unset: the pod CIDR from UpdateRuntimeConfig, else 10.88.0.0/16\n",
+        );
+    }
+    out.push('\n');
+    out.push_str(&toml::to_string(cfg).context("print the configuration as TOML")?);
+    Ok(out)
 }
 
-async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
-    let root = args
-        .root
-        .or(cfg.root)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
-    let state = args
-        .state
-        .or(cfg.state)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE));
-    let listen = args
-        .listen
-        .map(|l| PathBuf::from(l.strip_prefix("unix://").unwrap_or(&l)))
-        .or(cfg.listen)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LISTEN));
-    crust_daemon::perms::dir(&state, crust_daemon::perms::TOP)
+/// Panics are logged (with their location) before the default report, so a crash of a
+/// request's task shows in crustd's log as what it was.
+fn log_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(%location, %message, "panic");
+        default(info);
+    }));
+}
+
+/// What crustd owns while it runs: its root, its state directory and its socket.
+struct Owned {
+    _locks: [crust_cri::lock::Lock; 3],
+}
+
+/// Takes the locks of root, state and socket, and refuses a socket that a live server
+/// answers: before anything in them is read or changed.
+async fn take_ownership(root: &Path, state: &Path, listen: &Path) -> anyhow::Result<Owned> {
+    let lock = |r: Result<_, crust_cri::lock::Error>| {
+        r.map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
+    };
+    // Made with their modes (see crust_daemon::perms) before the lock files go in them.
+    for (dir, what) in [(state, "state"), (root, "root")] {
+        crust_daemon::perms::dir(dir, crust_daemon::perms::TOP)
+            .with_context(|| format!("create {what} dir {}", dir.display()))?;
+    }
+    let state_lock = lock(crust_cri::lock::dir(state, "state directory"))?;
+    let root_lock = lock(crust_cri::lock::dir(root, "root"))?;
+    let socket_lock = lock(crust_cri::lock::socket(listen))?;
+    server::ensure_free(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    Ok(Owned {
+        _locks: [state_lock, root_lock, socket_lock],
+    })
+}
+
+async fn run(cfg: Config, source: ConfigSource, mut logging: Logging) -> anyhow::Result<()> {
+    // First: from here on no signal kills crustd the default way.
+    let mut signals = Signals::install().context("install signal handlers")?;
+    let root = cfg.root.clone().unwrap_or_default();
+    let state = cfg.state.clone().unwrap_or_default();
+    let listen = cfg.listen.clone().unwrap_or_default();
+    let _owned = take_ownership(&root, &state, &listen).await?;
+    let start = start(&cfg, &root, &state, &listen);
+    let (images, runtime, streaming) = tokio::select! {
+        r = start => r?,
+        s = signals.until_shutdown(|| tracing::info!("SIGHUP during start-up: nothing to reload yet")) => {
+            tracing::info!(signal = s, "stopped during start-up");
+            return Ok(());
+        }
+    };
+    let (metrics, metrics_server) = start_metrics(&cfg, &runtime, &images).await?;
+    let (listener, socket) = server::bind(&listen)?;
+    tokio::spawn(trim_heap());
+    notify_ready();
+    let metrics_addr = metrics_server.as_ref().map(|m| m.local_addr().to_string());
+    tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), streaming = %streaming.local_addr(), metrics = metrics_addr.as_deref().unwrap_or("off"), pid = std::process::id(), version = crust_cri::version::LONG, "crustd serving");
+    let running = cfg.clone();
+    let reload = move || reload(&source, &running, &mut logging);
+    server::serve(
+        server::router(images, runtime, Some(streaming.clone()), metrics),
+        listener,
+        socket,
+        async move {
+            signals.until_shutdown(reload).await;
+        },
+    )
+    .await?;
+    streaming.shutdown();
+    drop(metrics_server);
+    tracing::info!("crustd stopped");
+    Ok(())
+}
+
+/// Builds the services: image store, runtime (recovered), streaming server.
+async fn start(
+    cfg: &Config,
+    root: &Path,
+    state: &Path,
+    listen: &Path,
+) -> anyhow::Result<(Arc<Images>, Arc<Runtime>, StreamingServer)> {
+    crust_daemon::perms::dir(state, crust_daemon::perms::TOP)
         .with_context(|| format!("create state dir {}", state.display()))?;
-    let registry = cfg.registry;
-    let (cfg_runtime, cfg_network, cfg_streaming) = (cfg.runtime, cfg.network, cfg.streaming);
-    let root2 = root.clone();
+    let registry = cfg.registry.clone();
+    let root2 = root.to_path_buf();
     let images = tokio::task::spawn_blocking(move || Images::open(&root2, registry))
         .await
         .context("open image store")?
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
     let images = Arc::new(images);
     let runtime = build_runtime(
-        &cfg_runtime,
-        &cfg_network,
-        &root,
-        &state,
-        &listen,
+        &cfg.runtime,
+        &cfg.network,
+        root,
+        state,
+        listen,
         images.clone(),
     )
     .await?;
-    let streaming = start_streaming(&cfg_streaming, runtime.clone()).await?;
-    let listener = server::bind(&listen)?;
-    tokio::spawn(trim_heap());
-    notify_ready();
-    tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), streaming = %streaming.local_addr(), pid = std::process::id(), "crustd serving");
-    server::serve(
-        server::router(images, runtime, Some(streaming.clone())),
-        listener,
-        &listen,
-        shutdown_signal(),
-    )
-    .await?;
-    streaming.shutdown();
-    tracing::info!("crustd stopped");
-    Ok(())
+    let streaming = start_streaming(&cfg.streaming, runtime.clone()).await?;
+    Ok((images, runtime, streaming))
 }
 
-/// `crustd import`: opens the image store at `root` (which fails while a crustd holds it)
-/// and imports `file` into it, printing each image as crustctl's `import` does.
+/// The metrics and their `/metrics` endpoint, when `[metrics] address` is set.
+async fn start_metrics(
+    cfg: &Config,
+    runtime: &Arc<Runtime>,
+    images: &Arc<Images>,
+) -> anyhow::Result<(Option<Arc<Metrics>>, Option<MetricsServer>)> {
+    let Some(addr) = cfg.metrics.socket_addr().map_err(anyhow::Error::msg)? else {
+        return Ok((None, None));
+    };
+    let m = Arc::new(Metrics::new(runtime.clone(), images.clone()));
+    let server = crust_cri::metrics::http::start(addr, m.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    Ok((Some(m), Some(server)))
+}
+
+/// SIGHUP: reads the config file again and applies `log_level` (unless RUST_LOG or
+/// --log-level set it); other changes are named as needing a restart.
+fn reload(source: &ConfigSource, running: &Config, logging: &mut Logging) {
+    let new = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(config = %source.path.display(), error = format!("{e:#}"), "SIGHUP: config not reloaded");
+            return;
+        }
+    };
+    match logging.reload(new.log_level.as_deref()) {
+        Ok(Reloaded::Changed(f)) => tracing::info!(log_level = %f, "SIGHUP: log level changed"),
+        Ok(Reloaded::Unchanged(f)) => tracing::info!(log_level = %f, "SIGHUP: log level unchanged"),
+        Ok(Reloaded::Pinned(by)) => {
+            tracing::info!(
+                set_by = by,
+                "SIGHUP: log level is set by {by}, not by the config file"
+            )
+        }
+        Err(e) => tracing::warn!(
+            error = crust_cri::status::message(&e),
+            "SIGHUP: log level not changed"
+        ),
+    }
+    let changed = running.restart_needed(&new.effective(&source.flags));
+    if !changed.is_empty() {
+        tracing::warn!(
+            changed = changed.join(", "),
+            "SIGHUP: these settings changed in the config file and apply only after a restart"
+        );
+    }
+}
+
+/// `crustd import`: takes the root's lock (refused, naming the holder's pid, while a crustd
+/// runs on it), opens the image store at `root` and imports `file` into it, printing each
+/// image as crustctl's `import` does.
 fn import_offline(
     root: &Path,
     registry: crust_daemon::images::RegistryConfig,
@@ -186,6 +341,12 @@ fn import_offline(
     name: Option<String>,
 ) -> anyhow::Result<()> {
     let path = std::path::absolute(file).with_context(|| format!("resolve {}", file.display()))?;
+    let _lock = crust_cri::lock::dir(root, "root").map_err(|e| {
+        anyhow::anyhow!(
+            "{} (with crustd running, use `crustctl import`)",
+            crust_cri::status::message(&e)
+        )
+    })?;
     let images = Images::open(root, registry).map_err(|e| {
         anyhow::anyhow!(
             "open the image store in {}: {} (is crustd running on it? then use `crustctl import`)",
@@ -220,23 +381,6 @@ async fn start_streaming(
     crust_cri::streaming::start(runtime, addr, None, ttl)
         .await
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
-}
-
-/// A binary given in the config, else found next to crustd, else by name in PATH.
-fn find_binary(given: Option<&Path>, name: &str) -> PathBuf {
-    if let Some(g) = given {
-        return g.to_path_buf();
-    }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        let p = dir.join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    PathBuf::from(name)
 }
 
 /// The runtime service: network manager (unless disabled), shim settings, recovery.
@@ -280,13 +424,16 @@ async fn build_runtime(
         root: root.to_path_buf(),
         state: state.to_path_buf(),
         shim: ShimConfig {
-            binary: find_binary(rc.shim.as_deref(), "crust-shim"),
-            runtime: find_binary(rc.runtime.as_deref(), "crust-runc"),
+            binary: crust_cri::config::resolve_binary(rc.shim.as_deref(), "crust-shim"),
+            runtime: crust_cri::config::resolve_binary(rc.runtime.as_deref(), "crust-runc"),
             state_dir: state.join("shims"),
             runtime_root: state.join("runc"),
             address: listen.display().to_string(),
         },
-        cgroup_root: rc.cgroup_root.clone().unwrap_or_else(|| "/crust".into()),
+        cgroup_root: rc
+            .cgroup_root
+            .clone()
+            .unwrap_or_else(|| crust_cri::config::DEFAULT_CGROUP_ROOT.into()),
         network: enabled,
     };
     let rt = Runtime::open(cfg, images, network)
@@ -335,20 +482,5 @@ fn notify_ready() {
     match r {
         Ok(()) => tracing::debug!(socket = ?target, "sd_notify READY=1 sent"),
         Err(e) => tracing::warn!(socket = ?target, error = %e, "sd_notify READY=1 failed"),
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
 }

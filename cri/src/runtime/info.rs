@@ -15,7 +15,7 @@ pub fn version(_r: cri::VersionRequest) -> cri::VersionResponse {
     cri::VersionResponse {
         version: "0.1.0".into(),
         runtime_name: "crust".into(),
-        runtime_version: env!("CARGO_PKG_VERSION").into(),
+        runtime_version: crate::version::runtime_version(),
         runtime_api_version: CRI_VERSION.into(),
     }
 }

@@ -153,6 +153,8 @@ async fn download(
     while let Some(chunk) = s.stream.next().await {
         match chunk {
             Ok(b) => {
+                ctx.downloaded
+                    .fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 w.write_all(&b).map_err(|source| {
                     cerr(content::Error::Io {
                         op: "write",

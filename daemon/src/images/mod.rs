@@ -275,6 +275,8 @@ pub struct Images {
     registry: RegistryConfig,
     inflight: Arc<Inflight>,
     gc: tokio::sync::RwLock<()>,
+    /// Bytes received from registries (manifests, configs, layers) since open.
+    downloaded: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Images {
@@ -311,9 +313,16 @@ impl Images {
             registry,
             inflight: Arc::new(Inflight::default()),
             gc: tokio::sync::RwLock::new(()),
+            downloaded: Arc::default(),
         };
         me.collect_garbage()?;
         Ok(me)
+    }
+
+    /// Bytes received from registries (manifests, configs, layers) since the store was
+    /// opened, failed pulls included; for the metrics.
+    pub fn bytes_downloaded(&self) -> u64 {
+        self.downloaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The root directory.

@@ -92,6 +92,8 @@ pub(super) struct Ctx {
     pub client: Client,
     repository: String,
     auth: RegistryAuth,
+    /// The store's count of bytes downloaded (see [`Images::bytes_downloaded`]).
+    pub downloaded: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Ctx {
@@ -138,6 +140,8 @@ impl Ctx {
             .pull_manifest_raw(&r, &self.auth, manifest::ACCEPT)
             .await
             .map_err(|e| self.err(e))?;
+        self.downloaded
+            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let actual = Digest::of(&bytes);
         if let Some(want) = digest {
             if *want != actual {
@@ -266,6 +270,7 @@ impl Images {
             client: Client::new(config),
             repository: r.repository.clone(),
             auth: self.auth_for(r, ep, creds).await?,
+            downloaded: self.downloaded.clone(),
         };
         let (bytes, target) = ctx.manifest(r.tag.as_deref(), r.digest.as_ref()).await?;
         let mut blobs = vec![target.clone()];
