@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use crust_cri::config::{Config, Flags, DEFAULT_CONFIG};
 use crust_cri::config::{CgroupDriver, NetworkSection, RuntimeSection, StreamingSection};
+use crust_cri::config::{Config, Flags, DEFAULT_CONFIG};
 use crust_cri::logging::{Logging, Reloaded};
 use crust_cri::metrics::http::MetricsServer;
 use crust_cri::metrics::Metrics;
