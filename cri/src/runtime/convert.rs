@@ -35,7 +35,7 @@ fn namespaces(o: Option<&cri::NamespaceOption>) -> Namespaces {
             ipc: ns_mode(o.ipc),
             target_id: o.target_id.clone(),
         },
-        // CRI defaults: POD for network and ipc, CONTAINER... (enum 0 is POD).
+        // The CRI enum's zero value is POD, for every namespace.
         None => Namespaces::default(),
     }
 }
@@ -205,13 +205,8 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             add_capabilities: caps.add_capabilities,
             drop_capabilities: caps.drop_capabilities,
             privileged: sc.privileged,
-            namespaces: {
-                let mut n = namespaces(sc.namespace_options.as_ref());
-                if sc.namespace_options.is_none() {
-                    n.pid = NsMode::Container;
-                }
-                n
-            },
+            // No NamespaceOption: every mode is the enum's zero, POD (as containerd).
+            namespaces: namespaces(sc.namespace_options.as_ref()),
             run_as_user: sc.run_as_user.map(|v| v.value),
             run_as_group: sc.run_as_group.map(|v| v.value),
             run_as_username: sc.run_as_username,
@@ -448,4 +443,42 @@ pub fn memory(u: &ContainerUsage) -> cri::MemoryUsage {
 /// Whether `labels` has every pair of `selector`.
 pub fn matches(labels: &BTreeMap<String, String>, selector: &HashMap<String, String>) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No NamespaceOption is the CRI enum's zero value, POD, for pid too: the container
+    /// shares the pod's PID namespace, as with containerd (issue 13).
+    #[test]
+    fn no_namespace_options_means_pod() {
+        let c = |sc: Option<cri::LinuxContainerSecurityContext>| cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: "c".into(),
+                attempt: 0,
+            }),
+            linux: Some(cri::LinuxContainerConfig {
+                security_context: sc,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        for sc in [None, Some(Default::default())] {
+            let n = container_spec(c(sc)).unwrap().security.namespaces;
+            assert_eq!(
+                (n.pid, n.network, n.ipc),
+                (NsMode::Pod, NsMode::Pod, NsMode::Pod)
+            );
+        }
+        let sc = cri::LinuxContainerSecurityContext {
+            namespace_options: Some(cri::NamespaceOption {
+                pid: cri::NamespaceMode::Container as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let n = container_spec(c(Some(sc))).unwrap().security.namespaces;
+        assert_eq!(n.pid, NsMode::Container);
+    }
 }
