@@ -294,64 +294,19 @@ pub fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|n| n.iter().any(|n| n.typ() == t))
 }
 
-/// Device cgroup rules every container gets after its own (runc's `AllowedDevices`): the
-/// default device nodes, any mknod, and the pty devices. (type, major, minor; -1 = any).
-const DEFAULT_ALLOWED_DEVICES: &[(&str, i64, i64, &str)] = &[
-    ("c", -1, -1, "m"),
-    ("b", -1, -1, "m"),
-    ("c", 1, 3, "rwm"),    // /dev/null
-    ("c", 1, 8, "rwm"),    // /dev/random
-    ("c", 1, 7, "rwm"),    // /dev/full
-    ("c", 5, 0, "rwm"),    // /dev/tty
-    ("c", 1, 5, "rwm"),    // /dev/zero
-    ("c", 1, 9, "rwm"),    // /dev/urandom
-    ("c", 5, 1, "rwm"),    // /dev/console
-    ("c", 136, -1, "rwm"), // /dev/pts/*
-    ("c", 5, 2, "rwm"),    // /dev/ptmx
-];
-
-/// The cgroup resources to apply for `resources` of container `spec`: its device rules
-/// followed by allow rules for the default devices and every `linux.devices` entry, as runc
-/// does, so a deny-all rule still leaves /dev/null, the pty and the listed devices usable.
+/// The cgroup resources to apply for `resources`: the spec's device rules followed by the
+/// rules every container gets (runc's `AllowedDevices`, see
+/// [`crust_cgroups::default_allowed_devices`]), so a deny-all rule still leaves /dev/null and
+/// the pty usable. `linux.devices` grants nothing: a device node listed there is created,
+/// but only `linux.resources.devices` allows access to it (as runc and crun).
 pub fn cgroup_resources(
-    spec: &Spec,
     resources: &oci_spec::runtime::LinuxResources,
-) -> Result<oci_spec::runtime::LinuxResources, ConfigError> {
-    let mut v =
-        serde_json::to_value(resources).map_err(|e| invalid("linux.resources", e.to_string()))?;
-    let rule = |t: &str, major: i64, minor: i64, access: &str| {
-        let mut r = serde_json::json!({"allow": true, "type": t, "access": access});
-        if major >= 0 {
-            r["major"] = major.into();
-        }
-        if minor >= 0 {
-            r["minor"] = minor.into();
-        }
-        r
-    };
-    let mut extra: Vec<serde_json::Value> = DEFAULT_ALLOWED_DEVICES
-        .iter()
-        .map(|(t, ma, mi, a)| rule(t, *ma, *mi, a))
-        .collect();
-    for d in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let t = serde_json::to_value(d.typ())
-            .ok()
-            .and_then(|t| t.as_str().map(String::from))
-            .unwrap_or_else(|| "a".into());
-        let t = if t == "u" { "c".to_string() } else { t };
-        extra.push(rule(&t, d.major(), d.minor(), "rwm"));
-    }
-    match v.get_mut("devices").and_then(|d| d.as_array_mut()) {
-        Some(list) => list.extend(extra),
-        None => v["devices"] = extra.into(),
-    }
-    parse_json(Path::new("linux.resources"), v.to_string().as_bytes())
+) -> oci_spec::runtime::LinuxResources {
+    let mut r = resources.clone();
+    let mut rules = r.devices().clone().unwrap_or_default();
+    rules.extend(crust_cgroups::default_allowed_devices());
+    r.set_devices(Some(rules));
+    r
 }
 
 #[cfg(test)]

@@ -4,13 +4,23 @@
 //! ```text
 //! runtime (parent) ──spawn──▶ stage 1: setns(paths), unshare(user) + maps, unshare(rest)
 //!                                  └─fork─▶ stage 2 (pid 1 of a new pid ns): rootfs, hooks,
-//!                                           console, pivot, sysctl, ready, exec fifo, execve
+//!                                           console, pivot, sysctl, user, capabilities,
+//!                                           seccomp, ready, exec fifo, execve
 //! ```
 //!
 //! Stage 1 only forks when a pid or time namespace is created or joined (those apply to
-//! children only). Everything that fails before `Ready` is reported to the parent as
-//! `Message::Error`, so `create`/`exec` fail with the reason and clean up.
-//! Invariant: no threads exist in this process (setns(user) and fork need that).
+//! children only). Everything that can fail for a reason in the config happens before
+//! `Ready` and is reported to the parent as `Message::Error`, so `create`/`exec` fail with
+//! the reason and clean up (as runc). After `Ready` the init only opens the exec fifo, writes
+//! its byte, runs the startContainer hooks and execs; it holds the fifo's write end until
+//! that execve (close-on-exec), so `start`, which reads the fifo until EOF, returns when the
+//! program runs.
+//!
+//! Invariants: no threads exist in this process (setns(user) and fork need that); the
+//! process is non-dumpable from its first instruction until execve (as runc's init), so
+//! processes of the container it joins or creates cannot ptrace it or open its
+//! /proc/<pid>/fd (which hold host fds such as the exec fifo's) while it works for the
+//! runtime.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -66,6 +76,9 @@ pub struct Request {
     /// crate::sync); otherwise the process was moved before the request was sent.
     #[serde(default)]
     pub late_cgroup: bool,
+    /// `linux.seccomp`, compiled by the runtime.
+    #[serde(default)]
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 /// Errors of the init side.
@@ -161,6 +174,7 @@ pub fn main() -> ! {
         }
     };
     std::env::remove_var(SYNC_FD_ENV);
+    set_dumpable(false);
     // Executed as /proc/self/fd/N, the kernel named us "N": say what we are in `ps` until
     // the container's program replaces us.
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
@@ -246,7 +260,7 @@ fn stage1(ch: &Channel) -> Result<(), InitError> {
         }
     }
     if req.unshare & libc::CLONE_NEWTIME != 0 {
-        write_time_offsets(&req.spec)?;
+        write_time_offsets(&req.spec, req.in_userns)?;
     }
     let child_only = libc::CLONE_NEWPID | libc::CLONE_NEWTIME;
     let needs_fork =
@@ -279,7 +293,13 @@ fn join_session_keyring(name: &str) {
     }
 }
 
-fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
+/// prctl(PR_SET_DUMPABLE). execve makes the program dumpable again.
+fn set_dumpable(on: bool) {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+}
+
+fn write_time_offsets(spec: &Spec, in_userns: bool) -> Result<(), InitError> {
     let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone());
     let mut text = String::new();
     for (clock, off) in offsets.iter().flatten() {
@@ -291,11 +311,18 @@ fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
     }
     if !text.is_empty() {
         use std::io::Write;
-        std::fs::OpenOptions::new()
+        // Our /proc files belong to the host's root while we are non-dumpable, which the
+        // root of a new user namespace is not; nothing else lives in the new time
+        // namespace yet.
+        if in_userns {
+            set_dumpable(true);
+        }
+        let r = std::fs::OpenOptions::new()
             .write(true)
             .open("/proc/self/timens_offsets")
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(InitError::TimeOffsets)?;
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        set_dumpable(false);
+        r.map_err(InitError::TimeOffsets)?;
     }
     Ok(())
 }
@@ -332,6 +359,7 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
     let opts = crate::rootfs::RootfsOptions {
         no_pivot: req.no_pivot,
         in_user_ns: req.in_userns,
+        runtime_mount_ns: !req.has_mount_ns,
     };
     // With a late cgroup join the parent moves us while the rootfs is set up (the move can
     // wait for an RCU grace period): wait for it where our membership is first read.
@@ -349,9 +377,7 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
             Err(e) => Err(crate::rootfs::RootfsError::JoinCgroup(e.to_string())),
         }
     };
-    if req.has_mount_ns {
-        crate::rootfs::prepare(spec, &req.rootfs, &opts, &mut wait_cgroup)?;
-    }
+    crate::rootfs::prepare(spec, &req.rootfs, &opts, &mut wait_cgroup)?;
     wait_cgroup()?;
     let mut hook_state = req.hook_state.clone();
     if req.sync_hooks {
@@ -376,9 +402,7 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
         ch.send(&Message::Console, Some(pty.master.as_raw_fd()))?;
         pts = Some(PathBuf::from(format!("/dev/pts/{}", pty.number)));
     }
-    if req.has_mount_ns {
-        crate::rootfs::pivot(&req.rootfs, &opts)?;
-    }
+    crate::rootfs::pivot(&req.rootfs, &opts)?;
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(|source| InitError::Hostname {
             name: h.clone(),
@@ -406,64 +430,80 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
             source,
         })?;
     }
-    if req.has_mount_ns {
-        crate::rootfs::finalize(spec)?;
-    }
+    crate::rootfs::finalize(spec)?;
     if let Some(p) = &pts {
         crate::console::become_console(p)?;
     }
     crate::process::set_rlimits(&req.process)?;
     set_labels(req, &req.process)?;
     let env = crate::process::environment(&req.process);
-    let exe = crate::process::resolve_executable(&req.process, &env)?;
-    ch.send(&Message::Ready, None)?;
-    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
-    if let Some(fifo) = fifo {
-        let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-        // Blocks until `start` opens the read side; a signal may interrupt the wait.
-        let w = loop {
-            match nix::fcntl::open(
-                path.as_str(),
-                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            ) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => {
-                    break r.map_err(|source| InitError::Fifo {
-                        path: path.clone().into(),
-                        source,
-                    })?
-                }
-            }
-        };
-        // A start that went away before reading must not release us (runc fails too).
-        nix::unistd::write(&w, b"0").map_err(|source| InitError::Fifo {
-            path: path.clone().into(),
-            source,
-        })?;
-        drop(w);
-        drop(fifo);
-    }
-    hook_state["status"] = "running".into();
-    let hooks = spec.hooks().as_ref();
-    crate::hooks::run(
-        "startContainer",
-        hooks.and_then(|h| h.start_container().as_ref()),
-        &hook_state.to_string(),
-    )?;
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    crate::process::finish_and_exec(
+    // Made now: once the seccomp filter is on, nothing is allocated or encoded.
+    let ready = Channel::encode(&Message::Ready)?;
+    let fifo_path = fifo
+        .as_ref()
+        .map(|f| std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())))
+        .transpose()
+        .map_err(|_| InitError::Protocol("fifo path".into()))?;
+    hook_state["status"] = "created".into();
+    let hook_state = hook_state.to_string();
+    let start_hooks = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref());
+    let keep: Vec<RawFd> = [Some(ch.raw()), fifo.as_ref().map(|f| f.as_raw_fd())]
+        .into_iter()
+        .flatten()
+        .collect();
+    let exec = crate::process::finalize(
         &req.process,
-        seccomp,
-        &exe,
+        req.seccomp.as_ref(),
         &env,
         req.preserve_fds,
-        Some(ch.raw()),
+        &keep,
     )?;
-    Ok(())
+    ch.send_encoded(&ready)?;
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Held open until execve closes it: `start` reads until EOF.
+    let _release = match &fifo_path {
+        Some(path) => Some(release(path)?),
+        None => None,
+    };
+    // As runc: the O_PATH fd of the host's fifo goes before the program could see it.
+    drop(fifo);
+    crate::hooks::run("startContainer", start_hooks, &hook_state)?;
+    Err(exec.exec().into())
+}
+
+/// Opens the exec fifo's write end (blocks until `start` opens the read end) and writes the
+/// byte that tells `start` we are released. Opens through /proc/self/fd of our O_PATH fd.
+fn release(path: &std::ffi::CStr) -> Result<OwnedFd, InitError> {
+    let err = |source| InitError::Fifo {
+        path: PathBuf::from(path.to_string_lossy().into_owned()),
+        source,
+    };
+    let w = loop {
+        // SAFETY: open with a valid C string; the result is checked below.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd >= 0 {
+            // SAFETY: a fresh fd we own.
+            break unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        }
+        match nix::Error::last() {
+            // A signal may interrupt the wait.
+            nix::Error::EINTR => continue,
+            e => return Err(err(e)),
+        }
+    };
+    // A start that went away before reading must not release us (runc fails too).
+    nix::unistd::write(&w, b"0").map_err(err)?;
+    Ok(w)
 }
 
 fn stage2_exec(ch: &Channel, req: &Request) -> Result<(), InitError> {
+    if req.rootfs != Path::new("/") {
+        // The container shares our mount namespace and lives in a chroot (see exec_request).
+        crate::rootfs::chroot(&req.rootfs)?;
+    }
     let terminal = req.process.terminal().unwrap_or(false);
     if terminal {
         nix::unistd::setsid().map_err(InitError::Setsid)?;
@@ -474,15 +514,12 @@ fn stage2_exec(ch: &Channel, req: &Request) -> Result<(), InitError> {
     crate::process::set_rlimits(&req.process)?;
     set_labels(req, &req.process)?;
     let env = crate::process::environment(&req.process);
-    let exe = crate::process::resolve_executable(&req.process, &env)?;
-    let seccomp = req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    crate::process::finish_and_exec(
+    let exec = crate::process::finalize(
         &req.process,
-        seccomp,
-        &exe,
+        req.seccomp.as_ref(),
         &env,
         req.preserve_fds,
-        Some(ch.raw()),
+        &[ch.raw()],
     )?;
-    Ok(())
+    Err(exec.exec().into())
 }

@@ -1,16 +1,19 @@
 //! Applies a runtime-spec `process` to the calling process, in the order the kernel needs:
-//! rlimits, then (after the exec fifo) umask, fd closing, cwd, user, capabilities,
-//! no_new_privs, seccomp, and finally execve.
+//! rlimits, then [`finalize`]: umask, fd closing, cwd, user, capabilities, no_new_privs,
+//! seccomp, signal reset; and finally [`Exec::exec`].
 //!
-//! Invariant: when `execve` runs, no fd above stdio (other than `preserve_fds`) is open,
-//! and the cwd was resolved after every host fd was closed (CVE-2024-21626 class).
+//! Invariants: when `execve` runs, no fd above stdio (other than `preserve_fds` and the
+//! caller's close-on-exec fds) is open, and the cwd was resolved after every host fd was
+//! closed (CVE-2024-21626 class). Everything that can fail for a reason in the config is in
+//! [`finalize`], which the init runs before it tells `create` it is ready; after it only the
+//! execve itself (and nothing that allocates) remains.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
-use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimitType, Process};
 
 /// Errors of applying process settings.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum ProcessError {
         #[source]
         source: nix::Error,
     },
+    #[error("process.capabilities.{set}: {caps} not held by the runtime, so it cannot grant them")]
+    CapsNotHeld { set: &'static str, caps: String },
     #[error("set capabilities ({set})")]
     Caps {
         set: &'static str,
@@ -111,21 +116,27 @@ pub fn set_rlimits(process: &Process) -> Result<(), ProcessError> {
     Ok(())
 }
 
-/// Closes every fd >= 3 + preserve_fds except `keep` (a close-on-exec sync socket that
-/// reports execve failures), with close_range, falling back to /proc/self/fd.
-pub fn close_fds(preserve_fds: u32, keep: Option<i32>) -> Result<(), ProcessError> {
+/// Closes every fd >= 3 + preserve_fds except those in `keep` (close-on-exec fds the
+/// caller still needs: the sync socket that reports execve failures, the exec fifo), with
+/// close_range, falling back to /proc/self/fd.
+pub fn close_fds(preserve_fds: u32, keep: &[i32]) -> Result<(), ProcessError> {
     let first = 3 + preserve_fds;
-    let ranges: Vec<(u32, u32)> = match keep {
-        Some(k) if k as u32 >= first => {
-            let k = k as u32;
-            let mut v = vec![(k + 1, u32::MAX)];
-            if k > first {
-                v.push((first, k - 1));
-            }
-            v
+    let mut kept: Vec<u32> = keep
+        .iter()
+        .filter_map(|&k| u32::try_from(k).ok())
+        .filter(|&k| k >= first)
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let mut ranges = Vec::new();
+    let mut lo = first;
+    for k in kept {
+        if k > lo {
+            ranges.push((lo, k - 1));
         }
-        _ => vec![(first, u32::MAX)],
-    };
+        lo = k + 1;
+    }
+    ranges.push((lo, u32::MAX));
     let mut ok = true;
     for (lo, hi) in ranges {
         // SAFETY: close_range only closes fds; nothing in this process uses them afterwards.
@@ -138,7 +149,7 @@ pub fn close_fds(preserve_fds: u32, keep: Option<i32>) -> Result<(), ProcessErro
         .map_err(ProcessError::CloseFds)?
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-        .filter(|&fd: &i32| fd >= first as i32 && Some(fd) != keep)
+        .filter(|&fd: &i32| fd >= first as i32 && !keep.contains(&fd))
         .collect();
     for fd in fds {
         // SAFETY: closing an fd number; errors (e.g. the read_dir fd, already closed) are harmless.
@@ -171,11 +182,41 @@ fn caps_err(set: &'static str) -> impl Fn(caps::errors::CapsError) -> ProcessErr
     move |source| ProcessError::Caps { set, source }
 }
 
+/// The capabilities of `wanted` missing from `held`, as "CAP_A, CAP_B" (sorted).
+fn missing(wanted: &CapsHashSet, held: &CapsHashSet) -> Option<String> {
+    let mut m: Vec<String> = wanted.difference(held).map(|c| c.to_string()).collect();
+    m.sort();
+    (!m.is_empty()).then(|| m.join(", "))
+}
+
+/// Checks that the capability sets asked for can be set at all: a process can only keep
+/// permitted capabilities it holds, and only inherit ones in its bounding set (e.g. root on
+/// a host without CAP_SYS_RESOURCE cannot grant it). Done before anything changes, so the
+/// error names the capabilities instead of capset's bare EPERM.
+fn check_caps_held(c: &LinuxCapabilities) -> Result<(), ProcessError> {
+    let read = |set: CapSet| caps::read(None, set).map_err(caps_err("read"));
+    let permitted = read(CapSet::Permitted)?;
+    let bounding = read(CapSet::Bounding)?;
+    for (set, wanted, held) in [
+        ("permitted", to_caps(c.permitted()), &permitted),
+        ("effective", to_caps(c.effective()), &permitted),
+        ("inheritable", to_caps(c.inheritable()), &bounding),
+    ] {
+        if let Some(caps) = missing(&wanted, held) {
+            return Err(ProcessError::CapsNotHeld { set, caps });
+        }
+    }
+    Ok(())
+}
+
 /// Switches to `process.user` and sets the five capability sets.
 pub fn set_user_and_caps(process: &Process) -> Result<(), ProcessError> {
     let user = process.user();
     let (uid, gid) = (user.uid(), user.gid());
     let c = process.capabilities().as_ref();
+    if let Some(c) = c {
+        check_caps_held(c)?;
+    }
     let bounding = c.map(|c| to_caps(c.bounding()));
     if let Some(b) = &bounding {
         for cap in caps::all() {
@@ -341,45 +382,74 @@ fn reset_signals() {
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
 }
 
-/// The last steps before the user program: umask, fds, cwd, user, caps, no_new_privs,
-/// seccomp, execve. Only returns on error.
-pub fn finish_and_exec(
+/// The execve left after [`finalize`]: path, argv and envp already as C strings, so nothing
+/// is allocated once the seccomp filter is on.
+#[derive(Debug)]
+pub struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl Exec {
+    /// Replaces this process with the program; only returns on error.
+    pub fn exec(&self) -> ProcessError {
+        match nix::unistd::execve(&self.path, &self.args, &self.env) {
+            Ok(never) => match never {},
+            Err(source) => ProcessError::Exec {
+                path: PathBuf::from(std::ffi::OsStr::from_bytes(self.path.as_bytes())),
+                source,
+            },
+        }
+    }
+}
+
+/// Every step before the user program that can fail, in order: umask, fds (all but
+/// `preserve_fds` and `keep`), cwd, seccomp (before dropping capabilities without
+/// no_new_privs, which then needs CAP_SYS_ADMIN), user and capabilities, the executable
+/// looked up as the user, no_new_privs and seccomp (as late as possible), and a clean signal
+/// state. What is left is [`Exec::exec`].
+pub fn finalize(
     process: &Process,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
-    exe: &Path,
+    seccomp: Option<&crate::seccomp::Program>,
     env: &[String],
     preserve_fds: u32,
-    keep_fd: Option<i32>,
-) -> Result<std::convert::Infallible, ProcessError> {
+    keep: &[i32],
+) -> Result<Exec, ProcessError> {
     if let Some(m) = process.user().umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
     }
-    close_fds(preserve_fds, keep_fd)?;
-    enter_cwd(process.cwd())?;
+    close_fds(preserve_fds, keep)?;
+    // As runc: try the cwd as root first; a directory only the container user may enter
+    // (a volume chowned to it) is tried again once the user is set.
+    let cwd_later = match enter_cwd(process.cwd()) {
+        Ok(()) => false,
+        Err(ProcessError::Chdir {
+            source: nix::Error::EACCES | nix::Error::EPERM,
+            ..
+        }) => true,
+        Err(e) => return Err(e),
+    };
     let nnp = process.no_new_privileges().unwrap_or(false);
-    let filter = seccomp
-        .map(crate::seccomp::compile)
-        .transpose()
-        .map_err(ProcessError::Seccomp)?;
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load before dropping caps.
     if !nnp {
-        if let Some(f) = &filter {
-            f.load().map_err(ProcessError::Seccomp)?;
+        if let Some(p) = seccomp {
+            p.load().map_err(ProcessError::Seccomp)?;
         }
     }
     set_user_and_caps(process)?;
+    if cwd_later {
+        enter_cwd(process.cwd())?;
+    }
+    let exe = resolve_executable(process, env)?;
+    let path = CString::new(exe.as_os_str().as_bytes()).map_err(|_| ProcessError::Nul)?;
+    let args = cstrings(process.args().iter().flatten().map(String::as_str))?;
+    let env = cstrings(env.iter().map(String::as_str))?;
     if nnp {
         set_no_new_privs()?;
-        if let Some(f) = &filter {
-            f.load().map_err(ProcessError::Seccomp)?;
+        if let Some(p) = seccomp {
+            p.load().map_err(ProcessError::Seccomp)?;
         }
     }
     reset_signals();
-    let path = CString::new(exe.as_os_str().as_bytes()).map_err(|_| ProcessError::Nul)?;
-    let args = cstrings(process.args().iter().flatten().map(String::as_str))?;
-    let envs = cstrings(env.iter().map(String::as_str))?;
-    nix::unistd::execve(&path, &args, &envs).map_err(|source| ProcessError::Exec {
-        path: exe.into(),
-        source,
-    })
+    Ok(Exec { path, args, env })
 }

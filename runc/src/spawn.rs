@@ -142,6 +142,7 @@ pub fn create_request(
         apparmor: crate::process::apparmor_enabled(),
         selinux: crate::process::selinux_enabled(),
         late_cgroup,
+        seccomp: None,
     }
 }
 
@@ -177,11 +178,18 @@ pub fn exec_request(
             join.push((ns_flag(t), theirs));
         }
     }
+    // A container without its own mount namespace is only chrooted: enter the same root.
+    let joins_mnt = join.iter().any(|(f, _)| *f == libc::CLONE_NEWNS);
+    let rootfs = if joins_mnt || crate::config::has_namespace(spec, LinuxNamespaceType::Mount) {
+        PathBuf::from("/")
+    } else {
+        PathBuf::from(format!("/proc/{init_pid}/root"))
+    };
     Request {
         kind: Kind::Exec,
         spec: spec.clone(),
         process,
-        rootfs: PathBuf::from("/"),
+        rootfs,
         no_pivot: false,
         fifo: None,
         join,
@@ -196,6 +204,7 @@ pub fn exec_request(
         apparmor: crate::process::apparmor_enabled(),
         selinux: crate::process::selinux_enabled(),
         late_cgroup: false,
+        seccomp: None,
     }
 }
 

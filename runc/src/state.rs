@@ -1,6 +1,8 @@
 //! The container's state directory `<root>/<id>/`: `state.json` (format version 1, below),
-//! the exec fifo `exec.fifo` (present while the container is "created"), and how the status
-//! shown by `state`/`list` is derived.
+//! the exec fifo `exec.fifo` (present while the container is "created"), `seccomp.json`
+//! (the compiled `linux.seccomp`, a [`crate::seccomp::Program`] as JSON, when the config has
+//! a profile: `exec` installs it without compiling again), and how the status shown by
+//! `state`/`list` is derived.
 //!
 //! `state.json` v1: `{"version":1,"id","initPid","initStartTime","bundle","rootfs","created",
 //! "owner","annotations","cgroup","config"}`. `initStartTime` is field 22 of
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 /// Name of the exec fifo inside the state dir (runc uses the same name).
 pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
+const SECCOMP_FILE: &str = "seccomp.json";
 /// OCI version reported by `state` (runc 1.1 reports this string too).
 pub const OCI_VERSION: &str = "1.0.2-dev";
 
@@ -118,6 +121,22 @@ pub fn check_id(id: &str) -> Result<(), StateError> {
     } else {
         Err(StateError::BadId { id: id.into() })
     }
+}
+
+/// Writes the compiled seccomp filter into the state dir `dir`.
+pub fn save_seccomp(dir: &Path, p: &crate::seccomp::Program) -> Result<(), StateError> {
+    let path = dir.join(SECCOMP_FILE);
+    serde_json::to_vec(p)
+        .map_err(std::io::Error::other)
+        .and_then(|b| std::fs::write(&path, b))
+        .map_err(|source| StateError::Write { path, source })
+}
+
+/// The compiled seccomp filter saved by `create`, if any (None also for an unreadable one:
+/// the caller compiles the profile then).
+pub fn load_seccomp(dir: &Path) -> Option<crate::seccomp::Program> {
+    let b = std::fs::read(dir.join(SECCOMP_FILE)).ok()?;
+    serde_json::from_slice(&b).ok()
 }
 
 /// The state dir of container `id` under `root`.

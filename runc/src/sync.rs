@@ -12,7 +12,11 @@
 //!    or, at the latest, before step 4.
 //! 4. child → `Hooks`, parent runs prestart + createRuntime → `HooksDone` (create, only with hooks).
 //! 5. child → `Console` with the pty master attached (only with a terminal).
-//! 6. child → `Ready` (create: init waits on the exec fifo; exec: about to execve).
+//! 6. create: child → `Ready` once everything that can fail is done (user, capabilities,
+//!    cwd, no_new_privs, seccomp installed); the init then waits on the exec fifo. It is sent
+//!    pre-encoded with write(2) ([`Channel::send_encoded`]), as the filter is already on.
+//! 7. Both kinds: the child's end is close-on-exec, so EOF after `Ready` (create) or after
+//!    `Pid` (exec) means its execve succeeded; an `Error` instead means it failed.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -92,13 +96,30 @@ impl Channel {
 
     /// Sends `msg`, with `fd` attached when given.
     pub fn send(&self, msg: &Message, fd: Option<RawFd>) -> Result<(), SyncError> {
-        let data = serde_json::to_vec(msg).map_err(SyncError::Decode)?;
+        let data = Self::encode(msg)?;
         let iov = [IoSlice::new(&data)];
         let fds = fd.map(|f| [f]);
         let cmsgs: Vec<ControlMessage> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
         sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)
             .map_err(SyncError::Send)?;
         Ok(())
+    }
+
+    /// `msg` as [`Channel::send_encoded`] sends it.
+    pub fn encode(msg: &Message) -> Result<Vec<u8>, SyncError> {
+        serde_json::to_vec(msg).map_err(SyncError::Decode)
+    }
+
+    /// Sends a message encoded beforehand with a single write(2): no allocation and no
+    /// sendmsg, for use after the seccomp filter is installed.
+    pub fn send_encoded(&self, data: &[u8]) -> Result<(), SyncError> {
+        loop {
+            match nix::unistd::write(&self.fd, data) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(SyncError::Send(e)),
+                Ok(_) => return Ok(()),
+            }
+        }
     }
 
     /// Receives one message and the fd attached to it, if any.
@@ -127,6 +148,10 @@ impl Channel {
                     break (m.bytes, fd);
                 }
                 Err(nix::Error::EINTR) => continue,
+                // The peer closed with a message of ours unread (e.g. an init that failed
+                // before reading `CgroupJoined`). The kernel reports that once, before the
+                // messages still queued for us (its `Error`), and clears it: read on.
+                Err(nix::Error::ECONNRESET) => continue,
                 Err(e) => return Err(SyncError::Recv(e)),
             }
         };
@@ -143,6 +168,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn messages_queued_before_a_reset_are_still_read() {
+        let (a, b) = pair().expect("pair");
+        b.send(&Message::Error("why".into()), None).expect("send");
+        // `a` sends something `b` never reads, then `b` goes away.
+        a.send(&Message::CgroupJoined, None).expect("send");
+        drop(b);
+        assert!(matches!(a.recv(), Ok((Message::Error(e), None)) if e == "why"));
+        assert!(matches!(a.recv(), Err(SyncError::Closed)));
+    }
+
+    #[test]
     fn roundtrip_with_fd() {
         let (a, b) = pair().expect("pair");
         let f = std::fs::File::open("/dev/null").expect("open");
@@ -151,6 +187,9 @@ mod tests {
         let (m, fd) = b.recv().expect("recv");
         assert!(matches!(m, Message::Pid(42)));
         assert!(fd.is_some());
+        let ready = Channel::encode(&Message::Ready).expect("encode");
+        a.send_encoded(&ready).expect("write");
+        assert!(matches!(b.recv(), Ok((Message::Ready, None))));
         drop(a);
         assert!(matches!(b.recv(), Err(SyncError::Closed)));
     }

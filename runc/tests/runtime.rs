@@ -6,6 +6,8 @@ mod runtime {
     mod bad_config;
     mod cgroups;
     pub mod common;
+    mod create_errors;
+    mod devices;
     mod exec;
     mod hooks;
     mod lifecycle;

@@ -236,7 +236,7 @@ impl Runtime {
         init_pid: i32,
     ) -> Result<()> {
         if self.binary.file_name() == Some(std::ffi::OsStr::new(DEFAULT_BINARY))
-            && !has_poststart_hooks(bundle)
+            && !has_start_hooks(bundle)
             && release_exec_fifo(&self.root.join(id), init_pid).await
         {
             return Ok(());
@@ -338,32 +338,40 @@ fn json_msg(s: &str) -> Option<String> {
     v.get("msg")?.as_str().map(str::to_string)
 }
 
-/// Whether the bundle's config.json asks for poststart hooks (which `crust-runc start` runs).
-/// An unreadable config counts as having them, so the runtime decides.
-fn has_poststart_hooks(bundle: &Path) -> bool {
+/// Whether the bundle's config.json asks for startContainer or poststart hooks (which the
+/// init and `crust-runc start` run around the release, and which may take long). An
+/// unreadable config counts as having them, so the runtime decides.
+fn has_start_hooks(bundle: &Path) -> bool {
     let Ok(text) = std::fs::read(bundle.join("config.json")) else {
         return true;
     };
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
         return true;
     };
-    v.pointer("/hooks/poststart")
-        .and_then(|h| h.as_array())
-        .is_some_and(|a| !a.is_empty())
+    ["/hooks/poststart", "/hooks/startContainer"]
+        .iter()
+        .any(|p| {
+            v.pointer(p)
+                .and_then(|h| h.as_array())
+                .is_some_and(|a| !a.is_empty())
+        })
 }
 
-/// What `crust-runc start` does for a created container without poststart hooks, done in
-/// the shim: open the exec fifo in the container's state dir (`<root>/<id>/exec.fifo`, the
-/// same protocol as runc's), read the byte the blocked init writes once a reader appears,
-/// and remove the fifo (crust-runc reports "created" while it exists). Saves a process
-/// start on every StartContainer (about 1 ms here).
+/// What `crust-runc start` does for a created container without start hooks, done in the
+/// shim: open the exec fifo in the container's state dir (`<root>/<id>/exec.fifo`, the same
+/// protocol as runc's), read the byte the blocked init writes once a reader appears, then
+/// read until EOF (the init holds its write end, close-on-exec, until its execve: the
+/// program runs when this returns, as after `crust-runc start`), and remove the fifo
+/// (crust-runc reports "created" while it exists). Saves a process start on every
+/// StartContainer (about 1 ms here).
 ///
 /// Returns false, having changed nothing the runtime cares about, when this is not the
 /// plain case: no fifo (not created, or already started), no writer while the init
 /// (`init_pid`) is gone, or no byte within 10 s (runc's limit). The caller then runs
 /// `crust-runc start`, which reports the state properly. While the init lives, a missing
 /// writer (it opens its end just after create returns) is waited for: giving up then could
-/// close our end between its open and its write.
+/// close our end between its open and its write. Once the byte is read the init is
+/// released: only EOF (execve or death) ends the wait, and the answer is true.
 async fn release_exec_fifo(state_dir: &Path, init_pid: i32) -> bool {
     use std::os::unix::fs::OpenOptionsExt;
     let fifo = state_dir.join("exec.fifo");
@@ -396,38 +404,47 @@ async fn release_exec_fifo(state_dir: &Path, init_pid: i32) -> bool {
             init_pid > 0 && !matches!(state, Some(b'Z' | b'X') | None)
         })
     };
+    let released = std::sync::atomic::AtomicBool::new(false);
     let read = async {
         loop {
-            let mut buf = [0u8; 1];
+            let mut buf = [0u8; 16];
             let wait = match std::io::Read::read(&mut afd.get_ref(), &mut buf) {
-                Ok(1) => return true,
-                // No writer yet, or any more: wait while the init lives.
-                Ok(_) if init_alive() => std::time::Duration::from_millis(20),
-                Ok(_) => return false,
+                Ok(0) if released.load(std::sync::atomic::Ordering::Relaxed) => return true,
+                // No writer yet: wait while the init lives.
+                Ok(0) if init_alive() => std::time::Duration::from_millis(20),
+                Ok(0) => return false,
+                Ok(_) => {
+                    released.store(true, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     std::time::Duration::from_secs(10)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
+                Err(_) => return released.load(std::sync::atomic::Ordering::Relaxed),
             };
             match tokio::time::timeout(wait, afd.readable()).await {
                 Ok(Ok(mut guard)) => guard.clear_ready(),
-                Ok(Err(_)) => return false,
+                Ok(Err(_)) => return released.load(std::sync::atomic::Ordering::Relaxed),
                 Err(_) => {}
             }
         }
     };
-    match tokio::time::timeout(std::time::Duration::from_secs(10), read).await {
-        Ok(true) => {
-            // Released either way: a fifo left behind only makes `crust-runc state` say
-            // "created"; reporting failure would start the runtime on a running init.
-            if let Err(e) = std::fs::remove_file(&fifo) {
-                eprintln!("crust-shim: remove {}: {e}", fifo.display());
-            }
-            true
+    tokio::pin!(read);
+    let done = match tokio::time::timeout(std::time::Duration::from_secs(10), &mut read).await {
+        Ok(r) => r,
+        // Released but not yet exec'd (slow under load): the release cannot be undone.
+        Err(_) if released.load(std::sync::atomic::Ordering::Relaxed) => read.await,
+        Err(_) => false,
+    };
+    if done {
+        // Released either way: a fifo left behind only makes `crust-runc state` say
+        // "created"; reporting failure would start the runtime on a running init.
+        if let Err(e) = std::fs::remove_file(&fifo) {
+            eprintln!("crust-shim: remove {}: {e}", fifo.display());
         }
-        _ => false,
     }
+    done
 }
 
 #[cfg(test)]
@@ -454,6 +471,32 @@ mod start_tests {
         assert!(release_exec_fifo(d.path(), std::process::id() as i32).await);
         init.join().unwrap();
         assert!(!p.exists(), "fifo left behind");
+    }
+
+    #[tokio::test]
+    async fn returns_only_when_the_init_closes_its_end_at_execve() {
+        let d = tempfile::tempdir().unwrap();
+        let p = fifo_in(d.path());
+        let w = p.clone();
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let c = closed.clone();
+        // The init: writes its byte, then holds the write end (its remaining setup and
+        // execve) for a while before the close-on-exec closes it.
+        let init = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(w).unwrap();
+            f.write_all(b"0").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            c.store(true, std::sync::atomic::Ordering::SeqCst);
+            drop(f);
+        });
+        assert!(release_exec_fifo(d.path(), std::process::id() as i32).await);
+        assert!(
+            closed.load(std::sync::atomic::Ordering::SeqCst),
+            "returned before the init's execve"
+        );
+        init.join().unwrap();
+        assert!(!p.exists());
     }
 
     #[tokio::test]
@@ -489,21 +532,27 @@ mod start_tests {
     }
 
     #[test]
-    fn poststart_hooks_are_left_to_the_runtime() {
+    fn start_hooks_are_left_to_the_runtime() {
         let d = tempfile::tempdir().unwrap();
-        assert!(has_poststart_hooks(d.path()), "no config: runtime decides");
+        assert!(has_start_hooks(d.path()), "no config: runtime decides");
         let cfg = d.path().join("config.json");
         std::fs::write(&cfg, br#"{"hooks": {"prestart": [{"path": "/bin/true"}]}}"#).unwrap();
-        assert!(!has_poststart_hooks(d.path()));
+        assert!(!has_start_hooks(d.path()));
         std::fs::write(&cfg, br#"{"hooks": {"poststart": []}}"#).unwrap();
-        assert!(!has_poststart_hooks(d.path()));
+        assert!(!has_start_hooks(d.path()));
         std::fs::write(
             &cfg,
             br#"{"hooks": {"poststart": [{"path": "/bin/true"}]}}"#,
         )
         .unwrap();
-        assert!(has_poststart_hooks(d.path()));
+        assert!(has_start_hooks(d.path()));
+        std::fs::write(
+            &cfg,
+            br#"{"hooks": {"startContainer": [{"path": "/bin/true"}]}}"#,
+        )
+        .unwrap();
+        assert!(has_start_hooks(d.path()));
         std::fs::write(&cfg, b"{not json").unwrap();
-        assert!(has_poststart_hooks(d.path()));
+        assert!(has_start_hooks(d.path()));
     }
 }

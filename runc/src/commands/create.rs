@@ -62,18 +62,13 @@ fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str) -> Result<Option<crust_
         .map(|p| p.to_string_lossy().into_owned());
     let cg = crust_cgroups::Cgroup::new(path.as_deref(), id).context("linux.cgroupsPath")?;
     cg.create().context("create cgroup")?;
-    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
-        let r = match config::cgroup_resources(spec, r) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = cg.delete();
-                return Err(e.into());
-            }
-        };
-        if let Err(e) = cg.apply(&r) {
-            let _ = cg.delete();
-            return Err(e).context("linux.resources");
-        }
+    // Always applied: without rules of its own the container still gets the default
+    // whitelist (as runc), never the parent cgroup's device access.
+    let none = oci_spec::runtime::LinuxResources::default();
+    let r = config::cgroup_resources(linux.and_then(|l| l.resources().as_ref()).unwrap_or(&none));
+    if let Err(e) = cg.apply(&r) {
+        let _ = cg.delete();
+        return Err(e).context("linux.resources");
     }
     Ok(Some(cg))
 }
@@ -97,13 +92,16 @@ pub fn create(
     let spec = config::load(&bundle)?;
     config::validate(&spec)?;
     crust_runc::logging::debug("config loaded");
-    if !config::has_namespace(&spec, oci_spec::runtime::LinuxNamespaceType::Mount) {
-        bail!("linux.namespaces: a mount namespace is required");
-    }
     let rootfs = config::rootfs_path(&spec, &bundle)?;
-    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        crust_runc::seccomp::compile(s).context("linux.seccomp")?;
-    }
+    // Compiled once, here: the init only installs the program (see seccomp::Program).
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(
+            crust_runc::seccomp::compile(s)
+                .and_then(|f| f.program())
+                .context("linux.seccomp")?,
+        ),
+        None => None,
+    };
     if let Some(sock) = &a.console_socket {
         if !spec
             .process()
@@ -168,7 +166,11 @@ pub fn create(
     let hook_state: serde_json::Value =
         serde_json::from_str(&st.hook_state("creating", 0)).unwrap_or_default();
     let keyring = (!a.no_new_keyring).then(|| format!("_ses.{}", a.id));
-    let req = spawn::create_request(
+    if let Some(p) = &seccomp {
+        // exec installs the same filter; it need not compile the profile again.
+        state::save_seccomp(&dir, p)?;
+    }
+    let mut req = spawn::create_request(
         &spec,
         &rootfs,
         &fifo,
@@ -177,20 +179,26 @@ pub fn create(
         keyring,
         hook_state,
     );
+    req.seccomp = seccomp;
     let hooks = spec.hooks().clone();
     let st_for_hooks = st.clone();
     let mut on_hooks = |pid: i32| -> Result<(), String> {
-        let s = st_for_hooks.hook_state("creating", pid);
+        // runtime-spec 1.0: prestart hooks see the container "created" (they were meant to
+        // run at start); createRuntime hooks run while it is "creating".
         let h = hooks.as_ref();
-        crust_runc::hooks::run("prestart", h.and_then(|h| h.prestart().as_ref()), &s)
-            .and_then(|_| {
-                crust_runc::hooks::run(
-                    "createRuntime",
-                    h.and_then(|h| h.create_runtime().as_ref()),
-                    &s,
-                )
-            })
-            .map_err(|e| e.to_string())
+        crust_runc::hooks::run(
+            "prestart",
+            h.and_then(|h| h.prestart().as_ref()),
+            &st_for_hooks.hook_state("created", pid),
+        )
+        .and_then(|_| {
+            crust_runc::hooks::run(
+                "createRuntime",
+                h.and_then(|h| h.create_runtime().as_ref()),
+                &st_for_hooks.hook_state("creating", pid),
+            )
+        })
+        .map_err(|e| e.to_string())
     };
     // The cgroup is made while the init process starts up (spawn calls this right after
     // starting it). The init is moved in before it does anything when it gets a new cgroup

@@ -101,6 +101,13 @@ pub fn destroy(root: &Path, st: &ContainerState) {
             crust_runc::logging::warn(&format!("remove cgroup: {e}"));
         }
     }
+    if !crust_runc::config::has_namespace(&st.config, oci_spec::runtime::LinuxNamespaceType::Mount)
+    {
+        // The container mounted into its rootfs in our mount namespace.
+        if let Err(e) = crust_runc::rootfs::unmount_under(&st.rootfs) {
+            crust_runc::logging::warn(&format!("unmount under the rootfs: {e}"));
+        }
+    }
     let hooks = st.config.hooks().as_ref();
     crust_runc::hooks::run_logged(
         "poststop",

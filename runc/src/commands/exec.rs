@@ -168,7 +168,22 @@ pub fn run(root: &Path, a: &ExecArgs) -> Result<i32> {
     } else {
         Some(super::foreground::block_signals()?)
     };
-    let req = spawn::exec_request(&st.config, process, st.init_pid, a.preserve_fds);
+    let mut req = spawn::exec_request(&st.config, process, st.init_pid, a.preserve_fds);
+    if let Some(s) = st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        // The filter `create` compiled; a state dir without it (older crust-runc) compiles.
+        let saved = crust_runc::state::load_seccomp(&crust_runc::state::dir(root, &a.id));
+        req.seccomp = Some(match saved {
+            Some(p) => p,
+            None => crust_runc::seccomp::compile(s)
+                .and_then(|f| f.program())
+                .context("linux.seccomp")?,
+        });
+    }
     let mut no_hooks = |_pid: i32| -> Result<(), String> { Ok(()) };
     let spawned = spawn::spawn(
         req,

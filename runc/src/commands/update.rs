@@ -166,7 +166,7 @@ pub fn run(root: &Path, a: &UpdateArgs) -> Result<i32> {
     merge(&mut current, flags_json(a)?);
     let resources: LinuxResources =
         crust_runc::config::parse_json(Path::new("resources"), current.to_string().as_bytes())?;
-    let full = crust_runc::config::cgroup_resources(&st.config, &resources)?;
+    let full = crust_runc::config::cgroup_resources(&resources);
     cg.apply(&full).context("apply resources")?;
     let mut linux = st.config.linux().clone().unwrap_or_default();
     linux.set_resources(Some(resources));

@@ -5,6 +5,12 @@
 //! the process joined its cgroups: [`prepare`] → [`mount_console`] (terminals) → [`pivot`]
 //! → [`finalize`].
 //!
+//! A container without a mount namespace of its own inherits the runtime's (runtime-spec):
+//! then [`prepare`] leaves the propagation of "/" and the rootfs alone and only mounts inside
+//! the rootfs, [`pivot`] is a chroot, and `delete` takes those mounts down again
+//! ([`unmount_under`]). Settings that would change mounts outside the rootfs
+//! (`root.readonly`, `linux.rootfsPropagation`) are refused then.
+//!
 //! Invariants:
 //! - Every path inside the rootfs (mount destinations, devices, /dev/console, masked and
 //!   read-only paths) is resolved inside the root, never through a symlink out of it
@@ -42,6 +48,8 @@ pub struct RootfsOptions {
     /// The container has its own user namespace (devices are bind-mounted from the host,
     /// sysfs without a netns is rbound from the host).
     pub in_user_ns: bool,
+    /// The container has no mount namespace of its own: it works in the runtime's.
+    pub runtime_mount_ns: bool,
 }
 
 /// Errors of rootfs preparation. Variants name the failed operation and carry the path
@@ -55,6 +63,9 @@ pub enum RootfsError {
         #[source]
         source: std::io::Error,
     },
+    /// A setting needs the container's own mount namespace.
+    #[error("{0} needs a mount namespace (linux.namespaces has none, so the container shares the runtime's)")]
+    NeedsMountNs(&'static str),
     /// `linux.rootfsPropagation` is not a propagation word.
     #[error("linux.rootfsPropagation {0:?} is not one of shared, slave, private, unbindable (or r-prefixed)")]
     InvalidRootfsPropagation(String),
@@ -207,8 +218,14 @@ fn is_dev(p: &Path) -> bool {
 }
 
 /// Validates everything [`prepare`] will use, before anything changes.
-fn validate(spec: &Spec) -> Result<(), RootfsError> {
-    rootfs_propagation(spec)?;
+fn validate(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
+    if rootfs_propagation(spec)?.is_some() && opts.runtime_mount_ns {
+        return Err(RootfsError::NeedsMountNs("linux.rootfsPropagation"));
+    }
+    let readonly = spec.root().as_ref().and_then(|r| r.readonly());
+    if readonly == Some(true) && opts.runtime_mount_ns {
+        return Err(RootfsError::NeedsMountNs("root.readonly"));
+    }
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
         let destination = m.destination();
         let invalid = |reason: String| RootfsError::InvalidMount {
@@ -263,7 +280,7 @@ fn prepare_inner(
     resolver: Resolver,
     before_cgroup_mount: &mut dyn FnMut() -> Result<(), RootfsError>,
 ) -> Result<(), RootfsError> {
-    validate(spec)?;
+    validate(spec, opts)?;
     let rootfs = std::fs::canonicalize(rootfs).map_err(|source| RootfsError::Rootfs {
         path: rootfs.to_path_buf(),
         source,
@@ -274,24 +291,9 @@ fn prepare_inner(
             source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
         });
     }
-    let flag = rootfs_propagation(spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-    let prop_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RootfsError::Propagation { path, source }
-    };
-    mount::sys_mount(None, OsStr::new("/"), None, flag, None).map_err(prop_err(Path::new("/")))?;
-    make_parent_private(&rootfs)?;
-    mount::sys_mount(
-        Some(rootfs.as_os_str()),
-        rootfs.as_os_str(),
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )
-    .map_err(|source| RootfsError::BindRootfs {
-        path: rootfs.clone(),
-        source,
-    })?;
+    if !opts.runtime_mount_ns {
+        enter_own_mount_ns(spec, &rootfs)?;
+    }
     let root_fd = resolve::open_dir_path(&rootfs).map_err(|source| RootfsError::Rootfs {
         path: rootfs.clone(),
         source,
@@ -315,6 +317,35 @@ fn prepare_inner(
         devices::create_symlinks(&root_fd, resolver)?;
     }
     Ok(())
+}
+
+/// In the container's own mount namespace: the propagation of "/" (rslave, or the requested
+/// one; an unbindable "/" only after pivot, as the rootfs self-bind needs a bindable
+/// parent), a private parent, and the rootfs bound onto itself (pivot_root needs a mount).
+fn enter_own_mount_ns(spec: &Spec, rootfs: &Path) -> Result<(), RootfsError> {
+    let flag = match rootfs_propagation(spec)? {
+        Some(f) if f & libc::MS_UNBINDABLE != 0 => libc::MS_PRIVATE | (f & libc::MS_REC),
+        Some(f) => f,
+        None => libc::MS_SLAVE | libc::MS_REC,
+    };
+    mount::sys_mount(None, OsStr::new("/"), None, flag, None).map_err(|source| {
+        RootfsError::Propagation {
+            path: "/".into(),
+            source,
+        }
+    })?;
+    make_parent_private(rootfs)?;
+    mount::sys_mount(
+        Some(rootfs.as_os_str()),
+        rootfs.as_os_str(),
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(|source| RootfsError::BindRootfs {
+        path: rootfs.to_path_buf(),
+        source,
+    })
 }
 
 /// Makes the mount holding `rootfs` private when it is shared: the self-bind must not
@@ -363,11 +394,42 @@ pub fn pivot(rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
         path: rootfs.to_path_buf(),
         source,
     })?;
-    if opts.no_pivot {
+    if opts.runtime_mount_ns {
+        // The runtime's mount table is the host's: nothing may be moved or detached.
+        pivot::chroot_into(&rootfs)
+    } else if opts.no_pivot {
         pivot::move_root(&rootfs)
     } else {
         pivot::pivot_root(&rootfs)
     }
+}
+
+/// chroot(2) into `root` (an `exec` into a container without its own mount namespace).
+pub fn chroot(root: &Path) -> Result<(), RootfsError> {
+    pivot::chroot_into(root)
+}
+
+/// Lazily unmounts every mount under `rootfs` (not `rootfs` itself, which may be the
+/// caller's overlay) in the caller's mount namespace, deepest first: what a container
+/// without its own mount namespace mounted there.
+pub fn unmount_under(rootfs: &Path) -> Result<(), RootfsError> {
+    let mounts = mountinfo::read_self().map_err(|source| RootfsError::Propagation {
+        path: rootfs.to_path_buf(),
+        source,
+    })?;
+    // Children come after their parents in mountinfo.
+    for m in mounts.iter().rev() {
+        if m.mount_point == rootfs || !m.mount_point.starts_with(rootfs) {
+            continue;
+        }
+        let c = std::ffi::CString::new(m.mount_point.as_os_str().as_encoded_bytes());
+        if let Ok(c) = c {
+            // SAFETY: umount2 of a valid C string. A mount already gone with its parent
+            // (EINVAL/ENOENT) is fine.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) };
+        }
+    }
+    Ok(())
 }
 
 /// After pivot: rootfsPropagation on the new "/", read-only /dev (when its mount says

@@ -1,4 +1,5 @@
-//! Entering the rootfs: pivot_root(2) or, with `--no-pivot`, MS_MOVE + chroot(2).
+//! Entering the rootfs: pivot_root(2) or, with `--no-pivot`, MS_MOVE + chroot(2); a
+//! container in the runtime's mount namespace only chroots.
 //!
 //! Invariants: after [`pivot_root`] the old root is detached (made a slave first so the
 //! detach never propagates to the host) and the cwd is the new "/". [`move_root`] first
@@ -87,6 +88,19 @@ pub(crate) fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
         None,
     )
     .map_err(step("move rootfs onto /"))?;
+    // SAFETY: chroot to a valid C string.
+    check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(step("chroot"))?;
+    // SAFETY: chdir to a valid C string.
+    check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(step("chdir /"))
+}
+
+/// chroot(2) into `rootfs` without touching any mount: for a container that shares the
+/// runtime's mount namespace.
+pub(crate) fn chroot_into(rootfs: &Path) -> Result<(), RootfsError> {
+    let c = std::ffi::CString::new(rootfs.as_os_str().as_encoded_bytes())
+        .map_err(|_| step("rootfs path")(io::Error::from_raw_os_error(libc::EINVAL)))?;
+    // SAFETY: chdir and chroot with a valid C string.
+    check(unsafe { libc::chdir(c.as_ptr()) }).map_err(step("chdir to rootfs"))?;
     // SAFETY: chroot to a valid C string.
     check(unsafe { libc::chroot(c".".as_ptr()) }).map_err(step("chroot"))?;
     // SAFETY: chdir to a valid C string.

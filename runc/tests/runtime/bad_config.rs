@@ -9,11 +9,7 @@ fn expect_rejected(name: &str, edit: impl FnOnce(&mut Ctr), field: &str) {
     let mut c = Ctr::new(name, &["true"]);
     edit(&mut c);
     let o = c.create();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(field), "error does not name {field}: {err}");
-    assert!(!c.state_dir_exists(), "state dir left behind");
-    assert!(!c.cgroup_exists(), "cgroup left behind");
+    assert_create_failed(&c, &o, field);
 }
 
 #[test]

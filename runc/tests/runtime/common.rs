@@ -124,6 +124,17 @@ impl Ctr {
         }
     }
 
+    /// Adds a new user namespace mapping ids 0..size to host ids host..host+size.
+    pub fn add_user_ns(&mut self, host: u32, size: u32) {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": host, "size": size}]);
+        self.config["linux"]["uidMappings"] = map.clone();
+        self.config["linux"]["gidMappings"] = map;
+    }
+
     pub fn root(&self) -> PathBuf {
         self.tmp.path().join("state")
     }
@@ -272,6 +283,16 @@ pub fn gone(pid: i32) -> bool {
         }
         g
     })
+}
+
+/// Asserts that a `create` of `c` (its output `o`) failed with exit 1 and an error
+/// containing `what`, leaving neither state dir nor cgroup behind.
+pub fn assert_create_failed(c: &Ctr, o: &Output, what: &str) {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(what), "error does not say {what:?}: {err}");
+    assert!(!c.state_dir_exists(), "state dir left behind");
+    assert!(!c.cgroup_exists(), "cgroup left behind");
 }
 
 /// stdout + stderr of an output, for messages.

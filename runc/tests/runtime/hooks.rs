@@ -57,10 +57,15 @@ fn all_hooks_run_in_order_with_state() {
     assert!(st["pid"].as_i64().expect("pid") > 0);
     assert_eq!(st["annotations"]["org.test"], "yes");
     assert_eq!(st["bundle"], c.bundle().display().to_string());
-    let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{l}.poststop")).expect("state"))
-            .expect("json");
-    assert_eq!(st["status"], "stopped");
+    let status = |hook: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(format!("{l}.{hook}")).expect("state");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")["status"].clone()
+    };
+    // runtime-spec 1.0 (and runtime-tools' hooks_stdin): prestart hooks see "created".
+    assert_eq!(status("prestart"), "created");
+    assert_eq!(status("createRuntime"), "creating");
+    assert_eq!(status("poststart"), "running");
+    assert_eq!(status("poststop"), "stopped");
 }
 
 #[test]

@@ -124,3 +124,59 @@ fn json_log_on_failure() {
     assert!(v["msg"].as_str().expect("msg").contains("does not exist"));
     assert!(v["time"].is_string());
 }
+
+#[test]
+fn start_returns_when_the_program_runs() {
+    require_root!();
+    // A slow startContainer hook stands for everything between the release and the execve:
+    // `start` must not return before the program replaced the init (a signal sent right
+    // after it reaches the program, whose handlers are in place).
+    let mut c = Ctr::new("startexec", &["sleep", "1000"]);
+    c.config["hooks"] = serde_json::json!({
+        "startContainer": [{"path": "/bin/sleep", "args": ["sleep", "0.3"]}]
+    });
+    let o = c.create();
+    assert!(o.status.success(), "{}", text(&o));
+    let pid = c.state()["pid"].as_i64().expect("pid");
+    c.ok(&["start", &c.id]);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    assert_eq!(
+        cmdline, b"sleep\x001000\0",
+        "start returned before the execve"
+    );
+    assert_eq!(c.state()["status"], "running");
+}
+
+/// An allow-list profile of every syscall this libseccomp knows (as Docker's default is,
+/// some 350 rules): compiling and loading it takes the init measurable time.
+fn allow_list_profile() -> serde_json::Value {
+    let names: Vec<String> = (0..512)
+        .filter_map(|nr| libseccomp::ScmpSyscall::from(nr).get_name().ok())
+        .collect();
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    })
+}
+
+#[test]
+fn a_signal_right_after_start_reaches_the_programs_handler() {
+    require_root!();
+    // runtime-tools' killsig: the program traps TERM; `kill` follows `start` at once.
+    for i in 0..20 {
+        let mut c = Ctr::new(
+            "killsig",
+            &[
+                "sh",
+                "-c",
+                "trap 'touch /got-term; exit 0' TERM; sleep 10 & wait $!",
+            ],
+        );
+        c.config["linux"]["seccomp"] = allow_list_profile();
+        assert!(c.create().status.success());
+        c.ok(&["start", &c.id]);
+        c.ok(&["kill", &c.id, "TERM"]);
+        c.wait_status("stopped");
+        assert!(c.rootfs().join("got-term").exists(), "round {i}: TERM lost");
+    }
+}

@@ -76,12 +76,7 @@ fn user_namespace_mappings() {
             "cat /proc/self/uid_map /proc/self/gid_map; id -u",
         ],
     );
-    let ns = c.config["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("array");
-    ns.push(json!({"type": "user"}));
-    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c.add_user_ns(100000, 65536);
     let o = c.run();
     assert!(o.status.success(), "{}", text(&o));
     let out = stdout(&o);
@@ -113,12 +108,7 @@ fn namespaced_sysctl_is_set() {
 fn exec_joins_a_user_namespace_container() {
     require_root!();
     let mut c = Ctr::new("usernsexec", &["sleep", "1000"]);
-    c.config["linux"]["namespaces"]
-        .as_array_mut()
-        .expect("a")
-        .push(json!({"type": "user"}));
-    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    c.add_user_ns(200000, 65536);
     c.run_detached();
     let o = c.exec(&["sh", "-c", "id -u; cat /proc/self/uid_map"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -160,4 +150,81 @@ fn time_namespace_with_offsets() {
     assert!(out.starts_with("time:["), "{out}");
     assert!(!out.starts_with(&host_ns("time")), "{out}");
     assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
+}
+
+#[test]
+fn without_a_mount_namespace_the_runtimes_is_inherited() {
+    require_root!();
+    // runtime-spec: a namespace type not listed is the runtime's. The container is then
+    // chrooted into its rootfs; its mounts are made there and removed by delete.
+    let mut c = Ctr::new(
+        "nomntns",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/mnt; cat /marker; ls /proc/self/status",
+        ],
+    );
+    c.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
+    c.config["hostname"] = json!(null);
+    std::fs::write(c.rootfs().join("marker"), "in the rootfs\n").expect("marker");
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{}\nin the rootfs\n/proc/self/status\n", host_ns("mnt"))
+    );
+    let rootfs = c.rootfs().display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.contains(&format!("{rootfs}/")),
+        "mounts left under the rootfs: {mounts}"
+    );
+    // exec enters the same root.
+    let mut c = Ctr::new("nomntns-exec", &["sleep", "1000"]);
+    c.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
+    c.config["hostname"] = json!(null);
+    std::fs::write(c.rootfs().join("marker"), "exec in the rootfs\n").expect("marker");
+    c.run_detached();
+    let o = c.exec(&["cat", "/marker"]);
+    assert_eq!(stdout(&o), "exec in the rootfs\n", "{}", text(&o));
+    // Settings that would reach the runtime's mounts outside the rootfs are refused.
+    for (name, section, key, value) in [
+        ("nomntns-ro", "root", "readonly", json!(true)),
+        (
+            "nomntns-prop",
+            "linux",
+            "rootfsPropagation",
+            json!("shared"),
+        ),
+    ] {
+        let mut c = Ctr::new(name, &["true"]);
+        c.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
+        c.config["hostname"] = json!(null);
+        c.config[section][key] = value;
+        let o = c.create();
+        assert_eq!(o.status.code(), Some(1), "{key}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("needs a mount namespace"),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn rootfs_propagation_unbindable() {
+    require_root!();
+    let mut c = Ctr::new(
+        "unbindable",
+        &[
+            "sh",
+            "-c",
+            "grep -E '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / ' /proc/self/mountinfo",
+        ],
+    );
+    c.config["linux"]["rootfsPropagation"] = json!("unbindable");
+    let o = c.run();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains(" unbindable "), "{}", text(&o));
 }

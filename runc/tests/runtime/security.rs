@@ -151,3 +151,42 @@ fn seccomp_denies_with_chosen_errno() {
     );
     assert!(!c.rootfs().join("tmp/x").exists());
 }
+
+#[test]
+fn the_waiting_init_is_not_dumpable() {
+    require_root!();
+    // Between create and start the init holds host fds (the exec fifo); as runc's, it is
+    // non-dumpable, so a process of the container without CAP_SYS_PTRACE cannot reach its
+    // memory, environment or fds through /proc.
+    let c = Ctr::new("nodump", &["sleep", "1000"]);
+    assert!(c.create().status.success());
+    let o = c.exec(&[
+        "sh",
+        "-c",
+        "cat /proc/1/environ >/dev/null && echo readable; ls -l /proc/1/fd/ 2>&1 | grep -c -- '->'",
+    ]);
+    assert!(
+        !stdout(&o).contains("readable"),
+        "the container read the init's environ: {}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        stdout(&o).trim(),
+        "0",
+        "the init's fds were visible: {}",
+        text(&o)
+    );
+    // The program itself is dumpable again after execve.
+    c.ok(&["start", &c.id]);
+    let o = c.exec(&[
+        "sh",
+        "-c",
+        "cat /proc/1/environ >/dev/null && echo readable",
+    ]);
+    assert_eq!(stdout(&o), "readable\n", "{}", text(&o));
+}

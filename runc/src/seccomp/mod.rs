@@ -1,7 +1,9 @@
 //! OCI seccomp profile (`linux.seccomp`) to a BPF filter through libseccomp.
 //!
 //! Owns: validating a profile and compiling it into a libseccomp filter context
-//! ([`compile`]), and loading that filter into the calling thread ([`SeccompFilter::load`]).
+//! ([`compile`]), exporting it as the kernel program the container init installs
+//! ([`SeccompFilter::program`], see [`program`]), and loading a filter into the calling
+//! thread directly ([`SeccompFilter::load`], used by tests).
 //!
 //! Semantics follow runc 1.1:
 //! - `SCMP_ACT_KILL` is `KILL_THREAD`; `SCMP_ACT_ERRNO` / `SCMP_ACT_TRACE` use `errnoRet`
@@ -20,6 +22,10 @@
 //! field (`defaultAction`, `syscalls[i].action`, `architectures[i]`, ...); nothing is loaded
 //! until [`SeccompFilter::load`].
 
+mod program;
+
+pub use program::Program;
+
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
@@ -35,6 +41,9 @@ const MAX_ARG_INDEX: usize = 5;
 #[derive(Debug)]
 pub struct SeccompFilter {
     ctx: ScmpFilterContext,
+    /// `seccomp(2)` flags from `linux.seccomp.flags` (libseccomp applies its own copy of
+    /// them only in [`SeccompFilter::load`]; the exported [`Program`] carries these).
+    flags: u32,
 }
 
 /// Errors of seccomp profile compilation and loading.
@@ -77,6 +86,12 @@ pub enum SeccompError {
     /// Loading the filter into the kernel failed.
     #[error("load seccomp filter")]
     Load(#[source] libseccomp::error::SeccompError),
+    /// An exported program has the wrong shape.
+    #[error("seccomp program: {0}")]
+    Program(String),
+    /// The kernel refused to install the exported program.
+    #[error("install seccomp filter")]
+    Install(#[source] std::io::Error),
 }
 
 fn unsupported(field: impl Into<String>, reason: impl Into<String>) -> SeccompError {
@@ -125,12 +140,22 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<SeccompFilter, SeccompError> {
         }
     }
 
+    let mut flags = 0;
     for (i, flag) in seccomp.flags().iter().flatten().enumerate() {
         let field = format!("flags[{i}]");
         let res = match flag {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => ctx.set_ctl_tsync(true),
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => ctx.set_ctl_log(true),
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => ctx.set_ctl_ssb(true),
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => {
+                flags |= program::FLAG_TSYNC;
+                ctx.set_ctl_tsync(true)
+            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => {
+                flags |= program::FLAG_LOG;
+                ctx.set_ctl_log(true)
+            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                flags |= program::FLAG_SPEC_ALLOW;
+                ctx.set_ctl_ssb(true)
+            }
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
                 return Err(unsupported(
                     field,
@@ -144,7 +169,7 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<SeccompFilter, SeccompError> {
     for (i, rule) in seccomp.syscalls().iter().flatten().enumerate() {
         add_syscall_rule(&mut ctx, rule, i, default_action)?;
     }
-    Ok(SeccompFilter { ctx })
+    Ok(SeccompFilter { ctx, flags })
 }
 
 impl SeccompFilter {
@@ -152,6 +177,11 @@ impl SeccompFilter {
     /// `SECCOMP_FILTER_FLAG_TSYNC`). Needs no_new_privs or CAP_SYS_ADMIN.
     pub fn load(&self) -> Result<(), SeccompError> {
         self.ctx.load().map_err(SeccompError::Load)
+    }
+
+    /// The kernel program and flags, for the container init to install.
+    pub fn program(&self) -> Result<Program, SeccompError> {
+        Program::new(self.bpf()?, self.flags)
     }
 
     /// The compiled BPF program (for `--debug` dumps and tests).
@@ -336,8 +366,18 @@ mod tests {
     }
 
     /// Forks, loads `filter` in the child, runs `probe` (returns an errno or 0) and reports.
-    /// Forking keeps the filter out of the test harness's threads.
+    /// Forking keeps the filter out of the test harness's threads. Every probe runs twice:
+    /// with libseccomp's own load and with the exported [`Program`] the init installs, which
+    /// must behave the same.
     fn run_in_child(filter: &SeccompFilter, probe: fn() -> i32) -> Outcome {
+        let program = filter.program().expect("export");
+        let by_libseccomp = run_loaded(&|| filter.load(), probe);
+        let by_program = run_loaded(&|| program.load(), probe);
+        assert_eq!(by_libseccomp, by_program, "exported program differs");
+        by_program
+    }
+
+    fn run_loaded(load: &dyn Fn() -> Result<(), SeccompError>, probe: fn() -> i32) -> Outcome {
         // SAFETY: the child only loads the filter, runs the probe and _exits; glibc's fork
         // resets allocator locks so the allocation inside libseccomp's load is safe.
         let pid = unsafe { libc::fork() };
@@ -345,7 +385,7 @@ mod tests {
         if pid == 0 {
             // SAFETY: prctl with constant arguments.
             unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-            let code = match filter.load() {
+            let code = match load() {
                 Ok(()) => probe(),
                 Err(_) => 250,
             };
@@ -573,12 +613,15 @@ mod tests {
         })))
         .expect("compiles");
         assert!(!f.bpf().expect("bpf").is_empty());
+        let p = serde_json::to_value(f.program().expect("program")).expect("json");
+        assert_eq!(p["flags"], program::FLAG_LOG | program::FLAG_SPEC_ALLOW);
         assert_eq!(run_in_child(&f, probe_getcwd), Outcome::Errno(5));
-        compile(&profile(serde_json::json!({
+        let f = compile(&profile(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]
         })))
         .expect("tsync compiles");
+        assert_eq!(run_in_child(&f, probe_getcwd), Outcome::Errno(0));
     }
 
     #[test]
