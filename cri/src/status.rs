@@ -17,6 +17,7 @@ pub fn code(kind: ErrorKind) -> Code {
         ErrorKind::PermissionDenied => Code::PermissionDenied,
         ErrorKind::DataLoss => Code::DataLoss,
         ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorKind::Unimplemented => Code::Unimplemented,
         ErrorKind::Internal => Code::Internal,
     }
 }

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     DataLoss,
     /// The operation did not finish in the time the caller allowed.
     DeadlineExceeded,
+    /// The operation is not implemented (a shim's checkpoint or restore).
+    Unimplemented,
     /// Anything else: a local I/O or database failure.
     Internal,
 }

@@ -156,8 +156,9 @@ fn ping(addr: SocketAddr) -> std::io::Result<String> {
     Ok(out)
 }
 
-fn ping_from(ns: &Path, addr: SocketAddr) -> String {
+async fn ping_from(ns: &Path, addr: SocketAddr) -> String {
     netns::run_in(ns, move || ping(addr))
+        .await
         .expect("enter netns")
         .expect("tcp exchange")
 }
@@ -209,7 +210,7 @@ async fn network_builtin_two_pods_exchange_tcp_v4_and_v6() {
 
     let server = serve_once(&a.netns, 8080);
     assert_eq!(
-        ping_from(&b.netns, SocketAddr::new(ip_a, 8080)),
+        ping_from(&b.netns, SocketAddr::new(ip_a, 8080)).await,
         "pong ping"
     );
     assert_eq!(server.join().unwrap(), ip_b.to_string());
@@ -218,7 +219,7 @@ async fn network_builtin_two_pods_exchange_tcp_v4_and_v6() {
     assert!(ip6_a.is_ipv6());
     let server = serve_once(&a.netns, 8081);
     assert_eq!(
-        ping_from(&b.netns, SocketAddr::new(ip6_a, 8081)),
+        ping_from(&b.netns, SocketAddr::new(ip6_a, 8081)).await,
         "pong ping"
     );
     server.join().unwrap();
@@ -489,7 +490,10 @@ async fn network_cni_bridge_host_local_portmap_and_watch() {
     m.check(&b).await.unwrap();
 
     let server = serve_once(&a.netns, 80);
-    assert_eq!(ping_from(&b.netns, SocketAddr::new(ip_a, 80)), "pong ping");
+    assert_eq!(
+        ping_from(&b.netns, SocketAddr::new(ip_a, 80)).await,
+        "pong ping"
+    );
     assert_eq!(server.join().unwrap(), ip_b.to_string());
     // hostPort through portmap, from the host via the CNI bridge's address.
     let gw = ra.ips[0].gateway.unwrap();

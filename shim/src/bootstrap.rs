@@ -2,7 +2,7 @@
 //!
 //! `start` (cwd = the bundle): finds the container's group — the pod's sandbox id from
 //! the spec annotations [`GROUP_ANNOTATIONS`], else the container id — and the group's
-//! socket `<state-dir>/s/<sha256(address/namespace/group)[..32]>.sock`. If a live shim
+//! socket ([`socket_path`], the daemon <-> shim contract's). If a live shim
 //! already listens there, its address is reused; otherwise the socket is bound here and
 //! handed (as fd 3) to a re-executed `serve` process in its own session. Either way the
 //! address `unix://<path>` is printed on stdout and written to `./address`.
@@ -17,15 +17,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use sha2::{Digest, Sha256};
-
 use crate::args::Args;
 
-/// Spec annotations naming the group (pod) a container's shim is shared by.
-pub const GROUP_ANNOTATIONS: [&str; 2] = [
-    "io.containerd.runc.v2.group",
-    "io.kubernetes.cri.sandbox-id",
-];
+pub use crust_shim_contract::GROUP_ANNOTATIONS;
 
 /// Errors of the bootstrap subcommands.
 #[derive(Debug, thiserror::Error)]
@@ -73,18 +67,9 @@ pub fn group_id(bundle: &Path, id: &str) -> Result<String, BootstrapError> {
     Ok(id.to_string())
 }
 
-/// Socket path of a group's shim.
+/// Socket path of a group's shim (the contract's [`crust_shim_contract::socket_path`]).
 pub fn socket_path(args: &Args, group: &str) -> PathBuf {
-    let mut h = Sha256::new();
-    h.update(args.address.as_bytes());
-    h.update(b"/");
-    h.update(args.namespace.as_bytes());
-    h.update(b"/");
-    h.update(group.as_bytes());
-    let hex = hex::encode(h.finalize());
-    args.state_dir
-        .join("s")
-        .join(format!("{}.sock", &hex[..32]))
+    crust_shim_contract::socket_path(&args.state_dir, &args.address, &args.namespace, group)
 }
 
 /// `start`: prints the address of the group's shim, starting one if needed.
@@ -95,7 +80,7 @@ pub fn start(args: &Args) -> Result<String, BootstrapError> {
     })?;
     let group = group_id(&bundle, &args.id)?;
     let sock = socket_path(args, &group);
-    if sock.as_os_str().len() > 107 {
+    if sock.as_os_str().len() > crust_shim_contract::MAX_SOCKET_PATH {
         return Err(BootstrapError::PathTooLong(sock));
     }
     let dir = sock.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -107,7 +92,7 @@ pub fn start(args: &Args) -> Result<String, BootstrapError> {
             path: dir.clone(),
             source,
         })?;
-    let address = format!("unix://{}", sock.display());
+    let address = crust_shim_contract::address(&sock);
 
     let listener = match UnixListener::bind(&sock) {
         Ok(l) => Some(l),
@@ -191,7 +176,7 @@ pub fn delete(args: &Args) -> Vec<u8> {
         .and_then(|b| serde_json::from_slice(&b).ok());
     let runtime = runtime.unwrap_or_else(|| crate::runtime::Runtime {
         binary: crate::runtime::find_binary(&args.runtime),
-        root: args.runtime_root().join(&args.namespace),
+        root: crust_shim_contract::runtime_state_root(&args.runtime_root(), &args.namespace),
         systemd_cgroup: false,
     });
     let mut cmd = Command::new(&runtime.binary);

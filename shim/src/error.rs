@@ -2,20 +2,12 @@
 //!
 //! Every failure of a Task request carries a [`Kind`] (not found, already exists, ...)
 //! decided where it is raised; [`ShimError::into_ttrpc`] turns it into the ttrpc status
-//! code containerd's `errdefs` understands.
+//! code of the daemon <-> shim contract's table ([`crust_shim_contract::Kind`], the codes
+//! containerd's `errdefs` understands too).
 
 use std::path::PathBuf;
 
-/// What kind of failure this is, as seen by the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    NotFound,
-    AlreadyExists,
-    InvalidArgument,
-    FailedPrecondition,
-    Unimplemented,
-    Internal,
-}
+pub use crust_shim_contract::Kind;
 
 /// Errors of the shim's Task service and its helpers.
 #[derive(Debug, thiserror::Error)]
@@ -83,15 +75,7 @@ impl ShimError {
 
     /// The ttrpc error sent to the client (the one place kinds become codes).
     pub fn into_ttrpc(self) -> ttrpc::Error {
-        let code = match self.kind() {
-            Kind::NotFound => ttrpc::Code::NOT_FOUND,
-            Kind::AlreadyExists => ttrpc::Code::ALREADY_EXISTS,
-            Kind::InvalidArgument => ttrpc::Code::INVALID_ARGUMENT,
-            Kind::FailedPrecondition => ttrpc::Code::FAILED_PRECONDITION,
-            Kind::Unimplemented => ttrpc::Code::UNIMPLEMENTED,
-            Kind::Internal => ttrpc::Code::INTERNAL,
-        };
-        ttrpc::Error::RpcStatus(ttrpc::get_status(code, self.to_string()))
+        self.kind().status(self.to_string())
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -24,4 +24,4 @@ pub mod stdio;
 pub mod task;
 pub mod tee;
 
-pub use task::control::{ATTACH_ANNOTATION, REOPEN_LOG_ANNOTATION};
+pub use crust_shim_contract::{ATTACH_ANNOTATION, REOPEN_LOG_ANNOTATION};

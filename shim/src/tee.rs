@@ -1,5 +1,6 @@
 //! Output tee for attach: a stream's raw bytes copied to subscriber FIFOs opened by the
-//! client (see /work/briefs/attach-contract.md, `io.crust.shim.attach`).
+//! client (the attach request of the daemon <-> shim contract,
+//! [`crust_shim_contract::ATTACH_ANNOTATION`]).
 //!
 //! [`Tee`] belongs to one output stream the shim copies (CRI log, or a terminal's output).
 //! The copy task hands every chunk to the log writer first and then to [`Tee::send`],

@@ -446,39 +446,5 @@ pub fn matches(labels: &BTreeMap<String, String>, selector: &HashMap<String, Str
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// No NamespaceOption is the CRI enum's zero value, POD, for pid too: the container
-    /// shares the pod's PID namespace, as with containerd (issue 13).
-    #[test]
-    fn no_namespace_options_means_pod() {
-        let c = |sc: Option<cri::LinuxContainerSecurityContext>| cri::ContainerConfig {
-            metadata: Some(cri::ContainerMetadata {
-                name: "c".into(),
-                attempt: 0,
-            }),
-            linux: Some(cri::LinuxContainerConfig {
-                security_context: sc,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        for sc in [None, Some(Default::default())] {
-            let n = container_spec(c(sc)).unwrap().security.namespaces;
-            assert_eq!(
-                (n.pid, n.network, n.ipc),
-                (NsMode::Pod, NsMode::Pod, NsMode::Pod)
-            );
-        }
-        let sc = cri::LinuxContainerSecurityContext {
-            namespace_options: Some(cri::NamespaceOption {
-                pid: cri::NamespaceMode::Container as i32,
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let n = container_spec(c(Some(sc))).unwrap().security.namespaces;
-        assert_eq!(n.pid, NsMode::Container);
-    }
-}
+#[path = "convert_tests.rs"]
+mod tests;

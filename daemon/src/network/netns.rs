@@ -73,7 +73,7 @@ pub async fn create(state_dir: &Path, pod_id: &str) -> Result<PathBuf> {
         .open(&path)
         .map_err(err)?;
     let target = path.clone();
-    let pinned = std::thread::spawn(move || -> std::io::Result<OwnedFd> {
+    let pinned = on_fresh_thread(move || -> std::io::Result<OwnedFd> {
         // This thread exists only to own the new namespace while it is pinned and a
         // netlink socket is opened in it; it exits right after, so the change of
         // namespace never leaks to another task.
@@ -89,8 +89,8 @@ pub async fn create(state_dir: &Path, pod_id: &str) -> Result<PathBuf> {
         // SAFETY: into_raw_fd hands over sole ownership of a valid open descriptor.
         Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
     })
-    .join()
-    .map_err(|_| err(std::io::Error::other("netns thread panicked")))
+    .await
+    .map_err(err)
     .and_then(|r| r.map_err(err));
     let socket = match pinned {
         Ok(s) => s,
@@ -172,7 +172,7 @@ pub fn list(state_dir: &Path) -> Vec<String> {
 
 /// Runs `f` on a fresh OS thread that has joined the network namespace at `path`, and
 /// returns its result. The thread ends with `f`, so no other code runs in the namespace.
-pub fn run_in<T, F>(path: &Path, f: F) -> Result<T>
+pub async fn run_in<T, F>(path: &Path, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
@@ -182,14 +182,33 @@ where
         source,
     };
     let ns = File::open(path).map_err(err)?;
-    std::thread::spawn(move || -> std::io::Result<T> {
+    on_fresh_thread(move || -> std::io::Result<T> {
         setns(&ns, CloneFlags::CLONE_NEWNET)?;
         drop(ns);
         Ok(f())
     })
-    .join()
-    .map_err(|_| err(std::io::Error::other("netns thread panicked")))?
+    .await
+    .map_err(err)?
     .map_err(err)
+}
+
+/// Runs `f` on a new OS thread that ends with it, and waits for its result without
+/// holding up the async worker. For work that changes the calling thread's namespaces
+/// (`unshare`, `setns`): the change dies with the thread and never reaches a thread that
+/// runs anything else. An error only if the thread could not be started or panicked.
+pub async fn on_fresh_thread<T, F>(f: F) -> std::io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("crust-ns".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })?;
+    rx.await
+        .map_err(|_| std::io::Error::other("namespace thread panicked"))
 }
 
 /// An rtnetlink handle whose socket lives in the network namespace at `path`. Must be
@@ -199,7 +218,8 @@ pub async fn netlink_in(path: &Path) -> Result<rtnetlink::Handle> {
         let socket = Socket::new(NETLINK_ROUTE)?;
         // SAFETY: into_raw_fd hands over sole ownership of a valid open descriptor.
         Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
-    })?
+    })
+    .await?
     .map_err(|source| NetworkError::EnterNetns {
         path: path.to_path_buf(),
         source,
@@ -235,4 +255,33 @@ pub fn netlink_host() -> std::io::Result<rtnetlink::Handle> {
     let (conn, handle, _) = rtnetlink::new_connection()?;
     tokio::spawn(conn);
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::on_fresh_thread;
+
+    /// The thread's work may wait on a task of the same runtime: awaiting it leaves the
+    /// worker free (a `join()` on the worker, as before, starves that task and the work
+    /// times out).
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_for_the_thread_leaves_the_worker_free() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = tokio::spawn(async move {
+            tx.send(7).unwrap();
+        });
+        let got = on_fresh_thread(move || rx.recv_timeout(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(got, Ok(7));
+        sender.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_panic_on_the_thread_is_an_error() {
+        let r = on_fresh_thread(|| -> u8 { panic!("boom") }).await;
+        assert!(r.is_err());
+    }
 }

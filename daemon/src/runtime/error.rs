@@ -134,6 +134,16 @@ pub enum RuntimeError {
     /// Unsupported feature.
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// Work handed to a blocking thread panicked there.
+    #[error("{op} {id}: the blocking task failed: {message}")]
+    Blocking {
+        /// What was being done.
+        op: &'static str,
+        /// The container or pod id.
+        id: String,
+        /// The join error.
+        message: String,
+    },
     /// Port-forward could not reach the port in the pod.
     #[error("port-forward to port {port} of pod {pod}")]
     PortForward {
@@ -180,7 +190,8 @@ impl Kind for RuntimeError {
             RuntimeError::Io { .. }
             | RuntimeError::Metadata(_)
             | RuntimeError::ShimStart { .. }
-            | RuntimeError::PodInit { .. } => ErrorKind::Internal,
+            | RuntimeError::PodInit { .. }
+            | RuntimeError::Blocking { .. } => ErrorKind::Internal,
         }
     }
 }

@@ -40,7 +40,7 @@ use shim::{Shim, ShimConfig};
 pub use types::*;
 
 use crate::images::{Images, Inflight};
-use crate::metadata::{Metadata, Read as _, Table};
+use crate::metadata::{Change, Read as _, Table, Writer};
 use crate::network::NetworkManager;
 
 /// Runtime settings.
@@ -68,9 +68,11 @@ struct Store {
 pub struct Runtime {
     cfg: RuntimeConfig,
     images: Arc<Images>,
-    meta: Arc<Metadata>,
+    writer: Writer,
     network: Option<Arc<NetworkManager>>,
-    store: Mutex<Store>,
+    /// Shared with the metadata writer thread, which applies each commit here in commit
+    /// order (see [`Runtime::commit`]).
+    store: Arc<Mutex<Store>>,
     shims: tokio::sync::Mutex<BTreeMap<String, Shim>>,
     events: broadcast::Sender<ContainerEvent>,
     locks: Inflight,
@@ -132,12 +134,13 @@ impl Runtime {
             std::fs::create_dir_all(&p).map_err(error::io("create", &p))?;
         }
         let (events, _) = broadcast::channel(1024);
+        let writer = Writer::start(meta)?;
         Ok(Arc::new(Runtime {
             cfg,
             images,
-            meta,
+            writer,
             network,
-            store: Mutex::new(store),
+            store: Arc::new(Mutex::new(store)),
             shims: tokio::sync::Mutex::new(BTreeMap::new()),
             events,
             locks: Inflight::default(),
@@ -200,52 +203,73 @@ impl Runtime {
             .ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))
     }
 
-    fn save_pod(&self, rec: &PodRecord) -> Result<()> {
-        self.meta.write::<_, RuntimeError>(|tx| {
-            tx.put_json(Table::Pods, &rec.id, rec)?;
-            Ok(())
-        })?;
-        self.lock().pods.insert(rec.id.clone(), rec.clone());
-        Ok(())
+    /// Commits `changes` through the group-commit writer (off the async workers, one fsync
+    /// for every change that arrives while another commit runs), then applies `mirror` to
+    /// the in-memory records on the writer thread, so memory changes in commit order.
+    async fn commit(
+        &self,
+        changes: Vec<Change>,
+        mirror: impl FnOnce(&mut Store) + Send + 'static,
+    ) -> Result<()> {
+        let store = self.store.clone();
+        let then = move || mirror(&mut store.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(self.writer.commit_then(changes, then).await?)
     }
 
-    fn save_container(&self, rec: &ContainerRecord) -> Result<()> {
-        self.meta.write::<_, RuntimeError>(|tx| {
-            tx.put_json(Table::Containers, &rec.id, rec)?;
-            Ok(())
-        })?;
-        self.lock().containers.insert(rec.id.clone(), rec.clone());
-        Ok(())
+    async fn save_pod(&self, rec: &PodRecord) -> Result<()> {
+        let put = Change::put_json(Table::Pods, &rec.id, rec)?;
+        let rec = rec.clone();
+        self.commit(vec![put], move |st| {
+            st.pods.insert(rec.id.clone(), rec);
+        })
+        .await
+    }
+
+    async fn save_container(&self, rec: &ContainerRecord) -> Result<()> {
+        let put = Change::put_json(Table::Containers, &rec.id, rec)?;
+        let rec = rec.clone();
+        self.commit(vec![put], move |st| {
+            st.containers.insert(rec.id.clone(), rec);
+        })
+        .await
     }
 
     /// Applies `f` to the stored container `id` and persists it.
-    fn update_container(
+    async fn update_container(
         &self,
         id: &str,
         f: impl FnOnce(&mut ContainerRecord),
     ) -> Result<ContainerRecord> {
         let mut rec = self.container(id)?;
         f(&mut rec);
-        self.save_container(&rec)?;
+        self.save_container(&rec).await?;
         Ok(rec)
     }
 
-    fn forget_container(&self, id: &str) -> Result<()> {
-        self.meta.write::<_, RuntimeError>(|tx| {
-            tx.delete(Table::Containers, id)?;
-            Ok(())
-        })?;
-        self.lock().containers.remove(id);
+    async fn forget_container(&self, id: &str) -> Result<()> {
+        let key = id.to_string();
+        let delete = Change::Delete {
+            table: Table::Containers,
+            key: key.clone(),
+        };
+        self.commit(vec![delete], move |st| {
+            st.containers.remove(&key);
+        })
+        .await?;
         self.forget_cpu_sample(id);
         Ok(())
     }
 
-    fn forget_pod(&self, id: &str) -> Result<()> {
-        self.meta.write::<_, RuntimeError>(|tx| {
-            tx.delete(Table::Pods, id)?;
-            Ok(())
-        })?;
-        self.lock().pods.remove(id);
+    async fn forget_pod(&self, id: &str) -> Result<()> {
+        let key = id.to_string();
+        let delete = Change::Delete {
+            table: Table::Pods,
+            key: key.clone(),
+        };
+        self.commit(vec![delete], move |st| {
+            st.pods.remove(&key);
+        })
+        .await?;
         self.forget_cpu_sample(&format!("pod/{id}"));
         Ok(())
     }

@@ -34,7 +34,7 @@ impl Runtime {
                     tracing::warn!(pod = %p.id, "pod namespaces are gone: marking it not ready");
                     let mut q = p.clone();
                     q.state = PodState::NotReady;
-                    self.save_pod(&q)?;
+                    self.save_pod(&q).await?;
                 }
             } else if p.netns.is_some() && self.pod_containers(&p.id).is_empty() {
                 // Crashed in RunPodSandbox or StopPodSandbox: finish the teardown.
@@ -71,7 +71,8 @@ impl Runtime {
                     r.exit_code = 255;
                     r.reason = "Unknown".into();
                     r.message = "the pod's shim is gone".into();
-                })?;
+                })
+                .await?;
                 continue;
             };
             match shim.state(&c.id).await {
@@ -88,7 +89,8 @@ impl Runtime {
                                 status: st.exit_status,
                                 at,
                             },
-                        )?;
+                        )
+                        .await?;
                     }
                     Status::CREATED if c.state == ContainerState::Created => {}
                     _ => {
@@ -98,7 +100,8 @@ impl Runtime {
                                 r.state = ContainerState::Running;
                                 r.pid = st.pid;
                                 r.started_at = now();
-                            })?;
+                            })
+                            .await?;
                         }
                         self.watch_exit(shim, c.id.clone());
                     }
@@ -115,7 +118,8 @@ impl Runtime {
                                 status: 255,
                                 at: now(),
                             },
-                        )?;
+                        )
+                        .await?;
                     }
                 }
             }
@@ -206,7 +210,7 @@ impl Runtime {
     async fn kill_orphan_containers(&self, s: &Shim, address: &str) -> usize {
         let mut ids = std::collections::BTreeSet::new();
         for dir in [
-            self.cfg.shim.runtime_root.join(shim::NAMESPACE),
+            crust_shim_contract::runtime_state_root(&self.cfg.shim.runtime_root, shim::NAMESPACE),
             self.cfg.state.join("bundles"),
         ] {
             for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -1,21 +1,11 @@
 //! Pause/Resume, Update (resources, the CRI log reopen, attach), ResizePty, CloseIO.
 
-use std::collections::HashMap;
-
 use containerd_shim_protos::api;
 use containerd_shim_protos::events::task as ev;
+use crust_shim_contract::{AttachError, AttachRequest, ATTACH_ANNOTATION, REOPEN_LOG_ANNOTATION};
 
 use super::{ProcState, Service};
 use crate::error::{Result, ShimError};
-
-/// UpdateTaskRequest annotation asking the shim to reopen the container's CRI log file
-/// (kubelet's ReopenContainerLog after it rotated the file). Value ignored.
-pub const REOPEN_LOG_ANNOTATION: &str = "io.crust.shim.reopen-log";
-
-/// UpdateTaskRequest annotation subscribing FIFOs to the container's output (attach):
-/// JSON `{"stdout":"<fifo>","stderr":"<fifo>"}`, either key optional. The FIFOs' read
-/// ends must be open already. See [`crate::tee`].
-pub const ATTACH_ANNOTATION: &str = "io.crust.shim.attach";
 
 impl Service {
     pub(super) async fn do_pause(&self, id: &str, pause: bool) -> Result<()> {
@@ -62,24 +52,17 @@ impl Service {
         Ok(())
     }
 
-    /// Subscribes the FIFOs named in an attach annotation to the init's output. Checks
-    /// everything before opening anything; on failure every FIFO opened is closed.
+    /// Subscribes the FIFOs named in an attach annotation ([`AttachRequest`]) to the
+    /// init's output (see [`crate::tee`]). Checks everything before opening anything; on
+    /// failure every FIFO opened is closed.
     fn attach(&self, id: &str, value: &str) -> Result<()> {
-        let want: HashMap<String, String> =
-            serde_json::from_str(value).map_err(|e| ShimError::Decode {
+        let want = AttachRequest::decode(value).map_err(|e| match e {
+            AttachError::Decode(message) => ShimError::Decode {
                 what: "attach annotation",
-                message: e.to_string(),
-            })?;
-        if let Some(k) = want.keys().find(|k| *k != "stdout" && *k != "stderr") {
-            return Err(ShimError::InvalidRequest(format!(
-                "attach annotation: unknown stream {k:?}"
-            )));
-        }
-        if want.is_empty() {
-            return Err(ShimError::InvalidRequest(
-                "attach annotation names no stream".into(),
-            ));
-        }
+                message,
+            },
+            AttachError::Empty => ShimError::InvalidRequest(e.to_string()),
+        })?;
         let tees = {
             let st = self.lock();
             let p = &st.container(id)?.init;
@@ -93,8 +76,7 @@ impl Service {
             p.stdio.tees.clone()
         };
         let mut picked = Vec::new();
-        for (i, name) in ["stdout", "stderr"].into_iter().enumerate() {
-            let Some(path) = want.get(name) else { continue };
+        for (i, path) in want.streams() {
             let tee =
                 tees[i]
                     .clone()

@@ -139,7 +139,7 @@ impl Service {
         };
         let runtime = Runtime {
             binary,
-            root: root.join(&cfg.namespace),
+            root: crust_shim_contract::runtime_state_root(&root, &cfg.namespace),
             systemd_cgroup: opts.systemd_cgroup,
         };
         let rec = serde_json::to_vec(&runtime).unwrap_or_default();

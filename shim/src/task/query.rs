@@ -102,7 +102,7 @@ impl Service {
     pub(super) fn do_connect(&self, id: &str) -> Result<api::ConnectResponse> {
         let mut r = api::ConnectResponse::new();
         r.shim_pid = std::process::id();
-        r.version = concat!("crust-shim ", env!("CARGO_PKG_VERSION")).into();
+        r.version = crust_shim_contract::version_string(env!("CARGO_PKG_VERSION"));
         if !id.is_empty() {
             r.task_pid = self.lock().container(id)?.init.pid.max(0) as u32;
         }

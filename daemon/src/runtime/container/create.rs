@@ -106,13 +106,22 @@ impl Runtime {
         let t0 = std::time::Instant::now();
         let id = new_id();
         let key = format!("ctr-{id}");
-        let mounts = self
-            .images
-            .prepare_rootfs(&key, image.id())
-            .map_err(|source| RuntimeError::Image {
-                image: spec.image.clone(),
-                source: Box::new(source),
-            })?;
+        // A metadata commit and directory creation: on a blocking thread.
+        let mounts = {
+            let (images, key, image_id) =
+                (self.images.clone(), key.clone(), image.id().to_string());
+            tokio::task::spawn_blocking(move || images.prepare_rootfs(&key, &image_id))
+                .await
+                .map_err(|e| RuntimeError::Blocking {
+                    op: "prepare snapshot",
+                    id: id.clone(),
+                    message: e.to_string(),
+                })?
+        }
+        .map_err(|source| RuntimeError::Image {
+            image: spec.image.clone(),
+            source: Box::new(source),
+        })?;
         let bundle = self.cfg.state.join("bundles").join(&id);
         let parent = if pod.cgroup_parent.starts_with('/') {
             pod.cgroup_parent.clone()
@@ -189,7 +198,7 @@ impl Runtime {
                 }
             }
             t[0] = t0.elapsed();
-            self.save_container(&rec)?;
+            self.save_container(&rec).await?;
             t[1] = t0.elapsed();
             let client = self.pod_shim(&pod.id).await?;
             t[2] = t0.elapsed();
@@ -206,9 +215,10 @@ impl Runtime {
         }
         .await;
         if let Err(e) = r {
-            let _ = self.forget_container(&id);
+            let _ = self.forget_container(&id).await;
             let _ = std::fs::remove_dir_all(&bundle);
-            let _ = self.images.snapshotter().remove(&key);
+            let snapshots = self.images.snapshotter();
+            let _ = tokio::task::spawn_blocking(move || snapshots.remove(&key)).await;
             return Err(e);
         }
         self.emit(&id, &pod.id, EventKind::Created);
@@ -231,7 +241,7 @@ impl Runtime {
         let mut pod = self.pod(pod_id)?;
         if pod.shim_address.as_deref() != Some(address.as_str()) {
             pod.shim_address = Some(address.clone());
-            self.save_pod(&pod)?;
+            self.save_pod(&pod).await?;
         }
         self.fresh_shim(pod_id, &address).await
     }

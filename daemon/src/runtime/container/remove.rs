@@ -5,7 +5,7 @@
 use std::process::Stdio;
 
 use crate::error::{ErrorKind, Kind as _};
-use crate::runtime::error::Result;
+use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::shim::NAMESPACE;
 use crate::runtime::types::{ContainerState, EventKind};
 use crate::runtime::Runtime;
@@ -60,18 +60,28 @@ impl Runtime {
                 break;
             }
         }
-        match self.images.snapshotter().remove(&rec.snapshot) {
+        let removed = {
+            let (snapshots, key) = (self.images.snapshotter(), rec.snapshot.clone());
+            tokio::task::spawn_blocking(move || snapshots.remove(&key))
+                .await
+                .map_err(|e| RuntimeError::Blocking {
+                    op: "remove snapshot",
+                    id: rec.id.clone(),
+                    message: e.to_string(),
+                })?
+        };
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(source) => {
-                return Err(crate::runtime::RuntimeError::Snapshot {
+                return Err(RuntimeError::Snapshot {
                     key: rec.snapshot.clone(),
                     source: Box::new(source),
                 })
             }
         }
         let _ = std::fs::remove_dir_all(&rec.bundle);
-        self.forget_container(&rec.id)?;
+        self.forget_container(&rec.id).await?;
         self.emit(&rec.id, &rec.pod_id, EventKind::Deleted);
         tracing::info!(container = %rec.id, "container removed");
         Ok(())

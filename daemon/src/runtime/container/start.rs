@@ -43,7 +43,8 @@ impl Runtime {
                     c.state = ContainerState::Running;
                     c.pid = pid;
                     c.started_at = started;
-                })?;
+                })
+                .await?;
                 self.emit(&rec.id, &pod.id, EventKind::Started);
                 self.watch_exit(shim, rec.id.clone());
                 tracing::info!(container = %rec.id, pid, "container started");
@@ -57,7 +58,8 @@ impl Runtime {
                     c.exit_code = START_ERROR_CODE;
                     c.reason = "StartError".into();
                     c.message = msg;
-                })?;
+                })
+                .await?;
                 self.emit(&rec.id, &pod.id, EventKind::Stopped);
                 Err(e)
             }
@@ -70,7 +72,7 @@ impl Runtime {
         tokio::spawn(async move {
             match shim.wait(&id, "").await {
                 Ok(exit) => {
-                    if let Err(e) = me.record_exit(&id, exit) {
+                    if let Err(e) = me.record_exit(&id, exit).await {
                         tracing::warn!(container = %id, error = %e, "record exit");
                     }
                 }
@@ -80,26 +82,28 @@ impl Runtime {
     }
 
     /// Records that `id` exited (once; later calls change nothing).
-    pub(in crate::runtime) fn record_exit(&self, id: &str, exit: Exit) -> Result<()> {
+    pub(in crate::runtime) async fn record_exit(&self, id: &str, exit: Exit) -> Result<()> {
         let rec = self.container(id)?;
         if matches!(rec.state, ContainerState::Exited) {
             return Ok(());
         }
         let oom = oom_killed(&rec.cgroup_path);
         let code = exit.status as i32;
-        let rec = self.update_container(id, |c| {
-            c.state = ContainerState::Exited;
-            c.finished_at = exit.at.max(c.started_at);
-            c.exit_code = code;
-            c.pid = 0;
-            c.reason = if oom {
-                "OOMKilled".into()
-            } else if code == 0 {
-                "Completed".into()
-            } else {
-                "Error".into()
-            };
-        })?;
+        let rec = self
+            .update_container(id, |c| {
+                c.state = ContainerState::Exited;
+                c.finished_at = exit.at.max(c.started_at);
+                c.exit_code = code;
+                c.pid = 0;
+                c.reason = if oom {
+                    "OOMKilled".into()
+                } else if code == 0 {
+                    "Completed".into()
+                } else {
+                    "Error".into()
+                };
+            })
+            .await?;
         self.emit(id, &rec.pod_id, EventKind::Stopped);
         tracing::info!(container = %id, code, reason = %rec.reason, "container exited");
         Ok(())

@@ -47,7 +47,8 @@ impl Runtime {
                 c.exit_code = 255;
                 c.reason = "Unknown".into();
                 c.message = "the pod's shim is gone".into();
-            })?;
+            })
+            .await?;
             return Ok(());
         };
         if rec.state == ContainerState::Running && timeout > 0 {
@@ -56,7 +57,7 @@ impl Runtime {
                 Ok(()) => {
                     let t = Duration::from_secs(timeout as u64);
                     if let Ok(Ok(exit)) = tokio::time::timeout(t, shim.wait(&rec.id, "")).await {
-                        return self.record_exit(&rec.id, exit);
+                        return self.record_exit(&rec.id, exit).await;
                     }
                 }
                 Err(e) => tracing::debug!(container = %rec.id, error = %e, "stop signal"),
@@ -66,7 +67,7 @@ impl Runtime {
             tracing::debug!(container = %rec.id, error = %e, "SIGKILL");
         }
         match tokio::time::timeout(KILL_WAIT, shim.wait(&rec.id, "")).await {
-            Ok(Ok(exit)) => self.record_exit(&rec.id, exit),
+            Ok(Ok(exit)) => self.record_exit(&rec.id, exit).await,
             Ok(Err(e)) => {
                 // The shim no longer knows the task: it is gone.
                 tracing::warn!(container = %rec.id, error = %e, "wait after SIGKILL");
@@ -77,6 +78,7 @@ impl Runtime {
                         at: now(),
                     },
                 )
+                .await
             }
             Err(_) => Err(RuntimeError::Timeout {
                 op: "stop container",

@@ -27,7 +27,8 @@ impl Runtime {
                 op: "update resources",
             });
         }
-        self.update_container(&rec.id, |c| c.spec.resources = r)?;
+        self.update_container(&rec.id, |c| c.spec.resources = r)
+            .await?;
         Ok(())
     }
 
@@ -46,7 +47,11 @@ impl Runtime {
             .shim(&rec.pod_id)
             .await?
             .ok_or_else(|| RuntimeError::PodNotReady(rec.pod_id.clone()))?;
-        shim.update(&rec.id, None, &[("io.crust.shim.reopen-log", "1")])
-            .await
+        shim.update(
+            &rec.id,
+            None,
+            &[(crust_shim_contract::REOPEN_LOG_ANNOTATION, "1")],
+        )
+        .await
     }
 }

@@ -1,7 +1,8 @@
 //! Attach (the CRI `Attach` behind crustd's streaming server): the caller's streams joined
 //! to a running container's main process without disturbing its CRI log.
 //!
-//! Output follows the attach contract with crust-shim (`io.crust.shim.attach`): crustd makes
+//! Output follows the attach request of the daemon <-> shim contract
+//! ([`crust_shim_contract::ATTACH_ANNOTATION`]): crustd makes
 //! FIFOs under `<state>/attach/<container>-<random>/`, opens their read ends, and asks the
 //! shim with an `Update` annotation to copy the container's raw output into them as well as
 //! into the log. The shim closes them when the stream ends; a reader that goes away is
@@ -13,6 +14,7 @@
 
 use std::path::PathBuf;
 
+use crust_shim_contract::{AttachRequest, ATTACH_ANNOTATION};
 use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 
@@ -21,9 +23,6 @@ use super::pipe::{
 };
 use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::{new_id, Runtime};
-
-/// The shim annotation that adds output subscribers (see the module docs).
-pub const ATTACH_ANNOTATION: &str = "io.crust.shim.attach";
 
 /// The FIFO directory of one attach; removed on drop.
 struct AttachDir(PathBuf);
@@ -46,7 +45,7 @@ impl Runtime {
             &new_id()[..12]
         )));
         std::fs::create_dir_all(&dir.0).map_err(io("create", &dir.0))?;
-        let mut subscribe = serde_json::Map::new();
+        let mut subscribe = AttachRequest::default();
         let mut readers: Vec<(pipe::Receiver, Output)> = Vec::new();
         // With a tty the container's only output stream is stdout.
         let wanted = [
@@ -58,11 +57,15 @@ impl Runtime {
             let p = dir.0.join(name);
             mkfifo(&p)?;
             readers.push((open_reader(&p)?, out));
-            subscribe.insert(name.into(), p.display().to_string().into());
+            let path = Some(p.display().to_string());
+            if name == "stdout" {
+                subscribe.stdout = path;
+            } else {
+                subscribe.stderr = path;
+            }
         }
         if !readers.is_empty() {
-            let json = serde_json::Value::Object(subscribe).to_string();
-            shim.update(&rec.id, None, &[(ATTACH_ANNOTATION, &json)])
+            shim.update(&rec.id, None, &[(ATTACH_ANNOTATION, &subscribe.encode())])
                 .await?;
         }
         drop(dir);

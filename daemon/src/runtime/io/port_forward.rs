@@ -53,6 +53,7 @@ impl Runtime {
         // run_in's short-lived thread, and the connect is a non-blocking one on tokio.
         let socket = match &pod.netns {
             Some(ns) => crate::network::netns::run_in(ns, TcpSocket::new_v4)
+                .await
                 .map_err(|source| RuntimeError::Network {
                     pod: pod.id.clone(),
                     source: Box::new(source),

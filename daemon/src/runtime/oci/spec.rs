@@ -167,7 +167,7 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value> {
     let mut annotations = json!({
         "io.kubernetes.cri.container-type": "container",
         "io.kubernetes.cri.container-name": s.name,
-        "io.kubernetes.cri.sandbox-id": p.id,
+        (crust_shim_contract::SANDBOX_ID_ANNOTATION): p.id,
         "io.kubernetes.cri.sandbox-name": p.spec.name,
         "io.kubernetes.cri.sandbox-namespace": p.spec.namespace,
         "io.kubernetes.cri.sandbox-uid": p.spec.uid,
@@ -266,3 +266,7 @@ mod tests {
         assert_eq!(e, ["PATH=/bin", "A=2", "B=3"]);
     }
 }
+
+#[cfg(test)]
+#[path = "spec_tests.rs"]
+mod table_tests;

@@ -33,7 +33,7 @@ fn pin(path: &Path) -> Result<()> {
 
 /// Creates and pins new IPC and/or UTS namespaces for `pod_id`, the UTS one with
 /// `hostname`. Returns the pins.
-pub fn pin_namespaces(
+pub async fn pin_namespaces(
     state: &Path,
     pod_id: &str,
     ipc: bool,
@@ -47,7 +47,7 @@ pub fn pin_namespaces(
         pin(p)?;
     }
     let (ip, up, host) = (ipc_path.clone(), uts_path.clone(), hostname.to_string());
-    let r = std::thread::spawn(move || -> std::io::Result<()> {
+    let r = crate::network::netns::on_fresh_thread(move || -> std::io::Result<()> {
         // This thread exists only to create the namespaces and pin them; it exits right
         // after, so the change of namespace never reaches a runtime thread.
         let mut flags = CloneFlags::empty();
@@ -82,8 +82,7 @@ pub fn pin_namespaces(
         }
         Ok(())
     })
-    .join()
-    .map_err(|_| std::io::Error::other("namespace thread panicked"))
+    .await
     .and_then(|r| r);
     if let Err(e) = r {
         // Only the pins made here: the PID namespace's pin (taken before) is how teardown
@@ -244,8 +243,8 @@ mod tests {
 
     /// A failed pin leaves the PID namespace's pin alone: teardown needs it to find the
     /// pod init (issue 13: each failed RunPodSandbox used to leak its init and cgroups).
-    #[test]
-    fn failed_pin_keeps_the_pid_pin() {
+    #[tokio::test]
+    async fn failed_pin_keeps_the_pid_pin() {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: needs root (unshare of UTS/IPC namespaces)");
             return;
@@ -255,7 +254,9 @@ mod tests {
         std::fs::create_dir_all(pid_pin.parent().unwrap()).unwrap();
         std::fs::write(&pid_pin, b"").unwrap();
         // 65 bytes: sethostname refuses it after both namespaces were made and pinned.
-        let e = pin_namespaces(state.path(), "p1", true, true, &"h".repeat(65)).unwrap_err();
+        let e = pin_namespaces(state.path(), "p1", true, true, &"h".repeat(65))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("pin ipc/uts"), "{e}");
         assert!(pid_pin.exists(), "the pid pin was removed");
         let dir = state.path().join("ns/p1");

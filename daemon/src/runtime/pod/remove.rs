@@ -25,7 +25,7 @@ impl Runtime {
         if rec.spec.cgroup_parent.is_empty() {
             remove_cgroup(&rec.cgroup_parent);
         }
-        self.forget_pod(&rec.id)?;
+        self.forget_pod(&rec.id).await?;
         tracing::info!(pod = %rec.id, "pod sandbox removed");
         Ok(())
     }

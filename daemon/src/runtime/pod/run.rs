@@ -99,7 +99,7 @@ impl Runtime {
         match self.setup_pod(&mut rec).await {
             Ok(()) => {
                 rec.state = PodState::Ready;
-                let saved = self.save_pod(&rec);
+                let saved = self.save_pod(&rec).await;
                 if let Err(e) = saved {
                     self.stop_shim(&id).await;
                     self.teardown_pod(&rec).await;
@@ -168,7 +168,8 @@ impl Runtime {
             s.namespaces.ipc != NsMode::Node,
             !host_net,
             &hostname,
-        )?;
+        )
+        .await?;
         rec.ipcns = ipc;
         rec.utsns = uts;
         files::write_files(rec, &hostname)?;

@@ -23,7 +23,7 @@ impl Runtime {
         }
         if rec.state != PodState::NotReady {
             rec.state = PodState::NotReady;
-            self.save_pod(&rec)?;
+            self.save_pod(&rec).await?;
         }
         tracing::info!(pod = %rec.id, "pod sandbox stopped");
         Ok(())

@@ -8,6 +8,8 @@ use containerd_shim_protos::api;
 use containerd_shim_protos::shim_async::TaskClient;
 use protobuf::well_known_types::any::Any;
 
+use crust_shim_contract::Kind;
+
 use crate::error::ErrorKind;
 use crate::runtime::error::{Result, RuntimeError};
 
@@ -32,27 +34,30 @@ fn ctx(timeout: Option<Duration>) -> ttrpc::context::Context {
 
 const CALL: Option<Duration> = Some(Duration::from_secs(60));
 
+/// The daemon's kind of a shim's error kind (the contract's table read the other way).
+fn kind(k: Kind) -> ErrorKind {
+    match k {
+        Kind::NotFound => ErrorKind::NotFound,
+        Kind::AlreadyExists => ErrorKind::AlreadyExists,
+        Kind::InvalidArgument => ErrorKind::InvalidArgument,
+        Kind::FailedPrecondition => ErrorKind::FailedPrecondition,
+        Kind::Unimplemented => ErrorKind::Unimplemented,
+        Kind::DeadlineExceeded => ErrorKind::DeadlineExceeded,
+        Kind::Unavailable => ErrorKind::Unavailable,
+        Kind::Internal => ErrorKind::Internal,
+    }
+}
+
 fn shim_err<'a>(op: &'static str, id: &'a str) -> impl FnOnce(ttrpc::Error) -> RuntimeError + 'a {
     move |e| {
-        let (code, message) = match &e {
-            ttrpc::Error::RpcStatus(s) => {
-                let code = match s.code() {
-                    ttrpc::Code::NOT_FOUND => ErrorKind::NotFound,
-                    ttrpc::Code::ALREADY_EXISTS => ErrorKind::AlreadyExists,
-                    ttrpc::Code::INVALID_ARGUMENT => ErrorKind::InvalidArgument,
-                    ttrpc::Code::FAILED_PRECONDITION => ErrorKind::FailedPrecondition,
-                    ttrpc::Code::DEADLINE_EXCEEDED => ErrorKind::DeadlineExceeded,
-                    ttrpc::Code::UNAVAILABLE => ErrorKind::Unavailable,
-                    _ => ErrorKind::Internal,
-                };
-                (code, s.message().to_string())
-            }
-            other => (ErrorKind::Unavailable, other.to_string()),
+        let message = match &e {
+            ttrpc::Error::RpcStatus(s) => s.message().to_string(),
+            other => other.to_string(),
         };
         RuntimeError::Shim {
             op,
             id: id.to_string(),
-            code,
+            code: kind(Kind::of_error(&e)),
             message,
         }
     }
@@ -78,7 +83,8 @@ impl Shim {
         })
     }
 
-    /// The shim's pid (checks it is alive).
+    /// The shim's pid (checks it is alive and speaks this crustd's version of the
+    /// daemon <-> shim contract: else FailedPrecondition).
     pub async fn ping(&self, id: &str) -> Result<u32> {
         // An empty id asks only for the shim's pid: a liveness check.
         let r = api::ConnectRequest::new();
@@ -87,6 +93,12 @@ impl Shim {
             .connect(ctx(Some(Duration::from_secs(5))), &r)
             .await
             .map_err(shim_err("connect", id))?;
+        crust_shim_contract::check_version(&c.version).map_err(|message| RuntimeError::Shim {
+            op: "connect",
+            id: id.to_string(),
+            code: ErrorKind::FailedPrecondition,
+            message,
+        })?;
         Ok(c.shim_pid)
     }
 
@@ -306,5 +318,31 @@ impl Shim {
             .client
             .shutdown(ctx(Some(Duration::from_secs(5))), &r)
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind as _;
+
+    #[test]
+    fn every_shim_kind_keeps_its_kind_in_crustd() {
+        // The shim's Unimplemented used to arrive as Internal.
+        for (k, want) in [
+            (Kind::NotFound, ErrorKind::NotFound),
+            (Kind::AlreadyExists, ErrorKind::AlreadyExists),
+            (Kind::InvalidArgument, ErrorKind::InvalidArgument),
+            (Kind::FailedPrecondition, ErrorKind::FailedPrecondition),
+            (Kind::Unimplemented, ErrorKind::Unimplemented),
+            (Kind::DeadlineExceeded, ErrorKind::DeadlineExceeded),
+            (Kind::Unavailable, ErrorKind::Unavailable),
+            (Kind::Internal, ErrorKind::Internal),
+        ] {
+            let e = shim_err("op", "c1")(k.status("m"));
+            assert_eq!(e.kind(), want, "{k:?}");
+        }
+        let e = shim_err("op", "c1")(ttrpc::Error::LocalClosed);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
     }
 }

@@ -25,24 +25,15 @@ pub struct ShimConfig {
     pub address: String,
 }
 
-/// The address of `pod_id`'s shim, as the shim's `start` bootstrap derives it:
-/// `unix://<state-dir>/s/<sha256(address/namespace/pod)[..32]>.sock`.
+/// The address of `pod_id`'s shim, as the shim's `start` bootstrap derives it (the
+/// contract's [`crust_shim_contract::socket_path`] with the pod id as group).
 pub fn address_for(cfg: &ShimConfig, pod_id: &str) -> String {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    h.update(cfg.address.as_bytes());
-    h.update(b"/");
-    h.update(NAMESPACE.as_bytes());
-    h.update(b"/");
-    h.update(pod_id.as_bytes());
-    let hex = hex::encode(h.finalize());
-    format!(
-        "unix://{}",
-        cfg.state_dir
-            .join("s")
-            .join(format!("{}.sock", &hex[..32]))
-            .display()
-    )
+    crust_shim_contract::address(&crust_shim_contract::socket_path(
+        &cfg.state_dir,
+        &cfg.address,
+        NAMESPACE,
+        pod_id,
+    ))
 }
 
 /// Launches `pod_id`'s shim daemon and returns its address without waiting for it to
@@ -62,10 +53,14 @@ pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
         id: pod_id.into(),
         message: format!("{what} {}: {e}", sock.display()),
     };
-    if sock.as_os_str().len() > 107 {
+    if sock.as_os_str().len() > crust_shim_contract::MAX_SOCKET_PATH {
         return Err(RuntimeError::ShimStart {
             id: pod_id.into(),
-            message: format!("socket path {} is longer than 107 bytes", sock.display()),
+            message: format!(
+                "socket path {} is longer than {} bytes",
+                sock.display(),
+                crust_shim_contract::MAX_SOCKET_PATH
+            ),
         });
     }
     if let Some(dir) = sock.parent() {

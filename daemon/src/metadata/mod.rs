@@ -12,6 +12,9 @@
 //!   using it. An entry at 0 is removed; what nothing references is garbage;
 //! - `pods`: pod sandbox id → JSON `runtime::PodRecord` (its own `version` field);
 //! - `containers`: container id → JSON `runtime::ContainerRecord` (its own `version`).
+//!
+//! Pod and container records are written through [`Writer`] (group commit on one thread);
+//! everything else through [`Metadata::write`].
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +23,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{ErrorKind, Kind};
+
+mod writer;
+pub use writer::{Change, Writer};
 
 /// redb page cache size.
 const CACHE_BYTES: usize = 2 * 1024 * 1024;
@@ -85,6 +91,12 @@ pub enum Error {
     /// A transaction failed.
     #[error("metadata transaction")]
     Db(#[source] Box<redb::Error>),
+    /// The group-commit thread could not be started.
+    #[error("starting the metadata writer thread")]
+    Writer(#[source] std::io::Error),
+    /// The group-commit thread is gone (it only exits when crustd shuts down).
+    #[error("the metadata writer has stopped")]
+    WriterGone,
     /// A record did not decode.
     #[error("metadata record {key} in {table:?} is corrupt")]
     Decode {
