@@ -39,6 +39,9 @@ pub enum Error {
     Serve(#[source] tonic::transport::Error),
 }
 
+/// Largest gRPC message crustd reads or writes (kubelet's CRI client limit).
+pub const MAX_MSG: usize = 16 * 1024 * 1024;
+
 /// Every service crustd serves, over the core services; `streaming` serves the URLs of
 /// Exec, Attach and PortForward.
 pub fn router(
@@ -46,7 +49,6 @@ pub fn router(
     runtime: Arc<Runtime>,
     streaming: Option<StreamingServer>,
 ) -> tonic::transport::server::Router {
-    const MAX_MSG: usize = 16 * 1024 * 1024;
     // h2's default max frame size and header table size are kept: the authority adapter
     // (`authority`) frames and decodes with them.
     tonic::transport::Server::builder()

@@ -13,6 +13,7 @@ pub mod error;
 pub mod images;
 pub mod metadata;
 pub mod network;
+pub mod perms;
 pub mod runtime;
 pub mod snapshots;
 

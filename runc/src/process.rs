@@ -276,11 +276,21 @@ pub fn set_no_new_privs() -> Result<(), ProcessError> {
 /// The process environment, with HOME (from the container's /etc/passwd, else "/") and PATH
 /// defaults added as runc does. Call after pivot.
 pub fn environment(process: &Process) -> Vec<String> {
+    environment_with(process, Path::new("/etc/passwd"))
+}
+
+/// The largest passwd file looked at for HOME.
+const PASSWD_CAP: u64 = 4 << 20;
+
+/// [`environment`] with the passwd file at `passwd`. The container controls that file: it
+/// is read only when it is a regular file of at most [`PASSWD_CAP`] bytes, opened with
+/// O_NONBLOCK, so a FIFO or a device there (or a symlink to one) cannot block or exhaust
+/// the init or an exec.
+fn environment_with(process: &Process, passwd: &Path) -> Vec<String> {
     let mut env = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         let uid = process.user().uid();
-        let home = std::fs::read_to_string("/etc/passwd")
-            .ok()
+        let home = small_regular_file(passwd)
             .and_then(|p| {
                 p.lines().find_map(|l| {
                     let f: Vec<&str> = l.split(':').collect();
@@ -291,6 +301,28 @@ pub fn environment(process: &Process) -> Vec<String> {
         env.push(format!("HOME={home}"));
     }
     env
+}
+
+/// The text of `path` if it is a regular file of at most [`PASSWD_CAP`] bytes.
+fn small_regular_file(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // stat first: opening a device may have effects of its own.
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    let m = f.metadata().ok()?; // it may have been replaced since the stat
+    if !m.is_file() || m.len() > PASSWD_CAP {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.take(PASSWD_CAP).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Resolves `args[0]` through PATH from `env` (inside the container, after pivot).
@@ -452,4 +484,58 @@ pub fn finalize(
     }
     reset_signals();
     Ok(Exec { path, args, env })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(uid: u32) -> Process {
+        let mut p = Process::default();
+        p.set_env(Some(vec!["PATH=/bin".into()]));
+        let mut u = oci_spec::runtime::User::default();
+        u.set_uid(uid);
+        p.set_user(u);
+        p
+    }
+
+    fn home(p: &Process, passwd: &Path) -> String {
+        environment_with(p, passwd)
+            .into_iter()
+            .find_map(|e| e.strip_prefix("HOME=").map(String::from))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn home_comes_from_a_regular_passwd_only() {
+        let d = tempfile::tempdir().unwrap();
+        let pw = d.path().join("passwd");
+        std::fs::write(
+            &pw,
+            "root:x:0:0:root:/root:/bin/sh\nu:x:7:7::/home/u:/bin/sh\n",
+        )
+        .unwrap();
+        assert_eq!(home(&process(7), &pw), "/home/u");
+        assert_eq!(home(&process(8), &pw), "/");
+        // A FIFO nobody writes to (a container can make one): not opened, no hang.
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = process(0);
+        std::thread::spawn(move || {
+            let _ = tx.send(home(&p, &fifo));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(got.as_deref(), Ok("/"), "passwd as a FIFO");
+        // A symlink to an endless device: not read.
+        let zero = d.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert_eq!(home(&process(0), &zero), "/");
+        // Too large.
+        let big = d.path().join("big");
+        let mut text = "root:x:0:0:root:/root:/bin/sh\n".to_string().into_bytes();
+        text.resize((PASSWD_CAP + 1) as usize, b'#');
+        std::fs::write(&big, text).unwrap();
+        assert_eq!(home(&process(0), &big), "/");
+    }
 }

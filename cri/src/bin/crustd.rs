@@ -139,7 +139,7 @@ async fn run(args: Args, cfg: Config) -> anyhow::Result<()> {
         .map(|l| PathBuf::from(l.strip_prefix("unix://").unwrap_or(&l)))
         .or(cfg.listen)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_LISTEN));
-    std::fs::create_dir_all(&state)
+    crust_daemon::perms::dir(&state, crust_daemon::perms::TOP)
         .with_context(|| format!("create state dir {}", state.display()))?;
     let registry = cfg.registry;
     let (cfg_runtime, cfg_network, cfg_streaming) = (cfg.runtime, cfg.network, cfg.streaming);

@@ -18,10 +18,13 @@ pub async fn exec_sync(
     r: cri::ExecSyncRequest,
 ) -> Result<cri::ExecSyncResponse, Status> {
     let timeout = Duration::from_secs(r.timeout.max(0) as u64);
-    let out = rt
+    let mut out = rt
         .exec_sync(&r.container_id, r.cmd, timeout)
         .await
         .map_err(from_error)?;
+    // Truncated, not refused, when both streams together would not fit one answer (the
+    // 64 bytes are the message's own: field tags, lengths, the exit code).
+    out.truncate_to(crate::server::MAX_MSG - 64);
     Ok(cri::ExecSyncResponse {
         stdout: out.stdout,
         stderr: out.stderr,

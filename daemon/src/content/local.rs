@@ -37,6 +37,7 @@ impl LocalStore {
     pub fn open(root: &Path) -> Result<Self, Error> {
         let blobs = root.join("blobs").join("sha256");
         let ingest = root.join("ingest");
+        crate::perms::dir(root, crate::perms::PRIVATE_DIR).map_err(io_err("create", root))?;
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
         fs::create_dir_all(&ingest).map_err(io_err("create", &ingest))?;
         let seed = std::time::SystemTime::now()

@@ -281,7 +281,7 @@ impl Images {
     /// Opens (creating) the image store under `root` (`content/`, `snapshots/`,
     /// `meta.redb`) and removes crash leftovers.
     pub fn open(root: &Path, registry: RegistryConfig) -> Result<Self, Error> {
-        std::fs::create_dir_all(root).map_err(|source| Error::Io {
+        crate::perms::dir(root, crate::perms::TOP).map_err(|source| Error::Io {
             op: "create",
             path: root.into(),
             source,

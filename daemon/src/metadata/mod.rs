@@ -297,6 +297,8 @@ impl Metadata {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| open_err(e.into()))?;
+        // Container records hold their environment: owner only.
+        crate::perms::restrict_file(path).map_err(|e| open_err(e.into()))?;
         let me = Self { db: database };
         me.write(|tx| {
             for t in [

@@ -107,6 +107,18 @@ impl NetworkManager {
     /// Builds the manager and selects the backend from the conf dir. Must run inside a
     /// tokio runtime. Call [`Self::watch`] to follow conf dir changes.
     pub fn new(cfg: NetworkConfig) -> Result<Arc<Self>> {
+        for d in [
+            &cfg.cni.cache_dir,
+            &cfg.bridge.state_dir,
+            &cfg.state_dir.join("ns"),
+        ] {
+            crate::perms::dir(d, crate::perms::PRIVATE_DIR).map_err(|source| {
+                NetworkError::State {
+                    path: d.clone(),
+                    source,
+                }
+            })?;
+        }
         let bridge = Arc::new(Bridge::new(cfg.bridge.clone())?);
         let m = Arc::new(NetworkManager {
             cfg,
@@ -212,7 +224,27 @@ impl NetworkManager {
                 reason: format!("{} does not exist", req.netns.display()),
             });
         }
-        for m in &req.port_mappings {
+        for (i, m) in req.port_mappings.iter().enumerate() {
+            // The same host port (and address and protocol) twice: fine when it names the
+            // same container port (one rule), refused when it names another.
+            if let Some(o) = req.port_mappings[..i].iter().find(|o| {
+                o.host_port == m.host_port
+                    && o.protocol == m.protocol
+                    && o.host_ip.filter(|h| !h.is_unspecified())
+                        == m.host_ip.filter(|h| !h.is_unspecified())
+                    && o.container_port != m.container_port
+            }) {
+                return Err(NetworkError::InvalidArgument {
+                    what: format!("port mapping of pod {}", req.pod_id),
+                    reason: format!(
+                        "hostPort {}/{} maps to both containerPort {} and {}",
+                        m.host_port,
+                        m.protocol.as_str(),
+                        o.container_port,
+                        m.container_port
+                    ),
+                });
+            }
             if m.host_port == 0 || m.container_port == 0 {
                 return Err(NetworkError::InvalidArgument {
                     what: format!("port mapping of pod {}", req.pod_id),

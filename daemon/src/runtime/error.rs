@@ -75,6 +75,9 @@ pub enum RuntimeError {
         #[source]
         source: Box<crate::images::Error>,
     },
+    /// A file crustd needs from the image (e.g. /etc/passwd) could not be read.
+    #[error(transparent)]
+    ImageFile(#[from] crate::snapshots::view::ViewError),
     /// Snapshot removal or usage.
     #[error("snapshot {key}")]
     Snapshot {
@@ -180,6 +183,7 @@ impl Kind for RuntimeError {
             }
             RuntimeError::Image { source, .. } => source.kind(),
             RuntimeError::Snapshot { source, .. } => source.kind(),
+            RuntimeError::ImageFile(e) => e.kind(),
             RuntimeError::Network { source, .. } => source.kind(),
             RuntimeError::Shim { code, .. } => *code,
             RuntimeError::Timeout { .. } => ErrorKind::DeadlineExceeded,

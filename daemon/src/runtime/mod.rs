@@ -129,9 +129,9 @@ impl Runtime {
             }
             store.containers.insert(id, rec);
         }
-        for d in ["pods", "bundles", "shims", "runc", "exec"] {
+        for d in ["pods", "bundles", "shims", "runc", "exec", "attach"] {
             let p = cfg.state.join(d);
-            std::fs::create_dir_all(&p).map_err(error::io("create", &p))?;
+            crate::perms::dir(&p, crate::perms::PRIVATE_DIR).map_err(error::io("create", &p))?;
         }
         let (events, _) = broadcast::channel(1024);
         let writer = Writer::start(meta)?;

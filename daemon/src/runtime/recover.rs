@@ -268,6 +268,19 @@ impl Runtime {
                 }
             }
         }
+        // FIFO directories of exec and attach sessions: the shim has its ends once a session
+        // started, and no session outlives the crustd that opened it, so every entry is a
+        // leftover of a crash between mkfifo and the shim opening them.
+        for d in ["exec", "attach"] {
+            for e in std::fs::read_dir(self.cfg.state.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+                tracing::info!(path = %e.path().display(), "removed leftover session FIFOs");
+            }
+        }
         if let Ok(rd) = std::fs::read_dir(self.cfg.state.join("pods")) {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();

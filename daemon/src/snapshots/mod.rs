@@ -17,6 +17,7 @@
 
 mod overlay;
 pub mod unpack;
+pub mod view;
 
 use std::path::PathBuf;
 

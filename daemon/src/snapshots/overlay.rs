@@ -37,7 +37,7 @@ fn now() -> u64 {
 impl OverlaySnapshotter {
     /// Opens the snapshotter rooted at `root`, recording in `meta`.
     pub fn open(root: &Path, meta: Arc<Metadata>) -> Result<Self, Error> {
-        fs::create_dir_all(root).map_err(|source| Error::Io {
+        crate::perms::dir(root, crate::perms::PRIVATE_DIR).map_err(|source| Error::Io {
             op: "create",
             path: root.into(),
             source,

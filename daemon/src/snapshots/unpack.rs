@@ -12,11 +12,13 @@
 //! - hardlink targets are resolved the same way and must exist inside the snapshot.
 //!
 //! Whiteouts are converted to overlayfs' format: `.wh.NAME` becomes a 0:0 character device
-//! `NAME`, `.wh..wh..opq` marks its directory `trusted.overlay.opaque=y`. Ownership, mode
-//! (incl. setuid), mtimes, xattrs (`SCHILY.xattr.*`), device nodes and fifos are kept; a
-//! regular file is chowned only when creation did not already give it the right owner:
-//! the owner is read back with fstat (a setgid parent or a `grpid` mount decide the group,
-//! and a cheap fstat saves a chown, which dirties the inode, in the common case).
+//! `NAME` (one plain component: a whiteout of nothing, `.` or `..` is refused, and nothing
+//! is ever removed but an entry of a directory resolved beneath the snapshot); `.wh..wh..opq`
+//! marks its directory `trusted.overlay.opaque=y`. Ownership, mode (incl. setuid), mtimes,
+//! xattrs (`SCHILY.xattr.*`), device nodes and fifos are kept; a regular file is chowned
+//! only when creation did not already give it the right owner: the owner is read back with
+//! fstat (a setgid parent or a `grpid` mount decide the group, and a cheap fstat saves a
+//! chown, which dirties the inode, in the common case).
 //! The uncompressed stream is hashed while read: the result is the layer's diff ID.
 
 use std::ffi::{CString, OsStr};
@@ -49,6 +51,9 @@ pub enum Error {
     /// An entry name is absolute or climbs with `..`.
     #[error("layer entry {0:?} escapes the snapshot")]
     Escape(PathBuf),
+    /// A whiteout (`.wh.NAME`) names nothing, `.` or `..`.
+    #[error("layer entry {0:?} is a whiteout of an invalid name")]
+    Whiteout(PathBuf),
     /// An entry's parent path crosses a symlink or a non-directory.
     #[error("layer entry {0:?} lies under a symlink or non-directory")]
     UnsafeParent(PathBuf),
@@ -248,13 +253,24 @@ impl Applier {
     }
 }
 
+/// Whether `name` is one plain path component: not empty, not `.` or `..`, no `/`.
+fn is_plain_name(name: &[u8]) -> bool {
+    !matches!(name, b"" | b"." | b"..") && !name.contains(&b'/')
+}
+
 /// Removes whatever is at `name` in `dir` (a non-empty directory recursively).
+///
+/// `name` must be one plain component (checked here too, whatever the caller did), so only
+/// an entry of `dir`, which was resolved beneath the snapshot, can ever be removed.
 fn remove_existing(
     dir: &OwnedFd,
     name: &OsStr,
     entry: &Path,
     keep_dir: bool,
 ) -> Result<bool, Error> {
+    if !is_plain_name(name.as_bytes()) {
+        return Err(Error::Escape(entry.into()));
+    }
     let st = match nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::ENOENT) => return Ok(false),
@@ -428,7 +444,9 @@ fn apply_entry<R: Read>(
                 &[(c"trusted.overlay.opaque".to_owned(), b"y".to_vec())],
                 &path,
             )?;
-        } else if !hidden.starts_with(b".wh.") && !hidden.is_empty() {
+        } else if !is_plain_name(hidden) {
+            return Err(Error::Whiteout(path));
+        } else if !hidden.starts_with(b".wh.") {
             let target = OsStr::from_bytes(hidden);
             remove_existing(parent, target, &path, false)?;
             mknodat(

@@ -410,3 +410,43 @@ fn root_entry_and_missing_end_of_archive_are_accepted() {
         assert!(matches!(e, Error::Escape(_)), "{bad}: {e:?}");
     }
 }
+
+/// Whiteouts of `..`, `.`, or nothing (`.wh...`, `.wh..`, `.wh.`) are refused and remove
+/// nothing: neither the snapshot being built, nor its parent, nor a sibling snapshot.
+#[test]
+fn whiteout_names_are_checked() {
+    for (case, entry) in [
+        ("dotdot at the root", ".wh..."),
+        ("dotdot below", "sub/.wh..."),
+        ("dot at the root", ".wh.."),
+        ("dot below", "sub/.wh.."),
+        ("empty", "sub/.wh."),
+    ] {
+        let top = tempfile::tempdir().unwrap();
+        let snaps = top.path().join("snapshots");
+        let snap = snaps.join("1/fs");
+        let sibling = snaps.join("2/fs");
+        std::fs::create_dir_all(snap.join("sub")).unwrap();
+        std::fs::create_dir_all(&sibling).unwrap();
+        std::fs::write(snap.join("sub/mine"), b"keep").unwrap();
+        std::fs::write(snaps.join("1/keep"), b"keep").unwrap();
+        std::fs::write(sibling.join("keep"), b"keep").unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        raw(&mut b, entry, tar::EntryType::Regular, "", b"");
+        let tarball = b.into_inner().unwrap();
+        let err = apply_to_dir(&snap, &tarball[..]).expect_err(case);
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{case}: {err}");
+        for kept in [
+            snap.join("sub/mine"),
+            snaps.join("1/keep"),
+            sibling.join("keep"),
+        ] {
+            assert_eq!(
+                std::fs::read(&kept).ok().as_deref(),
+                Some(&b"keep"[..]),
+                "{case}: {} removed",
+                kept.display()
+            );
+        }
+    }
+}

@@ -113,7 +113,9 @@ pub async fn delete_table(bridge: &str) -> Result<()> {
     run(bridge, &format!("add table {t}\ndelete table {t}\n")).await
 }
 
-/// The elements mapping `mappings` to the pod addresses `ips`.
+/// The elements mapping `mappings` to the pod addresses `ips`, each once (a duplicated
+/// mapping gives one element: nft's delete of the same element twice in one transaction
+/// fails, and the whole teardown with it).
 pub fn elements(ips: &[IpAddr], mappings: &[PortMapping]) -> Vec<Element> {
     let mut out = Vec::new();
     for m in mappings {
@@ -142,6 +144,17 @@ pub fn elements(ips: &[IpAddr], mappings: &[PortMapping]) -> Vec<Element> {
                     target: *ip,
                 }),
             }
+        }
+    }
+    dedup(out)
+}
+
+/// `elems` without repeats, in order.
+fn dedup(elems: Vec<Element>) -> Vec<Element> {
+    let mut out: Vec<Element> = Vec::with_capacity(elems.len());
+    for e in elems {
+        if !out.contains(&e) {
+            out.push(e);
         }
     }
     out
@@ -187,8 +200,8 @@ pub async fn add_elements(
     }
 }
 
-/// Deletes those of `elems` that are present with exactly this key and value, in one
-/// transaction. (nft deletes map elements by key, so an element whose key now maps to
+/// Deletes those of `elems` that are present with exactly this key and value, each once,
+/// in one transaction. (nft deletes map elements by key, so an element whose key now maps to
 /// another pod must not be named; elements already gone are skipped.)
 pub async fn delete_elements(bridge: &str, target: &str, elems: &[Element]) -> Result<()> {
     if elems.is_empty() {
@@ -196,7 +209,8 @@ pub async fn delete_elements(bridge: &str, target: &str, elems: &[Element]) -> R
     }
     let present = list_elements(bridge).await?;
     let t = format!("inet {}", table(bridge));
-    let script: String = elems
+    // Records written before elements() deduplicated may name an element twice.
+    let script: String = dedup(elems.to_vec())
         .iter()
         .filter(|e| present.iter().any(|p| p.map == e.map && p.text == e.text))
         .map(|e| format!("delete element {t} {} {{ {} }}\n", e.map, e.text))

@@ -6,6 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::oci::user::UserFiles;
 use crate::runtime::oci::{mounts, spec};
 use crate::runtime::pod::init;
 use crate::runtime::shim::{self, Shim};
@@ -163,6 +164,15 @@ impl Runtime {
         let t_snapshot = t0.elapsed();
         let mut t = [std::time::Duration::ZERO; 4];
         let r = async {
+            // Read through the image's layers, off the async workers (a slow disk or a
+            // hostile image must not stall other calls).
+            let user_files = tokio::task::spawn_blocking(move || UserFiles::read(&layers))
+                .await
+                .map_err(|e| RuntimeError::Io {
+                    op: "read /etc/passwd and /etc/group of",
+                    path: bundle.clone(),
+                    source: std::io::Error::other(e),
+                })??;
             let oci = spec::build(&spec::SpecInput {
                 id: &id,
                 pod: &pod,
@@ -173,7 +183,7 @@ impl Runtime {
                     .first()
                     .map(String::as_str)
                     .unwrap_or(&rec.spec.image),
-                layers: &layers,
+                user_files: &user_files,
                 cgroup_path: &cgroup_path,
                 pid_ns,
                 min_oom_score_adj: self.min_oom,
@@ -182,7 +192,7 @@ impl Runtime {
             let cfg = bundle.join("config.json");
             let bytes = serde_json::to_vec(&oci)
                 .map_err(|e| RuntimeError::Invalid(format!("spec encoding: {e}")))?;
-            std::fs::write(&cfg, bytes).map_err(io("write", &cfg))?;
+            crate::perms::write_private(&cfg, &bytes).map_err(io("write", &cfg))?;
             if rec.spec.stdin {
                 let fifo = bundle.join("stdin");
                 nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))

@@ -12,26 +12,15 @@
 //! Invariants: the FIFO files are unlinked once the shim has opened them (or on failure);
 //! nothing of the session outlives the client's connection.
 
-use std::path::PathBuf;
-
 use crust_shim_contract::{AttachRequest, ATTACH_ANNOTATION};
 use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 
 use super::pipe::{
-    client_gone, copy_in, copy_out, forward_resizes, mkfifo, open_reader, Output, StreamIo,
+    client_gone, copy_in, copy_out, forward_resizes, open_reader, FifoDir, Output, StreamIo,
 };
 use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::{new_id, Runtime};
-
-/// The FIFO directory of one attach; removed on drop.
-struct AttachDir(PathBuf);
-
-impl Drop for AttachDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 impl Runtime {
     /// Attaches `stdio` to running container `id` until its output streams end (the
@@ -39,12 +28,11 @@ impl Runtime {
     pub async fn attach(&self, id: &str, stdio: StreamIo) -> Result<()> {
         let (rec, shim) = self.running_with_shim(id, "attach to").await?;
         let tty = rec.spec.tty;
-        let dir = AttachDir(self.cfg.state.join("attach").join(format!(
+        let dir = FifoDir::create(self.cfg.state.join("attach").join(format!(
             "{}-{}",
             rec.id,
             &new_id()[..12]
-        )));
-        std::fs::create_dir_all(&dir.0).map_err(io("create", &dir.0))?;
+        )))?;
         let mut subscribe = AttachRequest::default();
         let mut readers: Vec<(pipe::Receiver, Output)> = Vec::new();
         // With a tty the container's only output stream is stdout.
@@ -54,8 +42,9 @@ impl Runtime {
         ];
         for (name, out) in wanted {
             let Some(out) = out else { continue };
-            let p = dir.0.join(name);
-            mkfifo(&p)?;
+            let Some(p) = dir.fifo(name, true)? else {
+                continue;
+            };
             readers.push((open_reader(&p)?, out));
             let path = Some(p.display().to_string());
             if name == "stdout" {

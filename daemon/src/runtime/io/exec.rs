@@ -22,7 +22,9 @@ use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::pipe::{client_gone, copy_in, copy_out, forward_resizes, mkfifo, open_reader, StreamIo};
+use super::pipe::{
+    client_gone, copy_in, copy_out, forward_resizes, open_reader, FifoDir, StreamIo,
+};
 use super::process::exec_process;
 use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::{new_id, Runtime};
@@ -30,17 +32,6 @@ use crate::runtime::{new_id, Runtime};
 /// How long output is still copied after the process exited (a background child may
 /// hold its stdout open forever).
 pub const DRAIN: Duration = Duration::from_secs(2);
-
-/// The FIFOs of one exec; the directory is removed on drop.
-struct ExecDir {
-    dir: PathBuf,
-}
-
-impl Drop for ExecDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 impl Runtime {
     /// Runs `cmd` in running container `id` wired to `stdio`; returns its exit code
@@ -54,21 +45,10 @@ impl Runtime {
 
         let t0 = std::time::Instant::now();
         let exec_id = format!("exec-{}", &new_id()[..24]);
-        let dir = ExecDir {
-            dir: self.cfg.state.join("exec").join(&exec_id),
-        };
-        std::fs::create_dir_all(&dir.dir).map_err(io("create", &dir.dir))?;
-        let fifo = |name: &str, on: bool| -> Result<Option<PathBuf>> {
-            if !on {
-                return Ok(None);
-            }
-            let p = dir.dir.join(name);
-            mkfifo(&p)?;
-            Ok(Some(p))
-        };
-        let stdin_path = fifo("stdin", stdio.stdin.is_some())?;
-        let stdout_path = fifo("stdout", stdio.stdout.is_some())?;
-        let stderr_path = fifo("stderr", stdio.stderr.is_some() && !stdio.tty)?;
+        let dir = FifoDir::create(self.cfg.state.join("exec").join(&exec_id))?;
+        let stdin_path = dir.fifo("stdin", stdio.stdin.is_some())?;
+        let stdout_path = dir.fifo("stdout", stdio.stdout.is_some())?;
+        let stderr_path = dir.fifo("stderr", stdio.stderr.is_some() && !stdio.tty)?;
         let mut stdin_w = match &stdin_path {
             Some(p) => Some(
                 pipe::OpenOptions::new()

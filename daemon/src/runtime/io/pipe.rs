@@ -2,7 +2,7 @@
 //! ([`StreamIo`]), the FIFOs the shim writes into and reads from, the copy loops between
 //! them, and terminal resizes forwarded to the shim.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
@@ -46,6 +46,42 @@ pub struct StreamIo {
 pub(crate) async fn client_gone(mut gone: watch::Receiver<bool>) {
     if gone.wait_for(|g| *g).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+/// The FIFO directory of one session (`<state>/exec/<exec-id>/`,
+/// `<state>/attach/<container>-<random>/`); removed with its FIFOs on drop, which sessions
+/// do as soon as the shim has opened them.
+pub(crate) struct FifoDir(PathBuf);
+
+impl FifoDir {
+    /// Creates the (empty) directory `dir`.
+    pub(crate) fn create(dir: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        Ok(FifoDir(dir))
+    }
+
+    /// A new FIFO `name` in the directory, when `on`.
+    pub(crate) fn fifo(&self, name: &str, on: bool) -> Result<Option<PathBuf>> {
+        if !on {
+            return Ok(None);
+        }
+        let p = self.0.join(name);
+        mkfifo(&p)?;
+        Ok(Some(p))
+    }
+
+    /// A new FIFO `name` with its read end open: (its path for the shim, the reader).
+    pub(crate) fn reader(&self, name: &str) -> Result<(String, pipe::Receiver)> {
+        let p = self.0.join(name);
+        mkfifo(&p)?;
+        Ok((p.display().to_string(), open_reader(&p)?))
+    }
+}
+
+impl Drop for FifoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -17,7 +17,7 @@ use super::devices::devices;
 use super::mounts::mounts;
 use super::resources::resources_json;
 use super::seccomp;
-use super::user::user;
+use super::user::{user, UserFiles};
 use crate::images::ImageConfig;
 use crate::runtime::error::{invalid, Result};
 use crate::runtime::types::{ContainerSpec, NsMode, PodRecord, Seccomp};
@@ -58,8 +58,8 @@ pub struct SpecInput<'a> {
     pub image: &'a ImageConfig,
     /// The image name to annotate.
     pub image_name: &'a str,
-    /// Directories of the image's layers, top first (for /etc/passwd, /etc/group).
-    pub layers: &'a [PathBuf],
+    /// The image's /etc/passwd and /etc/group.
+    pub user_files: &'a UserFiles,
     /// cgroupfs path of the container.
     pub cgroup_path: &'a str,
     /// Pid namespace to join (pod-shared or target), if any.
@@ -80,7 +80,7 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value> {
         )));
     }
     let args = command(s, i.image)?;
-    let (uid, gid, groups) = user(&s.security, &i.image.user, i.layers)?;
+    let (uid, gid, groups) = user(&s.security, &i.image.user, i.user_files)?;
     let caps = capabilities(s)?;
     let mut env = merge_env(&i.image.env, &s.envs);
     let hostname = pod_hostname(i.pod);

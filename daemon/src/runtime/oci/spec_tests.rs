@@ -61,13 +61,14 @@ impl Case {
     }
 
     fn build(&self) -> Result<Value> {
+        let user_files = UserFiles::read(&self.layers)?;
         build(&SpecInput {
             id: "c1",
             pod: &self.pod,
             spec: &self.spec,
             image: &self.image,
             image_name: "busybox:1",
-            layers: &self.layers,
+            user_files: &user_files,
             cgroup_path: "/crust/pod1/c1",
             pid_ns: self.pid_ns.clone(),
             min_oom_score_adj: self.min_oom,
@@ -525,6 +526,10 @@ fn refuses_as_each_row_says() {
         (
             |c| c.spec.security.run_as_user = Some(-1),
             "runAsUser -1 is out of range",
+        ),
+        (
+            |c| c.spec.security.run_as_user = Some(4294967295),
+            "runAsUser 4294967295 is out of range (0-2147483647)",
         ),
         (
             |c| c.spec.security.run_as_group = Some(1 << 40),
