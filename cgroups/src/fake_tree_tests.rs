@@ -11,7 +11,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::cgroupfs::write_log;
 use crate::{Cgroup, CgroupError, HierarchyDir};
 
-const HYBRID_MOUNTINFO: &str = "\
+pub(crate) const HYBRID_MOUNTINFO: &str = "\
 25 1 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs rw
 26 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
 27 25 0:24 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset
@@ -26,7 +26,7 @@ const HYBRID_MOUNTINFO: &str = "\
 36 25 0:33 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate
 ";
 
-const HYBRID_OWN: &str = "\
+pub(crate) const HYBRID_OWN: &str = "\
 10:name=systemd:/user.slice
 9:net_cls,net_prio:/
 8:hugetlb:/
@@ -40,19 +40,19 @@ const HYBRID_OWN: &str = "\
 0::/user.slice/session-1.scope
 ";
 
-const V2_MOUNTINFO: &str = "\
+pub(crate) const V2_MOUNTINFO: &str = "\
 24 1 0:21 / /proc rw - proc proc rw
 30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 ";
 
-const V2_OWN: &str = "0::/user.slice/user-0.slice/session-1.scope\n";
+pub(crate) const V2_OWN: &str = "0::/user.slice/user-0.slice/session-1.scope\n";
 
-struct Fake {
+pub(crate) struct Fake {
     tmp: tempfile::TempDir,
 }
 
 impl Fake {
-    fn new(mountinfo: &str, own: &str) -> Fake {
+    pub(crate) fn new(mountinfo: &str, own: &str) -> Fake {
         let f = Fake {
             tmp: tempfile::tempdir().unwrap(),
         };
@@ -61,13 +61,13 @@ impl Fake {
         write_log::take(Path::new("/"));
         f
     }
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.tmp.path()
     }
-    fn cg(&self) -> PathBuf {
+    pub(crate) fn cg(&self) -> PathBuf {
         self.root().join("sys/fs/cgroup")
     }
-    fn file(&self, rel: &str, content: &str) {
+    pub(crate) fn file(&self, rel: &str, content: &str) {
         let p = self.root().join(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, content).unwrap();
@@ -76,7 +76,7 @@ impl Fake {
         fs::read_to_string(self.cg().join(rel)).unwrap()
     }
     /// Interface files of a fresh cgroup directory `dir` (relative to sys/fs/cgroup).
-    fn populate(&self, dir: &str, files: &[(&str, &str)]) {
+    pub(crate) fn populate(&self, dir: &str, files: &[(&str, &str)]) {
         for (f, v) in files {
             self.file(&format!("sys/fs/cgroup/{dir}/{f}"), v);
         }
@@ -99,7 +99,7 @@ fn w(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 const HUGE: &str = "9223372036854771712\n";
 
-fn hybrid_leaf(f: &Fake, path: &str) {
+pub(crate) fn hybrid_leaf(f: &Fake, path: &str) {
     let ctrl_files: &[(&str, &[(&str, &str)])] = &[
         (
             "cpu,cpuacct",
@@ -223,7 +223,8 @@ fn v1_create_apply_writes_exactly() {
     );
     let r = res(r#"{
         "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
-                   "kernel": 1000000, "swappiness": 10, "disableOOMKiller": true},
+                   "kernel": 1000000, "kernelTCP": 2000000, "swappiness": 10,
+                   "disableOOMKiller": true},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0",
                 "realtimeRuntime": 950, "realtimePeriod": 1000},
         "pids": {"limit": 32},
@@ -238,6 +239,11 @@ fn v1_create_apply_writes_exactly() {
             ("cpu.rt_period_us", "1000000\n"),
             ("cpu.rt_runtime_us", "0\n"),
         ],
+    );
+    // Not in every leaf: the stats tests read it as absent.
+    f.populate(
+        "memory/crust/c1",
+        &[("memory.kmem.tcp.limit_in_bytes", HUGE)],
     );
     cg.apply(&r).unwrap();
     assert_eq!(
@@ -255,6 +261,7 @@ fn v1_create_apply_writes_exactly() {
             ("memory/crust/c1/memory.soft_limit_in_bytes", "33554432"),
             ("memory/crust/c1/memory.swappiness", "10"),
             ("memory/crust/c1/memory.oom_control", "1"),
+            ("memory/crust/c1/memory.kmem.tcp.limit_in_bytes", "2000000"),
             ("pids/crust/c1/pids.max", "32"),
             ("blkio/crust/c1/blkio.weight", "500"),
             ("blkio/crust/c1/blkio.weight_device", "8:0 300"),
@@ -475,7 +482,7 @@ fn cgroup_round_trips_through_json() {
     assert_eq!(back, cg);
 }
 
-fn v2_leaf(f: &Fake, dir: &str) {
+pub(crate) fn v2_leaf(f: &Fake, dir: &str) {
     f.populate(
         dir,
         &[

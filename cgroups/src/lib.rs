@@ -48,6 +48,8 @@ mod v1;
 mod v2;
 
 #[cfg(test)]
+mod fake_tree_stats_tests;
+#[cfg(test)]
 mod fake_tree_tests;
 
 pub use devices::default_allowed_devices;
@@ -474,6 +476,27 @@ impl Cgroup {
                     .collect();
                 stats_read::v1(&dirs)
             }
+        }
+    }
+
+    /// Cumulative CPU time of the cgroup and its descendants in nanoseconds, read from one
+    /// file (v1 `cpuacct.usage`, v2 `cpu.stat` `usage_usec`): what a rate sampler needs, at a
+    /// fraction of [`Cgroup::stats`]'s cost. 0 on a v1 host without a cpuacct hierarchy.
+    pub fn cpu_usage(&self) -> Result<u64, CgroupError> {
+        let dir = match &self.hierarchy {
+            Hierarchy::V2 { dir } => &dir.dir,
+            Hierarchy::V1 { controllers, .. } => match controllers.get("cpuacct") {
+                Some(d) => &d.dir,
+                None => return Ok(0),
+            },
+        };
+        // Missing interface files read as zero, so a deleted cgroup must be caught here.
+        if !dir.exists() {
+            return Err(CgroupError::NotFound { path: dir.clone() });
+        }
+        match &self.hierarchy {
+            Hierarchy::V2 { .. } => stats_read::cpu_usage_v2(dir),
+            Hierarchy::V1 { .. } => stats_read::cpu_usage_v1(dir),
         }
     }
 

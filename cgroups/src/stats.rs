@@ -68,6 +68,70 @@ pub struct Memory {
     pub raw: BTreeMap<String, u64>,
 }
 
+/// Unlimited memory limits are reported by the kernel as a huge value (v1: the page-rounded
+/// `i64::MAX`, v2: `max`, read as `u64::MAX`); anything above this is "no limit" (the
+/// threshold cadvisor and CRI-O use).
+pub const MEMORY_UNLIMITED: u64 = 1 << 62;
+
+/// Values derived from [`Memory`] the way cadvisor and kubelet define them, the same on v1
+/// and v2 (v1's hierarchical `total_*` keys of memory.stat are preferred where both exist,
+/// v2's keys are hierarchical already).
+impl Memory {
+    /// A memory.stat counter of this cgroup and its descendants: v1 `total_<key>` when
+    /// present, else `<key>`; 0 when absent.
+    pub fn stat(&self, key: &str) -> u64 {
+        self.raw
+            .get(&format!("total_{key}"))
+            .or_else(|| self.raw.get(key))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Working set: usage minus inactive file pages (what kubelet evicts on).
+    pub fn working_set(&self) -> u64 {
+        self.usage.usage.saturating_sub(self.stat("inactive_file"))
+    }
+
+    /// Anonymous memory (v1 `rss`, v2 `anon`).
+    pub fn rss(&self) -> u64 {
+        if self.raw.contains_key("total_rss") || self.raw.contains_key("rss") {
+            self.stat("rss")
+        } else {
+            self.stat("anon")
+        }
+    }
+
+    /// Page cache (v1 `cache`, v2 `file`).
+    pub fn page_cache(&self) -> u64 {
+        if self.raw.contains_key("total_cache") || self.raw.contains_key("cache") {
+            self.stat("cache")
+        } else {
+            self.stat("file")
+        }
+    }
+
+    /// Memory-mapped file pages (v1 `mapped_file`, v2 `file_mapped`).
+    pub fn mapped_file(&self) -> u64 {
+        if self.raw.contains_key("total_mapped_file") || self.raw.contains_key("mapped_file") {
+            self.stat("mapped_file")
+        } else {
+            self.stat("file_mapped")
+        }
+    }
+
+    /// The memory limit, `None` when unlimited or unknown.
+    pub fn limit(&self) -> Option<u64> {
+        let l = self.usage.limit;
+        (l > 0 && l < MEMORY_UNLIMITED).then_some(l)
+    }
+
+    /// Swap in use, `None` without swap accounting ([`Memory::swap`] holds memory+swap, as
+    /// runc reports it on both versions).
+    pub fn swap_usage(&self) -> Option<u64> {
+        (self.swap.limit > 0).then(|| self.swap.usage.saturating_sub(self.usage.usage))
+    }
+}
+
 /// One memory counter.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryEntry {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::cgroupfs::{parse_flat_keyed, read_opt, read_u64_opt};
+use crate::cgroupfs::{parse_flat_keyed, read_keyed, read_opt, read_u64_opt};
 use crate::stats::*;
 use crate::CgroupError;
 
@@ -67,6 +67,17 @@ fn size_name(kb: u64) -> String {
     } else {
         format!("{kb}KB")
     }
+}
+
+/// Cumulative CPU nanoseconds from a v1 cpuacct directory (`cpuacct.usage`, one file).
+pub(crate) fn cpu_usage_v1(d: &Path) -> Result<u64, CgroupError> {
+    read_u64_opt(d, "cpuacct.usage")
+}
+
+/// Cumulative CPU nanoseconds from a v2 directory (`usage_usec` of `cpu.stat`, which the
+/// kernel keeps whether or not the cpu controller is enabled).
+pub(crate) fn cpu_usage_v2(d: &Path) -> Result<u64, CgroupError> {
+    Ok(read_keyed(d, "cpu.stat", "usage_usec")?.unwrap_or(0) * 1000)
 }
 
 /// Stats from v1 controller directories (controller → dir).

@@ -246,7 +246,13 @@ fn memory(dir: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<(), CgroupEr
     if m.disable_oom_killer() == Some(true) {
         write(dir, "memory.oom_control", "1")?;
     }
-    // kernel / kernelTCP are deprecated and ignored, as runc 1.1+ does.
+    // kernelTCP (the TCP buffer limit) is still enforced by v1 kernels, so it is set (as
+    // crun does). `kernel` is not: recent kernels accept a write to
+    // memory.kmem.limit_in_bytes and keep the limit unlimited (seen on 6.18), and on old
+    // ones a kmem limit triggers accounting bugs; it stays unset, as runc 1.1+ leaves it.
+    if let Some(t) = m.kernel_tcp().filter(|t| *t != 0) {
+        write(dir, "memory.kmem.tcp.limit_in_bytes", &t.to_string())?;
+    }
     Ok(())
 }
 

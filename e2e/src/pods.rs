@@ -253,7 +253,9 @@ impl Drop for Leftovers {
                 .flatten()
             {
                 let _ = std::fs::remove_dir(e.path().join(cg.trim_start_matches('/')));
-                if parent.starts_with("/crust/") {
+                // `<cgroup root>/<pod id>` under whatever root the test configured (only
+                // empty directories go).
+                if parent.trim_matches('/').contains('/') {
                     // A shared-PID pod's init leaf, `<pod cgroup>/<pod id>`.
                     if let Some(pod) = parent.rsplit('/').next() {
                         let leaf = format!("{}/{pod}", parent.trim_start_matches('/'));

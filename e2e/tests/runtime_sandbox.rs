@@ -1,8 +1,8 @@
 //! Pod sandbox and daemon behaviour beyond the basic lifecycle: the pod's shim is
 //! started by RunPodSandbox (lives with no containers until the first CreateContainer,
 //! is reconnected after `kill -9 crustd`, launched again when it died, shut down by
-//! StopPodSandbox/RemovePodSandbox; a shim no pod owns is stopped by recovery); CPU
-//! rates in the stats; privileged containers get the host's devices; sd_notify.
+//! StopPodSandbox/RemovePodSandbox; a shim no pod owns is stopped by recovery); privileged
+//! containers get the host's devices; sd_notify. (CPU rates: `runtime_stats.rs`.)
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -198,7 +198,7 @@ fn sd_notify_ready_once_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cpu_rate_and_privileged_devices() {
+async fn privileged_devices() {
     require_root!();
     let (_reg, d, mut rt, img, logs, _g) = setup().await;
     let mut pc = pod_config("privpod", logs.path().to_str().unwrap());
@@ -209,7 +209,7 @@ async fn cpu_rate_and_privileged_devices() {
         });
     }
     let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    let mut cfg = container_config("busy", &img, &["/bin/sh", "-c", "while :; do :; done"]);
+    let mut cfg = container_config("busy", &img, &["/bin/sleep", "1000"]);
     if let Some(l) = cfg.linux.as_mut() {
         l.security_context = Some(kc::LinuxContainerSecurityContext {
             privileged: true,
@@ -257,50 +257,6 @@ async fn cpu_rate_and_privileged_devices() {
     let (out, _) = pods::exec(&mut rt, &plain, &probe).await;
     assert_eq!(out.trim(), "no", "{dev} not in a plain container");
 
-    // CPU rate: the first sample of each reports 0, the next one the busy loop's use.
-    let cstats = |rt: &mut pods::Runtime| {
-        let mut rt = rt.clone();
-        let id = busy.clone();
-        async move {
-            rt.container_stats(kc::ContainerStatsRequest { container_id: id })
-                .await
-                .expect("ContainerStats")
-                .into_inner()
-                .stats
-                .and_then(|s| s.cpu)
-                .and_then(|c| c.usage_nano_cores)
-                .map(|v| v.value)
-        }
-    };
-    let pstats = |rt: &mut pods::Runtime| {
-        let mut rt = rt.clone();
-        let id = pod.clone();
-        async move {
-            rt.pod_sandbox_stats(kc::PodSandboxStatsRequest { pod_sandbox_id: id })
-                .await
-                .expect("PodSandboxStats")
-                .into_inner()
-                .stats
-                .and_then(|s| s.linux)
-                .and_then(|l| l.cpu)
-                .and_then(|c| c.usage_nano_cores)
-                .map(|v| v.value)
-        }
-    };
-    assert_eq!(cstats(&mut rt).await, Some(0), "first container sample");
-    assert_eq!(pstats(&mut rt).await, Some(0), "first pod sample");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let c = cstats(&mut rt).await.unwrap_or(0);
-    let p = pstats(&mut rt).await.unwrap_or(0);
-    // At least 5% of a core (the machine is shared), at most every core.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    for (what, v) in [("container", c), ("pod", p)] {
-        assert!(
-            v > 50_000_000 && v <= cores * 1_100_000_000,
-            "{what} usage_nano_cores {v}\n{}",
-            d.log()
-        );
-    }
     pods::remove_pod(&mut rt, &pod).await;
 }
 

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crust_daemon::network::{PortMapping, Protocol};
 use crust_daemon::runtime::{
-    ContainerRecord, ContainerSpec, ContainerState, ContainerUsage, DeviceSpec, Dns, MountSpec,
-    Namespaces, NsMode, PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp, Security,
+    ContainerRecord, ContainerSpec, ContainerState, DeviceSpec, Dns, MountSpec, Namespaces, NsMode,
+    PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp, Security,
 };
 use k8s_cri::v1 as cri;
 use tonic::Status;
@@ -14,7 +14,7 @@ fn map(m: &HashMap<String, String>) -> BTreeMap<String, String> {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-fn hmap(m: &BTreeMap<String, String>) -> HashMap<String, String> {
+pub fn hmap(m: &BTreeMap<String, String>) -> HashMap<String, String> {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
@@ -304,7 +304,7 @@ pub fn container_state(c: &ContainerRecord) -> i32 {
     }) as i32
 }
 
-fn container_metadata(c: &ContainerRecord) -> cri::ContainerMetadata {
+pub fn container_metadata(c: &ContainerRecord) -> cri::ContainerMetadata {
     cri::ContainerMetadata {
         name: c.spec.name.clone(),
         attempt: c.spec.attempt,
@@ -384,59 +384,6 @@ pub fn container_status(c: &ContainerRecord) -> cri::ContainerStatus {
         }),
         image_id: c.image_id.clone(),
         user: None,
-    }
-}
-
-fn u64v(v: u64) -> Option<cri::UInt64Value> {
-    Some(cri::UInt64Value { value: v })
-}
-
-/// ContainerStats.
-pub fn container_stats(
-    c: &ContainerRecord,
-    u: &ContainerUsage,
-    mountpoint: &str,
-) -> cri::ContainerStats {
-    cri::ContainerStats {
-        attributes: Some(cri::ContainerAttributes {
-            id: c.id.clone(),
-            metadata: Some(container_metadata(c)),
-            labels: hmap(&c.spec.labels),
-            annotations: hmap(&c.spec.annotations),
-        }),
-        cpu: Some(cpu(u)),
-        memory: Some(memory(u)),
-        writable_layer: Some(cri::FilesystemUsage {
-            timestamp: u.timestamp,
-            fs_id: Some(cri::FilesystemIdentifier {
-                mountpoint: mountpoint.into(),
-            }),
-            used_bytes: u64v(u.fs_bytes),
-            inodes_used: u64v(u.fs_inodes),
-        }),
-        swap: None,
-    }
-}
-
-/// CPU usage.
-pub fn cpu(u: &ContainerUsage) -> cri::CpuUsage {
-    cri::CpuUsage {
-        timestamp: u.timestamp,
-        usage_core_nano_seconds: u64v(u.cpu_ns),
-        usage_nano_cores: u64v(u.cpu_nano_cores),
-    }
-}
-
-/// Memory usage.
-pub fn memory(u: &ContainerUsage) -> cri::MemoryUsage {
-    cri::MemoryUsage {
-        timestamp: u.timestamp,
-        working_set_bytes: u64v(u.memory_working_set),
-        available_bytes: None,
-        usage_bytes: u64v(u.memory_usage),
-        rss_bytes: u64v(u.memory_rss),
-        page_faults: u64v(u.page_faults),
-        major_page_faults: u64v(u.major_page_faults),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The CRI RuntimeService over the core runtime, answering as containerd's CRI plugin
 //! answers kubelet. Grouped by object: [`pod`] (sandbox RPCs), [`container`]
-//! (container RPCs), [`exec`] (ExecSync and the streaming RPCs), [`stats`], [`info`]
+//! (container RPCs), [`exec`] (ExecSync and the streaming RPCs), [`stats`], [`metrics`], [`info`]
 //! (Version, Status, RuntimeConfig, UpdateRuntimeConfig), [`events`]
 //! (GetContainerEvents); [`convert`] maps messages. Errors go through [`crate::status`].
 
@@ -9,6 +9,7 @@ pub mod convert;
 mod events;
 mod exec;
 mod info;
+mod metrics;
 mod pod;
 mod stats;
 
@@ -181,32 +182,28 @@ impl RuntimeService for RuntimeServer {
         &self,
         r: Request<cri::ContainerStatsRequest>,
     ) -> R<cri::ContainerStatsResponse> {
-        ok(stats::container(&self.rt, &self.images, r.into_inner())?)
+        ok(stats::container(&self.rt, &self.images, r.into_inner()).await?)
     }
 
     async fn list_container_stats(
         &self,
         r: Request<cri::ListContainerStatsRequest>,
     ) -> R<cri::ListContainerStatsResponse> {
-        ok(stats::list_containers(
-            &self.rt,
-            &self.images,
-            r.into_inner(),
-        ))
+        ok(stats::list_containers(&self.rt, &self.images, r.into_inner()).await?)
     }
 
     async fn pod_sandbox_stats(
         &self,
         r: Request<cri::PodSandboxStatsRequest>,
     ) -> R<cri::PodSandboxStatsResponse> {
-        ok(stats::pod(&self.rt, &self.images, r.into_inner())?)
+        ok(stats::pod(&self.rt, &self.images, r.into_inner()).await?)
     }
 
     async fn list_pod_sandbox_stats(
         &self,
         r: Request<cri::ListPodSandboxStatsRequest>,
     ) -> R<cri::ListPodSandboxStatsResponse> {
-        ok(stats::list_pods(&self.rt, &self.images, r.into_inner()))
+        ok(stats::list_pods(&self.rt, &self.images, r.into_inner()).await?)
     }
 
     async fn update_runtime_config(
@@ -243,14 +240,14 @@ impl RuntimeService for RuntimeServer {
         &self,
         _r: Request<cri::ListMetricDescriptorsRequest>,
     ) -> R<cri::ListMetricDescriptorsResponse> {
-        ok(stats::descriptors())
+        ok(metrics::descriptors())
     }
 
     async fn list_pod_sandbox_metrics(
         &self,
         _r: Request<cri::ListPodSandboxMetricsRequest>,
     ) -> R<cri::ListPodSandboxMetricsResponse> {
-        ok(stats::pod_metrics(&self.rt))
+        ok(metrics::list(&self.rt, stats::mountpoint(&self.images)).await?)
     }
 
     async fn runtime_config(

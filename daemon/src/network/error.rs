@@ -48,6 +48,15 @@ pub enum NetworkError {
         #[source]
         source: io::Error,
     },
+    /// Reading the interface counters of a network namespace failed.
+    #[error("read interface counters in network namespace {path}")]
+    LinkStats {
+        /// Namespace path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
     /// A netlink request failed.
     #[error("netlink {op} {target}")]
     Netlink {

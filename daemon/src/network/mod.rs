@@ -16,6 +16,7 @@
 pub mod bridge;
 pub mod cni;
 pub mod error;
+pub mod link_stats;
 pub mod netns;
 pub mod types;
 mod watch;

@@ -22,7 +22,7 @@ pub mod oci;
 pub mod pod;
 mod recover;
 pub mod shim;
-mod stats;
+pub mod stats;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -77,8 +77,10 @@ pub struct Runtime {
     events: broadcast::Sender<ContainerEvent>,
     locks: Inflight,
     min_oom: i64,
-    /// Previous CPU sample (unix ns, cumulative CPU ns) per container id and `pod/<id>`.
-    cpu_samples: Mutex<std::collections::HashMap<String, (i64, u64)>>,
+    /// CPU sample history of every container and pod, shared by all stats callers.
+    cpu: stats::CpuHistory,
+    /// Stops the background CPU sampler when the runtime goes.
+    _sampler: Option<stats::Sampler>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -135,7 +137,7 @@ impl Runtime {
         }
         let (events, _) = broadcast::channel(1024);
         let writer = Writer::start(meta)?;
-        Ok(Arc::new(Runtime {
+        Ok(Arc::new_cyclic(|me| Runtime {
             cfg,
             images,
             writer,
@@ -145,7 +147,8 @@ impl Runtime {
             events,
             locks: Inflight::default(),
             min_oom: oci::resources::min_oom_score_adj(),
-            cpu_samples: Mutex::default(),
+            cpu: stats::CpuHistory::default(),
+            _sampler: stats::spawn_sampler(me.clone()),
         }))
     }
 
@@ -256,7 +259,7 @@ impl Runtime {
             st.containers.remove(&key);
         })
         .await?;
-        self.forget_cpu_sample(id);
+        self.cpu.forget(id);
         Ok(())
     }
 
@@ -270,7 +273,7 @@ impl Runtime {
             st.pods.remove(&key);
         })
         .await?;
-        self.forget_cpu_sample(&format!("pod/{id}"));
+        self.cpu.forget(&stats::pod_key(id));
         Ok(())
     }
 

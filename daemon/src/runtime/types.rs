@@ -359,28 +359,55 @@ pub struct ContainerEvent {
     pub pod_id: String,
 }
 
-/// Resource usage of one container.
+/// Resource usage of one container (or, in [`PodUsage`], of a pod's cgroup).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerUsage {
     /// Unix nanoseconds.
     pub timestamp: i64,
     /// Cumulative CPU nanoseconds.
     pub cpu_ns: u64,
-    /// CPU use since the previous sample of the same container or pod, in nanocores
-    /// (0 on the first sample), as containerd computes it.
-    pub cpu_nano_cores: u64,
-    /// Memory working set.
+    /// CPU use in nanocores over the newest window of the sample history every caller
+    /// shares (see `runtime::stats`); `None` until the history has two samples, and for a
+    /// container that is not running.
+    pub cpu_nano_cores: Option<u64>,
+    /// Memory working set (usage minus inactive file pages).
     pub memory_working_set: u64,
     /// Memory usage.
     pub memory_usage: u64,
-    /// RSS.
+    /// Memory limit minus working set; `None` without a limit.
+    pub memory_available: Option<u64>,
+    /// Anonymous memory.
     pub memory_rss: u64,
     /// Page faults.
     pub page_faults: u64,
     /// Major page faults.
     pub major_page_faults: u64,
+    /// Swap in use; `None` without swap accounting.
+    pub swap_usage: Option<u64>,
     /// Writable layer bytes.
     pub fs_bytes: u64,
     /// Writable layer inodes.
     pub fs_inodes: u64,
+}
+
+/// Traffic counters of a pod's network namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkUsage {
+    /// Unix nanoseconds.
+    pub timestamp: i64,
+    /// Every interface but loopback, in the kernel's order (never empty).
+    pub interfaces: Vec<crate::network::link_stats::LinkStats>,
+}
+
+/// Resource usage of a pod sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodUsage {
+    /// The pod's cgroup (CPU and memory of everything in the pod; no writable layer).
+    pub usage: ContainerUsage,
+    /// Processes in the pod's cgroup (`None` when it cannot be read).
+    pub process_count: Option<u64>,
+    /// Its network (`None` with the host network, when stopped, or with loopback only).
+    pub network: Option<NetworkUsage>,
+    /// Each container and its usage.
+    pub containers: Vec<(ContainerRecord, ContainerUsage)>,
 }
