@@ -104,35 +104,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ---- a busybox image from Debian's busybox-static, as an OCI archive (tar, sha256sum, JSON).
-# Deterministic (fixed owners, order and mtimes), so every run imports the same digest.
-make_image() {
-  local d=$W/image r=$W/image/rootfs
-  mkdir -p "$r/bin" "$r/etc" "$r/root" "$r/tmp" "$d/oci/blobs/sha256"
-  cp /bin/busybox "$r/bin/busybox"
-  for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"; done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$r/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
-  chmod 1777 "$r/tmp"
-  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$r" -cf "$d/layer.tar" .
-  blob() { # FILE -> prints "sha256:<hex> <size>", stores the blob
-    local h s; h=$(sha256sum "$1" | cut -d' ' -f1); s=$(stat -c %s "$1")
-    cp "$1" "$d/oci/blobs/sha256/$h"; echo "sha256:$h $s"
-  }
-  local layer cfg man
-  read -r layer lsize < <(blob "$d/layer.tar")
-  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
-    "$layer" > "$d/config.json"
-  read -r cfg csize < <(blob "$d/config.json")
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
-    "$cfg" "$csize" "$layer" "$lsize" > "$d/manifest.json"
-  read -r man msize < <(blob "$d/manifest.json")
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"latest"}}]}' \
-    "$man" "$msize" "$IMAGE" > "$d/oci/index.json"
-  echo '{"imageLayoutVersion":"1.0.0"}' > "$d/oci/oci-layout"
-  tar --owner=0 --group=0 --numeric-owner -C "$d/oci" -cf "$W/busybox-oci.tar" oci-layout index.json blobs
-}
-
 # ---- start crustd
 if [ "$MODE" = defaults ]; then
   say "starting crustd on its embedded defaults (root $ROOT, state $STATE, socket $SOCK)"
@@ -152,7 +123,7 @@ done
 echo "   crustd pid $DPID, RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$DPID/status")"
 
 say "importing a busybox image made from Debian's busybox-static"
-make_image
+deploy/make-busybox-image.sh "$W/busybox-oci.tar" "$IMAGE"
 if ! "${CTL[@]}" inspecti "$IMAGE" >/dev/null 2>&1; then IMPORTED=1; fi
 "${CTL[@]}" import "$W/busybox-oci.tar"
 "${CTL[@]}" images

@@ -4,7 +4,7 @@
 set -euo pipefail
 build=(protobuf-compiler libseccomp-dev pkg-config gcc)
 runtime=(busybox-static iproute2 nftables procps)
-test=(e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev
+test=(dpkg-dev debootstrap lintian e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev
   # the interop suite's Go CRI client: grpc-go 1.33, protobuf APIv2 (golang/protobuf 1.5
   # replaces 1.3, whose codec cannot marshal APIv2 messages), the protoc plugins
   golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc

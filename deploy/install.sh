@@ -10,6 +10,8 @@
 # Usage: deploy/install.sh [--no-build] [--no-start] | deploy/install.sh --uninstall [--purge]
 #   PREFIX (default /usr/local), DESTDIR (staging root for packaging; implies --no-start).
 #   --no-build installs the binaries found in CRUST_BIN_DIR instead of building.
+#   Without systemd crustd is started unsupervised in the background (and it says so).
+#   A Debian package instead: deploy/package.sh, then apt install ./target/deb/crust_*.deb.
 # --uninstall stops crustd and removes the binaries, the unit and the shared files; it keeps
 # /etc/crust/config.toml, /etc/crictl.yaml and /var/lib/crust unless --purge is given
 # (--purge refuses while crust-shim processes, i.e. pods, are still running).
@@ -29,7 +31,7 @@ for a in "$@"; do
     --no-start) start=0 ;;
     --uninstall) uninstall=1 ;;
     --purge) purge=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/ s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "install: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -98,7 +100,6 @@ if [ "$build" = 1 ]; then
   deploy/deps.sh --runtime-only
   out=$(mktemp -d /tmp/crust-install.XXXXXX)
   trap 'rm -rf "$out"' EXIT
-  say "building release binaries (the first build takes minutes)"
   deploy/build.sh "$out"
 else
   out=${CRUST_BIN_DIR:?--no-build needs CRUST_BIN_DIR=dir with the four binaries}
@@ -130,7 +131,14 @@ say "installed $UNIT"
 # The shipped config reference must be accepted, key by key, by the crustd just installed.
 [ "$(id -u)" = 0 ] && deploy/check-config.sh "$BIN/crustd"
 
-[ "$start" = 1 ] || exit 0
+if [ "$start" = 0 ]; then
+  if [ -n "$DESTDIR" ]; then
+    say "staged into DESTDIR=$DESTDIR: crustd was not started (and nothing outside DESTDIR touched)"
+  else
+    say "--no-start: crustd was not started (systemctl start crustd, or run $BIN/crustd)"
+  fi
+  exit 0
+fi
 if have_systemd; then
   systemctl daemon-reload
   systemctl enable crustd.service >/dev/null 2>&1
@@ -144,7 +152,8 @@ else
     mkdir -p /run/crust /var/log
     setsid "$BIN/crustd" >> /var/log/crustd.log 2>&1 < /dev/null &
     echo $! > /run/crust/crustd.pid
-    say "no systemd: started crustd (pid $!, log /var/log/crustd.log)"
+    say "no systemd here: started crustd UNSUPERVISED (pid $!, log /var/log/crustd.log);" \
+      "nothing restarts it if it dies or after a reboot: run it under your service manager"
   fi
 fi
 for _ in $(seq 100); do

@@ -28,7 +28,9 @@ impl Freezer<'_> {
         loop {
             match self {
                 // Re-writing FROZEN nudges tasks that were forking while the freeze started.
-                Freezer::V1(d) if round % 10 == 0 => cgroupfs::write(d, "freezer.state", "FROZEN")?,
+                Freezer::V1(d) if round.is_multiple_of(10) => {
+                    cgroupfs::write(d, "freezer.state", "FROZEN")?
+                }
                 Freezer::V2(d) if round == 0 => cgroupfs::write(d, "cgroup.freeze", "1")?,
                 _ => {}
             }

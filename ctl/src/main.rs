@@ -56,7 +56,7 @@ use tonic::transport::Channel;
 /// config file, /etc/crictl.yaml (`runtime-endpoint`, `image-endpoint`, `timeout`;
 /// `--config` names another); without one it uses unix:///run/crust/crust.sock.
 #[derive(Debug, Parser)]
-#[command(name = "crustctl", version, about, long_about)]
+#[command(name = "crustctl", version)]
 struct Cli {
     /// CRI runtime endpoint (unix:///path or tcp://host:port). Before the verb, as crictl's
     /// (`ps -r` resolves image paths).

@@ -23,7 +23,12 @@ const VERSION: &str = concat!(
 #[derive(Parser, Debug)]
 #[command(
     name = "crust-runc",
-    about = "Open Container Initiative runtime (a drop-in for runc)",
+    about = "crust-runc: crust's Open Container Initiative runtime (a drop-in for runc 1.1)",
+    long_about = "crust-runc: crust's Open Container Initiative runtime (a drop-in for runc 1.1).\n\n\
+        Runs containers from OCI bundles: each container's configuration is the bundle's \
+        config.json (`--bundle`, default the current directory); there is no configuration \
+        file of its own. crust-shim runs it for crustd; containerd can use it as runc's \
+        BinaryName.",
     disable_version_flag = true
 )]
 pub struct Cli {

@@ -19,7 +19,39 @@ pub enum Action {
     Delete,
     Serve,
     Version,
+    Help,
 }
+
+/// What `crust-shim -h` prints.
+pub const USAGE: &str = "\
+crust-shim: crust's per-pod containerd shim v2 (also installed as containerd-shim-crust-v2,
+runtime type io.containerd.crust.v2). It serves containerd's Task API over ttrpc and runs
+each container with a runc-compatible OCI runtime (crust-runc by default). crustd starts one
+per pod; containerd starts it as any v2 shim. It reads no configuration file: only these
+flags and the CRUST_SHIM_* environment variables, and each container's bundle config.json.
+
+Usage: crust-shim [FLAGS] start|delete
+       crust-shim -v | -h
+
+Flags (Go flag syntax: -name value, -name=value or --name value):
+  -namespace NS         containerd namespace (env NAMESPACE; default \"default\")
+  -address ADDR         containerd's socket, for events
+  -publish-binary PATH  binary that publishes events to containerd
+  -id ID                the shim's id (required for start and delete)
+  -bundle DIR           the bundle of the task (delete)
+  -debug                debug logging
+  -state-dir DIR        shim sockets and logs (env CRUST_SHIM_STATE_DIR; default /run/crust/shim)
+  -runtime PATH         OCI runtime binary (env CRUST_SHIM_RUNTIME; default crust-runc)
+  -runtime-root DIR     the runtime's --root (env CRUST_SHIM_RUNTIME_ROOT; default <state-dir>/runtime)
+  -shim-cgroup PATH     cgroup the shim moves itself into (env CRUST_SHIM_CGROUP)
+  -keep-empty           stay up after the last container is deleted, until Shutdown or
+                        SIGTERM (env CRUST_SHIM_KEEP_EMPTY=1)
+  -v, -version          print the version
+  -h, -help             print this help
+
+Actions: start (start the shim daemon, print its address), delete (clean up a task whose
+shim is gone).
+";
 
 /// Parsed flags.
 #[derive(Debug, Clone)]
@@ -72,6 +104,13 @@ impl Args {
                     Some((n, v)) => (n, Some(v.to_string())),
                     None => (flag, None),
                 };
+                if matches!(name, "h" | "help") {
+                    // As Go's flag package: help wins over everything else on the line.
+                    return Ok(Args {
+                        action: Action::Help,
+                        ..a
+                    });
+                }
                 if matches!(name, "debug" | "keep-empty" | "v" | "version") {
                     let on = inline.as_deref() != Some("false");
                     match name {
@@ -193,5 +232,12 @@ mod tests {
         assert!(parse("-nope 1 -id x start").is_err());
         assert!(parse("-namespace x start").is_err());
         assert!(parse("-id x frobnicate").is_err());
+    }
+
+    #[test]
+    fn help_needs_nothing_else() {
+        for line in ["-h", "--help", "-help", "-id x -h start", "--h"] {
+            assert_eq!(parse(line).unwrap().action, Action::Help, "{line}");
+        }
     }
 }

@@ -12,6 +12,10 @@ pub fn main() -> i32 {
         }
     };
     match args.action {
+        Action::Help => {
+            print!("{}", crate::args::USAGE);
+            0
+        }
         Action::Version => {
             println!("crust-shim {}", env!("CARGO_PKG_VERSION"));
             0

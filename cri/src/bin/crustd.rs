@@ -22,7 +22,7 @@ use crust_daemon::runtime::{Runtime, RuntimeConfig};
 /// Serves the CRI RuntimeService and ImageService on a unix socket. Reads its configuration
 /// from /etc/crust/config.toml (TOML; `--config` names another; flags override the file).
 #[derive(Debug, Parser)]
-#[command(name = "crustd", version, about, long_about)]
+#[command(name = "crustd", version)]
 struct Args {
     /// Persistent state directory (content, snapshots, metadata) [default: /var/lib/crust].
     #[arg(long, global = true)]

@@ -8,7 +8,8 @@
 //! - [`J::indent`]: `encoding/json`'s `Indent`, which crictl uses for the status documents
 //!   (`inspect`, `inspectp`, `inspecti`, `info`): `[]` and `{}` when empty.
 //! - [`J::yaml`]: `sigs.k8s.io/yaml.JSONToYAML`, which sorts keys (yaml.v2's natural order).
-//!   The YAML is the same data; quoting style may differ from yaml.v2's.
+//!   The YAML is the same data, YAML 1.1 timestamps quoted as yaml.v2 quotes them
+//!   ([`super::yaml`]); other quoting may differ in style (`''` for yaml.v2's `""`).
 //!
 //! Strings are escaped as Go's `encoding/json` escapes them (`<`, `>`, `&` as `\u003c`…).
 //! Hand-written: serde_json's `Value` sorts keys (or needs a crate-wide feature that would
@@ -166,7 +167,8 @@ impl J {
     /// As `sigs.k8s.io/yaml.JSONToYAML` (yaml.v2) writes it: keys sorted in yaml.v2's
     /// natural order.
     pub fn yaml(&self) -> anyhow::Result<String> {
-        Ok(serde_yaml::to_string(&self.to_yaml())?)
+        let yaml = serde_yaml::to_string(&self.to_yaml())?;
+        Ok(super::yaml::quote_timestamps(&yaml))
     }
 
     fn to_yaml(&self) -> serde_yaml::Value {

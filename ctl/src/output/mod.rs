@@ -4,6 +4,7 @@
 
 pub mod json;
 pub mod template;
+pub mod yaml;
 
 use std::collections::HashMap;
 

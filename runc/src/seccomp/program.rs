@@ -47,7 +47,7 @@ impl Program {
     /// Wraps an exported program; `bpf` must be a non-empty array of `sock_filter`.
     pub(crate) fn new(bpf: Vec<u8>, flags: u32) -> Result<Program, SeccompError> {
         let n = bpf.len() / INSN_SIZE;
-        if bpf.is_empty() || bpf.len() % INSN_SIZE != 0 || n > MAX_INSNS {
+        if bpf.is_empty() || !bpf.len().is_multiple_of(INSN_SIZE) || n > MAX_INSNS {
             return Err(SeccompError::Program(format!(
                 "{} bytes is not a program of 1..={MAX_INSNS} instructions",
                 bpf.len()
@@ -71,7 +71,7 @@ impl Program {
     pub fn load(&self) -> Result<(), SeccompError> {
         // Checked again: a request decoded from the wire did not pass through `new`.
         let n = self.len();
-        if n == 0 || n > MAX_INSNS || self.bpf.len() % INSN_SIZE != 0 {
+        if n == 0 || n > MAX_INSNS || !self.bpf.len().is_multiple_of(INSN_SIZE) {
             return Err(SeccompError::Program(format!(
                 "{} bytes is not a BPF program",
                 self.bpf.len()

@@ -192,7 +192,7 @@ where
                     prefixed[ch] = true;
                     data = data.slice(2..);
                 }
-                if ch % 2 == 0 {
+                if ch.is_multiple_of(2) {
                     if let Some(w) = writers[ch / 2].as_mut() {
                         if w.write_all(&data).await.is_err() {
                             writers[ch / 2] = None;

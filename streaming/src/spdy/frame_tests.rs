@@ -313,7 +313,7 @@ fn fuzz_random_and_mutated_bytes_never_panic() {
     for _ in 0..3000 {
         let len = (rng.next() % 200) as usize;
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        if len >= 8 && rng.next() % 2 == 0 {
+        if len >= 8 && rng.next().is_multiple_of(2) {
             bytes[0] = 0x80;
             bytes[1] = 0x03;
             bytes[2] = 0;
