@@ -57,14 +57,18 @@ async fn pod_lifecycle_with_logs_and_exit_codes() {
     assert_eq!((s.exit_code, s.reason.as_str()), (0, "Completed"));
 
     // A long-running container: exec, stop with timeout, list filters.
-    let c3 = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("sleeper", &img, &["/bin/sleep", "1000"]),
-    )
-    .await
-    .unwrap();
+    // In a PID namespace of its own, where sleep is PID 1 and ignores SIGTERM.
+    let mut sleeper = container_config("sleeper", &img, &["/bin/sleep", "1000"]);
+    sleeper.linux.as_mut().unwrap().security_context = Some(kc::LinuxContainerSecurityContext {
+        namespace_options: Some(kc::NamespaceOption {
+            pid: kc::NamespaceMode::Container as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let c3 = pods::run_container(&mut rt, &pod, &pc, sleeper)
+        .await
+        .unwrap();
     let out = rt
         .exec_sync(kc::ExecSyncRequest {
             container_id: c3.clone(),

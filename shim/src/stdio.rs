@@ -9,6 +9,8 @@
 //!   container's stdout/stderr on fds 3 and 4, and closes fd 5 once ready.
 //! - `crilog:///path` (crust): the CRI log format written by the shim itself (see
 //!   [`crate::crilog`]); stdout and stderr naming the same path share one file.
+//! - `discard://` (crust): copied by the shim to attach subscribers only (a CRI container
+//!   with no log path can still be attached to, as with containerd).
 //!
 //! Stdin is copied from its FIFO (opened read-write, so it stays open across attach
 //! sessions) into a pipe until CloseIO. With a terminal, the pty master arrives on a
@@ -54,12 +56,16 @@ pub enum Target {
         args: Vec<(String, String)>,
     },
     CriLog(PathBuf),
+    Discard,
 }
 
 /// Parses a stdio URI (see the module docs).
 pub fn parse(uri: &str) -> Result<Target> {
     if uri.is_empty() {
         return Ok(Target::Null);
+    }
+    if uri == "discard://" {
+        return Ok(Target::Discard);
     }
     let bad = || ShimError::InvalidRequest(format!("unsupported stdio uri {uri:?}"));
     let Some((scheme, rest)) = uri.split_once("://") else {
@@ -220,7 +226,7 @@ pub fn prepare(req: &StdioRequest<'_>, reaper: &Reaper, console_dir: &Path) -> R
     let terr = parse(req.stderr)?;
     if matches!(
         tin,
-        Target::File(_) | Target::Binary { .. } | Target::CriLog(_)
+        Target::File(_) | Target::Binary { .. } | Target::CriLog(_) | Target::Discard
     ) {
         return Err(ShimError::InvalidRequest(format!(
             "stdin must be a fifo, got {:?}",
@@ -294,6 +300,16 @@ pub fn prepare(req: &StdioRequest<'_>, reaper: &Reaper, console_dir: &Path) -> R
                 )));
                 Some(tx)
             }
+            Target::Discard => {
+                let (rx, tx) = pipe().map_err(stdio_err(uri))?;
+                let rx = pipe::Receiver::from_owned_fd(rx).map_err(stdio_err(uri))?;
+                let tee = Tee::default();
+                stdio.tees[i] = Some(tee.clone());
+                stdio
+                    .outputs
+                    .push(tokio::spawn(copy_to_tee(Source::Pipe(rx), tee)));
+                Some(tx)
+            }
             Target::Binary { path, args } => {
                 if binary_fds.is_none() {
                     binary_fds = Some(spawn_binary(path, args, req, reaper)?);
@@ -346,6 +362,11 @@ impl Pending {
         }
         match &tout {
             Target::Null => {}
+            Target::Discard => {
+                self.stdio
+                    .outputs
+                    .push(tokio::spawn(copy_to_tee(source, tee)));
+            }
             Target::CriLog(_) => {
                 if let Some(log) = self.stdio.log.clone() {
                     let w = LineWriter::new(log, Stream::Stdout);
@@ -527,6 +548,19 @@ async fn copy_to_log(mut src: Source, mut w: LineWriter, tee: Tee) {
     tee.end();
 }
 
+/// Copies a stream to the attach subscribers only.
+async fn copy_to_tee(mut src: Source, tee: Tee) {
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = src.read(&mut buf).await;
+        if n == 0 {
+            break;
+        }
+        tee.send(&buf[..n]);
+    }
+    tee.end();
+}
+
 async fn write_all_fd(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> bool {
     while !data.is_empty() {
         let Ok(mut guard) = fd.writable().await else {
@@ -652,6 +686,8 @@ mod tests {
                 args: vec![("a".into(), "b".into()), ("c".into(), String::new())]
             }
         );
+        assert_eq!(parse("discard://").unwrap(), Target::Discard);
+        assert!(parse("discard:///x").is_err());
         assert!(parse("http://x/y").is_err());
         assert!(parse("file://relative").is_err());
     }

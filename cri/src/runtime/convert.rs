@@ -35,7 +35,7 @@ fn namespaces(o: Option<&cri::NamespaceOption>) -> Namespaces {
             ipc: ns_mode(o.ipc),
             target_id: o.target_id.clone(),
         },
-        // CRI defaults: POD for network and ipc, CONTAINER... (enum 0 is POD).
+        // The CRI enum's zero value is POD, for every namespace.
         None => Namespaces::default(),
     }
 }
@@ -205,13 +205,8 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             add_capabilities: caps.add_capabilities,
             drop_capabilities: caps.drop_capabilities,
             privileged: sc.privileged,
-            namespaces: {
-                let mut n = namespaces(sc.namespace_options.as_ref());
-                if sc.namespace_options.is_none() {
-                    n.pid = NsMode::Container;
-                }
-                n
-            },
+            // No NamespaceOption: every mode is the enum's zero, POD (as containerd).
+            namespaces: namespaces(sc.namespace_options.as_ref()),
             run_as_user: sc.run_as_user.map(|v| v.value),
             run_as_group: sc.run_as_group.map(|v| v.value),
             run_as_username: sc.run_as_username,

@@ -427,8 +427,8 @@ fn container_spec_table() {
     };
     assert_eq!(got, want);
 
-    // Without namespace options the pid namespace is the container's own (CRI default),
-    // network and ipc the pod's.
+    // Without namespace options (or a security context) every namespace is the pod's: the
+    // CRI enum's zero value is POD, for pid too, as with containerd (issue 13).
     let mut c = cri_container();
     if let Some(sc) = c.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
         sc.namespace_options = None;
@@ -436,7 +436,16 @@ fn container_spec_table() {
     let n = container_spec(c).unwrap().security.namespaces;
     assert_eq!(
         (n.network, n.pid, n.ipc),
-        (NsMode::Pod, NsMode::Container, NsMode::Pod)
+        (NsMode::Pod, NsMode::Pod, NsMode::Pod)
+    );
+    let mut c = cri_container();
+    if let Some(l) = c.linux.as_mut() {
+        l.security_context = None;
+    }
+    let n = container_spec(c).unwrap().security.namespaces;
+    assert_eq!(
+        (n.network, n.pid, n.ipc),
+        (NsMode::Pod, NsMode::Pod, NsMode::Pod)
     );
 
     // Private propagation, and the legacy seccomp path.

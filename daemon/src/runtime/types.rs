@@ -34,7 +34,7 @@ pub enum NsMode {
 pub struct Namespaces {
     /// Network.
     pub network: NsMode,
-    /// Pid (CRI default: Container).
+    /// Pid (CRI default: Pod).
     pub pid: NsMode,
     /// IPC.
     pub ipc: NsMode,

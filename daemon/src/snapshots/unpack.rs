@@ -2,7 +2,8 @@
 //!
 //! The `tar` crate only *reads* entries here; every filesystem change is made by us relative
 //! to a directory fd inside the snapshot, never by path from `/`:
-//! - entry names are normalised; absolute names and any `..` component are rejected;
+//! - entry names are normalised; absolute names (but `/`, the root, which is skipped) and
+//!   any `..` component are rejected; an archive may end without its end-of-archive blocks;
 //! - a parent directory is resolved with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 //!   RESOLVE_NO_XDEV)` from the snapshot root, so an entry under a symlinked parent, a
 //!   symlink chain or a mount point fails instead of being followed;
@@ -140,10 +141,17 @@ pub fn decompress<'a, R: Read + 'a>(reader: R) -> io::Result<Box<dyn Read + 'a>>
     }
 }
 
-/// Normalises an entry name to its components; rejects absolute names and `..`.
+/// Normalises an entry name to its components; rejects absolute names and `..`, but for
+/// the root itself (`/`, as umoci writes it; `/.`), which has none.
 fn components(raw: &Path) -> Result<Vec<&OsStr>, Error> {
     let bytes = raw.as_os_str().as_bytes();
     if bytes.starts_with(b"/") {
+        if bytes
+            .split(|b| *b == b'/')
+            .all(|c| c.is_empty() || c == b".")
+        {
+            return Ok(Vec::new());
+        }
         return Err(Error::Escape(raw.to_path_buf()));
     }
     let mut out = Vec::new();

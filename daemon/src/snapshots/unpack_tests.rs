@@ -375,6 +375,42 @@ fn ownership_is_exact_on_a_grpid_mount() {
     assert_eq!(owner("plain/root"), (0, 0, 0o644));
 }
 
+/// What umoci writes (issue 13): an entry named `/` (the root: skipped) and no
+/// end-of-archive blocks. `/..` and `/x` stay refused.
+#[test]
+fn root_entry_and_missing_end_of_archive_are_accepted() {
+    let top = tempfile::tempdir().unwrap();
+    let snap = top.path().join("snap");
+    std::fs::create_dir(&snap).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    raw(&mut b, "/", tar::EntryType::Directory, "", b"");
+    raw(&mut b, "./", tar::EntryType::Directory, "", b"");
+    raw(&mut b, "f", tar::EntryType::Regular, "", b"hello");
+    let mut t = b.into_inner().unwrap();
+    assert!(t[t.len() - 1024..].iter().all(|b| *b == 0));
+    t.truncate(t.len() - 1024);
+    for (name, tarball) in [
+        ("plain", t.clone()),
+        ("gzip", {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&t).unwrap();
+            e.finish().unwrap()
+        }),
+    ] {
+        let _ = std::fs::remove_file(snap.join("f"));
+        let applied = apply_to_dir(&snap, &tarball[..]).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(std::fs::read(snap.join("f")).unwrap(), b"hello", "{name}");
+        assert_eq!(applied.size, t.len() as u64, "{name}");
+    }
+    for bad in ["/..", "/x", "/./../x"] {
+        let mut b = tar::Builder::new(Vec::new());
+        raw(&mut b, bad, tar::EntryType::Directory, "", b"");
+        let t = b.into_inner().unwrap();
+        let e = apply_to_dir(&snap, &t[..]).unwrap_err();
+        assert!(matches!(e, Error::Escape(_)), "{bad}: {e:?}");
+    }
+}
+
 /// Whiteouts of `..`, `.`, or nothing (`.wh...`, `.wh..`, `.wh.`) are refused and remove
 /// nothing: neither the snapshot being built, nor its parent, nor a sibling snapshot.
 #[test]

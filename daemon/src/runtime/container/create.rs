@@ -35,6 +35,16 @@ impl Runtime {
             ));
         }
         let log_path = log_path(&pod.spec.log_directory, &spec.log_path)?;
+        let sec = &spec.security;
+        if let (Some(g), None, true) = (
+            sec.run_as_group,
+            sec.run_as_user,
+            sec.run_as_username.is_empty(),
+        ) {
+            return Err(RuntimeError::Invalid(format!(
+                "runAsGroup {g} is set without runAsUser or runAsUsername"
+            )));
+        }
         for m in &spec.mounts {
             mounts::check_mount(m)?;
         }
@@ -202,10 +212,11 @@ impl Runtime {
             t[1] = t0.elapsed();
             let client = self.pod_shim(&pod.id).await?;
             t[2] = t0.elapsed();
+            // Without a CRI log the shim still copies the output, for Attach.
             let stdout = log_path
                 .as_ref()
                 .map(|p| format!("crilog://{}", p.display()))
-                .unwrap_or_default();
+                .unwrap_or_else(|| "discard://".into());
             client
                 .create(&id, &bundle, &mounts, &stdout, rec.spec.stdin, rec.spec.tty)
                 .await?;

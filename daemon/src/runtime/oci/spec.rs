@@ -187,19 +187,16 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value> {
     }))
 }
 
-/// The pod's hostname: the asked one, else the pod name (host's with host network).
+/// The pod's hostname: the asked one, else the node's (as containerd: a pod name may be
+/// longer than a hostname can be); always the node's with host network.
 pub fn pod_hostname(p: &PodRecord) -> String {
-    if p.spec.namespaces.network == NsMode::Node {
+    if p.spec.namespaces.network == NsMode::Node || p.spec.hostname.is_empty() {
         return nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_default();
     }
-    if p.spec.hostname.is_empty() {
-        p.spec.name.clone()
-    } else {
-        p.spec.hostname.clone()
-    }
+    p.spec.hostname.clone()
 }
 
 fn command(s: &ContainerSpec, img: &ImageConfig) -> Result<Vec<String>> {

@@ -147,7 +147,16 @@ fn builds_as_each_row_says() {
                 assert_eq!(v["linux"]["cgroupsPath"], "/crust/pod1/c1");
                 assert_eq!(v["process"]["terminal"], false);
                 let env = strs(&v["process"]["env"]);
-                assert_eq!(env, ["HOSTNAME=web", "PATH=/image/bin", "A=image"]);
+                // No hostname asked: the node's, not the pod name (issue 13).
+                let node = nix::unistd::gethostname().unwrap().into_string().unwrap();
+                assert_eq!(
+                    env,
+                    [
+                        format!("HOSTNAME={node}").as_str(),
+                        "PATH=/image/bin",
+                        "A=image"
+                    ]
+                );
                 let caps = strs(&v["process"]["capabilities"]["bounding"]);
                 let mut want: Vec<&str> = crate::runtime::oci::caps::DEFAULT_CAPS.to_vec();
                 want.sort();
@@ -218,11 +227,12 @@ fn builds_as_each_row_says() {
             "a default PATH when neither sets one",
             |c| c.image.env.clear(),
             |v| {
+                let node = nix::unistd::gethostname().unwrap().into_string().unwrap();
                 assert_eq!(
                     strs(&v["process"]["env"]),
                     [
                         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                        "HOSTNAME=web"
+                        format!("HOSTNAME={node}").as_str()
                     ]
                 );
             },

@@ -61,7 +61,12 @@ pub async fn pin_namespaces(
     .await
     .and_then(|r| r);
     if let Err(e) = r {
-        unpin(state, pod_id);
+        // Only the pins made here: the PID namespace's pin (taken before) is how teardown
+        // finds and kills the pod init.
+        for p in ipc_path.iter().chain(uts_path.iter()) {
+            let _ = umount2(p, MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(p);
+        }
         return Err(RuntimeError::Io {
             op: "pin ipc/uts namespaces",
             path: dir,
@@ -203,4 +208,33 @@ pub fn check_sysctls(p: &crate::runtime::types::PodSpec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed pin leaves the PID namespace's pin alone: teardown needs it to find the
+    /// pod init (issue 13: each failed RunPodSandbox used to leak its init and cgroups).
+    #[tokio::test]
+    async fn failed_pin_keeps_the_pid_pin() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (unshare of UTS/IPC namespaces)");
+            return;
+        }
+        let state = tempfile::tempdir().unwrap();
+        let pid_pin = crate::runtime::pod::init::pin_path(state.path(), "p1");
+        std::fs::create_dir_all(pid_pin.parent().unwrap()).unwrap();
+        std::fs::write(&pid_pin, b"").unwrap();
+        // 65 bytes: sethostname refuses it after both namespaces were made and pinned.
+        let e = pin_namespaces(state.path(), "p1", true, true, &"h".repeat(65))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("pin ipc/uts"), "{e}");
+        assert!(pid_pin.exists(), "the pid pin was removed");
+        let dir = state.path().join("ns/p1");
+        assert!(!dir.join("ipc").exists() && !dir.join("uts").exists());
+        unpin(state.path(), "p1");
+        assert!(!dir.exists());
+    }
 }

@@ -45,6 +45,13 @@ impl Runtime {
                 "pod namespace mode TARGET is only valid for pid of containers".into(),
             ));
         }
+        // sethostname(2) takes at most 64 bytes (HOST_NAME_MAX).
+        if spec.hostname.len() > 64 {
+            return Err(RuntimeError::Invalid(format!(
+                "hostname {:?} is longer than 64 bytes",
+                spec.hostname
+            )));
+        }
         files::check_sysctls(&spec)?;
         let id = new_id();
         let cgroup_parent = if spec.cgroup_parent.is_empty() {
