@@ -48,8 +48,20 @@ fn version(v: &str) -> (u32, u32, u32) {
 
 #[test]
 fn stated_minimum_rust_covers_every_locked_dependency() {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The packages built for this host: cargo fetches only those (a fresh CARGO_HOME has no
+    // hermit-abi and the like), and an unfiltered `cargo metadata --offline` would need all.
+    let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .expect("run rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
+    let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host])
         .current_dir(repo())
         .output()
         .expect("run cargo metadata");
