@@ -125,11 +125,8 @@ fn readme_examples_run_with_an_offline_image() {
     require_root!();
     crust_e2e::workspace_bin("crust-shim", "crust-shim");
     crust_e2e::workspace_bin("crust-runc", "crust-runc");
-    // As pods::config(), with this test's own cgroup root.
-    let mut config = format!(
-        "[network]\nenabled = false\n[runtime]\ncgroup_root = \"/cc-readme-{}\"\n",
-        std::process::id()
-    );
+    // As pods::config(); Crustd::start adds a unique cgroup root and removes it on drop.
+    let mut config = "[network]\nenabled = false\n[runtime]\n".to_string();
     if let Ok(r) = std::env::var("CRUST_E2E_RUNTIME") {
         config.push_str(&format!("runtime = \"{r}\"\n"));
     }
