@@ -65,14 +65,8 @@ impl Runtime {
             };
             let Some(shim) = shim else {
                 self.drop_shim(&c.pod_id).await;
-                self.update_container(&c.id, |r| {
-                    r.state = ContainerState::Exited;
-                    r.finished_at = now();
-                    r.exit_code = 255;
-                    r.reason = "Unknown".into();
-                    r.message = "the pod's shim is gone".into();
-                })
-                .await?;
+                // Its processes may have outlived it: killed and cleaned through the runtime.
+                self.reap_orphan_task(&c).await?;
                 continue;
             };
             match shim.state(&c.id).await {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::shim::{Exit, Shim};
+use crate::runtime::shim::{watch, Exit, Shim};
 use crate::runtime::types::{ContainerState, EventKind, PodState};
 use crate::runtime::{now, Runtime};
 
@@ -76,7 +76,14 @@ impl Runtime {
                         tracing::warn!(container = %id, error = %e, "record exit");
                     }
                 }
-                Err(e) => tracing::warn!(container = %id, error = %e, "wait for exit"),
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "wait for exit");
+                    if watch::socket_dead(shim.address()) {
+                        if let Ok(rec) = me.container(&id) {
+                            me.shim_died(&rec.pod_id, Some(shim.conn_id())).await;
+                        }
+                    }
+                }
             }
         });
     }
