@@ -36,8 +36,13 @@ impl Runtime {
                     q.state = PodState::NotReady;
                     self.save_pod(&q).await?;
                 }
-            } else if p.netns.is_some() && self.pod_containers(&p.id).is_empty() {
-                // Crashed in RunPodSandbox or StopPodSandbox: finish the teardown.
+            } else if p
+                .netns
+                .as_ref()
+                .is_some_and(|n| self.pod_containers(&p.id).is_empty() || netns::is_pinned(n))
+            {
+                // Crashed in RunPodSandbox or StopPodSandbox (the netns pin goes last in a
+                // teardown): finish the teardown.
                 self.teardown_pod(p).await;
             }
         }

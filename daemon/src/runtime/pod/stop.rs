@@ -15,15 +15,18 @@ impl Runtime {
                 self.stop_container(&c.id, 0).await?;
             }
         }
+        // NotReady is recorded before the teardown: a crash in the middle of it must not
+        // leave a pod listed Ready without its veth, whose address may be handed to
+        // another pod (recovery finishes the teardown of a NotReady pod).
+        if rec.state != PodState::NotReady {
+            rec.state = PodState::NotReady;
+            self.save_pod(&rec).await?;
+        }
         self.teardown_pod(&rec).await;
         if let Some(s) = self.shim(&rec.id).await.ok().flatten() {
             if self.pod_containers(&rec.id).is_empty() {
                 s.shutdown().await;
             }
-        }
-        if rec.state != PodState::NotReady {
-            rec.state = PodState::NotReady;
-            self.save_pod(&rec).await?;
         }
         tracing::info!(pod = %rec.id, "pod sandbox stopped");
         Ok(())
