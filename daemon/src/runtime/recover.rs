@@ -288,6 +288,10 @@ impl Runtime {
                 }
             }
         }
+        // Pod cgroups (with their pod init's and containers' below) of pods without a record:
+        // a crash inside RunPodSandbox, or inside RemovePodSandbox after the record went.
+        let (root, known) = (self.cfg.cgroup_root.clone(), pods.clone());
+        let _ = tokio::task::spawn_blocking(move || remove_leftover_cgroups(&root, &known)).await;
         if let Ok(rd) = std::fs::read_dir(self.cfg.state.join("ns")) {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
@@ -296,6 +300,51 @@ impl Runtime {
                     files::unpin(&self.cfg.state, &id);
                     let _ = netns::remove(&netns::pin_path(&self.cfg.state, &id));
                 }
+            }
+        }
+    }
+}
+
+/// Kills what runs in, and removes, each cgroup `<root>/<64 hex>` (a pod's, crust made it)
+/// of a pod not in `known`, on every hierarchy.
+fn remove_leftover_cgroups(root: &str, known: &HashSet<String>) {
+    let rel = root.trim_matches('/');
+    if rel.is_empty() {
+        return;
+    }
+    let mut leftovers = std::collections::BTreeSet::new();
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for e in std::fs::read_dir(h.path().join(rel))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pod_like = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+            if pod_like && !known.contains(&name) && e.path().is_dir() {
+                leftovers.insert(name);
+            }
+        }
+    }
+    for pod in leftovers {
+        let path = format!("/{rel}/{pod}");
+        let Ok(cg) = crust_cgroups::Cgroup::new(Some(&path), &pod) else {
+            continue;
+        };
+        for pid in cg.pids().unwrap_or_default() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        match cg.delete() {
+            Ok(()) => tracing::info!(cgroup = %path, "removed the cgroup of a gone pod"),
+            Err(e) => {
+                tracing::warn!(cgroup = %path, error = %e, "removing the cgroup of a gone pod")
             }
         }
     }

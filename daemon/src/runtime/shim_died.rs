@@ -93,6 +93,11 @@ impl Runtime {
         c: &ContainerRecord,
     ) -> super::error::Result<()> {
         shim::delete_without_shim(&self.cfg.shim, &c.id, &c.bundle, watch::CLEANUP).await;
+        // One Stopped event per exit: an exit recorded meanwhile stands.
+        let _g = self.locks.lock(format!("exit/{}", c.id)).await;
+        if self.container(&c.id)?.state == ContainerState::Exited {
+            return Ok(());
+        }
         let rec = self
             .update_container(&c.id, |r| {
                 r.state = ContainerState::Exited;

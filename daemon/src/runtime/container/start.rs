@@ -90,6 +90,9 @@ impl Runtime {
 
     /// Records that `id` exited (once; later calls change nothing).
     pub(in crate::runtime) async fn record_exit(&self, id: &str, exit: Exit) -> Result<()> {
+        // StopContainer's Wait and the exit watcher's both return for one exit: without
+        // this lock both read the record before either wrote it, and each emitted Stopped.
+        let _g = self.locks.lock(format!("exit/{id}")).await;
         let rec = self.container(id)?;
         if matches!(rec.state, ContainerState::Exited) {
             return Ok(());
