@@ -524,6 +524,41 @@ async fn burst(
     hs
 }
 
+/// Waits until no process holds crustd's state lock file open. A child crustd was forking
+/// when it was killed holds it (with the flock) until its exec closes it; anything holding
+/// it longer is a leak worth a failure of its own.
+async fn lock_released(d: &Crustd) {
+    let lock = d.state().join("crustd.lock");
+    let t0 = Instant::now();
+    loop {
+        let mut holders = Vec::new();
+        for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(p.path().join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if std::fs::read_link(f.path()).is_ok_and(|l| l == lock) {
+                    let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                    holders.push(format!(
+                        "{} {}",
+                        p.file_name().to_string_lossy(),
+                        String::from_utf8_lossy(&cmd).replace('\0', " ")
+                    ));
+                }
+            }
+        }
+        if holders.is_empty() {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "crustd's state lock is held after its death by: {holders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 struct Env {
     _bridge: Bridge,
     _cg: CgroupRoot,
@@ -624,6 +659,7 @@ async fn crustd_killed_during_bursts() {
         for h in hs {
             h.await.expect("a burst worker panicked");
         }
+        lock_released(&e.d).await;
         e.d.restart();
         let mut rt = Runtime::new(e.d.channel().await);
         let (pods_l, ctrs_l) = listing(&mut rt).await;
