@@ -14,6 +14,8 @@
 //! (`CRUST_CRASH_ROUNDS`, default 3) and by `e2e/crash/soak.sh` for longer; the seed
 //! (`CRUST_CRASH_SEED`, default from the clock) is printed so a failure can be replayed.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,8 @@
 //! process, shim, cgroup or runtime state for a container nobody lists; no pod listed Ready
 //! without its veth and address).
 
+#![allow(clippy::unwrap_used)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

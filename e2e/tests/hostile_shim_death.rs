@@ -6,6 +6,8 @@
 //! leaked into a created container kept the dead shim's address accepting, and every call
 //! for the pod hung).
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
