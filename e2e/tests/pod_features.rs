@@ -1,6 +1,7 @@
 //! The Kubernetes 1.31+ pod features (issue 17) through the CRI as kubelet calls them, each
 //! checked inside the container: recursively read-only mounts, the supplemental groups
 //! policy, image volumes, CDI devices; and the refusals of what is asked wrongly.
+//! Run with `CRUST_E2E_RUNTIME=runc` they check Debian's runc applies the same specs.
 
 use crust_e2e::image::{self, Layer};
 use crust_e2e::pods::{self, container_config, exec, pod_config, setup};
@@ -118,41 +119,6 @@ async fn recursive_read_only_mount_reaches_submounts() {
     assert_eq!(
         crust_e2e::daemon::count(&d.dir.path().join("state/bundles")),
         1
-    );
-    pods::remove_pod(&mut rt, &pod).await;
-}
-
-/// The fields crust does not implement yet are refused through the CRI, naming the field,
-/// and create nothing.
-#[tokio::test(flavor = "multi_thread")]
-async fn unimplemented_pod_features_are_refused() {
-    require_root!();
-    let (_reg, d, mut rt, img, logs, _g) = setup().await;
-    let pc = pod_config("refuse", logs.path().to_str().unwrap());
-    let pod = pods::run_pod(&mut rt, &pc).await.unwrap();
-    type Edit = fn(&mut kc::ContainerConfig, &str);
-    let rows: [(Edit, &str); 1] = [(
-        |c, _| {
-            c.cdi_devices = vec![kc::CdiDevice {
-                name: "vendor.com/dev=x".into(),
-            }]
-        },
-        "CDI_devices",
-    )];
-    for (edit, names) in rows {
-        let mut c = container_config("c", &img, &["/bin/sleep", "1000"]);
-        edit(&mut c, &img);
-        let e = pods::run_container(&mut rt, &pod, &pc, c)
-            .await
-            .unwrap_err();
-        assert!(
-            e.code() == Code::InvalidArgument && e.message().contains(names),
-            "{names}: {e:?}"
-        );
-    }
-    assert_eq!(
-        crust_e2e::daemon::count(&d.dir.path().join("state/bundles")),
-        0
     );
     pods::remove_pod(&mut rt, &pod).await;
 }
@@ -368,4 +334,98 @@ async fn image_volume_is_mounted_read_only_and_held() {
     .unwrap();
     images.remove(&vol).await.unwrap();
     assert!(images.list(Some(&vol)).await.is_empty());
+}
+
+/// CDI devices through the CRI: a spec file in the configured directory exposes /dev/null
+/// as /dev/cdi-null (asked by `CDI_devices`) and /dev/zero as /dev/cdi-zero (asked by a
+/// `cdi.k8s.io/` annotation); inside the container the nodes are there and usable (the
+/// cgroup lets them be written and read), the spec's env and mount are applied and its
+/// createRuntime hook ran with the container's state. An unknown device is InvalidArgument
+/// naming it and creates nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn cdi_devices_are_injected() {
+    require_root!();
+    let specs = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("file"), "cdi mount\n").unwrap();
+    let hook_out = data.path().join("hook-state.json");
+    let spec = serde_json::json!({
+        "cdiVersion": "0.6.0",
+        "kind": "crust.test/dev",
+        "containerEdits": {
+            "env": ["CDI_SPEC=common"],
+            "hooks": [{"hookName": "createRuntime", "path": "/bin/sh",
+                       "args": ["sh", "-c", format!("cat > {}", hook_out.display())]}],
+        },
+        "devices": [
+            {"name": "null", "containerEdits": {
+                "env": ["CDI_DEVICE=null"],
+                "deviceNodes": [{"path": "/dev/cdi-null", "hostPath": "/dev/null", "permissions": "rw"}],
+                "mounts": [{"hostPath": data.path(), "containerPath": "/cdi-data", "options": ["ro"]}],
+            }},
+            {"name": "zero", "containerEdits": {
+                "deviceNodes": [{"path": "/dev/cdi-zero", "hostPath": "/dev/zero"}],
+            }},
+        ],
+    });
+    std::fs::write(
+        specs.path().join("test.json"),
+        serde_json::to_vec(&spec).unwrap(),
+    )
+    .unwrap();
+    let config = format!(
+        "{}cdi_spec_dirs = [\"{}\"]\n",
+        pods::config(),
+        specs.path().display()
+    );
+    let (_reg, d, mut rt, img, logs, _g) = pods::setup_with(&config).await;
+    let pc = pod_config("cdi", logs.path().to_str().unwrap());
+    let pod = pods::run_pod(&mut rt, &pc).await.unwrap();
+
+    let mut c = container_config("bad", &img, &["/bin/sleep", "1000"]);
+    c.cdi_devices = vec![kc::CdiDevice {
+        name: "crust.test/dev=nosuch".into(),
+    }];
+    let e = pods::run_container(&mut rt, &pod, &pc, c)
+        .await
+        .unwrap_err();
+    assert!(
+        e.code() == Code::InvalidArgument && e.message().contains("crust.test/dev=nosuch"),
+        "{e:?}"
+    );
+    assert_eq!(
+        crust_e2e::daemon::count(&d.dir.path().join("state/bundles")),
+        0
+    );
+
+    let mut c = container_config("c", &img, &["/bin/sleep", "1000"]);
+    c.cdi_devices = vec![kc::CdiDevice {
+        name: "crust.test/dev=null".into(),
+    }];
+    c.annotations
+        .insert("cdi.k8s.io/test".into(), "crust.test/dev=zero".into());
+    let id = pods::run_container(&mut rt, &pod, &pc, c)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", d.log()));
+    let null = std::fs::metadata("/dev/null").unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let (maj, min) = (libc::major(null.rdev()), libc::minor(null.rdev()));
+    let (out, code) = exec(
+        &mut rt,
+        &id,
+        "/bin/busybox stat -c '%F %t %T' /dev/cdi-null && echo x > /dev/cdi-null && echo wrote \
+         && /bin/busybox head -c 5 /dev/cdi-zero | /bin/busybox wc -c \
+         && echo $CDI_SPEC $CDI_DEVICE && cat /cdi-data/file",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        format!("character special file {maj:x} {min:x}\nwrote\n5\ncommon null\ncdi mount\n")
+    );
+    let (out, _) = exec(&mut rt, &id, "touch /cdi-data/x 2>&1; echo rc=$?").await;
+    assert!(out.contains("rc=1"), "{out}");
+    let state = std::fs::read_to_string(&hook_out).unwrap_or_default();
+    assert!(state.contains(&id), "hook state: {state:?}");
+    pods::remove_pod(&mut rt, &pod).await;
 }

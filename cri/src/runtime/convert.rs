@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crust_daemon::cdi::ANNOTATION_PREFIX as CDI_ANNOTATION_PREFIX;
 use crust_daemon::network::{PortMapping, Protocol};
 use crust_daemon::runtime::{
     ContainerRecord, ContainerSpec, ContainerState, DeviceSpec, Dns, GroupsPolicy, MountSpec,
@@ -126,10 +127,6 @@ fn seccomp(profile: Option<&cri::SecurityProfile>, legacy: &str) -> Result<Secco
     }
 }
 
-/// Annotation keys of CDI device requests (`cdi.k8s.io/<name>`, the CDI spec's
-/// annotation form, which device plugins return to kubelet).
-pub const CDI_ANNOTATION_PREFIX: &str = "cdi.k8s.io/";
-
 /// A `supplemental_groups_policy` of the `what` (pod or container) security context.
 fn groups_policy(v: i32, what: &str) -> Result<GroupsPolicy, Status> {
     match cri::SupplementalGroupsPolicy::try_from(v) {
@@ -175,20 +172,16 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
     let sc = linux.security_context.unwrap_or_default();
     let caps = sc.capabilities.clone().unwrap_or_default();
     let groups = groups_policy(sc.supplemental_groups_policy, "container")?;
-    if let Some(d) = c.cdi_devices.first() {
-        return Err(Status::invalid_argument(format!(
-            "CDI_devices ({:?}) are not supported",
-            d.name
-        )));
-    }
-    if let Some(k) = c
+    for k in c
         .annotations
         .keys()
-        .find(|k| k.starts_with(CDI_ANNOTATION_PREFIX))
+        .filter(|k| k.starts_with(CDI_ANNOTATION_PREFIX))
     {
-        return Err(Status::invalid_argument(format!(
-            "CDI device annotation {k:?} is not supported"
-        )));
+        if k.len() == CDI_ANNOTATION_PREFIX.len() {
+            return Err(Status::invalid_argument(format!(
+                "CDI device annotation {k:?} has no name"
+            )));
+        }
     }
     let mut mounts = Vec::new();
     for m in c.mounts {
@@ -234,6 +227,7 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             .collect(),
         labels: map(&c.labels),
         annotations: map(&c.annotations),
+        cdi_devices: c.cdi_devices.into_iter().map(|d| d.name).collect(),
         log_path: c.log_path,
         stdin: c.stdin,
         stdin_once: c.stdin_once,

@@ -407,6 +407,7 @@ fn container_spec_table() {
         }],
         labels: BTreeMap::from([("l".into(), "1".into())]),
         annotations: BTreeMap::from([("a".into(), "2".into())]),
+        cdi_devices: vec![],
         log_path: "c/0.log".into(),
         stdin: true,
         stdin_once: true,
@@ -742,43 +743,31 @@ fn label_selector_table() {
     }
 }
 
-/// Every CRI 1.31+ field crust does not implement is refused with InvalidArgument naming
-/// it, never ignored (issue 17).
+/// `CDI_devices` reach the core by name (resolved at create); a `cdi.k8s.io/` annotation
+/// is kept as an annotation (the core reads the names from it), one with no name after the
+/// prefix is refused.
 #[test]
-fn unimplemented_container_features_are_refused() {
-    type Edit = fn(&mut cri::ContainerConfig);
-    let rows: [(Edit, &str); 3] = [
-        (
-            |c| {
-                c.cdi_devices = vec![cri::CdiDevice {
-                    name: "vendor.com/gpu=0".into(),
-                }]
-            },
-            "CDI_devices",
-        ),
-        (
-            |c| {
-                c.annotations
-                    .insert("cdi.k8s.io/gpu".into(), "vendor.com/gpu=0".into());
-            },
-            "cdi.k8s.io/gpu",
-        ),
-        (
-            |c| {
-                if let Some(sc) = c.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
-                    sc.supplemental_groups_policy = 5;
-                }
-            },
-            "supplemental_groups_policy 5",
-        ),
+fn cdi_devices_table() {
+    let mut c = cri_container();
+    c.cdi_devices = vec![
+        cri::CdiDevice {
+            name: "vendor.com/gpu=0".into(),
+        },
+        cri::CdiDevice {
+            name: "vendor.com/gpu=1".into(),
+        },
     ];
-    for (edit, names) in rows {
-        let mut c = cri_container();
-        edit(&mut c);
-        let e = container_spec(c).unwrap_err();
-        assert_eq!(e.code(), Code::InvalidArgument, "{names}: {e:?}");
-        assert!(e.message().contains(names), "{names}: {}", e.message());
-    }
+    c.annotations
+        .insert("cdi.k8s.io/plugin".into(), "vendor.com/gpu=2".into());
+    let s = container_spec(c).unwrap();
+    assert_eq!(s.cdi_devices, ["vendor.com/gpu=0", "vendor.com/gpu=1"]);
+    assert_eq!(s.annotations["cdi.k8s.io/plugin"], "vendor.com/gpu=2");
+    let mut c = cri_container();
+    c.annotations
+        .insert("cdi.k8s.io/".into(), "vendor.com/gpu=2".into());
+    let e = container_spec(c).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("\"cdi.k8s.io/\""), "{e:?}");
 }
 
 /// Merge and Strict reach the core from the container's security context; the pod's is

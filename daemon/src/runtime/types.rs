@@ -293,6 +293,10 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// Annotations.
     pub annotations: BTreeMap<String, String>,
+    /// CDI devices asked for (qualified names, `CDI_devices` then the `cdi.k8s.io/`
+    /// annotations'), resolved at create.
+    #[serde(default)]
+    pub cdi_devices: Vec<String>,
     /// Log path relative to the pod's log directory.
     pub log_path: String,
     /// Keep stdin open.

@@ -2,7 +2,8 @@
 //! write the OCI bundle and create the task in the pod's shim (launched at RunPodSandbox;
 //! again here if it is gone). The record
 //! is written before the task is created; a failure undoes everything. Image volumes are
-//! resolved to their image's layers and hold the image against removal.
+//! resolved to their image's layers and hold the image against removal; CDI devices are
+//! resolved in the spec directories and their edits applied to the spec.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -205,7 +206,7 @@ impl Runtime {
                     path: bundle.clone(),
                     source: std::io::Error::other(e),
                 })??;
-            let oci = spec::build(&spec::SpecInput {
+            let mut oci = spec::build(&spec::SpecInput {
                 id: &id,
                 pod: &pod,
                 spec: &rec.spec,
@@ -221,6 +222,18 @@ impl Runtime {
                 min_oom_score_adj: self.min_oom,
                 volumes: &volumes,
             })?;
+            let cdi = crate::cdi::requested(&rec.spec.cdi_devices, &rec.spec.annotations);
+            if !cdi.is_empty() {
+                let dirs = self.cfg.cdi_spec_dirs.clone();
+                let reg = tokio::task::spawn_blocking(move || crate::cdi::Registry::load(&dirs))
+                    .await
+                    .map_err(|e| RuntimeError::Blocking {
+                        op: "read CDI specs",
+                        id: id.clone(),
+                        message: e.to_string(),
+                    })?;
+                crate::cdi::inject(&mut oci, &reg, &cdi)?;
+            }
             rec.user = spec::process_user(&oci);
             std::fs::create_dir_all(bundle.join("rootfs")).map_err(io("create", &bundle))?;
             let cfg = bundle.join("config.json");
