@@ -144,7 +144,7 @@ fn builds_as_each_row_says() {
                 assert_eq!(v["process"]["cwd"], "/");
                 assert_eq!(
                     v["process"]["user"],
-                    json!({"uid": 0, "gid": 0, "additionalGids": []})
+                    json!({"uid": 0, "gid": 0, "additionalGids": [0]})
                 );
                 assert_eq!(v["root"], json!({"path": "rootfs", "readonly": false}));
                 assert_eq!(v["linux"]["cgroupsPath"], "/crust/pod1/c1");
@@ -264,7 +264,7 @@ fn builds_as_each_row_says() {
             |v| {
                 assert_eq!(
                     v["process"]["user"],
-                    json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 50]})
+                    json!({"uid": 1000, "gid": 1000, "additionalGids": [1000, 10, 50]})
                 )
             },
         ),
@@ -278,7 +278,7 @@ fn builds_as_each_row_says() {
             |v| {
                 assert_eq!(
                     v["process"]["user"],
-                    json!({"uid": 1001, "gid": 7, "additionalGids": [50, 99]})
+                    json!({"uid": 1001, "gid": 7, "additionalGids": [7, 50, 99]})
                 )
             },
         ),
@@ -298,7 +298,7 @@ fn builds_as_each_row_says() {
             |v| {
                 assert_eq!(
                     v["process"]["user"],
-                    json!({"uid": 4242, "gid": 0, "additionalGids": []})
+                    json!({"uid": 4242, "gid": 0, "additionalGids": [0]})
                 )
             },
         ),

@@ -3,7 +3,7 @@
 //! through the merged view of the image's layers, see [`crate::snapshots::view`]: never
 //! outside the image, only regular files, at most [`USER_FILE_CAP`] bytes each), plus
 //! supplemental groups (the image's `/etc/group` memberships only under the Merge policy,
-//! the request's always). Every id is 0..=2147483647, as runc requires (the kernel's
+//! the request's always), with the primary gid among them as containerd has it. Every id is 0..=2147483647, as runc requires (the kernel's
 //! (uid_t)-1 means "no change", and larger ids are not valid in a user namespace map).
 
 use std::path::PathBuf;
@@ -159,6 +159,11 @@ pub fn user(sec: &Security, image_user: &str, files: &UserFiles) -> Result<(u32,
             extra.push(g);
         }
     }
+    // The primary group is in the supplementary set too, first, as containerd keeps it
+    // (ContainerStatus.user reports the set; critest expects the primary gid in it).
+    if !extra.contains(&gid) {
+        extra.insert(0, gid);
+    }
     Ok((uid, gid, extra))
 }
 
@@ -181,24 +186,31 @@ mod tests {
         };
         assert_eq!(
             user(&sec, "", &files).unwrap(),
-            (1000, 1000, vec![10, 29, 5000])
+            (1000, 1000, vec![1000, 10, 29, 5000])
         );
         sec.supplemental_groups_policy = GroupsPolicy::Strict;
         assert_eq!(
             user(&sec, "", &files).unwrap(),
-            (1000, 1000, vec![5000, 10])
+            (1000, 1000, vec![1000, 5000, 10])
         );
         // By name, from the image's User, too.
         let sec = Security {
             supplemental_groups_policy: GroupsPolicy::Strict,
             ..Default::default()
         };
-        assert_eq!(user(&sec, "app", &files).unwrap(), (1000, 1000, vec![]));
+        assert_eq!(user(&sec, "app", &files).unwrap(), (1000, 1000, vec![1000]));
         let sec = Security::default();
         assert_eq!(
             user(&sec, "app", &files).unwrap(),
-            (1000, 1000, vec![10, 29])
+            (1000, 1000, vec![1000, 10, 29])
         );
+        // Already among the groups: not repeated.
+        let sec = Security {
+            run_as_user: Some(1000),
+            run_as_group: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(user(&sec, "", &files).unwrap(), (1000, 10, vec![10, 29]));
     }
 
     #[test]
