@@ -9,7 +9,7 @@ use protobuf::well_known_types::empty::Empty;
 use protobuf::{Message, UnknownValueRef};
 
 use super::{Container, Proc, Service};
-use crate::cgroup::Cgroup;
+use crust_cgroups::Cgroup;
 use crate::error::{Result, ShimError};
 use crate::runtime::{find_binary, Runtime};
 use crate::stdio::{self, StdioRequest};
@@ -205,7 +205,7 @@ impl Service {
                 init,
                 execs: Default::default(),
                 oom: None,
-                cgroup: Cgroup::of_pid(pid),
+                cgroup: Cgroup::of_pid(pid).ok(),
             },
             pid,
         ))
