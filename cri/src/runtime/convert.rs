@@ -18,26 +18,31 @@ pub fn hmap(m: &BTreeMap<String, String>) -> HashMap<String, String> {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-fn ns_mode(v: i32) -> NsMode {
-    match cri::NamespaceMode::try_from(v).unwrap_or(cri::NamespaceMode::Pod) {
-        cri::NamespaceMode::Pod => NsMode::Pod,
-        cri::NamespaceMode::Container => NsMode::Container,
-        cri::NamespaceMode::Node => NsMode::Node,
-        cri::NamespaceMode::Target => NsMode::Target,
+/// A NamespaceMode value; one the CRI does not define is refused, naming `field` (read as
+/// POD, it silently shared a namespace the caller may not have asked for).
+fn ns_mode(v: i32, field: &str) -> Result<NsMode, Status> {
+    match cri::NamespaceMode::try_from(v) {
+        Ok(cri::NamespaceMode::Pod) => Ok(NsMode::Pod),
+        Ok(cri::NamespaceMode::Container) => Ok(NsMode::Container),
+        Ok(cri::NamespaceMode::Node) => Ok(NsMode::Node),
+        Ok(cri::NamespaceMode::Target) => Ok(NsMode::Target),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "linux.security_context.namespace_options.{field}: unknown NamespaceMode {v}"
+        ))),
     }
 }
 
-fn namespaces(o: Option<&cri::NamespaceOption>) -> Namespaces {
-    match o {
+fn namespaces(o: Option<&cri::NamespaceOption>) -> Result<Namespaces, Status> {
+    Ok(match o {
         Some(o) => Namespaces {
-            network: ns_mode(o.network),
-            pid: ns_mode(o.pid),
-            ipc: ns_mode(o.ipc),
+            network: ns_mode(o.network, "network")?,
+            pid: ns_mode(o.pid, "pid")?,
+            ipc: ns_mode(o.ipc, "ipc")?,
             target_id: o.target_id.clone(),
         },
         // The CRI enum's zero value is POD, for every namespace.
         None => Namespaces::default(),
-    }
+    })
 }
 
 /// RunPodSandbox's config.
@@ -91,7 +96,7 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
         annotations: map(&c.annotations),
         cgroup_parent: linux.cgroup_parent,
         sysctls: map(&linux.sysctls),
-        namespaces: namespaces(sc.namespace_options.as_ref()),
+        namespaces: namespaces(sc.namespace_options.as_ref())?,
         privileged: sc.privileged,
         runtime_handler: handler,
     })
@@ -206,7 +211,7 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             drop_capabilities: caps.drop_capabilities,
             privileged: sc.privileged,
             // No NamespaceOption: every mode is the enum's zero, POD (as containerd).
-            namespaces: namespaces(sc.namespace_options.as_ref()),
+            namespaces: namespaces(sc.namespace_options.as_ref())?,
             run_as_user: sc.run_as_user.map(|v| v.value),
             run_as_group: sc.run_as_group.map(|v| v.value),
             run_as_username: sc.run_as_username,
