@@ -721,7 +721,10 @@ fn a_process_cgroup_is_found_per_hierarchy() {
     let f = Fake::new(HYBRID_MOUNTINFO, HYBRID_OWN);
     f.populate(
         "memory/user.slice/session-1.scope",
-        &[("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")],
+        &[(
+            "memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        )],
     );
     let cg = Cgroup::of_process_with_root(f.root()).unwrap();
     assert_eq!(cg.path(), "/user.slice/session-1.scope");
@@ -731,10 +734,16 @@ fn a_process_cgroup_is_found_per_hierarchy() {
         let h = hs.iter().find(|h| h.controllers.split(',').any(|x| x == c));
         h.unwrap_or_else(|| panic!("{c} in {hs:?}")).dir.clone()
     };
-    assert_eq!(dir("memory"), f.cg().join("memory/user.slice/session-1.scope"));
+    assert_eq!(
+        dir("memory"),
+        f.cg().join("memory/user.slice/session-1.scope")
+    );
     assert_eq!(dir("pids"), f.cg().join("pids/user.slice"));
     assert_eq!(dir("cpuset"), f.cg().join("cpuset"));
-    let unified = cg.hierarchies().into_iter().find(|h| h.controllers.is_empty());
+    let unified = cg
+        .hierarchies()
+        .into_iter()
+        .find(|h| h.controllers.is_empty());
     assert_eq!(
         unified.unwrap().dir,
         f.cg().join("unified/user.slice/session-1.scope")

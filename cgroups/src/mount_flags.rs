@@ -47,4 +47,3 @@ pub fn flag_word(word: &str) -> Option<(bool, c_ulong)> {
         _ => return None,
     })
 }
-

@@ -38,7 +38,12 @@ fn info_line<'a>(log: &'a str, event: &str, ids: &[&str]) -> &'a str {
         .filter(|l| l.contains(event) && ids.iter().all(|id| l.contains(id)))
         .collect();
     assert_eq!(found.len(), 1, "one {event:?} line naming {ids:?}:\n{log}");
-    assert_eq!(level(found[0]), Some("INFO"), "{event:?} at info: {}", found[0]);
+    assert_eq!(
+        level(found[0]),
+        Some("INFO"),
+        "{event:?} at info: {}",
+        found[0]
+    );
     found[0]
 }
 
@@ -119,7 +124,10 @@ async fn lifecycle_events_are_info_lines_and_nothing_below_info_by_default() {
     // Nothing below info reaches the log by default.
     for l in log.lines() {
         let lv = level(l);
-        assert!(lv != Some("DEBUG") && lv != Some("TRACE"), "below info: {l}");
+        assert!(
+            lv != Some("DEBUG") && lv != Some("TRACE"),
+            "below info: {l}"
+        );
     }
 }
 

@@ -127,7 +127,11 @@ pub fn mark_start() {
 /// RFC3339Nano, trailing zeros trimmed), with the `time` crate.
 pub fn rfc3339(t: SystemTime, nanos: bool) -> String {
     let t = time::OffsetDateTime::from(t);
-    let t = if nanos { t } else { t.replace_nanosecond(0).unwrap_or(t) };
+    let t = if nanos {
+        t
+    } else {
+        t.replace_nanosecond(0).unwrap_or(t)
+    };
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

@@ -464,7 +464,11 @@ fn container_spec_table() {
     }
     let e = container_spec(c).unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
-    assert!(e.message().contains("namespace_options.ipc"), "{}", e.message());
+    assert!(
+        e.message().contains("namespace_options.ipc"),
+        "{}",
+        e.message()
+    );
     let mut c = cri_container();
     if let Some(l) = c.linux.as_mut() {
         l.security_context = None;

@@ -287,7 +287,10 @@ mod tests {
         let e = super::run_in_blocking(uts, || ()).unwrap_err();
         assert!(e.to_string().contains("/proc/self/ns/uts"), "{e}");
         let e = super::run_in_blocking(uts, || -> u8 { unreachable!() }).unwrap_err();
-        assert!(matches!(e, crate::network::NetworkError::EnterNetns { .. }), "{e:?}");
+        assert!(
+            matches!(e, crate::network::NetworkError::EnterNetns { .. }),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]

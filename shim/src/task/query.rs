@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use protobuf::well_known_types::any::Any;
 
 use super::{timestamp, ProcState, Service};
-use crust_cgroups::Cgroup;
 use crate::error::{Result, ShimError};
+use crust_cgroups::Cgroup;
 
 impl Service {
     pub(super) fn do_state(&self, id: &str, exec_id: &str) -> Result<api::StateResponse> {
