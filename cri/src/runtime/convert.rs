@@ -32,17 +32,41 @@ fn ns_mode(v: i32, field: &str) -> Result<NsMode, Status> {
     }
 }
 
+/// `NamespaceOption.userns_options`: only the host's user namespace (absent, or mode NODE
+/// without mappings) is supported; anything else is refused rather than silently run with
+/// the host's ids.
+fn userns(u: Option<&cri::UserNamespace>) -> Result<(), Status> {
+    let Some(u) = u else { return Ok(()) };
+    match cri::NamespaceMode::try_from(u.mode) {
+        Ok(cri::NamespaceMode::Node) if u.uids.is_empty() && u.gids.is_empty() => Ok(()),
+        Ok(cri::NamespaceMode::Node) => Err(Status::invalid_argument(
+            "userns_options: mode NODE takes no uid/gid mappings",
+        )),
+        Ok(m) => Err(Status::invalid_argument(format!(
+            "userns_options: mode {} is not supported by crust (only NODE)",
+            m.as_str_name()
+        ))),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "userns_options: unknown mode {}",
+            u.mode
+        ))),
+    }
+}
+
 fn namespaces(o: Option<&cri::NamespaceOption>) -> Result<Namespaces, Status> {
-    Ok(match o {
-        Some(o) => Namespaces {
-            network: ns_mode(o.network, "network")?,
-            pid: ns_mode(o.pid, "pid")?,
-            ipc: ns_mode(o.ipc, "ipc")?,
-            target_id: o.target_id.clone(),
-        },
+    match o {
+        Some(o) => {
+            userns(o.userns_options.as_ref())?;
+            Ok(Namespaces {
+                network: ns_mode(o.network, "network")?,
+                pid: ns_mode(o.pid, "pid")?,
+                ipc: ns_mode(o.ipc, "ipc")?,
+                target_id: o.target_id.clone(),
+            })
+        }
         // The CRI enum's zero value is POD, for every namespace.
-        None => Namespaces::default(),
-    })
+        None => Ok(Namespaces::default()),
+    }
 }
 
 /// RunPodSandbox's config.
