@@ -38,7 +38,7 @@ struct Descriptor {
 }
 
 /// A metric of type `kind` (the one constructor behind [`counter`] and [`gauge`]).
-const fn descriptor(
+const fn metric(
     kind: cri::MetricType,
     name: &'static str,
     help: &'static str,
@@ -53,11 +53,11 @@ const fn descriptor(
 }
 
 const fn counter(n: &'static str, h: &'static str, l: &'static [&'static str]) -> Descriptor {
-    descriptor(cri::MetricType::Counter, n, h, l)
+    metric(cri::MetricType::Counter, n, h, l)
 }
 
 const fn gauge(n: &'static str, h: &'static str, l: &'static [&'static str]) -> Descriptor {
-    descriptor(cri::MetricType::Gauge, n, h, l)
+    metric(cri::MetricType::Gauge, n, h, l)
 }
 
 const NET: &[&str] = &["interface"];
