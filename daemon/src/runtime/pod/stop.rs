@@ -27,11 +27,15 @@ impl Runtime {
                 s.shutdown().await;
             }
         }
+        // The lifecycle event is the transition: a stop of a stopped pod (RemovePodSandbox
+        // stops first) logs no second "stopped" line.
         if rec.state != PodState::NotReady {
             rec.state = PodState::NotReady;
             self.save_pod(&rec).await?;
+            tracing::info!(pod = %rec.id, "pod sandbox stopped");
+        } else {
+            tracing::debug!(pod = %rec.id, "pod sandbox already stopped");
         }
-        tracing::info!(pod = %rec.id, "pod sandbox stopped");
         Ok(())
     }
 }
