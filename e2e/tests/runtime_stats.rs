@@ -387,7 +387,7 @@ async fn pod_network_processes_and_metrics() {
     assert_eq!(names, ["eth0"], "loopback left out");
 
     let layout = Layout::host();
-    let ctr_cg = cgroup_of(&d, &c);
+    let ctr_cg = cgroup_of(d, &c);
     let pod_cg = Path::new(&ctr_cg).parent().unwrap().display().to_string();
     let procs = linux
         .process
