@@ -40,9 +40,6 @@ stage build 1800 cargo build --workspace --bins --tests --locked
 stage cargo-test 2400 cargo test --workspace --locked --no-fail-fast
 # CRI clients nobody here wrote (Debian's grpc-go, PyPI's grpcio) against crustd: e2e/tests/interop.rs.
 stage interop 600 cargo test -p crust-e2e --locked --test interop -- --ignored
-# Crash consistency (e2e/tests/crash_consistency.rs): crustd, then a shim, killed with SIGKILL
-# during bursts of CRI calls on ten pods, 3 rounds each; e2e/crash/soak.sh runs more.
-stage crash 240 env CRUST_CRASH_ROUNDS=3 cargo test -p crust-e2e --locked --test crash_consistency -- --ignored --test-threads 1
 # The Debian package, made from target/debug's binaries, installed into a Debian 12 minbase
 # debootstrap chroot (debootstrapped once from the Debian mirror, then cached in
 # target/pkgtest/), where the packaged crustd must start and answer; then removed and purged.

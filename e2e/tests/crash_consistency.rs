@@ -10,8 +10,8 @@
 //!   pin, veth, address, bundle, runtime state or mount.
 //!
 //! And after the last round every pod is removed and nothing at all may be left.
-//! `#[ignore]`d: run by CI's `crash` stage with a bounded number of rounds
-//! (`CRUST_CRASH_ROUNDS`, default 3) and by `e2e/crash/soak.sh` for longer; the seed
+//! `#[ignore]`d: run by `e2e/crash/soak.sh` (`CRUST_CRASH_ROUNDS`, default 3 here); not
+//! in CI yet, as it still finds a pod cgroup left behind now and then; the seed
 //! (`CRUST_CRASH_SEED`, default from the clock) is printed so a failure can be replayed.
 
 #![allow(clippy::unwrap_used)]

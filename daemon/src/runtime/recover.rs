@@ -294,10 +294,24 @@ impl Runtime {
                 }
             }
         }
-        // Pod cgroups (with their pod init's and containers' below) of pods without a record:
-        // a crash inside RunPodSandbox, or inside RemovePodSandbox after the record went.
-        let (root, known) = (self.cfg.cgroup_root.clone(), pods.clone());
-        let _ = tokio::task::spawn_blocking(move || remove_leftover_cgroups(&root, &known)).await;
+        // Pod cgroups (with their pod init's and containers' below) of pods without a record
+        // that this crustd started (their namespace pins or pod dir are in its state dir): a
+        // crash inside RunPodSandbox. Only those: another crustd may share the cgroup root.
+        let mut ours: HashSet<String> = HashSet::new();
+        for d in ["ns", "pods"] {
+            for e in std::fs::read_dir(self.cfg.state.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !pods.contains(&id) {
+                    ours.insert(id);
+                }
+            }
+        }
+        let root = self.cfg.cgroup_root.clone();
+        let _ = tokio::task::spawn_blocking(move || remove_leftover_cgroups(&root, &ours)).await;
         if let Ok(rd) = std::fs::read_dir(self.cfg.state.join("ns")) {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
@@ -311,9 +325,9 @@ impl Runtime {
     }
 }
 
-/// Kills what runs in, and removes, each cgroup `<root>/<64 hex>` (a pod's, crust made it)
-/// of a pod not in `known`, on every hierarchy.
-fn remove_leftover_cgroups(root: &str, known: &HashSet<String>) {
+/// Kills what runs in, and removes, each cgroup `<root>/<pod>` of a pod in `gone` (pods
+/// of this crustd that have no record), on every hierarchy.
+fn remove_leftover_cgroups(root: &str, gone: &HashSet<String>) {
     let rel = root.trim_matches('/');
     if rel.is_empty() {
         return;
@@ -331,7 +345,7 @@ fn remove_leftover_cgroups(root: &str, known: &HashSet<String>) {
         {
             let name = e.file_name().to_string_lossy().into_owned();
             let pod_like = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
-            if pod_like && !known.contains(&name) && e.path().is_dir() {
+            if pod_like && gone.contains(&name) && e.path().is_dir() {
                 leftovers.insert(name);
             }
         }
