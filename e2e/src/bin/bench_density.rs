@@ -9,9 +9,10 @@
 //! CreateContainer + StartContainer per pod), to stop and remove them all, the time of one
 //! ListPodSandbox with every pod, RSS of the daemon and of every shim (each process found by
 //! pid: crustd's shims are its children; containerd's shims are the parents of its
-//! containers' pids), and the effective concurrency of each step (sum of the per-call times
-//! divided by the wall time: 10 means the calls overlapped fully, 1 that they ran one at a
-//! time). For crustd it also times a crash restart with the pods running: `kill -9`, start
+//! containers' pids), the median and worst per-pod start time under concurrency, and the
+//! CPU seconds the daemon itself used in each step (a daemon near wall time x cores would
+//! be the bottleneck; on this 2-core machine the shims and runtimes compete for the same
+//! CPUs). For crustd it also times a crash restart with the pods running: `kill -9`, start
 //! again, until Version and a ListPodSandbox with all N pods ready are answered.
 //! Saves a data file and a PNG (pod count against time) under `bench::out_dir()`.
 //!
@@ -40,11 +41,12 @@ struct Calls {
 #[derive(Default, Clone)]
 struct Row {
     start: Duration,
-    start_conc: f64,
+    /// CPU seconds the daemon used while the pods started (and while they were removed).
+    start_cpu: f64,
     start_p50: f64,
     start_max: f64,
     teardown: Duration,
-    teardown_conc: f64,
+    teardown_cpu: f64,
     list: Duration,
     daemon_rss_kb: u64,
     shims: usize,
@@ -161,8 +163,15 @@ where
     Ok((wall, calls, vals))
 }
 
-fn conc(wall: Duration, calls: &Calls) -> f64 {
-    calls.per_pod.iter().map(Duration::as_secs_f64).sum::<f64>() / wall.as_secs_f64().max(1e-9)
+/// CPU seconds (user + system) `pid` has used so far (`/proc/<pid>/stat`, 100 ticks a second).
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect())
+        .unwrap_or_default();
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
 }
 
 /// Start N pods, measure, (crustd: crash-restart), stop+remove them.
@@ -172,13 +181,14 @@ async fn one_count(
     clients: usize,
     img: &str,
     daemon_pid: u32,
-    mut restart: Option<&mut dyn FnMut()>,
+    mut restart: Option<&mut dyn FnMut() -> u32>,
 ) -> anyhow::Result<Row> {
     let mut load = bench::Load::default();
     load.sample();
     let logs = Arc::new(tempfile::Builder::new().prefix("cp-density-logs-").tempdir()?);
     let img = img.to_string();
     let tag = format!("d{n}-{}", std::process::id());
+    let cpu0 = cpu_s(daemon_pid);
     let (start, calls, pods) = {
         let logs = logs.clone();
         concurrently(socket, clients, n, move |mut rt, i| {
@@ -193,7 +203,7 @@ async fn one_count(
     load.sample();
     let mut row = Row {
         start,
-        start_conc: conc(start, &calls),
+        start_cpu: cpu_s(daemon_pid) - cpu0,
         start_p50: bench::median_ms(&calls.per_pod),
         start_max: bench::percentile_ms(&calls.per_pod, 1.0),
         ..Default::default()
@@ -226,11 +236,12 @@ async fn one_count(
     row.shims = shims.len();
     row.shim_rss_max_kb = shims.iter().copied().max().unwrap_or(0);
     row.shim_rss_mean_kb = shims.iter().sum::<u64>() / shims.len().max(1) as u64;
+    let mut daemon_now = None;
     if let Some(restart) = restart.as_mut() {
         // Crash restart with the pods running: kill -9, start again (returns once the
         // socket accepts), then Version and a ListPodSandbox that must hold every pod ready.
         let t = Instant::now();
-        restart();
+        daemon_now = Some(restart());
         let mut rt = Runtime::new(crust_e2e::cri::connect(socket).await);
         rt.version(cri::VersionRequest::default()).await?;
         let t_version = t.elapsed();
@@ -252,7 +263,10 @@ async fn one_count(
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     load.sample();
-    let (teardown, calls, _) = {
+    // After a restart the daemon has a new pid.
+    let daemon_pid = daemon_now.unwrap_or(daemon_pid);
+    let cpu0 = cpu_s(daemon_pid);
+    let (teardown, _, _) = {
         let pods = Arc::new(pods);
         concurrently(socket, clients, n, move |mut rt, i| {
             let pod = pods[i].clone();
@@ -265,7 +279,7 @@ async fn one_count(
     };
     load.sample();
     row.teardown = teardown;
-    row.teardown_conc = conc(teardown, &calls);
+    row.teardown_cpu = cpu_s(daemon_pid) - cpu0;
     row.load = load.summary();
     Ok(row)
 }
@@ -379,6 +393,7 @@ async fn main() -> anyhow::Result<()> {
                 let mut restart = || {
                     d.kill9();
                     d.restart();
+                    d.pid().unwrap_or(0)
                 };
                 crust_row = one_count(&socket, n, clients, &name, pid, Some(&mut restart))
                     .await
@@ -402,7 +417,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "{:<5} {:<10} {:>9} {:>6} {:>8} {:>8} {:>10} {:>6} {:>8} {:>9} {:>6} {:>16}  {}",
-        "pods", "runtime", "start s", "conc", "p50 ms", "max ms", "stop+rm s", "conc", "list ms",
+        "pods", "runtime", "start s", "cpu s", "p50 ms", "max ms", "stop+rm s", "cpu s", "list ms",
         "daemon MB", "shims", "shim MB max/mean", "load"
     );
     let mb = |kb: u64| kb as f64 / 1024.0;
@@ -412,11 +427,11 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "{n:<5} {name:<10} {:>9.2} {:>6.1} {:>8.1} {:>8.1} {:>10.2} {:>6.1} {:>8.1} {:>9.1} {:>6} {:>7.2}/{:<8.2}  {}",
                 r.start.as_secs_f64(),
-                r.start_conc,
+                r.start_cpu,
                 r.start_p50,
                 r.start_max,
                 r.teardown.as_secs_f64(),
-                r.teardown_conc,
+                r.teardown_cpu,
                 r.list.as_secs_f64() * 1e3,
                 mb(r.daemon_rss_kb),
                 r.shims,
