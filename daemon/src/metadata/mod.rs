@@ -438,7 +438,10 @@ mod tests {
         }
         let m = Metadata::open(&p).unwrap();
         let r = m.read().unwrap();
-        assert_eq!(r.get(Table::Snapshots, "active").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(
+            r.get(Table::Snapshots, "active").unwrap(),
+            Some(b"a".to_vec())
+        );
         assert_eq!(r.get(Table::Containers, "c").unwrap(), Some(b"c".to_vec()));
     }
 }

@@ -168,7 +168,11 @@ fn cpu_s(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let f: Vec<u64> = stat
         .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect())
+        .map(|(_, r)| {
+            r.split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect()
+        })
         .unwrap_or_default();
     // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
     (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
@@ -185,7 +189,11 @@ async fn one_count(
 ) -> anyhow::Result<Row> {
     let mut load = bench::Load::default();
     load.sample();
-    let logs = Arc::new(tempfile::Builder::new().prefix("cp-density-logs-").tempdir()?);
+    let logs = Arc::new(
+        tempfile::Builder::new()
+            .prefix("cp-density-logs-")
+            .tempdir()?,
+    );
     let img = img.to_string();
     let tag = format!("d{n}-{}", std::process::id());
     let cpu0 = cpu_s(daemon_pid);
@@ -256,7 +264,10 @@ async fn one_count(
             .count();
         let t_list = t.elapsed();
         if ready != n {
-            bail!("after restart: {ready} of {} listed pods ready, expected {n}", items.len());
+            bail!(
+                "after restart: {ready} of {} listed pods ready, expected {n}",
+                items.len()
+            );
         }
         row.restart = Some((t_version, t_list));
         // Let recovery finish before tearing down (its work runs after serving).
@@ -363,12 +374,8 @@ async fn main() -> anyhow::Result<()> {
         .tempdir_in("/var/lib")?;
     // crustd's log at info: debug lines for 250 pods would be measured too.
     // crustd logs at info, as installed.
-    let mut cd = BenchCrustd::start_level(
-        &crustd,
-        "[network]\nenabled = false\n",
-        host.path(),
-        "info",
-    );
+    let mut cd =
+        BenchCrustd::start_level(&crustd, "[network]\nenabled = false\n", host.path(), "info");
     crust_e2e::cri::Images::new(cd.d.channel().await)
         .pull(&name, None)
         .await
@@ -397,7 +404,9 @@ async fn main() -> anyhow::Result<()> {
                 };
                 crust_row = one_count(&socket, n, clients, &name, pid, Some(&mut restart))
                     .await
-                    .map_err(|e| anyhow::anyhow!("crustd, {n} pods: {e:#}\n{}", tail(&cd.d.log())))?;
+                    .map_err(|e| {
+                        anyhow::anyhow!("crustd, {n} pods: {e:#}\n{}", tail(&cd.d.log()))
+                    })?;
             } else {
                 let socket = ctrd.socket();
                 ctrd_row = one_count(&socket, n, clients, &name, ctrd.pid(), None)
@@ -417,8 +426,19 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "{:<5} {:<10} {:>9} {:>6} {:>8} {:>8} {:>10} {:>6} {:>8} {:>9} {:>6} {:>16}  {}",
-        "pods", "runtime", "start s", "cpu s", "p50 ms", "max ms", "stop+rm s", "cpu s", "list ms",
-        "daemon MB", "shims", "shim MB max/mean", "load"
+        "pods",
+        "runtime",
+        "start s",
+        "cpu s",
+        "p50 ms",
+        "max ms",
+        "stop+rm s",
+        "cpu s",
+        "list ms",
+        "daemon MB",
+        "shims",
+        "shim MB max/mean",
+        "load"
     );
     let mb = |kb: u64| kb as f64 / 1024.0;
     let mut dat = Vec::new();

@@ -29,10 +29,10 @@ use anyhow::{bail, Context as _};
 use crust_e2e::bench::{self, BenchCrustd};
 use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
-use crust_e2e::scratch::Scratch;
 use crust_e2e::image;
 use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
 use crust_e2e::registry::Registry;
+use crust_e2e::scratch::Scratch;
 use k8s_cri::v1 as cri;
 
 #[derive(Default, Clone)]
@@ -144,12 +144,18 @@ struct Side {
 }
 
 impl Side {
-    async fn new(runtime: &'static str, layout: &'static str, socket: &Path) -> anyhow::Result<Self> {
+    async fn new(
+        runtime: &'static str,
+        layout: &'static str,
+        socket: &Path,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             runtime,
             layout,
             rt: Runtime::new(crust_e2e::cri::connect(socket).await),
-            logs: tempfile::Builder::new().prefix("cp-bench-logs-").tempdir()?,
+            logs: tempfile::Builder::new()
+                .prefix("cp-bench-logs-")
+                .tempdir()?,
             ph: Phases::default(),
         })
     }
@@ -160,7 +166,12 @@ impl Side {
 }
 
 /// containerd in `parent` with both images pulled.
-async fn containerd_in(parent: &Path, reg: &str, img: &str, pause: &str) -> anyhow::Result<Containerd> {
+async fn containerd_in(
+    parent: &Path,
+    reg: &str,
+    img: &str,
+    pause: &str,
+) -> anyhow::Result<Containerd> {
     let c = Containerd::start_in(parent, reg, Some(pause), None)?;
     let mut imgs = crust_e2e::cri::Images::new(crust_e2e::cri::connect(&c.socket()).await);
     for i in [img, pause] {
@@ -172,10 +183,21 @@ async fn containerd_in(parent: &Path, reg: &str, img: &str, pause: &str) -> anyh
 }
 
 /// The pod start benchmark (see the module docs).
-async fn bench_pods(crustd: &Path, reg: &Registry, name: &str, pause_name: &str, runs: usize) -> anyhow::Result<()> {
+async fn bench_pods(
+    crustd: &Path,
+    reg: &Registry,
+    name: &str,
+    pause_name: &str,
+    runs: usize,
+) -> anyhow::Result<()> {
     // Layout "host": both roots on this machine's own root filesystem (ext4, no journal).
-    let host = tempfile::Builder::new().prefix("cp-bench-").tempdir_in("/var/lib")?;
-    let fstype = crust_e2e::scratch::sh("stat", &["-f", "-c", "%T", &host.path().display().to_string()])?;
+    let host = tempfile::Builder::new()
+        .prefix("cp-bench-")
+        .tempdir_in("/var/lib")?;
+    let fstype = crust_e2e::scratch::sh(
+        "stat",
+        &["-f", "-c", "%T", &host.path().display().to_string()],
+    )?;
     // Layout "loop": each runtime on a fresh journaled ext4 (crust_e2e::scratch).
     let (crust_fs, ctrd_fs) = (Scratch::new()?, Scratch::new()?);
     let cfg = "[network]\nenabled = false\n";
@@ -190,7 +212,10 @@ async fn bench_pods(crustd: &Path, reg: &Registry, name: &str, pause_name: &str,
     let crust_loop = BenchCrustd::start_level(crustd, cfg, crust_fs.path(), level);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pid = crust_host.d.pid().unwrap_or(0);
-    let fresh = (bench::status_kb(pid, "VmRSS:"), bench::status_kb(pid, "RssAnon:"));
+    let fresh = (
+        bench::status_kb(pid, "VmRSS:"),
+        bench::status_kb(pid, "RssAnon:"),
+    );
     for d in [&crust_host.d, &crust_loop.d] {
         crust_e2e::cri::Images::new(d.channel().await)
             .pull(name, None)
@@ -200,7 +225,10 @@ async fn bench_pods(crustd: &Path, reg: &Registry, name: &str, pause_name: &str,
     let ctrd_host = containerd_in(host.path(), &reg.host(), name, pause_name).await?;
     let ctrd_loop = containerd_in(ctrd_fs.path(), &reg.host(), name, pause_name).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = (bench::status_kb(pid, "VmRSS:"), bench::status_kb(pid, "RssAnon:"));
+    let idle = (
+        bench::status_kb(pid, "VmRSS:"),
+        bench::status_kb(pid, "RssAnon:"),
+    );
     let c_idle = bench::status_kb(ctrd_host.pid(), "VmRSS:");
     let mut sides = vec![
         Side::new("crust", "host", &crust_host.d.socket()).await?,
@@ -225,13 +253,21 @@ async fn bench_pods(crustd: &Path, reg: &Registry, name: &str, pause_name: &str,
             let r = one_pod(&mut s.rt, i, name, s.logs.path(), false, Some(&mut s.ph)).await;
             if let Err(e) = r {
                 let log = if s.runtime == "crust" {
-                    if s.layout == "host" { crust_host.d.log() } else { crust_loop.d.log() }
+                    if s.layout == "host" {
+                        crust_host.d.log()
+                    } else {
+                        crust_loop.d.log()
+                    }
                 } else if s.layout == "host" {
                     ctrd_host.log()
                 } else {
                     ctrd_loop.log()
                 };
-                eprintln!("{} failed: {e:#}\n{}", s.label(), log.lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+                eprintln!(
+                    "{} failed: {e:#}\n{}",
+                    s.label(),
+                    log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+                );
                 return Err(e);
             }
         }
@@ -239,7 +275,11 @@ async fn bench_pods(crustd: &Path, reg: &Registry, name: &str, pause_name: &str,
     load.sample();
     if let Some(p) = std::env::var_os("BENCH_CRUSTD_LOG") {
         // crustd's log (debug for crust_daemon: per-phase timings) for a closer look.
-        let log = format!("== host ==\n{}\n== loop ==\n{}", crust_host.d.log(), crust_loop.d.log());
+        let log = format!(
+            "== host ==\n{}\n== loop ==\n{}",
+            crust_host.d.log(),
+            crust_loop.d.log()
+        );
         std::fs::write(&p, log).with_context(|| format!("write {p:?}"))?;
     }
     drop((ctrd_host, ctrd_loop, crust_host, crust_loop));
@@ -252,7 +292,12 @@ async fn bench_pods(crustd: &Path, reg: &Registry, name: &str, pause_name: &str,
             .map(|s| s.ph.clone())
             .unwrap_or_default()
     };
-    let (ch, dh, cl, dl) = (get("crust", "host"), get("containerd", "host"), get("crust", "loop"), get("containerd", "loop"));
+    let (ch, dh, cl, dl) = (
+        get("crust", "host"),
+        get("containerd", "host"),
+        get("crust", "loop"),
+        get("containerd", "loop"),
+    );
     println!(
         "\npod start, {runs} pods per runtime and layout, interleaved pod by pod; {}",
         load.summary()
@@ -275,17 +320,48 @@ async fn bench_pods(crustd: &Path, reg: &Registry, name: &str, pause_name: &str,
         ("RemovePodSandbox", |p| &p.remove),
     ];
     for (label, f) in rows {
-        let (a, b, c, d) = (median(f(&ch)), median(f(&dh)), median(f(&cl)), median(f(&dl)));
-        println!("{label:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}", a / b, c / d);
+        let (a, b, c, d) = (
+            median(f(&ch)),
+            median(f(&dh)),
+            median(f(&cl)),
+            median(f(&dl)),
+        );
+        println!(
+            "{label:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}",
+            a / b,
+            c / d
+        );
     }
     // Per-pod sums, then their median (not the sum of medians).
     let sum3 = |p: &Phases| -> Vec<Duration> {
-        (0..p.run.len()).map(|i| p.run[i] + p.create[i] + p.start[i]).collect()
+        (0..p.run.len())
+            .map(|i| p.run[i] + p.create[i] + p.start[i])
+            .collect()
     };
-    let (a, b, c, d) = (median(&sum3(&ch)), median(&sum3(&dh)), median(&sum3(&cl)), median(&sum3(&dl)));
-    println!("{:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}  (target <= 0.10)", "run+create+start", a / b, c / d);
-    let (a, b, c, d) = (median(&ch.teardown), median(&dh.teardown), median(&cl.teardown), median(&dl.teardown));
-    println!("{:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}", "stop+remove", a / b, c / d);
+    let (a, b, c, d) = (
+        median(&sum3(&ch)),
+        median(&sum3(&dh)),
+        median(&sum3(&cl)),
+        median(&sum3(&dl)),
+    );
+    println!(
+        "{:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}  (target <= 0.10)",
+        "run+create+start",
+        a / b,
+        c / d
+    );
+    let (a, b, c, d) = (
+        median(&ch.teardown),
+        median(&dh.teardown),
+        median(&cl.teardown),
+        median(&dl.teardown),
+    );
+    println!(
+        "{:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}",
+        "stop+remove",
+        a / b,
+        c / d
+    );
     let mb = |kb: u64| kb as f64 / 1024.0;
     println!(
         "crustd (host) RSS (anon) idle fresh {:.1} ({:.1}) MB, after a pull {:.1} ({:.1}) MB; containerd idle {:.1} MB; {}",
@@ -299,19 +375,32 @@ async fn bench_pods(crustd: &Path, reg: &Registry, name: &str, pause_name: &str,
 fn plot(sides: &[Side]) {
     let out = bench::out_dir();
     for s in sides {
-        let mut cols: Vec<Vec<Duration>> = [&s.ph.run, &s.ph.create, &s.ph.start, &s.ph.stop, &s.ph.remove]
-            .iter()
-            .map(|v| {
-                let mut v = v.to_vec();
-                v.sort();
-                v
-            })
-            .collect();
+        let mut cols: Vec<Vec<Duration>> = [
+            &s.ph.run,
+            &s.ph.create,
+            &s.ph.start,
+            &s.ph.stop,
+            &s.ph.remove,
+        ]
+        .iter()
+        .map(|v| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        })
+        .collect();
         let n = cols[0].len();
         let rows: Vec<String> = (0..n)
             .map(|i| {
-                let q = if n > 1 { i as f64 / (n - 1) as f64 } else { 0.5 };
-                let ms: Vec<String> = cols.iter_mut().map(|c| format!("{:.3}", c[i].as_secs_f64() * 1e3)).collect();
+                let q = if n > 1 {
+                    i as f64 / (n - 1) as f64
+                } else {
+                    0.5
+                };
+                let ms: Vec<String> = cols
+                    .iter_mut()
+                    .map(|c| format!("{:.3}", c[i].as_secs_f64() * 1e3))
+                    .collect();
                 format!("{q:.4} {}", ms.join(" "))
             })
             .collect();
@@ -324,12 +413,27 @@ fn plot(sides: &[Side]) {
     let png = out.join("pods.png");
     let mut gp = bench::png_header(&png, 1500, 900);
     gp.push_str("set multiplot layout 2,3 title 'pod phases: latency distribution (quantile vs ms, log scale)'\nset logscale y\nset xlabel 'quantile'\nset ylabel 'ms'\n");
-    for (col, phase) in [(2, "RunPodSandbox"), (3, "CreateContainer"), (4, "StartContainer"), (5, "StopPodSandbox"), (6, "RemovePodSandbox")] {
+    for (col, phase) in [
+        (2, "RunPodSandbox"),
+        (3, "CreateContainer"),
+        (4, "StartContainer"),
+        (5, "StopPodSandbox"),
+        (6, "RemovePodSandbox"),
+    ] {
         let series: Vec<String> = sides
             .iter()
-            .map(|s| format!("'{}' using 1:{col} with linespoints pt 7 ps 0.4 title '{}'", out.join(format!("pods-{}.dat", s.label())).display(), s.label()))
+            .map(|s| {
+                format!(
+                    "'{}' using 1:{col} with linespoints pt 7 ps 0.4 title '{}'",
+                    out.join(format!("pods-{}.dat", s.label())).display(),
+                    s.label()
+                )
+            })
             .collect();
-        gp.push_str(&format!("set title '{phase}'\nplot {}\n", series.join(", ")));
+        gp.push_str(&format!(
+            "set title '{phase}'\nplot {}\n",
+            series.join(", ")
+        ));
     }
     gp.push_str("unset multiplot\n");
     bench::gnuplot(&gp, &png);
