@@ -27,16 +27,40 @@ fn ns_mode(v: i32) -> NsMode {
     }
 }
 
-fn namespaces(o: Option<&cri::NamespaceOption>) -> Namespaces {
+/// `NamespaceOption.userns_options`: only the host's user namespace (absent, or mode NODE
+/// without mappings) is supported; anything else is refused rather than silently run with
+/// the host's ids.
+fn userns(u: Option<&cri::UserNamespace>) -> Result<(), Status> {
+    let Some(u) = u else { return Ok(()) };
+    match cri::NamespaceMode::try_from(u.mode) {
+        Ok(cri::NamespaceMode::Node) if u.uids.is_empty() && u.gids.is_empty() => Ok(()),
+        Ok(cri::NamespaceMode::Node) => Err(Status::invalid_argument(
+            "userns_options: mode NODE takes no uid/gid mappings",
+        )),
+        Ok(m) => Err(Status::invalid_argument(format!(
+            "userns_options: mode {} is not supported by crust (only NODE)",
+            m.as_str_name()
+        ))),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "userns_options: unknown mode {}",
+            u.mode
+        ))),
+    }
+}
+
+fn namespaces(o: Option<&cri::NamespaceOption>) -> Result<Namespaces, Status> {
     match o {
-        Some(o) => Namespaces {
-            network: ns_mode(o.network),
-            pid: ns_mode(o.pid),
-            ipc: ns_mode(o.ipc),
-            target_id: o.target_id.clone(),
-        },
+        Some(o) => {
+            userns(o.userns_options.as_ref())?;
+            Ok(Namespaces {
+                network: ns_mode(o.network),
+                pid: ns_mode(o.pid),
+                ipc: ns_mode(o.ipc),
+                target_id: o.target_id.clone(),
+            })
+        }
         // The CRI enum's zero value is POD, for every namespace.
-        None => Namespaces::default(),
+        None => Ok(Namespaces::default()),
     }
 }
 
@@ -91,7 +115,7 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
         annotations: map(&c.annotations),
         cgroup_parent: linux.cgroup_parent,
         sysctls: map(&linux.sysctls),
-        namespaces: namespaces(sc.namespace_options.as_ref()),
+        namespaces: namespaces(sc.namespace_options.as_ref())?,
         privileged: sc.privileged,
         runtime_handler: handler,
     })
@@ -206,7 +230,7 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             drop_capabilities: caps.drop_capabilities,
             privileged: sc.privileged,
             // No NamespaceOption: every mode is the enum's zero, POD (as containerd).
-            namespaces: namespaces(sc.namespace_options.as_ref()),
+            namespaces: namespaces(sc.namespace_options.as_ref())?,
             run_as_user: sc.run_as_user.map(|v| v.value),
             run_as_group: sc.run_as_group.map(|v| v.value),
             run_as_username: sc.run_as_username,

@@ -58,7 +58,7 @@ fn namespace_modes_both_ways() {
     }
     // An enum value this CRI version does not know reads as POD (the proto default).
     assert_eq!(ns_mode(99), NsMode::Pod);
-    assert_eq!(namespaces(None), Namespaces::default());
+    assert_eq!(namespaces(None).unwrap(), Namespaces::default());
     let mut o = ns_opt(
         cri::NamespaceMode::Node,
         cri::NamespaceMode::Target,
@@ -66,7 +66,7 @@ fn namespace_modes_both_ways() {
     );
     o.target_id = "t1".into();
     assert_eq!(
-        namespaces(Some(&o)),
+        namespaces(Some(&o)).unwrap(),
         Namespaces {
             network: NsMode::Node,
             pid: NsMode::Target,
@@ -74,6 +74,93 @@ fn namespace_modes_both_ways() {
             target_id: "t1".into(),
         }
     );
+}
+
+fn userns_opt(mode: i32, mapped: bool) -> cri::UserNamespace {
+    let map = |host_id| cri::IdMapping {
+        host_id,
+        container_id: 0,
+        length: 65536,
+    };
+    cri::UserNamespace {
+        mode,
+        uids: if mapped { vec![map(65536)] } else { vec![] },
+        gids: if mapped { vec![map(65536)] } else { vec![] },
+    }
+}
+
+/// A user namespace crust cannot give must be refused, never run with the host's ids.
+#[test]
+fn userns_options_other_than_node_are_refused() {
+    let with = |u: Option<cri::UserNamespace>| {
+        let mut o = ns_opt(
+            cri::NamespaceMode::Pod,
+            cri::NamespaceMode::Pod,
+            cri::NamespaceMode::Pod,
+        );
+        o.userns_options = u;
+        o
+    };
+    let node = cri::NamespaceMode::Node as i32;
+    for ok in [None, Some(userns_opt(node, false))] {
+        assert_eq!(namespaces(Some(&with(ok))).unwrap(), Namespaces::default());
+    }
+    let bad = [
+        (userns_opt(cri::NamespaceMode::Pod as i32, true), "mode POD"),
+        (
+            userns_opt(cri::NamespaceMode::Container as i32, true),
+            "mode CONTAINER",
+        ),
+        (
+            userns_opt(cri::NamespaceMode::Target as i32, false),
+            "mode TARGET",
+        ),
+        (
+            userns_opt(node, true),
+            "mode NODE takes no uid/gid mappings",
+        ),
+        (userns_opt(42, false), "unknown mode 42"),
+    ];
+    for (u, names) in bad {
+        let o = with(Some(u));
+        let e = namespaces(Some(&o)).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{names}: {e:?}");
+        assert!(e.message().contains("userns_options"), "{}", e.message());
+        assert!(e.message().contains(names), "{names}: {}", e.message());
+        // Both RunPodSandbox and CreateContainer carry it.
+        let pod = cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: "p".into(),
+                ..Default::default()
+            }),
+            linux: Some(cri::LinuxPodSandboxConfig {
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: Some(o.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = pod_spec(pod, String::new()).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{names}: {e:?}");
+        let ctr = cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: "c".into(),
+                attempt: 0,
+            }),
+            linux: Some(cri::LinuxContainerConfig {
+                security_context: Some(cri::LinuxContainerSecurityContext {
+                    namespace_options: Some(o),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = container_spec(ctr).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{names}: {e:?}");
+    }
 }
 
 #[test]
