@@ -425,7 +425,7 @@ async fn main() -> anyhow::Result<()> {
         "\ndensity: pods with one sleep container each, {clients} concurrent clients, roots on the host fs"
     );
     println!(
-        "{:<5} {:<10} {:>9} {:>6} {:>8} {:>8} {:>10} {:>6} {:>8} {:>9} {:>6} {:>16}  {}",
+        "{:<5} {:<10} {:>9} {:>6} {:>8} {:>8} {:>10} {:>6} {:>8} {:>9} {:>6} {:>16}  load",
         "pods",
         "runtime",
         "start s",
@@ -438,7 +438,6 @@ async fn main() -> anyhow::Result<()> {
         "daemon MB",
         "shims",
         "shim MB max/mean",
-        "load"
     );
     let mb = |kb: u64| kb as f64 / 1024.0;
     let mut dat = Vec::new();
