@@ -213,7 +213,9 @@ fn with_cgroup_root(config: &str) -> (String, Option<CgroupRoot>) {
     if rt.contains_key("cgroup_root") {
         return (config.to_string(), None);
     }
-    let cg = CgroupRoot::unique("crust-e2e");
+    // CRUST_E2E_CGROUP_PREFIX: several test runs on one machine keep apart by prefix.
+    let prefix = std::env::var("CRUST_E2E_CGROUP_PREFIX").unwrap_or_else(|_| "crust-e2e".into());
+    let cg = CgroupRoot::unique(&prefix);
     rt.insert("cgroup_root".into(), toml::Value::String(cg.path().into()));
     (toml::to_string(&t).expect("serialize config"), Some(cg))
 }
@@ -263,6 +265,36 @@ pub fn try_start(bin: &Path, args: &[&std::ffi::OsStr], socket: &Path, wait: Dur
             return Attempt::Running(std::fs::read_to_string(out.path()).unwrap_or_default());
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs a second crustd (this workspace's) on `root`, `state`, `socket` with `config`,
+/// which must refuse to start (exit non-zero while `watch` keeps its owner); returns what
+/// it printed.
+pub fn refused_start(
+    root: &Path,
+    state: &Path,
+    socket: &Path,
+    config: &Path,
+    watch: &Path,
+) -> String {
+    let args = [
+        std::ffi::OsStr::new("--root"),
+        root.as_os_str(),
+        std::ffi::OsStr::new("--state"),
+        state.as_os_str(),
+        std::ffi::OsStr::new("--listen"),
+        socket.as_os_str(),
+        std::ffi::OsStr::new("--config"),
+        config.as_os_str(),
+    ];
+    let bin = crate::workspace_bin("crust-cri", "crustd");
+    match try_start(&bin, &args, watch, Duration::from_secs(20)) {
+        Attempt::Exited(code, out) => {
+            assert_ne!(code, Some(0), "the second crustd exits non-zero: {out}");
+            out
+        }
+        Attempt::Running(out) => panic!("the second crustd started: {out}"),
     }
 }
 

@@ -5,6 +5,7 @@
 //! Tests live in `tests/`; everything started here is torn down on drop, even on failure.
 
 pub mod bench;
+pub mod bridge;
 pub mod cgroup;
 pub mod containerd;
 pub mod cri;
