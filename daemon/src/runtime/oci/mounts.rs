@@ -1,6 +1,6 @@
 //! The mounts of a container: the default kernel filesystems, the pod's hostname, hosts,
 //! resolv.conf and /dev/shm (unless the request mounts over them) and the request's bind
-//! mounts with their propagation.
+//! mounts with their propagation, idmapped to the pod's user namespace when it has one.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::runtime::error::{invalid, Result};
-use crate::runtime::types::{ContainerSpec, MountSpec, NsMode, PodRecord, Propagation};
+use crate::runtime::types::{ContainerSpec, IdMapping, MountSpec, NsMode, PodRecord, Propagation};
 
 /// The OCI `mounts` of container `s` in `pod`, and the rootfs propagation the user mounts
 /// need (`rslave`/`rshared`), if any.
@@ -68,7 +68,15 @@ pub fn mounts(s: &ContainerSpec, pod: &PodRecord) -> Result<(Vec<Value>, Option<
             }
         };
         let mode = if x.readonly { "ro" } else { "rw" };
-        m.push(json!({"destination": x.container_path, "type": "bind", "source": x.host_path, "options": ["rbind", p, mode]}));
+        let mut v = json!({"destination": x.container_path, "type": "bind", "source": x.host_path, "options": ["rbind", p, mode]});
+        if let Some(u) = &pod.spec.namespaces.user {
+            // Volumes show their files to the pod's user namespace as the host sees them:
+            // stored as id N, seen as N inside (an idmapped mount, as containerd 2 does).
+            let map = |m: &IdMapping| json!([{"containerID": m.container_id, "hostID": m.host_id, "size": m.size}]);
+            v["uidMappings"] = map(&u.uid);
+            v["gidMappings"] = map(&u.gid);
+        }
+        m.push(v);
     }
     Ok((m, prop))
 }
