@@ -215,14 +215,21 @@ async fn pod_in_its_own_user_namespace() {
             "write a host root's file (the pod's /etc/hosts)",
             "echo x >> /etc/hosts",
         ),
-        ("chown a host root's file", "busybox chown 0:0 /etc/hostname"),
+        (
+            "chown a host root's file",
+            "busybox chown 0:0 /etc/hostname",
+        ),
         ("set the clock", "busybox date -s 2001-01-01"),
         ("make a device node", "busybox mknod /sda b 8 0"),
         ("set a host sysctl", "echo 3 > /proc/sys/vm/drop_caches"),
     ] {
         // busybox date exits 0 when settimeofday fails: the kernel's refusal is the proof.
         let (_, out) = exec(&mut rt, &id, script).await;
-        let refused = ["operation not permitted", "permission denied", "read-only file system"];
+        let refused = [
+            "operation not permitted",
+            "permission denied",
+            "read-only file system",
+        ];
         assert!(
             refused.iter().any(|r| out.to_lowercase().contains(r)),
             "could {what}: {out}"
@@ -313,4 +320,49 @@ async fn malformed_mappings_are_refused_and_change_nothing() {
             .unwrap_or(0)
             == 0
     );
+}
+
+/// pid=POD: the pod init makes the shared PID namespace inside the pod's user namespace, so
+/// its containers mount their /proc and see each other.
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_pid_namespace_is_owned_by_the_user_namespace() {
+    require_root!();
+    let (_reg, d, mut rt, img, logs, _g) = setup().await;
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let mut pc = userns_pod("usernspid", logs.path().to_str().unwrap());
+    let ns = pc
+        .linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+        .and_then(|s| s.namespace_options.as_mut())
+        .unwrap();
+    ns.pid = kc::NamespaceMode::Pod as i32;
+    let ns = ns.clone();
+    let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let mut c = container_config(name, &img, &["/bin/sleep", "1000"]);
+        c.linux.as_mut().unwrap().security_context = Some(kc::LinuxContainerSecurityContext {
+            namespace_options: Some(ns.clone()),
+            ..Default::default()
+        });
+        ids.push(
+            pods::run_container(&mut rt, &pod, &pc, c)
+                .await
+                .expect("container in the shared PID namespace"),
+        );
+    }
+    let (rc, out) = exec(
+        &mut rt,
+        &ids[0],
+        "cat /proc/self/uid_map; busybox ls /proc | busybox grep -c '^[0-9]'",
+    )
+    .await;
+    assert_eq!(rc, 0, "{out}");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words[1], HOST_ID.to_string(), "{out}");
+    // The pod init, two sleeps, this shell and its ls/grep at least.
+    let n: usize = words[3].parse().unwrap();
+    assert!(n >= 4, "processes seen: {out}");
+    pods::remove_pod(&mut rt, &pod).await;
 }
