@@ -41,7 +41,7 @@ fn userns_pod(name: &str, logs: &str) -> kc::PodSandboxConfig {
                 target_id: String::new(),
                 userns_options: Some(kc::UserNamespace {
                     mode: kc::NamespaceMode::Pod as i32,
-                    uids: vec![map.clone()],
+                    uids: vec![map],
                     gids: vec![map],
                 }),
             }),
@@ -284,7 +284,7 @@ async fn malformed_mappings_are_refused_and_change_nothing() {
     let cases: [(Edit, &str); 4] = [
         (|u| u.uids[0].length = 1000, "length must be 65536"),
         (|u| u.gids[0].container_id = 5, "container id 0"),
-        (|u| u.uids.push(u.uids[0].clone()), "exactly one mapping"),
+        (|u| u.uids.push(u.uids[0]), "exactly one mapping"),
         (
             |u| u.mode = kc::NamespaceMode::Container as i32,
             "mode CONTAINER",

@@ -138,7 +138,7 @@ fn userns_options_table() {
             "uids: exactly one mapping is supported, got 0",
         ),
         (
-            |u| u.gids = vec![u.gids[0].clone(), u.gids[0].clone()],
+            |u| u.gids = vec![u.gids[0], u.gids[0]],
             "gids: exactly one mapping is supported, got 2",
         ),
         (

@@ -209,11 +209,16 @@ impl Runtime {
                 pid_ns,
                 min_oom_score_adj: self.min_oom,
             })?;
+            // Private, as every directory crustd makes in its state (`bundles` itself is
+            // traversable); traversable (not listable) for the root of a pod's user
+            // namespace, which reaches `rootfs` through it.
+            let mode = if pod.spec.namespaces.user.is_some() {
+                crate::perms::TOP
+            } else {
+                crate::perms::PRIVATE_DIR
+            };
+            crate::perms::dir(&bundle, mode).map_err(io("create", &bundle))?;
             std::fs::create_dir_all(bundle.join("rootfs")).map_err(io("create", &bundle))?;
-            if pod.spec.namespaces.user.is_some() {
-                // Traversable by the pod's root, which reaches `rootfs` through it.
-                crate::perms::dir(&bundle, crate::perms::TOP).map_err(io("chmod", &bundle))?;
-            }
             let cfg = bundle.join("config.json");
             let bytes = serde_json::to_vec(&oci)
                 .map_err(|e| RuntimeError::Invalid(format!("spec encoding: {e}")))?;

@@ -131,7 +131,11 @@ pub fn create(
     })
 }
 
-/// The forked child. SAFETY (caller): called right after fork in the child only.
+/// The forked child.
+///
+/// # Safety
+/// Call only in the child right after fork: it calls async-signal-safe functions only and
+/// never returns.
 unsafe fn child(
     to_parent: &OwnedFd,
     from_parent: &OwnedFd,
@@ -139,7 +143,7 @@ unsafe fn child(
     flags: libc::c_int,
     host: &[u8],
 ) -> ! {
-    // SAFETY (all below): raw syscalls on fds and buffers valid for the call.
+    // SAFETY: raw syscalls on fds and buffers valid for each call.
     unsafe {
         libc::close(parent_end);
         let mut ok: u8 = u8::from(libc::unshare(libc::CLONE_NEWUSER) == 0);
