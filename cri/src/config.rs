@@ -12,6 +12,7 @@
 //! runtime = "crust-runc"           # OCI runtime the shim runs
 //! cgroup_root = "/crust"           # cgroup parent of pods that name none (cgroupfs driver)
 //! cgroup_driver = "cgroupfs"       # "cgroupfs" or "systemd" (must match kubelet's cgroupDriver)
+//! cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]  # CDI device specs, lowest priority first
 //!
 //! [network]
 //! enabled = true                   # false: pods get loopback only
@@ -184,6 +185,10 @@ pub struct RuntimeSection {
     /// How container cgroups are made (default cgroupfs).
     #[serde(default)]
     pub cgroup_driver: Option<CgroupDriver>,
+    /// Directories of CDI spec files, lowest priority first (default `/etc/cdi`,
+    /// `/var/run/cdi`).
+    #[serde(default)]
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
 }
 
 /// `runtime.cgroup_driver`: who makes the cgroups of pods and containers.
@@ -323,6 +328,12 @@ impl Config {
         r.runtime = Some(resolve_binary(r.runtime.as_deref(), "crust-runc"));
         r.cgroup_root
             .get_or_insert_with(|| DEFAULT_CGROUP_ROOT.into());
+        r.cdi_spec_dirs.get_or_insert_with(|| {
+            crust_daemon::cdi::DEFAULT_SPEC_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect()
+        });
         let n = &mut c.network;
         n.enabled.get_or_insert(true);
         n.bridge.get_or_insert_with(|| DEFAULT_BRIDGE.into());

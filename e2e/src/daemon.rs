@@ -202,7 +202,9 @@ fn with_cgroup_root(config: &str) -> (String, Option<CgroupRoot>) {
     if rt.contains_key("cgroup_root") {
         return (config.to_string(), None);
     }
-    let cg = CgroupRoot::unique("crust-e2e");
+    // CRUST_E2E_CGROUP_PREFIX: several test runs on one machine keep apart by prefix.
+    let prefix = std::env::var("CRUST_E2E_CGROUP_PREFIX").unwrap_or_else(|_| "crust-e2e".into());
+    let cg = CgroupRoot::unique(&prefix);
     rt.insert("cgroup_root".into(), toml::Value::String(cg.path().into()));
     (toml::to_string(&t).expect("serialize config"), Some(cg))
 }

@@ -2,11 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crust_daemon::cdi::ANNOTATION_PREFIX as CDI_ANNOTATION_PREFIX;
 use crust_daemon::network::{PortMapping, Protocol};
 use crust_daemon::runtime::{
-    ContainerRecord, ContainerSpec, ContainerState, DeviceSpec, Dns, IdMapping, MountSpec,
-    Namespaces, NsMode, PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp, Security,
-    UserNamespace,
+    ContainerRecord, ContainerSpec, ContainerState, DeviceSpec, Dns, GroupsPolicy, IdMapping,
+    MountSpec, Namespaces, NsMode, PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp,
+    Security, UserNamespace,
 };
 use k8s_cri::v1 as cri;
 use tonic::Status;
@@ -131,6 +132,9 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
         .ok_or_else(|| crate::status::missing("sandbox config metadata"))?;
     let linux = c.linux.unwrap_or_default();
     let sc = linux.security_context.unwrap_or_default();
+    // Checked only: the pod runs no process of the user's; kubelet sets the policy on
+    // each container's security context too, where it applies.
+    groups_policy(sc.supplemental_groups_policy, "pod")?;
     let mut ports = Vec::new();
     for p in &c.port_mappings {
         let protocol = match cri::Protocol::try_from(p.protocol).unwrap_or(cri::Protocol::Tcp) {
@@ -207,6 +211,17 @@ fn seccomp(profile: Option<&cri::SecurityProfile>, legacy: &str) -> Result<Secco
     }
 }
 
+/// A `supplemental_groups_policy` of the `what` (pod or container) security context.
+fn groups_policy(v: i32, what: &str) -> Result<GroupsPolicy, Status> {
+    match cri::SupplementalGroupsPolicy::try_from(v) {
+        Ok(cri::SupplementalGroupsPolicy::Merge) => Ok(GroupsPolicy::Merge),
+        Ok(cri::SupplementalGroupsPolicy::Strict) => Ok(GroupsPolicy::Strict),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "{what} supplemental_groups_policy {v} is unknown"
+        ))),
+    }
+}
+
 /// LinuxContainerResources to the core's.
 pub fn resources(r: Option<&cri::LinuxContainerResources>) -> Resources {
     let Some(r) = r else {
@@ -240,6 +255,18 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
     let linux = c.linux.unwrap_or_default();
     let sc = linux.security_context.unwrap_or_default();
     let caps = sc.capabilities.clone().unwrap_or_default();
+    let groups = groups_policy(sc.supplemental_groups_policy, "container")?;
+    for k in c
+        .annotations
+        .keys()
+        .filter(|k| k.starts_with(CDI_ANNOTATION_PREFIX))
+    {
+        if k.len() == CDI_ANNOTATION_PREFIX.len() {
+            return Err(Status::invalid_argument(format!(
+                "CDI device annotation {k:?} has no name"
+            )));
+        }
+    }
     let mut mounts = Vec::new();
     for m in c.mounts {
         let propagation = match cri::MountPropagation::try_from(m.propagation) {
@@ -253,11 +280,15 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
                 )))
             }
         };
+        // An image volume: the image kubelet pulled, always read-only.
+        let image = m.image.map(|i| i.image).unwrap_or_default();
         mounts.push(MountSpec {
             container_path: m.container_path,
             host_path: m.host_path,
-            readonly: m.readonly,
+            readonly: m.readonly || !image.is_empty(),
             propagation,
+            recursive_read_only: m.recursive_read_only,
+            image,
         });
     }
     Ok(ContainerSpec {
@@ -280,6 +311,7 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             .collect(),
         labels: map(&c.labels),
         annotations: map(&c.annotations),
+        cdi_devices: c.cdi_devices.into_iter().map(|d| d.name).collect(),
         log_path: c.log_path,
         stdin: c.stdin,
         stdin_once: c.stdin_once,
@@ -296,6 +328,7 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             run_as_username: sc.run_as_username,
             readonly_rootfs: sc.readonly_rootfs,
             supplemental_groups: sc.supplemental_groups,
+            supplemental_groups_policy: groups,
             no_new_privs: sc.no_new_privs,
             masked_paths: sc.masked_paths,
             readonly_paths: sc.readonly_paths,
@@ -448,6 +481,11 @@ pub fn container_status(c: &ContainerRecord) -> cri::ContainerStatus {
                     }
                     Propagation::Bidirectional => cri::MountPropagation::PropagationBidirectional,
                 } as i32,
+                recursive_read_only: m.recursive_read_only,
+                image: (!m.image.is_empty()).then(|| cri::ImageSpec {
+                    image: m.image.clone(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .collect(),
@@ -467,7 +505,13 @@ pub fn container_status(c: &ContainerRecord) -> cri::ContainerStatus {
             windows: None,
         }),
         image_id: c.image_id.clone(),
-        user: None,
+        user: c.user.as_ref().map(|u| cri::ContainerUser {
+            linux: Some(cri::LinuxContainerUser {
+                uid: u.uid.into(),
+                gid: u.gid.into(),
+                supplemental_groups: u.additional_gids.iter().map(|&g| g.into()).collect(),
+            }),
+        }),
     }
 }
 

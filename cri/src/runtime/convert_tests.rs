@@ -3,6 +3,7 @@
 //! with.
 
 use super::*;
+use crust_daemon::runtime::ProcessUser;
 use tonic::Code;
 
 fn md(name: &str) -> Option<cri::PodSandboxMetadata> {
@@ -516,12 +517,14 @@ fn container_spec_table() {
                 host_path: "/srv/data".into(),
                 readonly: true,
                 propagation: Propagation::HostToContainer,
+                ..Default::default()
             },
             MountSpec {
                 container_path: "/shared".into(),
                 host_path: "/srv/shared".into(),
                 readonly: false,
                 propagation: Propagation::Bidirectional,
+                ..Default::default()
             },
         ],
         devices: vec![DeviceSpec {
@@ -531,6 +534,7 @@ fn container_spec_table() {
         }],
         labels: BTreeMap::from([("l".into(), "1".into())]),
         annotations: BTreeMap::from([("a".into(), "2".into())]),
+        cdi_devices: vec![],
         log_path: "c/0.log".into(),
         stdin: true,
         stdin_once: true,
@@ -546,6 +550,7 @@ fn container_spec_table() {
             run_as_username: String::new(),
             readonly_rootfs: true,
             supplemental_groups: vec![3000],
+            supplemental_groups_policy: GroupsPolicy::Merge,
             no_new_privs: true,
             masked_paths: vec!["/proc/kcore".into()],
             readonly_paths: vec!["/proc/sys".into()],
@@ -739,6 +744,8 @@ fn container_record(state: ContainerState) -> ContainerRecord {
         log_path: "/var/log/pods/x/c/0.log".into(),
         stop_signal: String::new(),
         cgroup_path: String::new(),
+        user: None,
+        image_volumes: Vec::new(),
     }
 }
 
@@ -863,4 +870,134 @@ fn label_selector_table() {
             .collect();
         assert_eq!(matches(&labels, &sel), want, "{sel:?}");
     }
+}
+
+/// `CDI_devices` reach the core by name (resolved at create); a `cdi.k8s.io/` annotation
+/// is kept as an annotation (the core reads the names from it), one with no name after the
+/// prefix is refused.
+#[test]
+fn cdi_devices_table() {
+    let mut c = cri_container();
+    c.cdi_devices = vec![
+        cri::CdiDevice {
+            name: "vendor.com/gpu=0".into(),
+        },
+        cri::CdiDevice {
+            name: "vendor.com/gpu=1".into(),
+        },
+    ];
+    c.annotations
+        .insert("cdi.k8s.io/plugin".into(), "vendor.com/gpu=2".into());
+    let s = container_spec(c).unwrap();
+    assert_eq!(s.cdi_devices, ["vendor.com/gpu=0", "vendor.com/gpu=1"]);
+    assert_eq!(s.annotations["cdi.k8s.io/plugin"], "vendor.com/gpu=2");
+    let mut c = cri_container();
+    c.annotations
+        .insert("cdi.k8s.io/".into(), "vendor.com/gpu=2".into());
+    let e = container_spec(c).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("\"cdi.k8s.io/\""), "{e:?}");
+}
+
+/// Merge and Strict reach the core from the container's security context; the pod's is
+/// checked (an unknown value is refused) but has nothing to apply to.
+#[test]
+fn supplemental_groups_policy_table() {
+    let with = |v: i32| {
+        let mut c = cri_container();
+        if let Some(sc) = c.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+            sc.supplemental_groups_policy = v;
+        }
+        container_spec(c)
+    };
+    let strict = cri::SupplementalGroupsPolicy::Strict as i32;
+    assert_eq!(
+        with(strict).unwrap().security.supplemental_groups_policy,
+        GroupsPolicy::Strict
+    );
+    assert_eq!(
+        with(0).unwrap().security.supplemental_groups_policy,
+        GroupsPolicy::Merge
+    );
+    let pod = |v: i32| {
+        pod_spec(
+            cri::PodSandboxConfig {
+                metadata: md("p"),
+                linux: Some(cri::LinuxPodSandboxConfig {
+                    security_context: Some(cri::LinuxSandboxSecurityContext {
+                        supplemental_groups_policy: v,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            String::new(),
+        )
+    };
+    assert!(pod(strict).is_ok());
+    let e = pod(3).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("pod supplemental_groups_policy 3"),
+        "{e:?}"
+    );
+}
+
+/// ContainerStatus.user is the identity recorded at create; none for older records.
+#[test]
+fn container_status_user() {
+    let mut r = container_record(ContainerState::Running);
+    assert_eq!(container_status(&r).user, None);
+    r.user = Some(ProcessUser {
+        uid: 1000,
+        gid: 2000,
+        additional_gids: vec![3000, 10],
+    });
+    let u = container_status(&r).user.and_then(|u| u.linux).unwrap();
+    assert_eq!(
+        (u.uid, u.gid, u.supplemental_groups),
+        (1000, 2000, vec![3000, 10])
+    );
+}
+
+/// `Mount.recursive_read_only` reaches the core and comes back in ContainerStatus.
+#[test]
+fn recursive_read_only_both_ways() {
+    let mut c = cri_container();
+    c.mounts[0].recursive_read_only = true;
+    let s = container_spec(c).unwrap();
+    assert!(s.mounts[0].recursive_read_only);
+    assert!(!s.mounts[1].recursive_read_only);
+    let mut r = container_record(ContainerState::Running);
+    r.mounts = s.mounts;
+    let st = container_status(&r);
+    assert!(st.mounts[0].recursive_read_only);
+    assert!(!st.mounts[1].recursive_read_only);
+}
+
+/// `Mount.image` becomes an image volume (read-only even if not asked so) and comes back
+/// in ContainerStatus; an empty ImageSpec is no image volume.
+#[test]
+fn image_volume_both_ways() {
+    let mut c = cri_container();
+    c.mounts[1].host_path = String::new();
+    c.mounts[1].image = Some(cri::ImageSpec {
+        image: "registry/data:1".into(),
+        ..Default::default()
+    });
+    c.mounts[0].image = Some(cri::ImageSpec::default());
+    let s = container_spec(c).unwrap();
+    assert_eq!(s.mounts[1].image, "registry/data:1");
+    assert!(s.mounts[1].readonly);
+    assert_eq!(s.mounts[0].image, "");
+    let mut r = container_record(ContainerState::Running);
+    r.mounts = s.mounts;
+    let st = container_status(&r);
+    assert_eq!(
+        st.mounts[1].image.as_ref().unwrap().image,
+        "registry/data:1"
+    );
+    assert!(st.mounts[1].readonly);
+    assert_eq!(st.mounts[0].image, None);
 }
