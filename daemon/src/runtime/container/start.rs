@@ -111,25 +111,10 @@ impl Runtime {
 }
 
 /// Whether the kernel OOM-killed a process of the cgroup (v1 `oom_kill` counter of
-/// memory.oom_control, v2 `oom_kill` of memory.events).
+/// memory.oom_control, v2 `oom_kill` of memory.events), read through crust-cgroups.
 fn oom_killed(cgroup: &str) -> bool {
-    let rel = cgroup.trim_start_matches('/');
-    for (file, key) in [
-        (
-            format!("/sys/fs/cgroup/memory/{rel}/memory.oom_control"),
-            "oom_kill ",
-        ),
-        (format!("/sys/fs/cgroup/{rel}/memory.events"), "oom_kill "),
-    ] {
-        if let Ok(t) = std::fs::read_to_string(file) {
-            if let Some(n) = t
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-            {
-                return n > 0;
-            }
-        }
-    }
-    false
+    let path = format!("/{}", cgroup.trim_start_matches('/'));
+    crust_cgroups::Cgroup::new(Some(&path), "container")
+        .and_then(|cg| cg.oom_kill_count())
+        .is_ok_and(|n| n > 0)
 }
