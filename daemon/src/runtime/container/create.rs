@@ -1,7 +1,7 @@
 //! CreateContainer: validate, prepare the writable snapshot over the image, build and
 //! write the OCI bundle and create the task in the pod's shim (launched at RunPodSandbox;
-//! again here if it is gone). The record
-//! is written before the task is created; a failure undoes everything. Image volumes are
+//! again here if it is gone). The record's durable commit overlaps the task's creation;
+//! the answer waits for both, and a failure undoes everything. Image volumes are
 //! resolved to their image's layers and hold the image against removal; CDI devices are
 //! resolved in the spec directories and their edits applied to the spec.
 
@@ -86,30 +86,6 @@ impl Runtime {
                 image: spec.image.clone(),
                 source: Box::new(source),
             })?;
-        // Image volumes: the images must be here (kubelet pulls them first).
-        let mut volumes = Vec::new();
-        let mut volume_ids = Vec::new();
-        for m in spec.mounts.iter().filter(|m| !m.image.is_empty()) {
-            let (images, name) = (self.images.clone(), m.image.clone());
-            let (img, layers) = tokio::task::spawn_blocking(move || images.volume_layers(&name))
-                .await
-                .map_err(|e| RuntimeError::Blocking {
-                    op: "resolve image volume",
-                    id: m.image.clone(),
-                    message: e.to_string(),
-                })?
-                .map_err(|source| RuntimeError::Image {
-                    image: m.image.clone(),
-                    source: Box::new(source),
-                })?;
-            volumes.push(ImageVolume {
-                container_path: m.container_path.clone(),
-                layers,
-            });
-            if !volume_ids.contains(&img.record.id) {
-                volume_ids.push(img.record.id.clone());
-            }
-        }
         let pid_ns = match spec.security.namespaces.pid {
             NsMode::Pod if pod.pidns.is_some() => {
                 let pin = pod.pidns.clone().unwrap_or_default();
@@ -143,9 +119,33 @@ impl Runtime {
         };
         let t0 = std::time::Instant::now();
         let id = new_id();
+        // Image volumes: the images must be here (kubelet pulls them first); each is held
+        // against RemoveImage from here on, released if the create fails.
+        let mut volumes = Vec::new();
+        let mut volume_ids = Vec::new();
+        for m in spec.mounts.iter().filter(|m| !m.image.is_empty()) {
+            let held = self.images.hold_volume(&m.image, &id).await;
+            let (img, layers) = match held {
+                Ok(v) => v,
+                Err(source) => {
+                    self.images.release_volumes(&id);
+                    return Err(RuntimeError::Image {
+                        image: m.image.clone(),
+                        source: Box::new(source),
+                    });
+                }
+            };
+            volumes.push(ImageVolume {
+                container_path: m.container_path.clone(),
+                layers,
+            });
+            if !volume_ids.contains(&img.record.id) {
+                volume_ids.push(img.record.id.clone());
+            }
+        }
         let key = format!("ctr-{id}");
         // A metadata commit and directory creation: on a blocking thread.
-        let mounts = {
+        let prepared = {
             let (images, key, image_id) =
                 (self.images.clone(), key.clone(), image.id().to_string());
             tokio::task::spawn_blocking(move || images.prepare_rootfs(&key, &image_id))
@@ -154,16 +154,26 @@ impl Runtime {
                     op: "prepare snapshot",
                     id: id.clone(),
                     message: e.to_string(),
-                })?
-        }
-        .map_err(|source| RuntimeError::Image {
-            image: spec.image.clone(),
-            source: Box::new(source),
-        })?;
+                })
+                .and_then(|r| {
+                    r.map_err(|source| RuntimeError::Image {
+                        image: spec.image.clone(),
+                        source: Box::new(source),
+                    })
+                })
+        };
+        let mounts = match prepared {
+            Ok(m) => m,
+            Err(e) => {
+                self.images.release_volumes(&id);
+                return Err(e);
+            }
+        };
         let mounts = match &pod.spec.namespaces.user {
             Some(u) => match idmap_rootfs(mounts, u) {
                 Ok(m) => m,
                 Err(e) => {
+                    self.images.release_volumes(&id);
                     let snapshots = self.images.snapshotter();
                     let _ = tokio::task::spawn_blocking(move || snapshots.remove(&key)).await;
                     return Err(e);
@@ -210,12 +220,10 @@ impl Runtime {
             image_volumes: volume_ids,
             spec,
         };
-        // Held before the record is written, released if the create fails.
-        for v in &rec.image_volumes {
-            self.images.hold_volume(v, &id);
-        }
+
         let layers = layer_dirs(&mounts);
         let t_snapshot = t0.elapsed();
+        // Cumulative phase times: bundle written, record durable, shim reached, task created.
         let mut t = [std::time::Duration::ZERO; 4];
         let r = async {
             // Read through the image's layers, off the async workers (a slow disk or a
@@ -285,20 +293,44 @@ impl Runtime {
                 }
             }
             t[0] = t0.elapsed();
-            self.save_container(&rec).await?;
-            t[1] = t0.elapsed();
-            let client = self.pod_shim(&pod.id).await?;
-            t[2] = t0.elapsed();
-            // Without a CRI log the shim still copies the output, for Attach.
-            let stdout = log_path
-                .as_ref()
-                .map(|p| format!("crilog://{}", p.display()))
-                .unwrap_or_else(|| "discard://".into());
-            client
-                .create(&id, &bundle, &mounts, &stdout, rec.spec.stdin, rec.spec.tty)
-                .await?;
-            t[3] = t0.elapsed();
-            Ok::<_, RuntimeError>(())
+            // The record's durable commit (an fsync on the metadata writer's thread) and the
+            // task's creation in the shim overlap (issue 20); the answer waits for both.
+            // A crash between the task's creation and the record's commit leaves a task
+            // and a bundle no record names: recovery deletes the task through the pod's
+            // shim and removes the bundle (`recover.rs`, `remove_leftovers`).
+            let save = async {
+                let r = self.save_container(&rec).await;
+                (r, t0.elapsed())
+            };
+            let task = async {
+                let client = self.pod_shim(&pod.id).await?;
+                let reached = t0.elapsed();
+                // Without a CRI log the shim still copies the output, for Attach.
+                let stdout = log_path
+                    .as_ref()
+                    .map(|p| format!("crilog://{}", p.display()))
+                    .unwrap_or_else(|| "discard://".into());
+                client
+                    .create(&id, &bundle, &mounts, &stdout, rec.spec.stdin, rec.spec.tty)
+                    .await?;
+                Ok::<_, RuntimeError>((client, reached, t0.elapsed()))
+            };
+            let ((saved, t_saved), created) = tokio::join!(save, task);
+            t[1] = t_saved;
+            if let Ok((_, reached, done)) = &created {
+                (t[2], t[3]) = (*reached, *done);
+            }
+            match (saved, created) {
+                (Ok(()), Ok(_)) => Ok(()),
+                (Err(e), Ok((client, ..))) => {
+                    // Created but not recorded: nothing may run that no record names.
+                    if let Err(d) = client.delete(&id, "").await {
+                        tracing::warn!(container = %id, error = %d, "delete the unrecorded task");
+                    }
+                    Err(e)
+                }
+                (_, Err(e)) => Err(e),
+            }
         }
         .await;
         if let Err(e) = r {
