@@ -447,6 +447,7 @@ mod tests {
             shim_address: None,
             pidns: None,
             pod_init_pid: 0,
+            userns: None,
         };
         let mut stats = CgroupStats::default();
         stats.cpu.usage.total = 3_700_000_000;

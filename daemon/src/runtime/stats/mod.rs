@@ -340,6 +340,7 @@ mod tests {
             shim_address: None,
             pidns: None,
             pod_init_pid: 0,
+            userns: None,
         }
     }
 
