@@ -80,3 +80,52 @@ async fn stop_container_emits_one_stopped_event() {
     }
     pods::remove_pod(&mut rt, &pod).await;
 }
+
+/// A registry whose token endpoint hands out a token with a line break: PullImage answers
+/// with an error naming the cause, and crustd keeps serving. oci-client `unwrap`s that
+/// token's parse into an HTTP header: the panic took the request's worker down and the
+/// client got a reset stream instead of an answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_token_with_a_line_break_is_an_answer_not_a_panic() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    require_root!();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16384];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let (status, extra, body) = if req.starts_with("GET /token") {
+                    ("200 OK", String::new(), r#"{"token":"abc\ndef"}"#.to_string())
+                } else {
+                    (
+                        "401 Unauthorized",
+                        format!("WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"\r\n"),
+                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_string(),
+                    )
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let d = crust_e2e::daemon::Crustd::start(&pods::config());
+    let mut images = crust_e2e::cri::Images::new(d.channel().await);
+    let e = images
+        .pull(&format!("127.0.0.1:{port}/evil/token:v1"), None)
+        .await
+        .expect_err("a pull with an unusable token cannot succeed");
+    assert_ne!(e.code(), tonic::Code::Unknown, "{e:?}\n{}", d.log());
+    assert!(e.message().contains("token"), "{e:?}");
+    // And crustd answers the next call.
+    let e2 = images
+        .pull(&format!("127.0.0.1:{port}/evil/token:v2"), None)
+        .await
+        .expect_err("again");
+    assert_ne!(e2.code(), tonic::Code::Unknown, "{e2:?}");
+}

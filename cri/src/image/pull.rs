@@ -8,7 +8,7 @@ use tonic::Status;
 use crate::status::{from_error, missing};
 
 pub(super) async fn pull_image(
-    images: &Images,
+    images: &std::sync::Arc<Images>,
     req: PullImageRequest,
 ) -> Result<PullImageResponse, Status> {
     let spec = req
@@ -24,8 +24,7 @@ pub(super) async fn pull_image(
         registry_token: a.registry_token,
     });
     let started = std::time::Instant::now();
-    let img = images
-        .pull(&spec, creds.as_ref())
+    let img = crust_daemon::images::pull_guarded(images, &spec, creds.as_ref())
         .await
         .map_err(from_error)?;
     tracing::info!(image = %spec, id = img.id(), elapsed_ms = started.elapsed().as_millis() as u64, "pulled");

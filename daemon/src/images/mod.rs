@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 pub use hosts::{Credentials, RegistryConfig};
 pub use manifest::ImageConfig;
-pub use pull::install_crypto;
+pub use pull::{install_crypto, pull_guarded};
 pub use reference::ImageRef;
 
 use crate::content::{self, LocalStore, Manager as _, Provider as _};

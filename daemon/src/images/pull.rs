@@ -180,6 +180,45 @@ fn store_bytes(store: &LocalStore, image: &str, d: &Digest, bytes: &[u8]) -> Res
     Ok(())
 }
 
+/// Pulls `spec` in a task of its own, so that a panic inside the registry client cannot
+/// take the caller down with it: oci-client `unwrap`s the parse of a bearer token a
+/// registry hands out into an HTTP header, and a hostile registry's token with a line
+/// break panicked the gRPC worker (the client got a reset stream, not an answer). The
+/// panic becomes a Registry error (Unavailable) naming what happened.
+pub async fn pull_guarded(
+    images: &std::sync::Arc<Images>,
+    spec: &str,
+    creds: Option<&Credentials>,
+) -> Result<Image, Error> {
+    let (me, owned, creds) = (images.clone(), spec.to_string(), creds.cloned());
+    let task = tokio::spawn(async move { me.pull(&owned, creds.as_ref()).await });
+    match task.await {
+        Ok(r) => r,
+        Err(e) => {
+            let why = if e.is_panic() {
+                let p = e.into_panic();
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                format!("the registry client failed on the registry's answer (an invalid token or header?): {msg}")
+            } else {
+                "the pull was cancelled".to_string()
+            };
+            images.clean_after_failure().await;
+            Err(Error::Registry {
+                image: spec.to_string(),
+                endpoint: ImageRef::parse(spec)
+                    .map(|r| r.registry)
+                    .unwrap_or_default(),
+                kind: ErrorKind::Unavailable,
+                message: why,
+            })
+        }
+    }
+}
+
 impl Images {
     /// Pulls `spec` and returns the image. `creds` override the docker config.json.
     pub async fn pull(&self, spec: &str, creds: Option<&Credentials>) -> Result<Image, Error> {

@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::oci::mounts::ImageVolume;
 use crate::runtime::oci::user::UserFiles;
-use crate::runtime::oci::{mounts, spec};
+use crate::runtime::oci::{self, mounts, spec};
 use crate::runtime::pod::init;
 use crate::runtime::shim::{self, Shim};
 use crate::runtime::types::{
@@ -62,11 +62,22 @@ impl Runtime {
             }
         }
         if let Seccomp::Localhost(p) = &spec.security.seccomp {
-            if !Path::new(p).is_absolute() || !Path::new(p).is_file() {
+            if !Path::new(p).is_absolute() {
                 return Err(RuntimeError::Invalid(format!(
-                    "seccomp profile {p:?} does not exist"
+                    "seccomp profile {p:?} is not an absolute path"
                 )));
             }
+            // Checked off the async workers (the file system may be slow); the spec reads
+            // it again, as safely (non-blocking open, regular file, size cap).
+            let path = p.clone();
+            tokio::task::spawn_blocking(move || oci::seccomp::read_localhost(&path))
+                .await
+                .map_err(|e| RuntimeError::Blocking {
+                    op: "read seccomp profile",
+                    id: p.clone(),
+                    message: e.to_string(),
+                })?
+                .map_err(RuntimeError::Invalid)?;
         }
         let _g = self.locks.lock(format!("pod/{}", pod.id)).await;
         if let Some(c) = self

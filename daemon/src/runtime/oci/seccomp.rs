@@ -6,6 +6,52 @@
 
 use serde_json::{json, Value};
 
+/// Largest Localhost seccomp profile read (containerd's default profile is ~20 KiB).
+pub const MAX_PROFILE: u64 = 4 << 20;
+
+/// Reads a Localhost seccomp profile: only a regular file (opened non-blocking, so a FIFO
+/// or a file like /proc/kmsg cannot hang the caller; it used to be `std::fs::read` on an
+/// async worker, which a FIFO blocked forever), at most [`MAX_PROFILE`] bytes, as JSON.
+pub fn read_localhost(path: &str) -> Result<Value, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("seccomp profile {path} cannot be read: {e}"))?;
+    let md = f
+        .metadata()
+        .map_err(|e| format!("seccomp profile {path} cannot be read: {e}"))?;
+    let ft = md.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!("seccomp profile {path} cannot be read: it is {what}"));
+    }
+    if md.len() > MAX_PROFILE {
+        return Err(format!(
+            "seccomp profile {path} is larger than {MAX_PROFILE} bytes"
+        ));
+    }
+    let mut text = Vec::new();
+    f.take(MAX_PROFILE + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("seccomp profile {path} cannot be read: {e}"))?;
+    if text.len() as u64 > MAX_PROFILE {
+        return Err(format!(
+            "seccomp profile {path} is larger than {MAX_PROFILE} bytes"
+        ));
+    }
+    serde_json::from_slice(&text)
+        .map_err(|e| format!("seccomp profile {path} is not valid JSON: {e}"))
+}
+
 const ALLOWED: &[&str] = &[
     "accept",
     "accept4",

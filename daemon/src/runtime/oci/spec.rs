@@ -157,12 +157,7 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value> {
                 linux["seccomp"] = seccomp::default_profile(&caps);
             }
             Seccomp::Localhost(path) => {
-                let text = std::fs::read(path)
-                    .map_err(|e| invalid(format!("seccomp profile {path} cannot be read: {e}")))?;
-                let v: Value = serde_json::from_slice(&text).map_err(|e| {
-                    invalid(format!("seccomp profile {path} is not valid JSON: {e}"))
-                })?;
-                linux["seccomp"] = v;
+                linux["seccomp"] = seccomp::read_localhost(path).map_err(invalid)?;
             }
         }
     }

@@ -743,3 +743,33 @@ fn refuses_as_each_row_says() {
         }
     }
 }
+
+/// A Localhost seccomp profile that is a FIFO (or a file too large) is refused at once:
+/// the spec used to `std::fs::read` it, and a FIFO blocked that (on an async worker) until
+/// something wrote to it.
+#[test]
+fn a_fifo_or_huge_localhost_profile_is_refused_without_blocking() {
+    let l = layer();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("profile.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let huge = dir.path().join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(crate::runtime::oci::seccomp::MAX_PROFILE + 1)
+        .unwrap();
+    for (path, names) in [(fifo, "FIFO"), (huge, "larger than")] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lp = l.path().to_path_buf();
+        std::thread::spawn(move || {
+            let mut c = Case::new(&lp);
+            c.spec.security.seccomp = Seccomp::Localhost(path.display().to_string());
+            let _ = tx.send(c.build().map(|_| ()).map_err(|e| e.to_string()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("building the spec blocked on the profile");
+        let e = got.expect_err("a FIFO or huge profile must be refused");
+        assert!(e.contains(names), "{names}: {e}");
+    }
+}
