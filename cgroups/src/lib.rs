@@ -56,7 +56,8 @@ mod fake_tree_tests;
 
 pub use devices::default_allowed_devices;
 pub use stats::*;
-pub use systemd::systemd_running;
+pub use path::slice_path;
+pub use systemd::{stop_unit, systemd_running};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

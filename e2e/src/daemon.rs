@@ -202,7 +202,12 @@ fn with_cgroup_root(config: &str) -> (String, Option<CgroupRoot>) {
     if rt.contains_key("cgroup_root") {
         return (config.to_string(), None);
     }
-    let cg = CgroupRoot::unique("crust-e2e");
+    let systemd = rt.get("cgroup_driver").and_then(|v| v.as_str()) == Some("systemd");
+    let cg = if systemd {
+        CgroupRoot::unique_slice("crust-e2e")
+    } else {
+        CgroupRoot::unique("crust-e2e")
+    };
     rt.insert("cgroup_root".into(), toml::Value::String(cg.path().into()));
     (toml::to_string(&t).expect("serialize config"), Some(cg))
 }

@@ -26,12 +26,15 @@ modprobe overlay
 # host's manifest /mnt/out/tests), once per crustd cgroup driver listed (the e2e tests read
 # CRUST_E2E_CGROUP_DRIVER), or once without one. A filter from the host runs with every
 # driver of CRUST_VM_DRIVERS. The default suite is bounded for TCG: crust-runc's systemd
-# driver (runc/tests/systemd.rs), the e2e pod lifecycle, restart recovery, and a shared-PID
-# pod's init in its cgroup leaf.
+# driver (runc/tests/systemd.rs), crustd refusing a driver/root mismatch, cgroup v2 through
+# crustd (vm_cgroup_v2: systemd units, OOM, resources, stats), the e2e pod lifecycle,
+# restart recovery, and a shared-PID pod's init in its cgroup.
 if [ -n "$CRUST_VM_FILTER" ]; then
   suite="$CRUST_VM_FILTER $CRUST_VM_DRIVERS"
 else
   suite="systemd
+deploy_config::unsupported_cgroup_driver_is_refused_at_start
+vm_cgroup_v2 $CRUST_VM_DRIVERS
 runtime_lifecycle $CRUST_VM_DRIVERS
 runtime_pods::events_stream_and_restart_recovery $CRUST_VM_DRIVERS
 runtime_sandbox::shared_pid_namespace_outlives_first_container $CRUST_VM_DRIVERS"

@@ -450,6 +450,7 @@ mod tests {
             shim_address: None,
             pidns: None,
             pod_init_pid: 0,
+            cgroup_driver: Default::default(),
         };
         let mut stats = CgroupStats::default();
         stats.cpu.usage.total = 3_700_000_000;

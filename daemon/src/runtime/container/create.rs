@@ -124,12 +124,9 @@ impl Runtime {
             source: Box::new(source),
         })?;
         let bundle = self.cfg.state.join("bundles").join(&id);
-        let parent = if pod.cgroup_parent.starts_with('/') {
-            pod.cgroup_parent.clone()
-        } else {
-            format!("/{}", pod.cgroup_parent)
-        };
-        let cgroup_path = format!("{}/{}", parent.trim_end_matches('/'), id);
+        let cg = crate::runtime::cgroup::child(pod.cgroup_driver, &pod.cgroup_parent, &id);
+        let systemd_cgroup = cg.unit.is_some();
+        let cgroup_path = cg.dir.clone();
         let image_ref = image
             .repo_digests
             .first()
@@ -157,6 +154,7 @@ impl Runtime {
                 .unwrap_or_default(),
             stop_signal: image.record.config.stop_signal.clone(),
             cgroup_path: cgroup_path.clone(),
+            pod_oom_kills_at_start: None,
             mounts: spec.mounts.clone(),
             spec,
         };
@@ -184,7 +182,7 @@ impl Runtime {
                     .map(String::as_str)
                     .unwrap_or(&rec.spec.image),
                 user_files: &user_files,
-                cgroup_path: &cgroup_path,
+                cgroup_path: &cg.spec,
                 pid_ns,
                 min_oom_score_adj: self.min_oom,
             })?;
@@ -218,7 +216,15 @@ impl Runtime {
                 .map(|p| format!("crilog://{}", p.display()))
                 .unwrap_or_else(|| "discard://".into());
             client
-                .create(&id, &bundle, &mounts, &stdout, rec.spec.stdin, rec.spec.tty)
+                .create(
+                    &id,
+                    &bundle,
+                    &mounts,
+                    &stdout,
+                    rec.spec.stdin,
+                    rec.spec.tty,
+                    systemd_cgroup,
+                )
                 .await?;
             t[3] = t0.elapsed();
             Ok::<_, RuntimeError>(())
