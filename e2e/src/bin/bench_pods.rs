@@ -28,23 +28,6 @@ use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
 use crust_e2e::registry::Registry;
 use k8s_cri::v1 as cri;
 
-/// An image whose default command is `cmd` (busybox otherwise).
-fn image_with_cmd(cmd: &[&str]) -> image::Image {
-    let mut img = image::busybox();
-    let mut cfg: serde_json::Value = serde_json::from_slice(&img.config).expect("config");
-    cfg["config"]["Cmd"] = serde_json::json!(cmd);
-    let config = serde_json::to_vec(&cfg).expect("config");
-    let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest).expect("manifest");
-    manifest["config"]["digest"] = serde_json::json!(image::digest(&config));
-    manifest["config"]["size"] = serde_json::json!(config.len());
-    img.manifest = serde_json::to_vec(&manifest).expect("manifest");
-    img.id = image::digest(&config);
-    img.manifest_digest = image::digest(&img.manifest);
-    img.blobs[0] = (img.id.clone(), config.clone());
-    img.config = config;
-    img
-}
-
 #[derive(Default)]
 struct Phases {
     run: Vec<Duration>,
@@ -196,9 +179,9 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| crust_e2e::workspace_bin("crust-cri", "crustd"));
     let reg = Registry::start();
-    let img = image_with_cmd(&["/bin/sh"]);
+    let img = image::busybox_with_cmd(&["/bin/sh"]);
     image::push(&reg.host(), "bench/busybox", "1", &img, None).await;
-    let pause = image_with_cmd(&["/bin/sleep", "2147483647"]);
+    let pause = image::busybox_with_cmd(&["/bin/sleep", "2147483647"]);
     image::push(&reg.host(), "bench/pause", "1", &pause, None).await;
     let name = format!("{}/bench/busybox:1", reg.host());
     let pause_name = format!("{}/bench/pause:1", reg.host());
