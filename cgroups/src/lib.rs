@@ -55,8 +55,8 @@ mod fake_tree_stats_tests;
 mod fake_tree_tests;
 
 pub use devices::default_allowed_devices;
-pub use stats::*;
 pub use path::slice_path;
+pub use stats::*;
 pub use systemd::{stop_unit, systemd_running};
 
 use std::collections::BTreeMap;

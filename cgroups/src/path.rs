@@ -182,7 +182,14 @@ mod tests {
             Some("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice")
         );
         assert_eq!(slice_path("crust.slice").as_deref(), Some("/crust.slice"));
-        for bad in ["-.slice", "a", "a/b.slice", "-a.slice", "a--b.slice", "a:b.slice"] {
+        for bad in [
+            "-.slice",
+            "a",
+            "a/b.slice",
+            "-a.slice",
+            "a--b.slice",
+            "a:b.slice",
+        ] {
             assert_eq!(slice_path(bad), None, "{bad}");
         }
     }

@@ -41,7 +41,11 @@ impl CgroupRoot {
     /// systemd makes it when crustd first puts a unit in it.
     pub fn unique_slice(prefix: &str) -> Self {
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}_{}_{n}.slice", prefix.replace('-', "_"), std::process::id());
+        let name = format!(
+            "{}_{}_{n}.slice",
+            prefix.replace('-', "_"),
+            std::process::id()
+        );
         Self {
             dir: format!("/{name}"),
             name,

@@ -49,9 +49,9 @@ fn unsupported_cgroup_driver_is_refused_at_start() {
             "is a systemd slice",
         ),
     ];
-    let cases = cases.into_iter().chain(
-        (!systemd).then_some(("cgroup_driver = \"systemd\"", "not the init system")),
-    );
+    let cases = cases
+        .into_iter()
+        .chain((!systemd).then_some(("cgroup_driver = \"systemd\"", "not the init system")));
     for (driver, want) in cases {
         let d = tempfile::tempdir().expect("tempdir");
         let cfg = d.path().join("c.toml");

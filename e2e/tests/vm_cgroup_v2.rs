@@ -31,8 +31,14 @@ fn systemd_driver() -> bool {
 /// The cgroup directory of container `id` (under /sys/fs/cgroup), from its bundle's
 /// `linux.cgroupsPath`: a path (cgroupfs) or `slice:prefix:name` (systemd).
 fn container_dir(d: &Crustd, id: &str) -> String {
-    let spec = std::fs::read(d.dir.path().join("state/bundles").join(id).join("config.json"))
-        .expect("bundle config.json");
+    let spec = std::fs::read(
+        d.dir
+            .path()
+            .join("state/bundles")
+            .join(id)
+            .join("config.json"),
+    )
+    .expect("bundle config.json");
     let spec: serde_json::Value = serde_json::from_slice(&spec).expect("config.json is JSON");
     let cg = spec["linux"]["cgroupsPath"].as_str().expect("cgroupsPath");
     match cg.split(':').collect::<Vec<_>>()[..] {
@@ -120,9 +126,7 @@ async fn systemd_driver_units() {
     );
 
     let slice = format!("kubepods-burstable-pod{}_e2e.slice", std::process::id());
-    let slice_dir = format!(
-        "/kubepods.slice/kubepods-burstable.slice/{slice}"
-    );
+    let slice_dir = format!("/kubepods.slice/kubepods-burstable.slice/{slice}");
     let mut pc = shared_pid(pod_config("sd", logs.path().to_str().unwrap()));
     if let Some(l) = pc.linux.as_mut() {
         l.cgroup_parent = slice.clone();
@@ -149,18 +153,36 @@ async fn systemd_driver_units() {
     assert_eq!(unit_prop(&scope, "Delegate"), "yes");
     let pid = pods::status(&mut rt, &c).await;
     assert_eq!(pid.state, kc::ContainerState::ContainerRunning as i32);
-    let procs = read(&format!("/sys/fs/cgroup{slice_dir}/{scope}"), "cgroup.procs");
+    let procs = read(
+        &format!("/sys/fs/cgroup{slice_dir}/{scope}"),
+        "cgroup.procs",
+    );
     assert!(!procs.is_empty(), "no process in the container's scope");
 
     let init_scope = format!("crust-{pod}.scope");
     assert_eq!(unit_prop(&init_scope, "Slice"), slice, "pod init scope");
     assert_eq!(unit_prop(&init_scope, "ActiveState"), "active");
-    let init_procs = read(&format!("/sys/fs/cgroup{slice_dir}/{init_scope}"), "cgroup.procs");
-    assert_eq!(init_procs.lines().count(), 1, "the pod init alone: {init_procs}");
+    let init_procs = read(
+        &format!("/sys/fs/cgroup{slice_dir}/{init_scope}"),
+        "cgroup.procs",
+    );
+    assert_eq!(
+        init_procs.lines().count(),
+        1,
+        "the pod init alone: {init_procs}"
+    );
     let shim_scope = format!("crust-shim-{pod}.scope");
-    assert_eq!(unit_prop(&shim_scope, "Slice"), "system.slice", "shim scope");
+    assert_eq!(
+        unit_prop(&shim_scope, "Slice"),
+        "system.slice",
+        "shim scope"
+    );
     assert_eq!(unit_prop(&shim_scope, "ActiveState"), "active");
-    assert!(!read(&format!("/sys/fs/cgroup/system.slice/{shim_scope}"), "cgroup.procs").is_empty());
+    assert!(!read(
+        &format!("/sys/fs/cgroup/system.slice/{shim_scope}"),
+        "cgroup.procs"
+    )
+    .is_empty());
 
     pods::remove_pod(&mut rt, &pod).await;
     for u in [&scope, &init_scope, &shim_scope] {
@@ -386,7 +408,10 @@ async fn stats_match_the_cgroup_files() {
         let inactive_file = keyed(&read(dir, "memory.stat"), "inactive_file");
         let usage = mem.usage_bytes.map(|v| v.value).unwrap_or_default();
         let ws = mem.working_set_bytes.map(|v| v.value).unwrap_or_default();
-        let ns = cpu.usage_core_nano_seconds.map(|v| v.value).unwrap_or_default();
+        let ns = cpu
+            .usage_core_nano_seconds
+            .map(|v| v.value)
+            .unwrap_or_default();
         println!(
             "{what}: cpu {ns} ns (files {cpu_before}..{cpu_after}), memory {usage} (files {mem_before}..{mem_after}), working set {ws}"
         );
@@ -401,7 +426,10 @@ async fn stats_match_the_cgroup_files() {
             usage + slack >= lo && usage <= hi + slack,
             "{what} memory {usage} vs {mem_before}..{mem_after}"
         );
-        assert!(usage >= 4_000_000, "{what}: the 4 MB the shell holds: {usage}");
+        assert!(
+            usage >= 4_000_000,
+            "{what}: the 4 MB the shell holds: {usage}"
+        );
         assert!(
             ws <= usage && ws + inactive_file + slack >= usage,
             "{what}: working set {ws}, usage {usage}, inactive_file {inactive_file}"

@@ -86,6 +86,9 @@ async fn containerd_systemd_cgroup_runs_a_pod_on_crust_runc() {
     let slice_dir = format!("/kubepods.slice/kubepods-besteffort.slice/{slice}");
     let logs = tempfile::tempdir().expect("logs");
     let mut pc = pod_config("ctrd", logs.path().to_str().unwrap());
+    // The node's UTS namespace goes with its network: no hostname of the pod's own (runc
+    // and crust-runc refuse one without a private UTS namespace).
+    pc.hostname = String::new();
     pc.linux = Some(kc::LinuxPodSandboxConfig {
         cgroup_parent: slice.clone(),
         security_context: Some(kc::LinuxSandboxSecurityContext {
@@ -109,7 +112,11 @@ async fn containerd_systemd_cgroup_runs_a_pod_on_crust_runc() {
     .await
     .unwrap_or_else(|e| panic!("create+start: {e}\n{}", c.log()));
     let s = pods::status(&mut rt, &ctr).await;
-    assert_eq!(s.state, kc::ContainerState::ContainerRunning as i32, "{s:?}");
+    assert_eq!(
+        s.state,
+        kc::ContainerState::ContainerRunning as i32,
+        "{s:?}"
+    );
     let (out, code) = pods::exec(&mut rt, &ctr, "echo hi from $(hostname)").await;
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("hi from"), "{out}");

@@ -406,10 +406,13 @@ async fn build_runtime(
             cgroup::CgroupDriver::Systemd
         }
     };
-    let cgroup_root = rc.cgroup_root.clone().unwrap_or_else(|| match cgroup_driver {
-        cgroup::CgroupDriver::Cgroupfs => crust_cri::config::DEFAULT_CGROUP_ROOT.into(),
-        cgroup::CgroupDriver::Systemd => crust_cri::config::DEFAULT_SYSTEMD_CGROUP_ROOT.into(),
-    });
+    let cgroup_root = rc
+        .cgroup_root
+        .clone()
+        .unwrap_or_else(|| match cgroup_driver {
+            cgroup::CgroupDriver::Cgroupfs => crust_cri::config::DEFAULT_CGROUP_ROOT.into(),
+            cgroup::CgroupDriver::Systemd => crust_cri::config::DEFAULT_SYSTEMD_CGROUP_ROOT.into(),
+        });
     cgroup::check_root(cgroup_driver, &cgroup_root)
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
     let enabled = nc.enabled.unwrap_or(true);

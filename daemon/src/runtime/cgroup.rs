@@ -225,7 +225,10 @@ mod tests {
         let e = pod_parent(d, "/crust", "kubepods-besteffort-podu.slice", "p").unwrap_err();
         assert!(e.to_string().contains("systemd slice"), "{e}");
         let c = child(d, "kubepods/podu/", "c1");
-        assert_eq!((c.spec.as_str(), c.dir.as_str()), ("/kubepods/podu/c1", "/kubepods/podu/c1"));
+        assert_eq!(
+            (c.spec.as_str(), c.dir.as_str()),
+            ("/kubepods/podu/c1", "/kubepods/podu/c1")
+        );
         assert_eq!(c.unit, None);
         assert_eq!(pod_dir(d, "/").as_deref(), None);
         assert_eq!(pod_dir(d, "a/b/").as_deref(), Some("/a/b"));
@@ -258,7 +261,10 @@ mod tests {
         let s = shim_scope("p9");
         assert_eq!(
             (s.spec.as_str(), s.dir.as_str()),
-            ("system.slice:crust-shim:p9", "/system.slice/crust-shim-p9.scope")
+            (
+                "system.slice:crust-shim:p9",
+                "/system.slice/crust-shim-p9.scope"
+            )
         );
         assert!(check_root(d, "crust.slice").is_ok());
         assert!(check_root(d, "/crust").is_err());

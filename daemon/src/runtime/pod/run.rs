@@ -171,7 +171,11 @@ impl Runtime {
             let cg = cgroup::child(rec.cgroup_driver, &rec.cgroup_parent, &id);
             // cgroupfs: the init joins its leaf itself; systemd: crustd starts its scope
             // with the init in it.
-            let join = if cg.unit.is_some() { "" } else { cg.dir.as_str() };
+            let join = if cg.unit.is_some() {
+                ""
+            } else {
+                cg.dir.as_str()
+            };
             let (pin, pid) = init::start(&self.cfg.state, &id, join).await?;
             rec.pidns = Some(pin.clone());
             rec.pod_init_pid = pid;
