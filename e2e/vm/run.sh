@@ -54,15 +54,19 @@ fi
 t0=$SECONDS
 manifest=$(mktemp "${TMPDIR:-/tmp}/crust-vm-tests.XXXXXX")
 out="" probe=""
-trap 'rm -rf "$manifest" ${out:+"$out"} ${probe:+"$probe"}' EXIT
+trap 'rm -rf "$manifest" "$manifest.log" ${out:+"$out"} ${probe:+"$probe"}' EXIT
 if [ "${CRUST_VM_NO_BUILD:-0}" != 1 ]; then
   step "building the workspace's binaries and tests"
   cargo build --workspace --bins --tests --locked --quiet
 fi
 # One line per test program: "<target name> <path>".
-cargo test --workspace --no-run --locked --message-format=json 2>/dev/null |
+if ! cargo test --workspace --no-run --locked --message-format=json 2>"$manifest.log" |
   jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test)
-         | "\(.target.name) \(.executable)"' >"$manifest"
+         | "\(.target.name) \(.executable)"' >"$manifest"; then
+  tail -40 "$manifest.log" >&2
+  echo "vm: building the test programs failed" >&2
+  exit 1
+fi
 took "build" $t0
 if ! grep -q . "$manifest"; then
   echo "vm: no test programs found" >&2

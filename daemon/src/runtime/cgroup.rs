@@ -230,6 +230,9 @@ mod tests {
             ("/kubepods/podu/c1", "/kubepods/podu/c1")
         );
         assert_eq!(c.unit, None);
+        // A pod init's leaf.
+        assert_eq!(child(d, "/crust/p1", "p1").dir, "/crust/p1/p1");
+        assert_eq!(child(d, "/", "p3").dir, "/p3");
         assert_eq!(pod_dir(d, "/").as_deref(), None);
         assert_eq!(pod_dir(d, "a/b/").as_deref(), Some("/a/b"));
         assert!(check_root(d, "crust.slice").is_err());

@@ -108,9 +108,9 @@ impl Runtime {
             return Ok(());
         }
         let code = exit.status as i32;
-        let oom = match cgroup::oom_kills(&rec.cgroup_path) {
-            Some(n) => n > 0,
-            None => self.pod_oom_since_start(&rec, code),
+        let (oom, oom_from) = match cgroup::oom_kills(&rec.cgroup_path) {
+            Some(n) => (n > 0, "container cgroup"),
+            None => (self.pod_oom_since_start(&rec, code), "pod cgroup"),
         };
         let rec = self
             .update_container(id, |c| {
@@ -128,7 +128,7 @@ impl Runtime {
             })
             .await?;
         self.emit(id, &rec.pod_id, EventKind::Stopped);
-        tracing::info!(container = %id, code, reason = %rec.reason, "container exited");
+        tracing::info!(container = %id, code, reason = %rec.reason, oom_from, "container exited");
         Ok(())
     }
 }
