@@ -327,6 +327,16 @@ impl Shim {
     }
 }
 
+/// `containerd.runc.v1.Options{systemd_cgroup: true}`, what containerd sends with
+/// `SystemdCgroup = true`. The message is not in containerd-shim-protos; its one field is
+/// encoded by hand: field 9, varint 1 (tag `9 << 3 | 0` = 0x48).
+fn runc_options_systemd() -> protobuf::well_known_types::any::Any {
+    let mut a = protobuf::well_known_types::any::Any::new();
+    a.type_url = "containerd.runc.v1.Options".into();
+    a.value = vec![0x48, 0x01];
+    a
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,14 +361,4 @@ mod tests {
         let e = shim_err("op", "c1")(ttrpc::Error::LocalClosed);
         assert_eq!(e.kind(), ErrorKind::Unavailable);
     }
-}
-
-/// `containerd.runc.v1.Options{systemd_cgroup: true}`, what containerd sends with
-/// `SystemdCgroup = true`. The message is not in containerd-shim-protos; its one field is
-/// encoded by hand: field 9, varint 1 (tag `9 << 3 | 0` = 0x48).
-fn runc_options_systemd() -> protobuf::well_known_types::any::Any {
-    let mut a = protobuf::well_known_types::any::Any::new();
-    a.type_url = "containerd.runc.v1.Options".into();
-    a.value = vec![0x48, 0x01];
-    a
 }
