@@ -40,6 +40,7 @@ mod cgroupfs;
 mod devices;
 mod freezer;
 mod layout;
+pub mod mountinfo;
 mod oom;
 mod path;
 mod resources;

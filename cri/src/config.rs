@@ -12,6 +12,7 @@
 //! runtime = "crust-runc"           # OCI runtime the shim runs
 //! cgroup_root = "/crust"           # cgroup parent of pods that name none ("crust.slice" with systemd)
 //! cgroup_driver = "cgroupfs"       # "cgroupfs" or "systemd" (must match kubelet's cgroupDriver)
+//! cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]  # CDI device specs, lowest priority first
 //!
 //! [network]
 //! enabled = true                   # false: pods get loopback only
@@ -186,6 +187,10 @@ pub struct RuntimeSection {
     /// How container cgroups are made (default cgroupfs).
     #[serde(default)]
     pub cgroup_driver: Option<CgroupDriver>,
+    /// Directories of CDI spec files, lowest priority first (default `/etc/cdi`,
+    /// `/var/run/cdi`).
+    #[serde(default)]
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
 }
 
 /// `runtime.cgroup_driver`: who makes the cgroups of pods and containers.
@@ -330,6 +335,12 @@ impl Config {
             } else {
                 DEFAULT_CGROUP_ROOT.into()
             }
+        });
+        r.cdi_spec_dirs.get_or_insert_with(|| {
+            crust_daemon::cdi::DEFAULT_SPEC_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect()
         });
         let n = &mut c.network;
         n.enabled.get_or_insert(true);

@@ -7,6 +7,7 @@
 //! together (pull, import, list, remove). Every error that leaves the crate carries an
 //! [`ErrorKind`] so the CRI front can map it to a gRPC code in one place.
 
+pub mod cdi;
 pub mod content;
 pub mod digest;
 pub mod error;

@@ -202,11 +202,13 @@ fn with_cgroup_root(config: &str) -> (String, Option<CgroupRoot>) {
     if rt.contains_key("cgroup_root") {
         return (config.to_string(), None);
     }
+    // CRUST_E2E_CGROUP_PREFIX: several test runs on one machine keep apart by prefix.
+    let prefix = std::env::var("CRUST_E2E_CGROUP_PREFIX").unwrap_or_else(|_| "crust-e2e".into());
     let systemd = rt.get("cgroup_driver").and_then(|v| v.as_str()) == Some("systemd");
     let cg = if systemd {
-        CgroupRoot::unique_slice("crust-e2e")
+        CgroupRoot::unique_slice(&prefix)
     } else {
-        CgroupRoot::unique("crust-e2e")
+        CgroupRoot::unique(&prefix)
     };
     rt.insert("cgroup_root".into(), toml::Value::String(cg.path().into()));
     (toml::to_string(&t).expect("serialize config"), Some(cg))

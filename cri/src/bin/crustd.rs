@@ -451,6 +451,12 @@ async fn build_runtime(
         cgroup_root,
         cgroup_driver,
         network: enabled,
+        cdi_spec_dirs: rc.cdi_spec_dirs.clone().unwrap_or_else(|| {
+            crust_daemon::cdi::DEFAULT_SPEC_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect()
+        }),
     };
     let rt = Runtime::open(cfg, images, network)
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;

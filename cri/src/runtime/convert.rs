@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crust_daemon::cdi::ANNOTATION_PREFIX as CDI_ANNOTATION_PREFIX;
 use crust_daemon::network::{PortMapping, Protocol};
 use crust_daemon::runtime::{
-    ContainerRecord, ContainerSpec, ContainerState, DeviceSpec, Dns, MountSpec, Namespaces, NsMode,
-    PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp, Security,
+    ContainerRecord, ContainerSpec, ContainerState, DeviceSpec, Dns, GroupsPolicy, MountSpec,
+    Namespaces, NsMode, PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp, Security,
 };
 use k8s_cri::v1 as cri;
 use tonic::Status;
@@ -27,16 +28,40 @@ fn ns_mode(v: i32) -> NsMode {
     }
 }
 
-fn namespaces(o: Option<&cri::NamespaceOption>) -> Namespaces {
+/// `NamespaceOption.userns_options`: only the host's user namespace (absent, or mode NODE
+/// without mappings) is supported; anything else is refused rather than silently run with
+/// the host's ids.
+fn userns(u: Option<&cri::UserNamespace>) -> Result<(), Status> {
+    let Some(u) = u else { return Ok(()) };
+    match cri::NamespaceMode::try_from(u.mode) {
+        Ok(cri::NamespaceMode::Node) if u.uids.is_empty() && u.gids.is_empty() => Ok(()),
+        Ok(cri::NamespaceMode::Node) => Err(Status::invalid_argument(
+            "userns_options: mode NODE takes no uid/gid mappings",
+        )),
+        Ok(m) => Err(Status::invalid_argument(format!(
+            "userns_options: mode {} is not supported by crust (only NODE)",
+            m.as_str_name()
+        ))),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "userns_options: unknown mode {}",
+            u.mode
+        ))),
+    }
+}
+
+fn namespaces(o: Option<&cri::NamespaceOption>) -> Result<Namespaces, Status> {
     match o {
-        Some(o) => Namespaces {
-            network: ns_mode(o.network),
-            pid: ns_mode(o.pid),
-            ipc: ns_mode(o.ipc),
-            target_id: o.target_id.clone(),
-        },
+        Some(o) => {
+            userns(o.userns_options.as_ref())?;
+            Ok(Namespaces {
+                network: ns_mode(o.network),
+                pid: ns_mode(o.pid),
+                ipc: ns_mode(o.ipc),
+                target_id: o.target_id.clone(),
+            })
+        }
         // The CRI enum's zero value is POD, for every namespace.
-        None => Namespaces::default(),
+        None => Ok(Namespaces::default()),
     }
 }
 
@@ -47,6 +72,9 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
         .ok_or_else(|| crate::status::missing("sandbox config metadata"))?;
     let linux = c.linux.unwrap_or_default();
     let sc = linux.security_context.unwrap_or_default();
+    // Checked only: the pod runs no process of the user's; kubelet sets the policy on
+    // each container's security context too, where it applies.
+    groups_policy(sc.supplemental_groups_policy, "pod")?;
     let mut ports = Vec::new();
     for p in &c.port_mappings {
         let protocol = match cri::Protocol::try_from(p.protocol).unwrap_or(cri::Protocol::Tcp) {
@@ -91,7 +119,7 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
         annotations: map(&c.annotations),
         cgroup_parent: linux.cgroup_parent,
         sysctls: map(&linux.sysctls),
-        namespaces: namespaces(sc.namespace_options.as_ref()),
+        namespaces: namespaces(sc.namespace_options.as_ref())?,
         privileged: sc.privileged,
         runtime_handler: handler,
     })
@@ -120,6 +148,17 @@ fn seccomp(profile: Option<&cri::SecurityProfile>, legacy: &str) -> Result<Secco
                 "unknown seccomp profile {l:?}"
             ))),
         },
+    }
+}
+
+/// A `supplemental_groups_policy` of the `what` (pod or container) security context.
+fn groups_policy(v: i32, what: &str) -> Result<GroupsPolicy, Status> {
+    match cri::SupplementalGroupsPolicy::try_from(v) {
+        Ok(cri::SupplementalGroupsPolicy::Merge) => Ok(GroupsPolicy::Merge),
+        Ok(cri::SupplementalGroupsPolicy::Strict) => Ok(GroupsPolicy::Strict),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "{what} supplemental_groups_policy {v} is unknown"
+        ))),
     }
 }
 
@@ -156,6 +195,18 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
     let linux = c.linux.unwrap_or_default();
     let sc = linux.security_context.unwrap_or_default();
     let caps = sc.capabilities.clone().unwrap_or_default();
+    let groups = groups_policy(sc.supplemental_groups_policy, "container")?;
+    for k in c
+        .annotations
+        .keys()
+        .filter(|k| k.starts_with(CDI_ANNOTATION_PREFIX))
+    {
+        if k.len() == CDI_ANNOTATION_PREFIX.len() {
+            return Err(Status::invalid_argument(format!(
+                "CDI device annotation {k:?} has no name"
+            )));
+        }
+    }
     let mut mounts = Vec::new();
     for m in c.mounts {
         let propagation = match cri::MountPropagation::try_from(m.propagation) {
@@ -169,11 +220,15 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
                 )))
             }
         };
+        // An image volume: the image kubelet pulled, always read-only.
+        let image = m.image.map(|i| i.image).unwrap_or_default();
         mounts.push(MountSpec {
             container_path: m.container_path,
             host_path: m.host_path,
-            readonly: m.readonly,
+            readonly: m.readonly || !image.is_empty(),
             propagation,
+            recursive_read_only: m.recursive_read_only,
+            image,
         });
     }
     Ok(ContainerSpec {
@@ -196,6 +251,7 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             .collect(),
         labels: map(&c.labels),
         annotations: map(&c.annotations),
+        cdi_devices: c.cdi_devices.into_iter().map(|d| d.name).collect(),
         log_path: c.log_path,
         stdin: c.stdin,
         stdin_once: c.stdin_once,
@@ -206,12 +262,13 @@ pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> 
             drop_capabilities: caps.drop_capabilities,
             privileged: sc.privileged,
             // No NamespaceOption: every mode is the enum's zero, POD (as containerd).
-            namespaces: namespaces(sc.namespace_options.as_ref()),
+            namespaces: namespaces(sc.namespace_options.as_ref())?,
             run_as_user: sc.run_as_user.map(|v| v.value),
             run_as_group: sc.run_as_group.map(|v| v.value),
             run_as_username: sc.run_as_username,
             readonly_rootfs: sc.readonly_rootfs,
             supplemental_groups: sc.supplemental_groups,
+            supplemental_groups_policy: groups,
             no_new_privs: sc.no_new_privs,
             masked_paths: sc.masked_paths,
             readonly_paths: sc.readonly_paths,
@@ -364,6 +421,11 @@ pub fn container_status(c: &ContainerRecord) -> cri::ContainerStatus {
                     }
                     Propagation::Bidirectional => cri::MountPropagation::PropagationBidirectional,
                 } as i32,
+                recursive_read_only: m.recursive_read_only,
+                image: (!m.image.is_empty()).then(|| cri::ImageSpec {
+                    image: m.image.clone(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .collect(),
@@ -383,7 +445,13 @@ pub fn container_status(c: &ContainerRecord) -> cri::ContainerStatus {
             windows: None,
         }),
         image_id: c.image_id.clone(),
-        user: None,
+        user: c.user.as_ref().map(|u| cri::ContainerUser {
+            linux: Some(cri::LinuxContainerUser {
+                uid: u.uid.into(),
+                gid: u.gid.into(),
+                supplemental_groups: u.additional_gids.iter().map(|&g| g.into()).collect(),
+            }),
+        }),
     }
 }
 

@@ -3,6 +3,7 @@
 //! with.
 
 use super::*;
+use crust_daemon::runtime::ProcessUser;
 use tonic::Code;
 
 fn md(name: &str) -> Option<cri::PodSandboxMetadata> {
@@ -58,7 +59,7 @@ fn namespace_modes_both_ways() {
     }
     // An enum value this CRI version does not know reads as POD (the proto default).
     assert_eq!(ns_mode(99), NsMode::Pod);
-    assert_eq!(namespaces(None), Namespaces::default());
+    assert_eq!(namespaces(None).unwrap(), Namespaces::default());
     let mut o = ns_opt(
         cri::NamespaceMode::Node,
         cri::NamespaceMode::Target,
@@ -66,7 +67,7 @@ fn namespace_modes_both_ways() {
     );
     o.target_id = "t1".into();
     assert_eq!(
-        namespaces(Some(&o)),
+        namespaces(Some(&o)).unwrap(),
         Namespaces {
             network: NsMode::Node,
             pid: NsMode::Target,
@@ -74,6 +75,93 @@ fn namespace_modes_both_ways() {
             target_id: "t1".into(),
         }
     );
+}
+
+fn userns_opt(mode: i32, mapped: bool) -> cri::UserNamespace {
+    let map = |host_id| cri::IdMapping {
+        host_id,
+        container_id: 0,
+        length: 65536,
+    };
+    cri::UserNamespace {
+        mode,
+        uids: if mapped { vec![map(65536)] } else { vec![] },
+        gids: if mapped { vec![map(65536)] } else { vec![] },
+    }
+}
+
+/// A user namespace crust cannot give must be refused, never run with the host's ids.
+#[test]
+fn userns_options_other_than_node_are_refused() {
+    let with = |u: Option<cri::UserNamespace>| {
+        let mut o = ns_opt(
+            cri::NamespaceMode::Pod,
+            cri::NamespaceMode::Pod,
+            cri::NamespaceMode::Pod,
+        );
+        o.userns_options = u;
+        o
+    };
+    let node = cri::NamespaceMode::Node as i32;
+    for ok in [None, Some(userns_opt(node, false))] {
+        assert_eq!(namespaces(Some(&with(ok))).unwrap(), Namespaces::default());
+    }
+    let bad = [
+        (userns_opt(cri::NamespaceMode::Pod as i32, true), "mode POD"),
+        (
+            userns_opt(cri::NamespaceMode::Container as i32, true),
+            "mode CONTAINER",
+        ),
+        (
+            userns_opt(cri::NamespaceMode::Target as i32, false),
+            "mode TARGET",
+        ),
+        (
+            userns_opt(node, true),
+            "mode NODE takes no uid/gid mappings",
+        ),
+        (userns_opt(42, false), "unknown mode 42"),
+    ];
+    for (u, names) in bad {
+        let o = with(Some(u));
+        let e = namespaces(Some(&o)).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{names}: {e:?}");
+        assert!(e.message().contains("userns_options"), "{}", e.message());
+        assert!(e.message().contains(names), "{names}: {}", e.message());
+        // Both RunPodSandbox and CreateContainer carry it.
+        let pod = cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: "p".into(),
+                ..Default::default()
+            }),
+            linux: Some(cri::LinuxPodSandboxConfig {
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: Some(o.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = pod_spec(pod, String::new()).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{names}: {e:?}");
+        let ctr = cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: "c".into(),
+                attempt: 0,
+            }),
+            linux: Some(cri::LinuxContainerConfig {
+                security_context: Some(cri::LinuxContainerSecurityContext {
+                    namespace_options: Some(o),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = container_spec(ctr).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{names}: {e:?}");
+    }
 }
 
 #[test]
@@ -389,12 +477,14 @@ fn container_spec_table() {
                 host_path: "/srv/data".into(),
                 readonly: true,
                 propagation: Propagation::HostToContainer,
+                ..Default::default()
             },
             MountSpec {
                 container_path: "/shared".into(),
                 host_path: "/srv/shared".into(),
                 readonly: false,
                 propagation: Propagation::Bidirectional,
+                ..Default::default()
             },
         ],
         devices: vec![DeviceSpec {
@@ -404,6 +494,7 @@ fn container_spec_table() {
         }],
         labels: BTreeMap::from([("l".into(), "1".into())]),
         annotations: BTreeMap::from([("a".into(), "2".into())]),
+        cdi_devices: vec![],
         log_path: "c/0.log".into(),
         stdin: true,
         stdin_once: true,
@@ -419,6 +510,7 @@ fn container_spec_table() {
             run_as_username: String::new(),
             readonly_rootfs: true,
             supplemental_groups: vec![3000],
+            supplemental_groups_policy: GroupsPolicy::Merge,
             no_new_privs: true,
             masked_paths: vec!["/proc/kcore".into()],
             readonly_paths: vec!["/proc/sys".into()],
@@ -612,6 +704,8 @@ fn container_record(state: ContainerState) -> ContainerRecord {
         stop_signal: String::new(),
         cgroup_path: String::new(),
         pod_oom_kills_at_start: None,
+        user: None,
+        image_volumes: Vec::new(),
     }
 }
 
@@ -736,4 +830,134 @@ fn label_selector_table() {
             .collect();
         assert_eq!(matches(&labels, &sel), want, "{sel:?}");
     }
+}
+
+/// `CDI_devices` reach the core by name (resolved at create); a `cdi.k8s.io/` annotation
+/// is kept as an annotation (the core reads the names from it), one with no name after the
+/// prefix is refused.
+#[test]
+fn cdi_devices_table() {
+    let mut c = cri_container();
+    c.cdi_devices = vec![
+        cri::CdiDevice {
+            name: "vendor.com/gpu=0".into(),
+        },
+        cri::CdiDevice {
+            name: "vendor.com/gpu=1".into(),
+        },
+    ];
+    c.annotations
+        .insert("cdi.k8s.io/plugin".into(), "vendor.com/gpu=2".into());
+    let s = container_spec(c).unwrap();
+    assert_eq!(s.cdi_devices, ["vendor.com/gpu=0", "vendor.com/gpu=1"]);
+    assert_eq!(s.annotations["cdi.k8s.io/plugin"], "vendor.com/gpu=2");
+    let mut c = cri_container();
+    c.annotations
+        .insert("cdi.k8s.io/".into(), "vendor.com/gpu=2".into());
+    let e = container_spec(c).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("\"cdi.k8s.io/\""), "{e:?}");
+}
+
+/// Merge and Strict reach the core from the container's security context; the pod's is
+/// checked (an unknown value is refused) but has nothing to apply to.
+#[test]
+fn supplemental_groups_policy_table() {
+    let with = |v: i32| {
+        let mut c = cri_container();
+        if let Some(sc) = c.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+            sc.supplemental_groups_policy = v;
+        }
+        container_spec(c)
+    };
+    let strict = cri::SupplementalGroupsPolicy::Strict as i32;
+    assert_eq!(
+        with(strict).unwrap().security.supplemental_groups_policy,
+        GroupsPolicy::Strict
+    );
+    assert_eq!(
+        with(0).unwrap().security.supplemental_groups_policy,
+        GroupsPolicy::Merge
+    );
+    let pod = |v: i32| {
+        pod_spec(
+            cri::PodSandboxConfig {
+                metadata: md("p"),
+                linux: Some(cri::LinuxPodSandboxConfig {
+                    security_context: Some(cri::LinuxSandboxSecurityContext {
+                        supplemental_groups_policy: v,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            String::new(),
+        )
+    };
+    assert!(pod(strict).is_ok());
+    let e = pod(3).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("pod supplemental_groups_policy 3"),
+        "{e:?}"
+    );
+}
+
+/// ContainerStatus.user is the identity recorded at create; none for older records.
+#[test]
+fn container_status_user() {
+    let mut r = container_record(ContainerState::Running);
+    assert_eq!(container_status(&r).user, None);
+    r.user = Some(ProcessUser {
+        uid: 1000,
+        gid: 2000,
+        additional_gids: vec![3000, 10],
+    });
+    let u = container_status(&r).user.and_then(|u| u.linux).unwrap();
+    assert_eq!(
+        (u.uid, u.gid, u.supplemental_groups),
+        (1000, 2000, vec![3000, 10])
+    );
+}
+
+/// `Mount.recursive_read_only` reaches the core and comes back in ContainerStatus.
+#[test]
+fn recursive_read_only_both_ways() {
+    let mut c = cri_container();
+    c.mounts[0].recursive_read_only = true;
+    let s = container_spec(c).unwrap();
+    assert!(s.mounts[0].recursive_read_only);
+    assert!(!s.mounts[1].recursive_read_only);
+    let mut r = container_record(ContainerState::Running);
+    r.mounts = s.mounts;
+    let st = container_status(&r);
+    assert!(st.mounts[0].recursive_read_only);
+    assert!(!st.mounts[1].recursive_read_only);
+}
+
+/// `Mount.image` becomes an image volume (read-only even if not asked so) and comes back
+/// in ContainerStatus; an empty ImageSpec is no image volume.
+#[test]
+fn image_volume_both_ways() {
+    let mut c = cri_container();
+    c.mounts[1].host_path = String::new();
+    c.mounts[1].image = Some(cri::ImageSpec {
+        image: "registry/data:1".into(),
+        ..Default::default()
+    });
+    c.mounts[0].image = Some(cri::ImageSpec::default());
+    let s = container_spec(c).unwrap();
+    assert_eq!(s.mounts[1].image, "registry/data:1");
+    assert!(s.mounts[1].readonly);
+    assert_eq!(s.mounts[0].image, "");
+    let mut r = container_record(ContainerState::Running);
+    r.mounts = s.mounts;
+    let st = container_status(&r);
+    assert_eq!(
+        st.mounts[1].image.as_ref().unwrap().image,
+        "registry/data:1"
+    );
+    assert!(st.mounts[1].readonly);
+    assert_eq!(st.mounts[0].image, None);
 }

@@ -66,12 +66,13 @@ pub fn status(rt: &Runtime, r: cri::StatusRequest) -> cri::StatusResponse {
         runtime_handlers: vec![cri::RuntimeHandler {
             name: String::new(),
             features: Some(cri::RuntimeHandlerFeatures {
-                recursive_read_only_mounts: false,
+                recursive_read_only_mounts:
+                    crust_daemon::runtime::oci::mounts::recursive_read_only_supported(),
                 user_namespaces: false,
             }),
         }],
         features: Some(cri::RuntimeFeatures {
-            supplemental_groups_policy: false,
+            supplemental_groups_policy: true,
         }),
     }
 }

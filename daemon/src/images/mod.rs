@@ -25,6 +25,7 @@ pub mod manifest;
 mod pull;
 pub mod reference;
 mod remove;
+pub mod volume;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -153,6 +154,14 @@ pub enum Error {
     /// A background task died.
     #[error("image task failed: {0}")]
     Task(String),
+    /// Containers mount the image as a volume.
+    #[error("image {image} is mounted as an image volume by container(s) {containers}")]
+    InUse {
+        /// The image id.
+        image: String,
+        /// The containers, comma-separated.
+        containers: String,
+    },
 }
 
 impl Kind for Error {
@@ -166,6 +175,7 @@ impl Kind for Error {
             Error::DiffIdMismatch { .. } => ErrorKind::DataLoss,
             Error::Snapshot { source, .. } => source.kind(),
             Error::Import { .. } => ErrorKind::InvalidArgument,
+            Error::InUse { .. } => ErrorKind::FailedPrecondition,
             Error::Io { .. } | Error::Metadata(_) | Error::Task(_) => ErrorKind::Internal,
         }
     }
@@ -277,6 +287,8 @@ pub struct Images {
     gc: tokio::sync::RwLock<()>,
     /// Bytes received from registries (manifests, configs, layers) since open.
     downloaded: Arc<std::sync::atomic::AtomicU64>,
+    /// Images mounted by containers' image volumes.
+    volume_holds: volume::VolumeHolds,
 }
 
 impl Images {
@@ -314,6 +326,7 @@ impl Images {
             inflight: Arc::new(Inflight::default()),
             gc: tokio::sync::RwLock::new(()),
             downloaded: Arc::default(),
+            volume_holds: volume::VolumeHolds::default(),
         };
         me.collect_garbage()?;
         Ok(me)

@@ -1,6 +1,7 @@
 //! RemoveImage semantics: removing a tag removes that name only, unless it was the image's
 //! last tag; removing by id or digest reference removes the image and all its names.
-//! What no other image references is then deleted from disk.
+//! What no other image references is then deleted from disk. An image that a container
+//! mounts as an image volume is not removed (FailedPrecondition), not even by its last tag.
 
 use super::{commit, names_of, reference, resolve, Error, Images};
 
@@ -17,6 +18,13 @@ impl Images {
                 if left.iter().any(|n| !reference::is_digest_name(n)) {
                     return Ok::<_, Error>(freed);
                 }
+            }
+            let holders = self.volume_holders(&id);
+            if !holders.is_empty() {
+                return Err(Error::InUse {
+                    image: id,
+                    containers: holders.join(","),
+                });
             }
             for n in names_of(tx, &id)? {
                 tx.delete(crate::metadata::Table::Tags, &n)?;

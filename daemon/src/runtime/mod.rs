@@ -59,6 +59,8 @@ pub struct RuntimeConfig {
     pub cgroup_driver: cgroup::CgroupDriver,
     /// Whether non-hostNetwork pods get a network from [`NetworkManager`] (else loopback).
     pub network: bool,
+    /// Directories of CDI spec files, lowest priority first ([`crate::cdi`]).
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default)]

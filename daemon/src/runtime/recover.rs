@@ -41,6 +41,12 @@ impl Runtime {
                 self.teardown_pod(p).await;
             }
         }
+        // Image volumes hold their images against removal again, whatever the state.
+        for c in self.containers() {
+            for v in &c.image_volumes {
+                self.images.hold_volume(v, &c.id);
+            }
+        }
         let mut recovered = 0;
         for c in self.containers() {
             if !matches!(c.state, ContainerState::Running | ContainerState::Created) {

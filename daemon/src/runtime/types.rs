@@ -147,17 +147,25 @@ pub enum Propagation {
     Bidirectional,
 }
 
-/// A bind mount.
+/// A bind mount of a host path, or an image volume.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
     /// Path in the container.
     pub container_path: String,
-    /// Path on the host.
+    /// Path on the host (empty for an image volume).
     pub host_path: String,
     /// Read-only.
     pub readonly: bool,
     /// Propagation.
     pub propagation: Propagation,
+    /// Read-only recursively (every submount too, `mount_setattr(2)` with
+    /// `AT_RECURSIVE`): needs `readonly` and private propagation.
+    #[serde(default)]
+    pub recursive_read_only: bool,
+    /// An image volume: the image (reference or id, as CRI `Mount.image`) whose
+    /// unpacked layers are mounted read-only at `container_path`; empty for a bind mount.
+    #[serde(default)]
+    pub image: String,
 }
 
 /// A device.
@@ -208,6 +216,27 @@ pub enum Seccomp {
     Localhost(String),
 }
 
+/// How a container's supplemental groups are made (CRI `SupplementalGroupsPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupsPolicy {
+    /// The request's groups plus those the image's `/etc/group` gives the user.
+    #[default]
+    Merge,
+    /// The request's groups only.
+    Strict,
+}
+
+/// The identity a container's first process starts with (reported in ContainerStatus).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessUser {
+    /// uid.
+    pub uid: u32,
+    /// Primary gid.
+    pub gid: u32,
+    /// Supplemental groups, as set with setgroups(2).
+    pub additional_gids: Vec<u32>,
+}
+
 /// Security context of a container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Security {
@@ -229,6 +258,9 @@ pub struct Security {
     pub readonly_rootfs: bool,
     /// Extra groups.
     pub supplemental_groups: Vec<i64>,
+    /// Whether the groups of the image's `/etc/group` are added to these.
+    #[serde(default)]
+    pub supplemental_groups_policy: GroupsPolicy,
     /// no_new_privs.
     pub no_new_privs: bool,
     /// Masked paths (empty: defaults).
@@ -264,6 +296,10 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// Annotations.
     pub annotations: BTreeMap<String, String>,
+    /// CDI devices asked for (qualified names, `CDI_devices` then the `cdi.k8s.io/`
+    /// annotations'), resolved at create.
+    #[serde(default)]
+    pub cdi_devices: Vec<String>,
     /// Log path relative to the pod's log directory.
     pub log_path: String,
     /// Keep stdin open.
@@ -340,6 +376,12 @@ pub struct ContainerRecord {
     pub pod_oom_kills_at_start: Option<u64>,
     /// Mounts as applied (for status).
     pub mounts: Vec<MountSpec>,
+    /// The identity its process starts with (absent in records of older crustd).
+    #[serde(default)]
+    pub user: Option<ProcessUser>,
+    /// Ids of the images its image volumes mount (RemoveImage refuses them).
+    #[serde(default)]
+    pub image_volumes: Vec<String>,
 }
 
 /// Kinds of container events (CRI `ContainerEventType`).

@@ -88,6 +88,15 @@ impl OverlaySnapshotter {
         Ok(out)
     }
 
+    /// The `fs` directories of committed snapshot `name` and its parents, top first.
+    pub fn committed_dirs(&self, name: &str) -> Result<Vec<PathBuf>, Error> {
+        let info = self.stat(name)?;
+        if info.kind != SnapshotKind::Committed {
+            return Err(Error::ParentNotCommitted(name.to_string()));
+        }
+        self.chain(Some(name))
+    }
+
     fn mounts_for(&self, info: &Info) -> Result<Vec<Mount>, Error> {
         let dir = self.dir(info.id);
         let lowers = self.chain(info.parent.as_deref())?;

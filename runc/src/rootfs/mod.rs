@@ -25,7 +25,7 @@ mod cgroupfs;
 mod copyup;
 mod devices;
 mod mount;
-mod mountinfo;
+use crust_cgroups::mountinfo;
 mod options;
 mod paths;
 mod pivot;

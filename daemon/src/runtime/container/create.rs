@@ -1,11 +1,14 @@
 //! CreateContainer: validate, prepare the writable snapshot over the image, build and
 //! write the OCI bundle and create the task in the pod's shim (launched at RunPodSandbox;
 //! again here if it is gone). The record
-//! is written before the task is created; a failure undoes everything.
+//! is written before the task is created; a failure undoes everything. Image volumes are
+//! resolved to their image's layers and hold the image against removal; CDI devices are
+//! resolved in the spec directories and their edits applied to the spec.
 
 use std::path::{Component, Path, PathBuf};
 
 use crate::runtime::error::{io, Result, RuntimeError};
+use crate::runtime::oci::mounts::ImageVolume;
 use crate::runtime::oci::user::UserFiles;
 use crate::runtime::oci::{mounts, spec};
 use crate::runtime::pod::init;
@@ -73,6 +76,30 @@ impl Runtime {
                 image: spec.image.clone(),
                 source: Box::new(source),
             })?;
+        // Image volumes: the images must be here (kubelet pulls them first).
+        let mut volumes = Vec::new();
+        let mut volume_ids = Vec::new();
+        for m in spec.mounts.iter().filter(|m| !m.image.is_empty()) {
+            let (images, name) = (self.images.clone(), m.image.clone());
+            let (img, layers) = tokio::task::spawn_blocking(move || images.volume_layers(&name))
+                .await
+                .map_err(|e| RuntimeError::Blocking {
+                    op: "resolve image volume",
+                    id: m.image.clone(),
+                    message: e.to_string(),
+                })?
+                .map_err(|source| RuntimeError::Image {
+                    image: m.image.clone(),
+                    source: Box::new(source),
+                })?;
+            volumes.push(ImageVolume {
+                container_path: m.container_path.clone(),
+                layers,
+            });
+            if !volume_ids.contains(&img.record.id) {
+                volume_ids.push(img.record.id.clone());
+            }
+        }
         let pid_ns = match spec.security.namespaces.pid {
             NsMode::Pod if pod.pidns.is_some() => {
                 let pin = pod.pidns.clone().unwrap_or_default();
@@ -132,7 +159,7 @@ impl Runtime {
             .first()
             .cloned()
             .unwrap_or_else(|| image.id().to_string());
-        let rec = ContainerRecord {
+        let mut rec = ContainerRecord {
             version: RECORD_VERSION,
             id: id.clone(),
             pod_id: pod.id.clone(),
@@ -156,8 +183,14 @@ impl Runtime {
             cgroup_path: cgroup_path.clone(),
             pod_oom_kills_at_start: None,
             mounts: spec.mounts.clone(),
+            user: None,
+            image_volumes: volume_ids,
             spec,
         };
+        // Held before the record is written, released if the create fails.
+        for v in &rec.image_volumes {
+            self.images.hold_volume(v, &id);
+        }
         let layers = layer_dirs(&mounts);
         let t_snapshot = t0.elapsed();
         let mut t = [std::time::Duration::ZERO; 4];
@@ -171,7 +204,7 @@ impl Runtime {
                     path: bundle.clone(),
                     source: std::io::Error::other(e),
                 })??;
-            let oci = spec::build(&spec::SpecInput {
+            let mut oci = spec::build(&spec::SpecInput {
                 id: &id,
                 pod: &pod,
                 spec: &rec.spec,
@@ -185,7 +218,21 @@ impl Runtime {
                 cgroup_path: &cg.spec,
                 pid_ns,
                 min_oom_score_adj: self.min_oom,
+                volumes: &volumes,
             })?;
+            let cdi = crate::cdi::requested(&rec.spec.cdi_devices, &rec.spec.annotations);
+            if !cdi.is_empty() {
+                let dirs = self.cfg.cdi_spec_dirs.clone();
+                let reg = tokio::task::spawn_blocking(move || crate::cdi::Registry::load(&dirs))
+                    .await
+                    .map_err(|e| RuntimeError::Blocking {
+                        op: "read CDI specs",
+                        id: id.clone(),
+                        message: e.to_string(),
+                    })?;
+                crate::cdi::inject(&mut oci, &reg, &cdi)?;
+            }
+            rec.user = spec::process_user(&oci);
             std::fs::create_dir_all(bundle.join("rootfs")).map_err(io("create", &bundle))?;
             let cfg = bundle.join("config.json");
             let bytes = serde_json::to_vec(&oci)
@@ -231,6 +278,7 @@ impl Runtime {
         }
         .await;
         if let Err(e) = r {
+            self.images.release_volumes(&id);
             let _ = self.forget_container(&id).await;
             let _ = std::fs::remove_dir_all(&bundle);
             let snapshots = self.images.snapshotter();

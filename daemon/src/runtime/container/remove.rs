@@ -82,6 +82,7 @@ impl Runtime {
         }
         let _ = std::fs::remove_dir_all(&rec.bundle);
         self.forget_container(&rec.id).await?;
+        self.images.release_volumes(&rec.id);
         self.emit(&rec.id, &rec.pod_id, EventKind::Deleted);
         tracing::info!(container = %rec.id, "container removed");
         Ok(())

@@ -1,6 +1,8 @@
 //! The mounts of a container: the default kernel filesystems, the pod's hostname, hosts,
 //! resolv.conf and /dev/shm (unless the request mounts over them) and the request's bind
-//! mounts with their propagation.
+//! mounts with their propagation, its image volumes (read-only overlays of an image's
+//! layers, or a read-only bind of its one layer), read-only recursively when asked (OCI option `rro`,
+//! which crust-runc, runc 1.1+ and crun apply with `mount_setattr(2)` and `AT_RECURSIVE`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,56 @@ use crate::runtime::types::{ContainerSpec, MountSpec, NsMode, PodRecord, Propaga
 
 /// The OCI `mounts` of container `s` in `pod`, and the rootfs propagation the user mounts
 /// need (`rslave`/`rshared`), if any.
-pub fn mounts(s: &ContainerSpec, pod: &PodRecord) -> Result<(Vec<Value>, Option<&'static str>)> {
+/// An image volume resolved to its image's layer directories (top first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageVolume {
+    /// Where it is mounted in the container.
+    pub container_path: String,
+    /// The image's committed layer directories, top first.
+    pub layers: Vec<PathBuf>,
+}
+
+/// The OCI mount of image volume `v` asked by `x`: an overlay with the layers as its lower
+/// directories and no upper one (read-only by construction, nothing copied), or for a
+/// single-layer image a read-only bind of it.
+fn image_mount(x: &MountSpec, v: &ImageVolume) -> Result<Value> {
+    let mut opts: Vec<String> = vec!["ro".into(), "nosuid".into(), "nodev".into()];
+    if x.recursive_read_only {
+        opts.push("rro".into());
+    }
+    match v.layers.as_slice() {
+        [] => Err(invalid(format!(
+            "image volume {:?}: image {} has no layers",
+            x.container_path, x.image
+        ))),
+        [one] => {
+            let mut o = vec!["rbind".to_string(), "rprivate".into()];
+            o.extend(opts);
+            Ok(
+                json!({"destination": x.container_path, "type": "bind", "source": one, "options": o}),
+            )
+        }
+        many => {
+            let lower: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
+            if let Some(bad) = lower.iter().find(|p| p.contains([':', ','])) {
+                return Err(invalid(format!(
+                    "image volume {:?}: layer directory {bad} cannot be an overlay lower directory",
+                    x.container_path
+                )));
+            }
+            opts.push(format!("lowerdir={}", lower.join(":")));
+            Ok(
+                json!({"destination": x.container_path, "type": "overlay", "source": "overlay", "options": opts}),
+            )
+        }
+    }
+}
+
+pub fn mounts(
+    s: &ContainerSpec,
+    pod: &PodRecord,
+    volumes: &[ImageVolume],
+) -> Result<(Vec<Value>, Option<&'static str>)> {
     let privileged = s.security.privileged;
     let sys_opts: Vec<&str> = if privileged {
         vec!["nosuid", "noexec", "nodev"]
@@ -54,6 +105,19 @@ pub fn mounts(s: &ContainerSpec, pod: &PodRecord) -> Result<(Vec<Value>, Option<
     let mut prop = None;
     for x in &s.mounts {
         check_mount(x)?;
+        if !x.image.is_empty() {
+            let v = volumes
+                .iter()
+                .find(|v| v.container_path == x.container_path)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "image volume {:?}: image {} was not resolved",
+                        x.container_path, x.image
+                    ))
+                })?;
+            m.push(image_mount(x, v)?);
+            continue;
+        }
         let p = match x.propagation {
             Propagation::Private => "rprivate",
             Propagation::HostToContainer => {
@@ -68,13 +132,81 @@ pub fn mounts(s: &ContainerSpec, pod: &PodRecord) -> Result<(Vec<Value>, Option<
             }
         };
         let mode = if x.readonly { "ro" } else { "rw" };
-        m.push(json!({"destination": x.container_path, "type": "bind", "source": x.host_path, "options": ["rbind", p, mode]}));
+        let mut opts = vec!["rbind", p, mode];
+        if x.recursive_read_only {
+            opts.push("rro");
+        }
+        m.push(json!({"destination": x.container_path, "type": "bind", "source": x.host_path, "options": opts}));
     }
     Ok((m, prop))
 }
 
-/// A user mount must name an absolute container path and an existing host path.
+/// Whether this kernel has `mount_setattr(2)` (Linux 5.12+), which recursively read-only
+/// mounts need; probed once.
+pub fn recursive_read_only_supported() -> bool {
+    static PROBE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PROBE.get_or_init(|| {
+        // SAFETY: mount_setattr with an invalid fd, a null path and a null attribute
+        // pointer of size 0 reads and changes nothing; only its errno is looked at.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                -1,
+                std::ptr::null::<libc::c_char>(),
+                0,
+                std::ptr::null::<u8>(),
+                0,
+            )
+        };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+    })
+}
+
+/// A user mount must name an absolute container path and an existing host path; a
+/// recursively read-only one must be read-only with private propagation (the CRI's rules)
+/// on a kernel that has `mount_setattr(2)`.
 pub fn check_mount(x: &MountSpec) -> Result<()> {
+    if !x.image.is_empty() {
+        if !x.host_path.is_empty() {
+            return Err(invalid(format!(
+                "mount {:?}: both host path {:?} and image {:?} are set",
+                x.container_path, x.host_path, x.image
+            )));
+        }
+        if x.propagation != Propagation::Private {
+            return Err(invalid(format!(
+                "image volume {:?}: propagation must be private (not {:?})",
+                x.container_path, x.propagation
+            )));
+        }
+        if !x.container_path.starts_with('/') {
+            return Err(invalid(format!(
+                "mount container path {:?} is not absolute",
+                x.container_path
+            )));
+        }
+        return Ok(());
+    }
+    if x.recursive_read_only {
+        if !x.readonly {
+            return Err(invalid(format!(
+                "mount {:?}: recursive_read_only needs readonly",
+                x.container_path
+            )));
+        }
+        if x.propagation != Propagation::Private {
+            return Err(invalid(format!(
+                "mount {:?}: recursive_read_only needs private propagation (not {:?})",
+                x.container_path, x.propagation
+            )));
+        }
+        if !recursive_read_only_supported() {
+            return Err(invalid(format!(
+                "mount {:?}: recursive_read_only needs mount_setattr(2) (Linux 5.12+), which this kernel lacks",
+                x.container_path
+            )));
+        }
+    }
     if !x.container_path.starts_with('/') {
         return Err(invalid(format!(
             "mount container path {:?} is not absolute",

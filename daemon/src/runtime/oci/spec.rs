@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::caps::capabilities;
 use super::devices::devices;
-use super::mounts::mounts;
+use super::mounts::{mounts, ImageVolume};
 use super::resources::resources_json;
 use super::seccomp;
 use super::user::{user, UserFiles};
@@ -67,6 +67,8 @@ pub struct SpecInput<'a> {
     pub pid_ns: Option<PathBuf>,
     /// Lowest oom_score_adj the host lets us set.
     pub min_oom_score_adj: i64,
+    /// The image volumes of `spec.mounts`, resolved.
+    pub volumes: &'a [ImageVolume],
 }
 
 /// Builds the spec.
@@ -122,7 +124,7 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value> {
     if privileged {
         process["noNewPrivileges"] = json!(false);
     }
-    let (mounts, rootfs_propagation) = mounts(s, i.pod)?;
+    let (mounts, rootfs_propagation) = mounts(s, i.pod, i.volumes)?;
     let (devices, device_rules) = devices(s, privileged)?;
     let mut resources = json!({"devices": device_rules});
     resources_json(r, &mut resources);
@@ -185,6 +187,20 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value> {
         "annotations": annotations,
         "linux": linux,
     }))
+}
+
+/// The identity the process of spec `v` (built by [`build`]) starts with.
+pub fn process_user(v: &Value) -> Option<crate::runtime::types::ProcessUser> {
+    let u = &v["process"]["user"];
+    let id = |x: &Value| x.as_u64().and_then(|n| u32::try_from(n).ok());
+    Some(crate::runtime::types::ProcessUser {
+        uid: id(&u["uid"])?,
+        gid: id(&u["gid"])?,
+        additional_gids: u["additionalGids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(id).collect())
+            .unwrap_or_default(),
+    })
 }
 
 /// The pod's hostname: the asked one, else the node's (as containerd: a pod name may be

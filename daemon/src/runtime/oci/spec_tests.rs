@@ -18,6 +18,7 @@ struct Case {
     layers: Vec<PathBuf>,
     pid_ns: Option<PathBuf>,
     min_oom: i64,
+    volumes: Vec<ImageVolume>,
 }
 
 impl Case {
@@ -58,6 +59,7 @@ impl Case {
             layers: vec![layer.to_path_buf()],
             pid_ns: None,
             min_oom: -1000,
+            volumes: Vec::new(),
         }
     }
 
@@ -73,6 +75,7 @@ impl Case {
             cgroup_path: "/crust/pod1/c1",
             pid_ns: self.pid_ns.clone(),
             min_oom_score_adj: self.min_oom,
+            volumes: &self.volumes,
         })
     }
 }
@@ -142,7 +145,7 @@ fn builds_as_each_row_says() {
                 assert_eq!(v["process"]["cwd"], "/");
                 assert_eq!(
                     v["process"]["user"],
-                    json!({"uid": 0, "gid": 0, "additionalGids": []})
+                    json!({"uid": 0, "gid": 0, "additionalGids": [0]})
                 );
                 assert_eq!(v["root"], json!({"path": "rootfs", "readonly": false}));
                 assert_eq!(v["linux"]["cgroupsPath"], "/crust/pod1/c1");
@@ -262,7 +265,7 @@ fn builds_as_each_row_says() {
             |v| {
                 assert_eq!(
                     v["process"]["user"],
-                    json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 50]})
+                    json!({"uid": 1000, "gid": 1000, "additionalGids": [1000, 10, 50]})
                 )
             },
         ),
@@ -276,7 +279,7 @@ fn builds_as_each_row_says() {
             |v| {
                 assert_eq!(
                     v["process"]["user"],
-                    json!({"uid": 1001, "gid": 7, "additionalGids": [50, 99]})
+                    json!({"uid": 1001, "gid": 7, "additionalGids": [7, 50, 99]})
                 )
             },
         ),
@@ -296,7 +299,7 @@ fn builds_as_each_row_says() {
             |v| {
                 assert_eq!(
                     v["process"]["user"],
-                    json!({"uid": 4242, "gid": 0, "additionalGids": []})
+                    json!({"uid": 4242, "gid": 0, "additionalGids": [0]})
                 )
             },
         ),
@@ -331,6 +334,7 @@ fn builds_as_each_row_says() {
                     host_path: "/etc/hosts".into(),
                     readonly: true,
                     propagation: Propagation::Private,
+                    ..Default::default()
                 }];
             },
             |v| {
@@ -348,12 +352,14 @@ fn builds_as_each_row_says() {
                         host_path: "/tmp".into(),
                         readonly: false,
                         propagation: Propagation::HostToContainer,
+                        ..Default::default()
                     },
                     MountSpec {
                         container_path: "/b".into(),
                         host_path: "/tmp".into(),
                         readonly: false,
                         propagation: Propagation::Bidirectional,
+                        ..Default::default()
                     },
                 ];
             },
@@ -367,6 +373,73 @@ fn builds_as_each_row_says() {
                     ["rbind", "rshared", "rw"]
                 );
                 assert_eq!(v["linux"]["rootfsPropagation"], "rshared");
+            },
+        ),
+        (
+            "a recursively read-only mount gets rro beside ro",
+            |c| {
+                c.spec.mounts = vec![MountSpec {
+                    container_path: "/rro".into(),
+                    host_path: "/tmp".into(),
+                    readonly: true,
+                    propagation: Propagation::Private,
+                    recursive_read_only: true,
+                    ..Default::default()
+                }];
+            },
+            |v| {
+                assert_eq!(
+                    strs(&mount(v, "/rro").unwrap()["options"]),
+                    ["rbind", "rprivate", "ro", "rro"]
+                );
+            },
+        ),
+        (
+            "an image volume of several layers is an overlay of them, read-only, no upper dir",
+            |c| {
+                c.spec.mounts = vec![MountSpec {
+                    container_path: "/vol".into(),
+                    image: "data:1".into(),
+                    readonly: true,
+                    ..Default::default()
+                }];
+                c.volumes = vec![ImageVolume {
+                    container_path: "/vol".into(),
+                    layers: vec!["/s/3/fs".into(), "/s/1/fs".into()],
+                }];
+            },
+            |v| {
+                let m = mount(v, "/vol").unwrap();
+                assert_eq!(m["type"], "overlay");
+                assert_eq!(
+                    strs(&m["options"]),
+                    ["ro", "nosuid", "nodev", "lowerdir=/s/3/fs:/s/1/fs"]
+                );
+            },
+        ),
+        (
+            "an image volume of one layer is a read-only bind of it",
+            |c| {
+                c.spec.mounts = vec![MountSpec {
+                    container_path: "/vol".into(),
+                    image: "data:1".into(),
+                    ..Default::default()
+                }];
+                c.volumes = vec![ImageVolume {
+                    container_path: "/vol".into(),
+                    layers: vec!["/s/1/fs".into()],
+                }];
+            },
+            |v| {
+                let m = mount(v, "/vol").unwrap();
+                assert_eq!(
+                    (&m["type"], &m["source"]),
+                    (&json!("bind"), &json!("/s/1/fs"))
+                );
+                assert_eq!(
+                    strs(&m["options"]),
+                    ["rbind", "rprivate", "ro", "nosuid", "nodev"]
+                );
             },
         ),
         (
@@ -556,6 +629,7 @@ fn refuses_as_each_row_says() {
                     host_path: "/tmp".into(),
                     readonly: false,
                     propagation: Propagation::Private,
+                    ..Default::default()
                 }];
             },
             "mount container path \"rel\"",
@@ -567,9 +641,71 @@ fn refuses_as_each_row_says() {
                     host_path: "/no/such/crust/path".into(),
                     readonly: false,
                     propagation: Propagation::Private,
+                    ..Default::default()
                 }];
             },
             "does not exist",
+        ),
+        (
+            |c| {
+                c.spec.mounts = vec![MountSpec {
+                    container_path: "/x".into(),
+                    host_path: "/tmp".into(),
+                    readonly: false,
+                    propagation: Propagation::Private,
+                    recursive_read_only: true,
+                    ..Default::default()
+                }];
+            },
+            "recursive_read_only needs readonly",
+        ),
+        (
+            |c| {
+                c.spec.mounts = vec![MountSpec {
+                    container_path: "/x".into(),
+                    host_path: "/tmp".into(),
+                    readonly: true,
+                    propagation: Propagation::HostToContainer,
+                    recursive_read_only: true,
+                    ..Default::default()
+                }];
+            },
+            "recursive_read_only needs private propagation",
+        ),
+        (
+            |c| {
+                c.spec.mounts = vec![MountSpec {
+                    container_path: "/x".into(),
+                    host_path: "/tmp".into(),
+                    image: "data:1".into(),
+                    ..Default::default()
+                }];
+            },
+            "both host path",
+        ),
+        (
+            |c| {
+                c.spec.mounts = vec![MountSpec {
+                    container_path: "/x".into(),
+                    image: "data:1".into(),
+                    ..Default::default()
+                }];
+            },
+            "was not resolved",
+        ),
+        (
+            |c| {
+                c.spec.mounts = vec![MountSpec {
+                    container_path: "/x".into(),
+                    image: "data:1".into(),
+                    ..Default::default()
+                }];
+                c.volumes = vec![ImageVolume {
+                    container_path: "/x".into(),
+                    layers: vec![],
+                }];
+            },
+            "has no layers",
         ),
         (
             |c| {

@@ -2,13 +2,14 @@
 //! image's `User`, names resolved in the image's `/etc/passwd` and `/etc/group` (read
 //! through the merged view of the image's layers, see [`crate::snapshots::view`]: never
 //! outside the image, only regular files, at most [`USER_FILE_CAP`] bytes each), plus
-//! supplemental groups. Every id is 0..=2147483647, as runc requires (the kernel's
+//! supplemental groups (the image's `/etc/group` memberships only under the Merge policy,
+//! the request's always), with the primary gid among them as containerd has it. Every id is 0..=2147483647, as runc requires (the kernel's
 //! (uid_t)-1 means "no change", and larger ids are not valid in a user namespace map).
 
 use std::path::PathBuf;
 
 use crate::runtime::error::{invalid, Result};
-use crate::runtime::types::Security;
+use crate::runtime::types::{GroupsPolicy, Security};
 use crate::snapshots::view::LayerView;
 
 /// The largest `/etc/passwd` or `/etc/group` read from an image (larger is refused).
@@ -143,7 +144,9 @@ pub fn user(sec: &Security, image_user: &str, files: &UserFiles) -> Result<(u32,
     let uid = id(uid.into(), "uid")?;
     let gid = id(gid.into(), "gid")?;
     let mut extra: Vec<u32> = Vec::new();
-    if let Some(n) = &name {
+    // Strict: the request's groups only, none from the image's /etc/group.
+    let merge = sec.supplemental_groups_policy == GroupsPolicy::Merge;
+    if let (Some(n), true) = (&name, merge) {
         for (_, g, members) in &gr {
             if members.iter().any(|m| m == n) && !extra.contains(g) {
                 extra.push(id((*g).into(), "group")?);
@@ -156,12 +159,59 @@ pub fn user(sec: &Security, image_user: &str, files: &UserFiles) -> Result<(u32,
             extra.push(g);
         }
     }
+    // The primary group is in the supplementary set too, first, as containerd keeps it
+    // (ContainerStatus.user reports the set; critest expects the primary gid in it).
+    if !extra.contains(&gid) {
+        extra.insert(0, gid);
+    }
     Ok((uid, gid, extra))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Merge adds the image's /etc/group memberships of the user to the request's groups;
+    /// Strict gives the request's only. The primary gid is the same under both.
+    #[test]
+    fn groups_policy_merge_and_strict() {
+        let files = UserFiles {
+            passwd: "app:x:1000:1000::/:/bin/sh\n".into(),
+            group: "app:x:1000:\nwheel:x:10:app\naudio:x:29:other,app\nnone:x:30:other\n".into(),
+        };
+        let mut sec = Security {
+            run_as_user: Some(1000),
+            supplemental_groups: vec![5000, 10],
+            ..Default::default()
+        };
+        assert_eq!(
+            user(&sec, "", &files).unwrap(),
+            (1000, 1000, vec![1000, 10, 29, 5000])
+        );
+        sec.supplemental_groups_policy = GroupsPolicy::Strict;
+        assert_eq!(
+            user(&sec, "", &files).unwrap(),
+            (1000, 1000, vec![1000, 5000, 10])
+        );
+        // By name, from the image's User, too.
+        let sec = Security {
+            supplemental_groups_policy: GroupsPolicy::Strict,
+            ..Default::default()
+        };
+        assert_eq!(user(&sec, "app", &files).unwrap(), (1000, 1000, vec![1000]));
+        let sec = Security::default();
+        assert_eq!(
+            user(&sec, "app", &files).unwrap(),
+            (1000, 1000, vec![1000, 10, 29])
+        );
+        // Already among the groups: not repeated.
+        let sec = Security {
+            run_as_user: Some(1000),
+            run_as_group: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(user(&sec, "", &files).unwrap(), (1000, 10, vec![10, 29]));
+    }
 
     #[test]
     fn groups_and_passwd() {

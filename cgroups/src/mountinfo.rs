@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// One mountinfo line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MountInfo {
+pub struct MountInfo {
     /// Root of the mount within its filesystem (field 4).
     pub root: PathBuf,
     /// Mount point relative to the reader's root (field 5).
@@ -44,7 +44,7 @@ fn unescape(s: &str) -> PathBuf {
 }
 
 /// Parses mountinfo text.
-pub(crate) fn parse(text: &str) -> Vec<MountInfo> {
+pub fn parse(text: &str) -> Vec<MountInfo> {
     text.lines().filter_map(parse_line).collect()
 }
 
@@ -78,7 +78,7 @@ fn parse_line(line: &str) -> Option<MountInfo> {
 
 /// The calling thread's mount table (`/proc/thread-self`: threads may have their own
 /// mount namespace).
-pub(crate) fn read_self() -> io::Result<Vec<MountInfo>> {
+pub fn read_self() -> io::Result<Vec<MountInfo>> {
     let text = std::fs::read_to_string("/proc/thread-self/mountinfo")?;
     Ok(parse(&text))
 }
