@@ -712,3 +712,61 @@ fn v2_oom_event_fd_fires_on_memory_events_change() {
     ));
     assert_eq!(cg.oom_kill_count().unwrap(), 0);
 }
+
+/// `of_pid`'s resolution (here from the fake `proc/self/cgroup`): each hierarchy's directory
+/// is where the process sits in it, v1 controllers may differ, the unified one joins; the
+/// memory dir and its OOM counters come from the same place (what the shim reads by pid).
+#[test]
+fn a_process_cgroup_is_found_per_hierarchy() {
+    let f = Fake::new(HYBRID_MOUNTINFO, HYBRID_OWN);
+    f.populate(
+        "memory/user.slice/session-1.scope",
+        &[(
+            "memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        )],
+    );
+    let cg = Cgroup::of_process_with_root(f.root()).unwrap();
+    assert_eq!(cg.path(), "/user.slice/session-1.scope");
+    assert!(!cg.is_v2());
+    let dir = |c: &str| -> PathBuf {
+        let hs = cg.hierarchies();
+        let h = hs.iter().find(|h| h.controllers.split(',').any(|x| x == c));
+        h.unwrap_or_else(|| panic!("{c} in {hs:?}")).dir.clone()
+    };
+    assert_eq!(
+        dir("memory"),
+        f.cg().join("memory/user.slice/session-1.scope")
+    );
+    assert_eq!(dir("pids"), f.cg().join("pids/user.slice"));
+    assert_eq!(dir("cpuset"), f.cg().join("cpuset"));
+    let unified = cg
+        .hierarchies()
+        .into_iter()
+        .find(|h| h.controllers.is_empty());
+    assert_eq!(
+        unified.unwrap().dir,
+        f.cg().join("unified/user.slice/session-1.scope")
+    );
+    assert_eq!(cg.memory_dir(), Some(dir("memory").as_path()));
+    assert_eq!(cg.oom_kill_count().unwrap(), 2);
+    let ev = cg.memory_events().unwrap();
+    assert_eq!((ev["oom_kill"], ev["under_oom"]), (2, 0));
+
+    let f = Fake::new(V2_MOUNTINFO, V2_OWN);
+    f.populate(
+        "user.slice/user-0.slice/session-1.scope",
+        &[("memory.events", "low 0\nhigh 1\nmax 3\noom 1\noom_kill 1\n")],
+    );
+    let cg = Cgroup::of_process_with_root(f.root()).unwrap();
+    assert!(cg.is_v2());
+    let d = f.cg().join("user.slice/user-0.slice/session-1.scope");
+    assert_eq!(cg.memory_dir(), Some(d.as_path()));
+    let ev = cg.memory_events().unwrap();
+    assert_eq!((ev["max"], ev["oom_kill"]), (3, 1));
+    std::fs::remove_dir_all(&d).unwrap();
+    assert!(matches!(
+        cg.memory_events(),
+        Err(CgroupError::NotFound { .. })
+    ));
+}

@@ -88,29 +88,23 @@ fn parse_mountinfo(fs_root: &Path, text: &str) -> Option<Layout> {
     // Later lines shadow earlier mounts on the same mount point.
     let mut v1: BTreeMap<String, Mount> = BTreeMap::new();
     let mut v2: Vec<Mount> = Vec::new();
-    for line in text.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 {
-            continue;
-        }
-        let (root, mp, fstype, superopts) = (pre[3], unescape(pre[4]), post[0], post[2]);
-        let mount_point = fs_root.join(mp.trim_start_matches('/'));
-        match fstype {
+    for mi in crate::mountinfo::parse(text) {
+        let rel = mi.mount_point.strip_prefix("/").unwrap_or(&mi.mount_point);
+        let mount_point = fs_root.join(rel);
+        let root = mi.root.to_string_lossy().into_owned();
+        match mi.fstype.as_str() {
             "cgroup2" => {
                 v2.retain(|m| m.mount_point != mount_point);
                 v1.retain(|_, m| m.mount_point != mount_point);
                 v2.push(Mount {
                     mount_point,
-                    root: unescape(root),
+                    root,
                     controllers: Vec::new(),
                 });
             }
             "cgroup" => {
-                let controllers: Vec<String> = superopts
+                let controllers: Vec<String> = mi
+                    .super_options
                     .split(',')
                     .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
                     .map(str::to_string)
@@ -121,7 +115,7 @@ fn parse_mountinfo(fs_root: &Path, text: &str) -> Option<Layout> {
                 v2.retain(|m| m.mount_point != mount_point);
                 let m = Mount {
                     mount_point,
-                    root: unescape(root),
+                    root,
                     controllers,
                 };
                 for c in &m.controllers {
@@ -151,33 +145,14 @@ fn parse_mountinfo(fs_root: &Path, text: &str) -> Option<Layout> {
     v2.into_iter().next().map(|mount| Layout::V2 { mount })
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space, …).
-fn unescape(s: &str) -> String {
-    if !s.contains('\\') {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Reads `<fs_root>/proc/self/cgroup`.
 pub(crate) fn own_cgroups(fs_root: &Path) -> Result<OwnCgroups, CgroupError> {
-    let path = fs_root.join("proc/self/cgroup");
+    cgroups_in(&fs_root.join("proc/self/cgroup"))
+}
+
+/// Reads a `/proc/<pid>/cgroup` file.
+pub(crate) fn cgroups_in(path: &Path) -> Result<OwnCgroups, CgroupError> {
+    let path = path.to_path_buf();
     let text = std::fs::read_to_string(&path).map_err(|source| CgroupError::Read {
         path: path.clone(),
         source,

@@ -40,9 +40,11 @@ mod cgroupfs;
 mod devices;
 mod freezer;
 mod layout;
+pub mod mount_flags;
 pub mod mountinfo;
 mod oom;
 mod path;
+mod relocate;
 mod resources;
 mod stats;
 mod stats_read;
@@ -57,6 +59,7 @@ mod fake_tree_tests;
 
 pub use devices::default_allowed_devices;
 pub use path::slice_path;
+pub use relocate::leave_caller_cgroup;
 pub use stats::*;
 pub use systemd::{stop_unit, systemd_running};
 
@@ -286,6 +289,75 @@ impl Cgroup {
             hierarchy,
             systemd: None,
         })
+    }
+
+    /// The cgroup process `pid` is in now, read from `/proc/<pid>/cgroup` on the host layout.
+    /// Each hierarchy's directory is the one the process sits in there (v1 controllers may
+    /// differ). For a process this crate did not place, e.g. a container a shim finds by pid.
+    pub fn of_pid(pid: i32) -> Result<Self, CgroupError> {
+        let own = layout::cgroups_in(Path::new(&format!("/proc/{pid}/cgroup")))?;
+        Self::of_process(layout::host_layout()?, &own)
+    }
+
+    /// Same as [`Cgroup::of_pid`], on a fake tree rooted at `fs_root` (tests): the layout from
+    /// `<fs_root>/proc/self/mountinfo`, the process's cgroups from `<fs_root>/proc/self/cgroup`.
+    pub fn of_process_with_root(fs_root: &Path) -> Result<Self, CgroupError> {
+        Self::of_process(&layout::detect(fs_root)?, &layout::own_cgroups(fs_root)?)
+    }
+
+    fn of_process(layout: &Layout, own: &layout::OwnCgroups) -> Result<Self, CgroupError> {
+        // The directory of cgroup `p` (a path inside the hierarchy) in mount `m`.
+        let at = |m: &Mount, p: &str| Dir {
+            mount: m.mount_point.clone(),
+            dir: m.mount_point.join(
+                p.strip_prefix(m.root.trim_end_matches('/'))
+                    .unwrap_or(p)
+                    .trim_start_matches('/'),
+            ),
+        };
+        let mut shown = String::new();
+        let hierarchy = match layout {
+            Layout::V2 { mount } => {
+                let p = own.v2.as_deref().ok_or_else(|| CgroupError::Detect {
+                    path: PathBuf::from("/proc/<pid>/cgroup"),
+                    reason: "no cgroup2 entry (0::)".to_string(),
+                })?;
+                shown = p.to_string();
+                Hierarchy::V2 { dir: at(mount, p) }
+            }
+            Layout::V1 { mounts, unified } => {
+                let mut controllers = BTreeMap::new();
+                for (c, m) in mounts {
+                    let Some(p) = own.v1.get(c) else { continue };
+                    if shown.is_empty() || c == "memory" {
+                        shown = p.clone();
+                    }
+                    controllers.insert(c.clone(), at(m, p));
+                }
+                let unified = match (unified, own.v2.as_deref()) {
+                    (Some(m), Some(p)) => Some(at(m, p)),
+                    _ => None,
+                };
+                Hierarchy::V1 {
+                    controllers,
+                    unified,
+                }
+            }
+        };
+        Ok(Cgroup {
+            path: shown,
+            hierarchy,
+            systemd: None,
+        })
+    }
+
+    /// The container's directory in the memory hierarchy (v2: its one directory), where the
+    /// OOM counters live; None on a v1 host without a memory controller.
+    pub fn memory_dir(&self) -> Option<&Path> {
+        match &self.hierarchy {
+            Hierarchy::V2 { dir } => Some(&dir.dir),
+            Hierarchy::V1 { controllers, .. } => controllers.get("memory").map(|d| d.dir.as_path()),
+        }
     }
 
     /// The container's path inside the hierarchies, e.g. `/kubepods/pod1/abc`.
@@ -536,6 +608,23 @@ impl Cgroup {
             return Err(CgroupError::NotFound { path: dir.clone() });
         }
         Ok(cgroupfs::read_keyed(dir, file, "oom_kill")?.unwrap_or(0))
+    }
+
+    /// The memory event counters as the kernel names them: v2 `memory.events` (`oom`,
+    /// `oom_kill`, `max`, `high`, `low`), v1 `memory.oom_control` (`oom_kill_disable`,
+    /// `under_oom`, `oom_kill`). Empty on a v1 host without a memory controller.
+    pub fn memory_events(&self) -> Result<BTreeMap<String, u64>, CgroupError> {
+        let (dir, file) = match &self.hierarchy {
+            Hierarchy::V2 { dir } => (&dir.dir, "memory.events"),
+            Hierarchy::V1 { controllers, .. } => match controllers.get("memory") {
+                Some(d) => (&d.dir, "memory.oom_control"),
+                None => return Ok(BTreeMap::new()),
+            },
+        };
+        if !dir.exists() {
+            return Err(CgroupError::NotFound { path: dir.clone() });
+        }
+        stats_read::keyed(dir, file)
     }
 
     /// A file descriptor that becomes readable when the kernel reports a memory event for

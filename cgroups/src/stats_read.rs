@@ -23,7 +23,8 @@ fn list(dir: &Path, file: &str) -> Result<Vec<u64>, CgroupError> {
         .unwrap_or_default())
 }
 
-fn keyed(dir: &Path, file: &str) -> Result<BTreeMap<String, u64>, CgroupError> {
+/// A `key value` per line file; missing file = empty.
+pub(crate) fn keyed(dir: &Path, file: &str) -> Result<BTreeMap<String, u64>, CgroupError> {
     Ok(read_opt(dir, file)?
         .map(|s| {
             parse_flat_keyed(&s)

@@ -68,12 +68,22 @@ fn v1_lifecycle_limits_stats_freeze_delete() {
     g.cg.add_process(pid).unwrap();
     release(&mut child);
     assert_eq!(g.cg.pids().unwrap(), [pid]);
-    // Wait until the shell has exec'd sleep.
-    for _ in 0..200 {
+    // Wait until the shell has exec'd sleep and blocked in it: then its exec ran (and was
+    // charged) here, and having left the CPU its run time is accounted. (The old wait gave
+    // up silently after 1 s; under load the shell had not run yet and the CPU and memory
+    // read 0.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() == "sleep" {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+        if comm.trim() == "sleep" && state == Some('S') {
             break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never slept in sleep: {comm:?} {stat:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();

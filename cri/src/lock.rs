@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{Read as _, Seek as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -105,7 +105,8 @@ fn acquire(path: &Path, what: &'static str, target: &Path) -> Result<Lock, Error
         .write(true)
         .create(true)
         .truncate(false)
-        .mode(0o644)
+        // Only root needs to read the holder's pid (issue 15: the lock files were 0644).
+        .mode(0o600)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
         .map_err(open_err)?;
@@ -135,6 +136,9 @@ fn acquire(path: &Path, what: &'static str, target: &Path) -> Result<Lock, Error
             })
         }
     };
+    // A file left by an older crustd keeps its mode on open: narrow it too.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(open_err)?;
     file.set_len(0).map_err(open_err)?;
     file.rewind().map_err(open_err)?;
     writeln!(file, "{}", std::process::id()).map_err(open_err)?;
@@ -147,6 +151,22 @@ fn acquire(path: &Path, what: &'static str, target: &Path) -> Result<Lock, Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_files_are_owner_only_also_when_left_0644() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let d = tempfile::tempdir().unwrap();
+        let l = dir(d.path(), "root").unwrap();
+        assert_eq!(mode(l.path()), 0o600);
+        drop(l);
+        let s = d.path().join("crust.sock");
+        let old = d.path().join("crust.sock.lock");
+        std::fs::write(&old, "1\n").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let l = socket(&s).unwrap();
+        assert_eq!(mode(l.path()), 0o600);
+    }
 
     #[test]
     fn second_lock_is_refused_naming_the_holder_then_free_after_drop() {

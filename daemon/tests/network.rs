@@ -39,6 +39,11 @@ fn uniq() -> u32 {
     (std::process::id() % 60) * 16 + seq
 }
 
+/// hostPort `i` (0-9) of the test numbered `n` ([`uniq`], below 960).
+fn host_port_of(n: u32, i: u16) -> u16 {
+    20000 + (n as u16) * 10 + i
+}
+
 /// One test's network world: temp root/state/conf dirs, a bridge name, a subnet.
 struct World {
     tmp: tempfile::TempDir,
@@ -78,8 +83,12 @@ impl World {
         c.bridge.masquerade = false; // leave the host's ip_forward alone in tests
         c
     }
+    /// A hostPort of this test: 20000-29599, below the kernel's ephemeral range (32768 and
+    /// up, checked by `host_ports_are_never_ephemeral`). The old 30000-39599 overlapped it, so
+    /// a port-0 listener of a parallel test (a crustd's streaming server, a registry) could
+    /// hold the same port and answer the "mapping gone" probe after teardown.
     fn host_port(&self, i: u16) -> u16 {
-        30000 + (self.n as u16) * 10 + i
+        host_port_of(self.n, i)
     }
     async fn pod(&self, id: &str) -> PodNetworkRequest {
         let netns = netns::create(&self.state(), id)
@@ -232,6 +241,20 @@ async fn network_builtin_two_pods_exchange_tcp_v4_and_v6() {
     }
     assert!(m.check(&a).await.is_err());
     m.bridge().destroy().await.unwrap();
+}
+
+/// Every hostPort the tests use lies below the ephemeral port range, so no socket bound to
+/// port 0 anywhere on the host can hold one.
+#[test]
+fn host_ports_are_never_ephemeral() {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").expect("range");
+    let low: u16 = range
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("low");
+    let highest = host_port_of(959, 9);
+    assert!(highest < low, "{highest} >= {low}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

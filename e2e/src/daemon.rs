@@ -262,6 +262,36 @@ pub fn try_start(bin: &Path, args: &[&std::ffi::OsStr], socket: &Path, wait: Dur
     }
 }
 
+/// Runs a second crustd (this workspace's) on `root`, `state`, `socket` with `config`,
+/// which must refuse to start (exit non-zero while `watch` keeps its owner); returns what
+/// it printed.
+pub fn refused_start(
+    root: &Path,
+    state: &Path,
+    socket: &Path,
+    config: &Path,
+    watch: &Path,
+) -> String {
+    let args = [
+        std::ffi::OsStr::new("--root"),
+        root.as_os_str(),
+        std::ffi::OsStr::new("--state"),
+        state.as_os_str(),
+        std::ffi::OsStr::new("--listen"),
+        socket.as_os_str(),
+        std::ffi::OsStr::new("--config"),
+        config.as_os_str(),
+    ];
+    let bin = crate::workspace_bin("crust-cri", "crustd");
+    match try_start(&bin, &args, watch, Duration::from_secs(20)) {
+        Attempt::Exited(code, out) => {
+            assert_ne!(code, Some(0), "the second crustd exits non-zero: {out}");
+            out
+        }
+        Attempt::Running(out) => panic!("the second crustd started: {out}"),
+    }
+}
+
 /// Number of entries in a directory (0 if absent).
 pub fn count(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|r| r.count()).unwrap_or(0)

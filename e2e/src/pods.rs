@@ -91,6 +91,25 @@ pub async fn run_container(
     Ok(id)
 }
 
+/// A pod named `name` (its logs under `logs`) running one container named `container`
+/// of `image` with `cmd`: RunPodSandbox, CreateContainer, StartContainer. Returns
+/// (pod id, container id); panics with crustd's answer if a call fails.
+pub async fn pod_with_container(
+    rt: &mut Runtime,
+    name: &str,
+    logs: &std::path::Path,
+    image: &str,
+    container: &str,
+    cmd: &[&str],
+) -> (String, String) {
+    let pc = pod_config(name, logs.to_str().expect("utf-8 log dir"));
+    let pod = run_pod(rt, &pc).await.expect("RunPodSandbox");
+    let c = run_container(rt, &pod, &pc, container_config(container, image, cmd))
+        .await
+        .expect("CreateContainer + StartContainer");
+    (pod, c)
+}
+
 /// ContainerStatus.
 pub async fn status(rt: &mut Runtime, id: &str) -> cri::ContainerStatus {
     rt.container_status(cri::ContainerStatusRequest {

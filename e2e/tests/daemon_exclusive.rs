@@ -4,58 +4,22 @@
 //! A socket another live server answers is refused; a stale one is replaced; the socket is
 //! removed at exit only while it is still crustd's own. Needs root (pods, cgroups).
 
-use std::ffi::OsStr;
 use std::path::Path;
-use std::time::Duration;
 
-use crust_e2e::daemon::{try_start, Attempt, Crustd};
-use crust_e2e::pods::{self, container_config, pod_config, setup};
+use crust_e2e::daemon::{refused_start, Crustd};
+use crust_e2e::pods::{self, pod_with_container, setup};
 use crust_e2e::require_root;
 use k8s_cri::v1 as kc;
 
-fn crustd_bin() -> std::path::PathBuf {
-    crust_e2e::workspace_bin("crust-cri", "crustd")
-}
-
-/// Runs a second crustd on `root`, `state`, `socket` (config `config`); it must refuse.
-fn second(root: &Path, state: &Path, socket: &Path, config: &Path, watch: &Path) -> String {
-    let args: Vec<&OsStr> = vec![
-        OsStr::new("--root"),
-        root.as_os_str(),
-        OsStr::new("--state"),
-        state.as_os_str(),
-        OsStr::new("--listen"),
-        socket.as_os_str(),
-        OsStr::new("--config"),
-        config.as_os_str(),
-    ];
-    match try_start(&crustd_bin(), &args, watch, Duration::from_secs(20)) {
-        Attempt::Exited(code, out) => {
-            assert_ne!(code, Some(0), "the second crustd exits non-zero: {out}");
-            out
-        }
-        Attempt::Running(out) => panic!("the second crustd started: {out}"),
-    }
-}
-
-/// A pod with a running `sleep` in `d`; returns (pod, container).
-async fn running_container(
-    rt: &mut pods::Runtime,
-    img: &str,
-    logs: &Path,
-    name: &str,
-) -> (String, String) {
-    let pc = pod_config(name, logs.to_str().expect("utf-8"));
-    let pod = pods::run_pod(rt, &pc).await.expect("RunPodSandbox");
-    let c = pods::run_container(
-        rt,
-        &pod,
-        &pc,
-        container_config("s", img, &["sleep", "1000"]),
-    )
-    .await
-    .expect("create+start");
-    (pod, c)
+/// A second crustd on `root`, `state`, `socket` and `d`'s config refuses, naming `d`'s pid.
+fn refused_by(d: &Crustd, root: &Path, state: &Path, socket: &Path, watch: &Path) -> String {
+    let out = refused_start(root, state, socket, &d.config(), watch);
+    let pid = d.pid().expect("pid");
+    assert!(
+        out.contains(&format!("pid {pid}")),
+        "names the holder: {out}"
+    );
+    out
 }
 
 async fn assert_still_running(d: &Crustd, c: &str) {
@@ -75,20 +39,18 @@ async fn assert_still_running(d: &Crustd, c: &str) {
 async fn same_state_other_root_is_refused_and_changes_nothing() {
     require_root!();
     let (_reg, d, mut rt, img, logs, _g) = setup().await;
-    let (_pod, c) = running_container(&mut rt, &img, logs.path(), "lockstate").await;
+    let (_pod, c) = pod_with_container(
+        &mut rt,
+        "lockstate",
+        logs.path(),
+        &img,
+        "s",
+        &["sleep", "1000"],
+    )
+    .await;
     let other = tempfile::tempdir().expect("dir");
-    let out = second(
-        &other.path().join("root"),
-        &d.state(),
-        &other.path().join("crust.sock"),
-        &d.config(),
-        &other.path().join("crust.sock"),
-    );
-    let pid = d.pid().expect("pid");
-    assert!(
-        out.contains(&format!("pid {pid}")),
-        "names the holder: {out}"
-    );
+    let sock = other.path().join("crust.sock");
+    let out = refused_by(&d, &other.path().join("root"), &d.state(), &sock, &sock);
     assert!(out.contains(&d.state().display().to_string()), "{out}");
     assert!(!out.contains("killing"), "{out}");
     assert_still_running(&d, &c).await;
@@ -99,20 +61,18 @@ async fn same_state_other_root_is_refused_and_changes_nothing() {
 async fn same_root_other_state_is_refused_and_changes_nothing() {
     require_root!();
     let (_reg, d, mut rt, img, logs, _g) = setup().await;
-    let (_pod, c) = running_container(&mut rt, &img, logs.path(), "lockroot").await;
+    let (_pod, c) = pod_with_container(
+        &mut rt,
+        "lockroot",
+        logs.path(),
+        &img,
+        "s",
+        &["sleep", "1000"],
+    )
+    .await;
     let other = tempfile::tempdir().expect("dir");
-    let out = second(
-        &d.root(),
-        &other.path().join("state"),
-        &other.path().join("crust.sock"),
-        &d.config(),
-        &other.path().join("crust.sock"),
-    );
-    let pid = d.pid().expect("pid");
-    assert!(
-        out.contains(&format!("pid {pid}")),
-        "names the holder: {out}"
-    );
+    let sock = other.path().join("crust.sock");
+    let out = refused_by(&d, &d.root(), &other.path().join("state"), &sock, &sock);
     assert!(out.contains(&d.root().display().to_string()), "{out}");
     assert_still_running(&d, &c).await;
 }
@@ -121,20 +81,18 @@ async fn same_root_other_state_is_refused_and_changes_nothing() {
 async fn same_socket_other_dirs_is_refused_and_keeps_serving() {
     require_root!();
     let (_reg, d, mut rt, img, logs, _g) = setup().await;
-    let (_pod, c) = running_container(&mut rt, &img, logs.path(), "locksock").await;
+    let (_pod, c) = pod_with_container(
+        &mut rt,
+        "locksock",
+        logs.path(),
+        &img,
+        "s",
+        &["sleep", "1000"],
+    )
+    .await;
     let other = tempfile::tempdir().expect("dir");
-    let out = second(
-        &other.path().join("root"),
-        &other.path().join("state"),
-        &d.socket(),
-        &d.config(),
-        &d.socket(),
-    );
-    let pid = d.pid().expect("pid");
-    assert!(
-        out.contains(&format!("pid {pid}")),
-        "names the holder: {out}"
-    );
+    let (root, state) = (other.path().join("root"), other.path().join("state"));
+    let out = refused_by(&d, &root, &state, &d.socket(), &d.socket());
     assert!(out.contains(&d.socket().display().to_string()), "{out}");
     assert!(d.socket().exists(), "socket left in place");
     assert_still_running(&d, &c).await;
@@ -149,7 +107,7 @@ async fn live_foreign_socket_is_refused_stale_one_replaced() {
     let sock = dir.path().join("foreign.sock");
     let foreign = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
     std::fs::write(dir.path().join("c.toml"), "[network]\nenabled = false\n").expect("config");
-    let out = second(
+    let out = refused_start(
         &dir.path().join("root"),
         &dir.path().join("state"),
         &sock,

@@ -314,9 +314,13 @@ async fn image_volume_is_mounted_read_only_and_held() {
     assert!(out.contains("from the image volume"), "{out:?}");
     assert!(!images.list(Some(&vol)).await.is_empty());
 
-    // An image that was never pulled is refused, and nothing is created.
+    // An image that was never pulled is refused, and nothing is created: the hold the
+    // failed create took on the first volume's image goes too (the RemoveImage at the end).
     let mut c = container_config("missing", &img, &["/bin/sleep", "1000"]);
-    c.mounts = vec![image_mount("/m", &format!("{}/test/none:v1", reg.host()))];
+    c.mounts = vec![
+        image_mount("/v", &vol),
+        image_mount("/m", &format!("{}/test/none:v1", reg.host())),
+    ];
     let e = pods::run_container(&mut rt, &pod, &pc, c)
         .await
         .unwrap_err();

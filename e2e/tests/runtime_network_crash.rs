@@ -7,21 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crust_e2e::bridge::Bridge;
 use crust_e2e::daemon::Crustd;
 use crust_e2e::pods::{self, pod_config, Runtime};
 use crust_e2e::require_root;
-
-/// The test bridge; removed (with crust's nft table for it, if any) on drop.
-struct Bridge(String);
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
 
 /// Host-side links enslaved to `bridge`.
 fn bridge_ports(bridge: &str) -> Vec<String> {

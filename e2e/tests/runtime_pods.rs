@@ -315,13 +315,29 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    let e = rt
-        .stop_pod_sandbox(kc::StopPodSandboxRequest {
-            pod_sandbox_id: "nope".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
+    // Stop and remove of an unknown id succeed: the CRI makes them idempotent (critest
+    // "should not return an error if not found"; containerd and CRI-O answer the same).
+    rt.stop_pod_sandbox(kc::StopPodSandboxRequest {
+        pod_sandbox_id: "nope".into(),
+    })
+    .await
+    .expect("StopPodSandbox of an unknown id");
+    rt.stop_container(kc::StopContainerRequest {
+        container_id: "nope".into(),
+        timeout: 0,
+    })
+    .await
+    .expect("StopContainer of an unknown id");
+    rt.remove_pod_sandbox(kc::RemovePodSandboxRequest {
+        pod_sandbox_id: "nope".into(),
+    })
+    .await
+    .expect("RemovePodSandbox of an unknown id");
+    rt.remove_container(kc::RemoveContainerRequest {
+        container_id: "nope".into(),
+    })
+    .await
+    .expect("RemoveContainer of an unknown id");
     // Missing metadata.
     let mut pc = pod_config("bad", ld);
     pc.metadata = None;

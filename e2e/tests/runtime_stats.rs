@@ -16,9 +16,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crust_e2e::bridge::{crustd_on, Bridge};
 use crust_e2e::daemon::Crustd;
 use crust_e2e::pods::{self, container_config, exec, pod_config, Runtime};
-use crust_e2e::{cri, require_root};
+use crust_e2e::require_root;
 use k8s_cri::v1 as kc;
 
 /// Where this host's cgroup hierarchies are mounted.
@@ -303,21 +304,6 @@ async fn cpu_rates_are_shared_stable_and_follow_the_load() {
     pods::remove_pod(&mut rt, &pod).await;
 }
 
-/// Removes the test's bridge and its nft table.
-struct Bridge(String);
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .status();
-        let _ = std::process::Command::new("nft")
-            .args(["delete", "table", "inet", &format!("crust-{}", self.0)])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
-
 /// iproute2's (rx_bytes, tx_bytes) of `dev` in the namespace pinned at `ns`.
 fn ip_counters(ns: &Path, dev: &str) -> (u64, u64) {
     let out = std::process::Command::new("nsenter")
@@ -346,17 +332,8 @@ async fn pod_network_processes_and_metrics() {
     drop((g0, d0));
     let n = std::process::id() % 200 + 20;
     let bridge = Bridge(format!("crbr-cs{n}"));
-    let cni = tempfile::tempdir().unwrap();
-    let d = Crustd::start(&config(&format!(
-        "[network]\nbridge = \"{}\"\nsubnet = \"172.22.{n}.0/24\"\ncni_conf_dir = \"{}\"\n",
-        bridge.0,
-        cni.path().display()
-    )));
-    let g = pods::Leftovers(d.dir.path().to_path_buf());
-    cri::Images::new(d.channel().await)
-        .pull(&img, None)
-        .await
-        .unwrap();
+    let on = crustd_on(&bridge, &format!("172.22.{n}.0/24"), config, &img).await;
+    let d = &on.crustd;
     let mut rt = Runtime::new(d.channel().await);
     let pc = pod_config("netstats", logs.path().to_str().unwrap());
     let pod = pods::run_pod(&mut rt, &pc).await.unwrap();
@@ -410,7 +387,7 @@ async fn pod_network_processes_and_metrics() {
     assert_eq!(names, ["eth0"], "loopback left out");
 
     let layout = Layout::host();
-    let ctr_cg = cgroup_of(&d, &c);
+    let ctr_cg = cgroup_of(d, &c);
     let pod_cg = Path::new(&ctr_cg).parent().unwrap().display().to_string();
     let procs = linux
         .process
@@ -552,7 +529,6 @@ async fn pod_network_processes_and_metrics() {
     );
 
     pods::remove_pod(&mut rt, &pod).await;
-    drop(g);
-    drop(d);
+    drop(on);
     drop(reg);
 }

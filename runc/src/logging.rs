@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,46 +124,22 @@ pub fn mark_start() {
 }
 
 /// Formats `t` as RFC 3339 in UTC ("2006-01-02T15:04:05Z", or with nanoseconds like Go's
-/// RFC3339Nano, trailing zeros trimmed). Hand-written to keep chrono out of the binary.
+/// RFC3339Nano, trailing zeros trimmed), with the `time` crate.
 pub fn rfc3339(t: SystemTime, nanos: bool) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, dd) = civil_from_days(days);
-    let base = format!(
-        "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    );
-    let ns = d.subsec_nanos();
-    if nanos && ns != 0 {
-        let frac = format!("{ns:09}");
-        format!("{base}.{}Z", frac.trim_end_matches('0'))
+    let t = time::OffsetDateTime::from(t);
+    let t = if nanos {
+        t
     } else {
-        format!("{base}Z")
-    }
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+        t.replace_nanosecond(0).unwrap_or(t)
+    };
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn formats_rfc3339() {

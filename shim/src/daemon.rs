@@ -77,7 +77,7 @@ fn start_background_setup(args: &Args) {
 }
 
 fn background_setup(shim_cgroup: Option<&str>, debug: bool) {
-    for e in crate::cgroup::leave_caller_cgroup(shim_cgroup) {
+    for e in crust_cgroups::leave_caller_cgroup(shim_cgroup) {
         if debug {
             eprintln!("crust-shim: leaving caller cgroup: {e}");
         }

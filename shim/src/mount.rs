@@ -8,19 +8,9 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::error::{Result, ShimError};
 
+/// The MS_* flags an option word sets (`true`) or clears, from the table crust-runc uses.
 fn flag(opt: &str) -> Option<(bool, MsFlags)> {
-    Some(match opt {
-        "ro" => (true, MsFlags::MS_RDONLY),
-        "rw" => (false, MsFlags::MS_RDONLY),
-        "bind" => (true, MsFlags::MS_BIND),
-        "rbind" => (true, MsFlags::MS_BIND | MsFlags::MS_REC),
-        "nosuid" => (true, MsFlags::MS_NOSUID),
-        "nodev" => (true, MsFlags::MS_NODEV),
-        "noexec" => (true, MsFlags::MS_NOEXEC),
-        "relatime" => (true, MsFlags::MS_RELATIME),
-        "noatime" => (true, MsFlags::MS_NOATIME),
-        _ => return None,
-    })
+    crust_cgroups::mount_flags::flag_word(opt).map(|(set, f)| (set, MsFlags::from_bits_retain(f)))
 }
 
 /// Mounts `mounts` in order on `target`. On failure, what was mounted is unmounted.

@@ -40,6 +40,10 @@ pub async fn stop(
     rt: &Runtime,
     r: cri::StopContainerRequest,
 ) -> Result<cri::StopContainerResponse, Status> {
+    // An unknown id is success (idempotent stop); an empty one is a malformed request.
+    if r.container_id.is_empty() {
+        return Err(missing("container_id"));
+    }
     rt.stop_container(&r.container_id, r.timeout)
         .await
         .map_err(from_error)?;

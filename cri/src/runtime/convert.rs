@@ -19,12 +19,17 @@ pub fn hmap(m: &BTreeMap<String, String>) -> HashMap<String, String> {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-fn ns_mode(v: i32) -> NsMode {
-    match cri::NamespaceMode::try_from(v).unwrap_or(cri::NamespaceMode::Pod) {
-        cri::NamespaceMode::Pod => NsMode::Pod,
-        cri::NamespaceMode::Container => NsMode::Container,
-        cri::NamespaceMode::Node => NsMode::Node,
-        cri::NamespaceMode::Target => NsMode::Target,
+/// A NamespaceMode value; one the CRI does not define is refused, naming `field` (read as
+/// POD, it silently shared a namespace the caller may not have asked for).
+fn ns_mode(v: i32, field: &str) -> Result<NsMode, Status> {
+    match cri::NamespaceMode::try_from(v) {
+        Ok(cri::NamespaceMode::Pod) => Ok(NsMode::Pod),
+        Ok(cri::NamespaceMode::Container) => Ok(NsMode::Container),
+        Ok(cri::NamespaceMode::Node) => Ok(NsMode::Node),
+        Ok(cri::NamespaceMode::Target) => Ok(NsMode::Target),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "linux.security_context.namespace_options.{field}: unknown NamespaceMode {v}"
+        ))),
     }
 }
 
@@ -54,9 +59,9 @@ fn namespaces(o: Option<&cri::NamespaceOption>) -> Result<Namespaces, Status> {
         Some(o) => {
             userns(o.userns_options.as_ref())?;
             Ok(Namespaces {
-                network: ns_mode(o.network),
-                pid: ns_mode(o.pid),
-                ipc: ns_mode(o.ipc),
+                network: ns_mode(o.network, "network")?,
+                pid: ns_mode(o.pid, "pid")?,
+                ipc: ns_mode(o.ipc, "ipc")?,
                 target_id: o.target_id.clone(),
             })
         }

@@ -54,11 +54,16 @@ fn namespace_modes_both_ways() {
         (cri::NamespaceMode::Target as i32, NsMode::Target),
     ];
     for (cri_value, core) in rows {
-        assert_eq!(ns_mode(cri_value), core, "{cri_value}");
+        assert_eq!(ns_mode(cri_value, "pid").unwrap(), core, "{cri_value}");
         assert_eq!(cri_ns(core), cri_value, "{core:?}");
     }
-    // An enum value this CRI version does not know reads as POD (the proto default).
-    assert_eq!(ns_mode(99), NsMode::Pod);
+    // An enum value this CRI version does not know is refused, naming the field.
+    for (field, v) in [("network", 7), ("pid", 99), ("ipc", -1)] {
+        let e = ns_mode(v, field).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let want = format!("namespace_options.{field}: unknown NamespaceMode {v}");
+        assert!(e.message().contains(&want), "{}", e.message());
+    }
     assert_eq!(namespaces(None).unwrap(), Namespaces::default());
     let mut o = ns_opt(
         cri::NamespaceMode::Node,
@@ -257,8 +262,17 @@ fn pod_spec_table() {
 
     // Refusals: (what changes, the message must name).
     type Edit = fn(&mut cri::PodSandboxConfig);
-    let bad: [(Edit, &str); 4] = [
+    let bad: [(Edit, &str); 5] = [
         (|c| c.metadata = None, "metadata"),
+        (
+            |c| {
+                let sc = c.linux.as_mut().and_then(|l| l.security_context.as_mut());
+                if let Some(o) = sc.and_then(|sc| sc.namespace_options.as_mut()) {
+                    o.network = 7;
+                }
+            },
+            "namespace_options.network: unknown NamespaceMode 7",
+        ),
         (
             |c| c.port_mappings = vec![port(70000, 80, cri::Protocol::Tcp, "")],
             "host port 70000",
@@ -529,6 +543,23 @@ fn container_spec_table() {
     assert_eq!(
         (n.network, n.pid, n.ipc),
         (NsMode::Pod, NsMode::Pod, NsMode::Pod)
+    );
+    // A mode this CRI does not know (7) is refused for the pod and the container alike.
+    let mut c = cri_container();
+    if let Some(o) = c
+        .linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+        .and_then(|sc| sc.namespace_options.as_mut())
+    {
+        o.ipc = 7;
+    }
+    let e = container_spec(c).unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(
+        e.message().contains("namespace_options.ipc"),
+        "{}",
+        e.message()
     );
     let mut c = cri_container();
     if let Some(l) = c.linux.as_mut() {

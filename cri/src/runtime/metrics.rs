@@ -37,7 +37,9 @@ struct Descriptor {
     kind: cri::MetricType,
 }
 
-const fn counter(
+/// A metric of type `kind` (the one constructor behind [`counter`] and [`gauge`]).
+const fn metric(
+    kind: cri::MetricType,
     name: &'static str,
     help: &'static str,
     labels: &'static [&'static str],
@@ -46,21 +48,16 @@ const fn counter(
         name,
         help,
         labels,
-        kind: cri::MetricType::Counter,
+        kind,
     }
 }
 
-const fn gauge(
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-) -> Descriptor {
-    Descriptor {
-        name,
-        help,
-        labels,
-        kind: cri::MetricType::Gauge,
-    }
+const fn counter(n: &'static str, h: &'static str, l: &'static [&'static str]) -> Descriptor {
+    metric(cri::MetricType::Counter, n, h, l)
+}
+
+const fn gauge(n: &'static str, h: &'static str, l: &'static [&'static str]) -> Descriptor {
+    metric(cri::MetricType::Gauge, n, h, l)
 }
 
 const NET: &[&str] = &["interface"];

@@ -155,27 +155,23 @@ mod tests {
         );
     }
 
+    /// The namespace options of a parsed container config (present in every case here).
+    fn namespace_options(c: cri::ContainerConfig) -> cri::NamespaceOption {
+        c.linux
+            .and_then(|l| l.security_context)
+            .and_then(|s| s.namespace_options)
+            .expect("namespace_options")
+    }
+
     #[test]
     fn container_gets_its_own_pid_namespace_unless_told() {
         let f = file("metadata: {name: c}\n");
         let c = container(f.path()).unwrap();
-        let ns = c
-            .linux
-            .unwrap()
-            .security_context
-            .unwrap()
-            .namespace_options
-            .unwrap();
+        let ns = namespace_options(c);
         assert_eq!(ns.pid, cri::NamespaceMode::Container as i32);
         let f = file(r#"{"linux": {"security_context": {"namespace_options": {"pid": "POD"}}}}"#);
         let c = container(f.path()).unwrap();
-        let ns = c
-            .linux
-            .unwrap()
-            .security_context
-            .unwrap()
-            .namespace_options
-            .unwrap();
+        let ns = namespace_options(c);
         assert_eq!(ns.pid, cri::NamespaceMode::Pod as i32);
         let f = file("{\"metadata\": ");
         assert!(container(f.path())

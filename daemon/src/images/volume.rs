@@ -30,11 +30,30 @@ impl VolumeHolds {
 }
 
 impl Images {
-    /// Image `spec` (name, id or id prefix) and the directories of its layers, top first
-    /// (the lower directories of a read-only overlay of the image, as kubelet's image
-    /// volumes are). The directories are the committed snapshots themselves: nothing is
-    /// copied, and the mount must be read-only.
-    pub fn volume_layers(&self, spec: &str) -> Result<(Image, Vec<PathBuf>), Error> {
+    /// Holds image `spec` (name, id or id prefix) for container `container`'s image volume
+    /// and returns it with the directories of its layers, top first (the lower
+    /// directories of a read-only overlay of the image). The directories are the committed
+    /// snapshots themselves: nothing is copied, and the mount must be read-only.
+    ///
+    /// Resolving and holding happen under the shared side of the GC lock, which removals
+    /// take exclusively: a RemoveImage either finished before (the image is not found) or
+    /// sees the hold.
+    pub async fn hold_volume(
+        &self,
+        spec: &str,
+        container: &str,
+    ) -> Result<(Image, Vec<PathBuf>), Error> {
+        let _gc = self.gc.read().await;
+        let (img, dirs) = self.volume_layers(spec)?;
+        self.volume_holds
+            .map()
+            .entry(img.id().to_string())
+            .or_default()
+            .insert(container.to_string());
+        Ok((img, dirs))
+    }
+
+    fn volume_layers(&self, spec: &str) -> Result<(Image, Vec<PathBuf>), Error> {
         let img = self.get(spec)?;
         let dirs = match img.top_chain_id() {
             Some(top) => {
@@ -51,8 +70,9 @@ impl Images {
     }
 
     /// Records that container `container` mounts image `id` as a volume: until
-    /// [`Images::release_volumes`], removing the image fails (FailedPrecondition).
-    pub fn hold_volume(&self, id: &str, container: &str) {
+    /// [`Images::release_volumes`], removing the image fails (FailedPrecondition). For
+    /// recovery at start; creates use [`Images::hold_volume`].
+    pub fn rehold_volume(&self, id: &str, container: &str) {
         self.volume_holds
             .map()
             .entry(id.to_string())

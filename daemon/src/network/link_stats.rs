@@ -1,7 +1,7 @@
 //! Per-interface traffic counters of a network namespace, as the kernel keeps them
 //! (`IFLA_STATS64` of an `RTM_GETLINK` dump), for the CRI's pod network stats and metrics.
 //!
-//! The dump runs on a short-lived thread that has joined the namespace ([`netns::run_in`]),
+//! The dump runs on a short-lived thread that has joined the namespace ([`netns::run_in_blocking`]),
 //! over a blocking netlink socket opened there, so no sysfs has to be mounted in the
 //! namespace and no runtime thread changes namespace. rtnetlink only offers an async
 //! connection (a tokio task per handle); a one-shot dump on a blocking socket is smaller
@@ -50,14 +50,13 @@ pub struct LinkStats {
 
 /// Counters of every interface but loopback in the namespace at `netns`, in the kernel's
 /// (ifindex) order. Blocks (the stats paths call it on the blocking pool or the sampler
-/// thread): it waits for [`netns::run_in`]'s thread with a plain executor, which needs no
-/// tokio worker.
+/// thread): it joins [`netns::run_in_blocking`]'s thread, no executor involved.
 pub fn read(netns: &Path) -> Result<Vec<LinkStats>> {
     let err = |source| NetworkError::LinkStats {
         path: netns.to_path_buf(),
         source,
     };
-    futures::executor::block_on(netns::run_in(netns, dump))?.map_err(err)
+    netns::run_in_blocking(netns, dump)?.map_err(err)
 }
 
 /// `RTM_GETLINK` dump on a new socket in the calling thread's namespace.

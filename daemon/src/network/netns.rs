@@ -146,14 +146,44 @@ where
         source,
     };
     let ns = File::open(path).map_err(err)?;
-    on_fresh_thread(move || -> std::io::Result<T> {
+    on_fresh_thread(entered(ns, f))
+        .await
+        .map_err(err)?
+        .map_err(err)
+}
+
+/// [`run_in`] for callers that may block (the blocking pool, the stats sampler thread):
+/// the same fresh thread in the namespace, waited for with a plain join, no executor.
+pub fn run_in_blocking<T, F>(path: &Path, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let err = |source| NetworkError::EnterNetns {
+        path: path.to_path_buf(),
+        source,
+    };
+    let ns = File::open(path).map_err(err)?;
+    std::thread::Builder::new()
+        .name("crust-ns".into())
+        .spawn(entered(ns, f))
+        .map_err(err)?
+        .join()
+        .map_err(|_| err(std::io::Error::other("namespace thread panicked")))?
+        .map_err(err)
+}
+
+/// `f`, run after the calling thread joined the network namespace `ns` (for a thread that
+/// ends with `f`).
+fn entered<T, F>(ns: File, f: F) -> impl FnOnce() -> std::io::Result<T>
+where
+    F: FnOnce() -> T,
+{
+    move || {
         setns(&ns, CloneFlags::CLONE_NEWNET)?;
         drop(ns);
         Ok(f())
-    })
-    .await
-    .map_err(err)?
-    .map_err(err)
+    }
 }
 
 /// Runs `f` on a new OS thread that ends with it, and waits for its result without
@@ -241,6 +271,26 @@ mod tests {
             .unwrap();
         assert_eq!(got, Ok(7));
         sender.await.unwrap();
+    }
+
+    /// The synchronous entry runs `f` inside the namespace and needs no runtime at all
+    /// (link_stats used to `block_on` the async one); a file that is not a network
+    /// namespace is an EnterNetns error naming it.
+    #[test]
+    fn blocking_entry_runs_in_the_namespace_without_a_runtime() {
+        let ns = |p: &str| std::fs::read_link(p).unwrap();
+        let here = ns("/proc/self/ns/net");
+        let path = std::path::PathBuf::from(format!("/proc/{}/ns/net", std::process::id()));
+        let seen = super::run_in_blocking(&path, move || ns("/proc/thread-self/ns/net")).unwrap();
+        assert_eq!(seen, here);
+        let uts = std::path::Path::new("/proc/self/ns/uts");
+        let e = super::run_in_blocking(uts, || ()).unwrap_err();
+        assert!(e.to_string().contains("/proc/self/ns/uts"), "{e}");
+        let e = super::run_in_blocking(uts, || -> u8 { unreachable!() }).unwrap_err();
+        assert!(
+            matches!(e, crate::network::NetworkError::EnterNetns { .. }),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]

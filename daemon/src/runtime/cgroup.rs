@@ -188,25 +188,14 @@ pub fn stop_unit(unit: &str) {
 }
 
 /// The kernel's OOM kill count (`oom_kill` of cgroup v2 `memory.events`, which counts the
-/// whole subtree; v1 `memory.oom_control`) of the cgroup at `dir`, or None when it cannot
-/// be read (no such cgroup any more, no memory controller).
+/// whole subtree; v1 `memory.oom_control`) of the cgroup at `dir`, read through
+/// crust-cgroups, or None when it cannot be read (no such cgroup any more, no memory
+/// controller).
 pub fn oom_kills(dir: &str) -> Option<u64> {
-    let rel = dir.trim_start_matches('/');
-    [
-        (
-            format!("/sys/fs/cgroup/memory/{rel}/memory.oom_control"),
-            "oom_kill ",
-        ),
-        (format!("/sys/fs/cgroup/{rel}/memory.events"), "oom_kill "),
-    ]
-    .into_iter()
-    .find_map(|(file, key)| {
-        std::fs::read_to_string(file).ok().and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        })
-    })
+    let path = format!("/{}", dir.trim_start_matches('/'));
+    crust_cgroups::Cgroup::new(Some(&path), "container")
+        .and_then(|cg| cg.oom_kill_count())
+        .ok()
 }
 
 #[cfg(test)]

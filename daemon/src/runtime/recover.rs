@@ -44,7 +44,7 @@ impl Runtime {
         // Image volumes hold their images against removal again, whatever the state.
         for c in self.containers() {
             for v in &c.image_volumes {
-                self.images.hold_volume(v, &c.id);
+                self.images.rehold_volume(v, &c.id);
             }
         }
         let mut recovered = 0;

@@ -5,6 +5,7 @@
 //! recursive `r*` attributes). Unknown words become filesystem data (`size=64m`, `mode=755`,
 //! `newinstance`, ...), exactly as runc passes them on.
 
+use crust_cgroups::mount_flags::flag_word;
 use libc::c_ulong;
 
 // mount_setattr(2) attributes (linux/mount.h); kernel ABI constants.
@@ -61,48 +62,6 @@ impl MountOptions {
     pub(crate) fn is_recursive_bind(&self) -> bool {
         self.is_bind() && self.flags & libc::MS_REC != 0
     }
-}
-
-/// MS_* flags set (`true`) or cleared (`false`) by each option word.
-fn flag_word(word: &str) -> Option<(bool, c_ulong)> {
-    Some(match word {
-        "acl" => (true, libc::MS_POSIXACL),
-        "async" => (false, libc::MS_SYNCHRONOUS),
-        "atime" => (false, libc::MS_NOATIME),
-        "bind" => (true, libc::MS_BIND),
-        "defaults" => (true, 0),
-        "dev" => (false, libc::MS_NODEV),
-        "diratime" => (false, libc::MS_NODIRATIME),
-        "dirsync" => (true, libc::MS_DIRSYNC),
-        "exec" => (false, libc::MS_NOEXEC),
-        "iversion" => (true, libc::MS_I_VERSION),
-        "lazytime" => (true, libc::MS_LAZYTIME),
-        "loud" => (false, libc::MS_SILENT),
-        "mand" => (true, libc::MS_MANDLOCK),
-        "noacl" => (false, libc::MS_POSIXACL),
-        "noatime" => (true, libc::MS_NOATIME),
-        "nodev" => (true, libc::MS_NODEV),
-        "nodiratime" => (true, libc::MS_NODIRATIME),
-        "noexec" => (true, libc::MS_NOEXEC),
-        "noiversion" => (false, libc::MS_I_VERSION),
-        "nolazytime" => (false, libc::MS_LAZYTIME),
-        "nomand" => (false, libc::MS_MANDLOCK),
-        "norelatime" => (false, libc::MS_RELATIME),
-        "nostrictatime" => (false, libc::MS_STRICTATIME),
-        "nosuid" => (true, libc::MS_NOSUID),
-        "nosymfollow" => (true, libc::MS_NOSYMFOLLOW),
-        "rbind" => (true, libc::MS_BIND | libc::MS_REC),
-        "relatime" => (true, libc::MS_RELATIME),
-        "remount" => (true, libc::MS_REMOUNT),
-        "ro" => (true, libc::MS_RDONLY),
-        "rw" => (false, libc::MS_RDONLY),
-        "silent" => (true, libc::MS_SILENT),
-        "strictatime" => (true, libc::MS_STRICTATIME),
-        "suid" => (false, libc::MS_NOSUID),
-        "symfollow" => (false, libc::MS_NOSYMFOLLOW),
-        "sync" => (true, libc::MS_SYNCHRONOUS),
-        _ => return None,
-    })
 }
 
 /// Propagation flags of a propagation word ("rshared", "slave", ...).

@@ -62,6 +62,19 @@ pub fn default_caps() -> Value {
     ])
 }
 
+/// Copies the executable `from` to `to` in a child process (`cp`), never through a write fd
+/// of this test process: its test threads fork all the time, and a child forked while our
+/// write fd was open keeps it until it execs, so exec of the copy (the container's busybox)
+/// failed with ETXTBSY under load (no_host_fd_reaches_the_container).
+pub fn copy_executable(from: &str, to: &std::path::Path) {
+    let st = std::process::Command::new("cp")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(st.success(), "cp {from} {}: {st}", to.display());
+}
+
 impl Ctr {
     /// A fresh bundle running `args`.
     pub fn new(name: &str, args: &[&str]) -> Ctr {
@@ -75,7 +88,7 @@ impl Ctr {
         for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "root"] {
             std::fs::create_dir_all(rootfs.join(d)).expect("mkdir");
         }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
+        copy_executable("/bin/busybox", &rootfs.join("bin/busybox"));
         for a in APPLETS {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("symlink");
         }

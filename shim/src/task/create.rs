@@ -9,10 +9,10 @@ use protobuf::well_known_types::empty::Empty;
 use protobuf::{Message, UnknownValueRef};
 
 use super::{Container, Proc, Service};
-use crate::cgroup::Cgroup;
 use crate::error::{Result, ShimError};
 use crate::runtime::{find_binary, Runtime};
 use crate::stdio::{self, StdioRequest};
+use crust_cgroups::Cgroup;
 
 /// The runtime options containerd passes (`containerd.runc.v1.Options`) that we honour.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -205,7 +205,7 @@ impl Service {
                 init,
                 execs: Default::default(),
                 oom: None,
-                cgroup: Cgroup::of_pid(pid),
+                cgroup: Cgroup::of_pid(pid).ok(),
             },
             pid,
         ))

@@ -125,7 +125,7 @@ pub struct Container {
     pub oom: Option<JoinHandle<()>>,
     /// The init's cgroup, found at create; kept so Stats (and its OOM-kill count)
     /// still answer after the init exited, until Delete.
-    pub cgroup: Option<crate::cgroup::Cgroup>,
+    pub cgroup: Option<crust_cgroups::Cgroup>,
 }
 
 impl Container {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use protobuf::well_known_types::any::Any;
 
 use super::{timestamp, ProcState, Service};
-use crate::cgroup::Cgroup;
 use crate::error::{Result, ShimError};
+use crust_cgroups::Cgroup;
 
 impl Service {
     pub(super) fn do_state(&self, id: &str, exec_id: &str) -> Result<api::StateResponse> {
@@ -91,11 +91,11 @@ impl Service {
             (c.cgroup.clone(), c.init.pid)
         };
         let cg = cg
-            .or_else(|| Cgroup::of_pid(pid))
+            .or_else(|| Cgroup::of_pid(pid).ok())
             .filter(|cg| cg.memory_dir().is_some_and(|d| d.exists()))
             .ok_or_else(|| ShimError::ProcessFinished(id.into()))?;
         let mut r = api::StatsResponse::new();
-        r.stats = Some(cg.metrics()).into();
+        r.stats = Some(crate::cgroup::metrics(&cg)).into();
         Ok(r)
     }
 

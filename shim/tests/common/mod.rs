@@ -93,7 +93,7 @@ impl Bundle {
         for d in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        copy_executable("/bin/busybox", &rootfs.join("bin/busybox"));
         for app in [
             "sh", "echo", "sleep", "cat", "tail", "head", "tr", "printf", "stty", "true", "false",
             "ls", "read", "kill", "yes", "wc",
@@ -487,4 +487,17 @@ impl Shim {
     pub async fn reconnect(address: &str) -> TaskClient {
         connect(address).await
     }
+}
+
+/// Copies the executable `from` to `to` in a child process (`cp`), never through a write fd
+/// of this test process: its test threads fork all the time, and a child forked while our
+/// write fd was open keeps it until it execs, so exec of the copy (the container's busybox)
+/// failed with ETXTBSY under load (no_host_fd_reaches_the_container).
+pub fn copy_executable(from: &str, to: &std::path::Path) {
+    let st = std::process::Command::new("cp")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(st.success(), "cp {from} {}: {st}", to.display());
 }

@@ -76,30 +76,6 @@ impl Runtime {
                 image: spec.image.clone(),
                 source: Box::new(source),
             })?;
-        // Image volumes: the images must be here (kubelet pulls them first).
-        let mut volumes = Vec::new();
-        let mut volume_ids = Vec::new();
-        for m in spec.mounts.iter().filter(|m| !m.image.is_empty()) {
-            let (images, name) = (self.images.clone(), m.image.clone());
-            let (img, layers) = tokio::task::spawn_blocking(move || images.volume_layers(&name))
-                .await
-                .map_err(|e| RuntimeError::Blocking {
-                    op: "resolve image volume",
-                    id: m.image.clone(),
-                    message: e.to_string(),
-                })?
-                .map_err(|source| RuntimeError::Image {
-                    image: m.image.clone(),
-                    source: Box::new(source),
-                })?;
-            volumes.push(ImageVolume {
-                container_path: m.container_path.clone(),
-                layers,
-            });
-            if !volume_ids.contains(&img.record.id) {
-                volume_ids.push(img.record.id.clone());
-            }
-        }
         let pid_ns = match spec.security.namespaces.pid {
             NsMode::Pod if pod.pidns.is_some() => {
                 let pin = pod.pidns.clone().unwrap_or_default();
@@ -133,9 +109,33 @@ impl Runtime {
         };
         let t0 = std::time::Instant::now();
         let id = new_id();
+        // Image volumes: the images must be here (kubelet pulls them first); each is held
+        // against RemoveImage from here on, released if the create fails.
+        let mut volumes = Vec::new();
+        let mut volume_ids = Vec::new();
+        for m in spec.mounts.iter().filter(|m| !m.image.is_empty()) {
+            let held = self.images.hold_volume(&m.image, &id).await;
+            let (img, layers) = match held {
+                Ok(v) => v,
+                Err(source) => {
+                    self.images.release_volumes(&id);
+                    return Err(RuntimeError::Image {
+                        image: m.image.clone(),
+                        source: Box::new(source),
+                    });
+                }
+            };
+            volumes.push(ImageVolume {
+                container_path: m.container_path.clone(),
+                layers,
+            });
+            if !volume_ids.contains(&img.record.id) {
+                volume_ids.push(img.record.id.clone());
+            }
+        }
         let key = format!("ctr-{id}");
         // A metadata commit and directory creation: on a blocking thread.
-        let mounts = {
+        let prepared = {
             let (images, key, image_id) =
                 (self.images.clone(), key.clone(), image.id().to_string());
             tokio::task::spawn_blocking(move || images.prepare_rootfs(&key, &image_id))
@@ -144,12 +144,21 @@ impl Runtime {
                     op: "prepare snapshot",
                     id: id.clone(),
                     message: e.to_string(),
-                })?
-        }
-        .map_err(|source| RuntimeError::Image {
-            image: spec.image.clone(),
-            source: Box::new(source),
-        })?;
+                })
+                .and_then(|r| {
+                    r.map_err(|source| RuntimeError::Image {
+                        image: spec.image.clone(),
+                        source: Box::new(source),
+                    })
+                })
+        };
+        let mounts = match prepared {
+            Ok(m) => m,
+            Err(e) => {
+                self.images.release_volumes(&id);
+                return Err(e);
+            }
+        };
         let bundle = self.cfg.state.join("bundles").join(&id);
         let cg = crate::runtime::cgroup::child(pod.cgroup_driver, &pod.cgroup_parent, &id);
         let systemd_cgroup = cg.unit.is_some();
@@ -187,10 +196,7 @@ impl Runtime {
             image_volumes: volume_ids,
             spec,
         };
-        // Held before the record is written, released if the create fails.
-        for v in &rec.image_volumes {
-            self.images.hold_volume(v, &id);
-        }
+
         let layers = layer_dirs(&mounts);
         let t_snapshot = t0.elapsed();
         let mut t = [std::time::Duration::ZERO; 4];

@@ -39,25 +39,26 @@ impl Runtime {
     }
 }
 
-/// Removes the (empty) cgroup `path` crust created as a pod's parent, in every
-/// hierarchy mounted under /sys/fs/cgroup (v1 controllers and the unified one).
+/// Removes the (empty) cgroup `path` crust created as a pod's parent, in every hierarchy
+/// of the host's layout (v1 controllers and the unified one), as crust-cgroups resolves it.
 fn remove_cgroup(path: &str) {
-    let rel = path.trim_start_matches('/');
+    let rel = path.trim_matches('/');
     if rel.is_empty() {
         return;
     }
-    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
+    let cg = match crust_cgroups::Cgroup::new(Some(&format!("/{rel}")), "pod") {
+        Ok(cg) => cg,
+        Err(err) => {
+            tracing::debug!(cgroup = path, error = %err, "resolve pod cgroup");
+            return;
+        }
     };
-    for e in rd.flatten() {
-        let dir = e.path().join(rel);
-        if dir.is_dir() {
-            if let Err(err) = std::fs::remove_dir(&dir) {
-                tracing::debug!(cgroup = %dir.display(), error = %err, "remove pod cgroup");
+    for h in cg.hierarchies() {
+        if h.dir.is_dir() {
+            // rmdir only: the parent must be empty by now; a leftover child stays visible.
+            if let Err(err) = std::fs::remove_dir(&h.dir) {
+                tracing::debug!(cgroup = %h.dir.display(), error = %err, "remove pod cgroup");
             }
         }
-    }
-    if std::path::Path::new("/sys/fs/cgroup").join(rel).is_dir() {
-        let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(rel));
     }
 }
