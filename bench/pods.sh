@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Pod start benchmark: RunPodSandbox + CreateContainer + StartContainer (image present),
-# then stop/remove, N times through crustd and through a private Debian containerd+runc
-# (restrict_oom_score_adj = true), same Rust CRI client; per-phase medians, ratios, and
-# crustd's RSS idle and with 10 pods. Binaries as installed (deploy/build.sh).
+# then StopPodSandbox and RemovePodSandbox, N times through crustd and through a private
+# Debian containerd+runc (restrict_oom_score_adj = true), same Rust CRI client, in two
+# layouts in one run: roots on this machine's own root fs and on fresh journaled loop
+# filesystems; all four interleaved pod by pod. Per-phase medians and ratios for both
+# layouts with the load average, crustd's idle RSS; PNG of the latency distributions
+# under target/bench-out (BENCH_OUT). Binaries as installed (deploy/build.sh).
 # Usage: sudo bench/pods.sh [RUNS]   (needs docker-registry and containerd: deploy/deps.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -43,6 +43,17 @@ impl Crustd {
 
     /// [`Crustd::start_bin_in`] with extra environment variables for crustd.
     pub fn start_bin_env(bin: &Path, config: &str, parent: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_bin_env_level(bin, config, parent, env, Some("info,crust_daemon=debug"))
+    }
+
+    /// [`Crustd::start_bin_env`] with `--log-level level` (`None`: the config's).
+    pub fn start_bin_env_level(
+        bin: &Path,
+        config: &str,
+        parent: &Path,
+        env: &[(&str, &str)],
+        level: Option<&str>,
+    ) -> Self {
         let dir = tempfile::tempdir_in(parent).expect("crustd dir");
         let (config, cgroup) = with_cgroup_root(config);
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
@@ -50,7 +61,7 @@ impl Crustd {
             dir,
             child: None,
             bin: bin.to_path_buf(),
-            log_level: Some("info,crust_daemon=debug".into()),
+            log_level: level.map(str::to_string),
             cgroup,
             env: env
                 .iter()

@@ -153,23 +153,6 @@ pub fn busybox() -> Image {
     )
 }
 
-/// [`busybox`] whose config's `Cmd` is `cmd` (e.g. a pause image: `sleep` for ever).
-pub fn busybox_with_cmd(cmd: &[&str]) -> Image {
-    let mut img = busybox();
-    let mut cfg: serde_json::Value = serde_json::from_slice(&img.config).expect("config");
-    cfg["config"]["Cmd"] = serde_json::json!(cmd);
-    let config = serde_json::to_vec(&cfg).expect("config");
-    let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest).expect("manifest");
-    manifest["config"]["digest"] = serde_json::json!(digest(&config));
-    manifest["config"]["size"] = serde_json::json!(config.len());
-    img.manifest = serde_json::to_vec(&manifest).expect("manifest");
-    img.id = digest(&config);
-    img.manifest_digest = digest(&img.manifest);
-    img.blobs[0] = (img.id.clone(), config.clone());
-    img.config = config;
-    img
-}
-
 /// Layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {

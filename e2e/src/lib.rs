@@ -4,6 +4,7 @@
 //! processes with their own root/state/socket and cgroup parent ([`daemon`], [`cgroup`]), and the CRI client ([`cri`]).
 //! Tests live in `tests/`; everything started here is torn down on drop, even on failure.
 
+pub mod bench;
 pub mod bridge;
 pub mod cgroup;
 pub mod containerd;

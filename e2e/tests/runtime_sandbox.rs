@@ -515,3 +515,79 @@ async fn orphan_shim_containers_are_killed_at_recovery() {
         .items;
     assert!(pods.iter().all(|p| p.id != pod));
 }
+
+/// CreateContainer commits the record while the shim creates the task (issue 20); a crash
+/// between the two leaves a task in a live pod's shim that no record names. Recovery must
+/// delete it through the pod's shim (runtime state gone, rootfs unmounted, bundle removed),
+/// keep the pod, and the name is free for a new container.
+#[tokio::test(flavor = "multi_thread")]
+async fn unrecorded_task_of_a_live_pod_is_deleted_at_recovery() {
+    require_root!();
+    let (_reg, mut d, mut rt, img, logs, _g) = setup().await;
+    let dir = d.dir.path().to_path_buf();
+    let pc = pod_config("unrecorded", logs.path().to_str().unwrap());
+    let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
+    let create = |rt: &mut pods::Runtime| {
+        let req = kc::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(container_config("c", &img, &["/bin/sleep", "1000"])),
+            sandbox_config: Some(pc.clone()),
+        };
+        let mut rt = rt.clone();
+        async move { rt.create_container(req).await }
+    };
+    let id = create(&mut rt)
+        .await
+        .expect("CreateContainer")
+        .into_inner()
+        .container_id;
+    let runtime_state = dir.join("state/runc/crust").join(&id);
+    let rootfs = dir.join("state/bundles").join(&id).join("rootfs");
+    assert!(runtime_state.exists(), "the task exists");
+
+    // The crash: the task exists, the record never became durable.
+    d.kill9();
+    {
+        let meta = crust_daemon::metadata::Metadata::open(&d.root().join("meta.redb"))
+            .expect("open metadata");
+        meta.write(|tx| {
+            tx.delete(crust_daemon::metadata::Table::Containers, &id)?;
+            Ok::<_, crust_daemon::metadata::Error>(())
+        })
+        .expect("forget the container");
+    }
+    d.restart();
+    let mut rt = pods::Runtime::new(d.channel().await);
+    // Recovery finishes before or shortly after the socket serves.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runtime_state.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !runtime_state.exists(),
+        "the unrecorded task is deleted through the pod's shim\n{}",
+        d.log()
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&rootfs.display().to_string()),
+        "its rootfs is unmounted"
+    );
+    assert!(!rootfs.parent().unwrap().exists(), "its bundle is removed");
+    let status = rt
+        .pod_sandbox_status(kc::PodSandboxStatusRequest {
+            pod_sandbox_id: pod.clone(),
+            verbose: false,
+        })
+        .await
+        .expect("PodSandboxStatus")
+        .into_inner();
+    assert_eq!(
+        status.status.map(|s| s.state),
+        Some(kc::PodSandboxState::SandboxReady as i32),
+        "the pod lives on"
+    );
+    let again = create(&mut rt).await.expect("the name is free again");
+    pods::remove_pod(&mut rt, &pod).await;
+    drop(again);
+}

@@ -55,7 +55,7 @@ async fn containerd_systemd_cgroup_runs_a_pod_on_crust_runc() {
 
     let reg = crust_e2e::registry::Registry::start();
     image::push(&reg.host(), "test/busybox", "v1", &image::busybox(), None).await;
-    let pause = image::busybox_with_cmd(&["/bin/sleep", "2147483647"]);
+    let pause = crust_e2e::bench::image_with_cmd(&["/bin/sleep", "2147483647"]);
     image::push(&reg.host(), "test/pause", "1", &pause, None).await;
     let (img, pause) = (
         format!("{}/test/busybox:v1", reg.host()),

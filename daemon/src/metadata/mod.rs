@@ -324,12 +324,36 @@ impl Metadata {
         Ok(me)
     }
 
-    /// Runs `f` in a write transaction, committed only if `f` succeeds.
+    /// Runs `f` in a write transaction, committed only if `f` succeeds; durable (fsynced)
+    /// when this returns.
     pub fn write<T, E: From<Error>>(
         &self,
         f: impl FnOnce(&mut WriteTx) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.write_with(true, f)
+    }
+
+    /// [`Metadata::write`] without the fsync: the commit is visible to every reader at
+    /// once and becomes durable with the next durable commit (redb persists commits in
+    /// order, so a durable commit makes every earlier one durable too); a crash before
+    /// that loses it. For records whose loss a later durable commit or the start-up
+    /// cleanup covers (see `snapshots::overlay`'s prepare).
+    pub fn write_volatile<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut WriteTx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write_with(false, f)
+    }
+
+    fn write_with<T, E: From<Error>>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&mut WriteTx) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut tx = WriteTx(self.db.begin_write().map_err(db)?);
+        if !durable {
+            tx.0.set_durability(redb::Durability::None).map_err(db)?;
+        }
         match f(&mut tx) {
             Ok(v) => {
                 tx.0.commit().map_err(db)?;
@@ -393,5 +417,31 @@ mod tests {
             Metadata::open(&p),
             Err(Error::Schema { found: 7, .. })
         ));
+    }
+
+    /// A volatile commit is visible at once, and a later durable commit persists it with
+    /// its own changes (what the snapshotter's prepare relies on).
+    #[test]
+    fn volatile_commit_is_visible_and_made_durable_by_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("meta.redb");
+        {
+            let m = Metadata::open(&p).unwrap();
+            m.write_volatile::<_, Error>(|tx| tx.put(Table::Snapshots, "active", b"a"))
+                .unwrap();
+            assert_eq!(
+                m.read().unwrap().get(Table::Snapshots, "active").unwrap(),
+                Some(b"a".to_vec())
+            );
+            m.write::<_, Error>(|tx| tx.put(Table::Containers, "c", b"c"))
+                .unwrap();
+        }
+        let m = Metadata::open(&p).unwrap();
+        let r = m.read().unwrap();
+        assert_eq!(
+            r.get(Table::Snapshots, "active").unwrap(),
+            Some(b"a".to_vec())
+        );
+        assert_eq!(r.get(Table::Containers, "c").unwrap(), Some(b"c".to_vec()));
     }
 }

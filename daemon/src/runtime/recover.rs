@@ -225,26 +225,27 @@ impl Runtime {
         }
         let mut n = 0;
         for id in ids {
-            let Ok(st) = s.state(&id).await else {
-                continue;
-            };
-            tracing::warn!(shim = %address, container = %id, pid = st.pid, "killing a container of a gone pod");
-            if st.status.enum_value_or_default() != Status::STOPPED {
-                if let Err(e) = s.kill(&id, "", libc::SIGKILL as u32, true).await {
-                    tracing::warn!(container = %id, error = %e, "kill");
-                }
-                match tokio::time::timeout(Duration::from_secs(10), s.wait(&id, "")).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!(container = %id, error = %e, "wait"),
-                    Err(_) => tracing::warn!(container = %id, "no exit 10 s after SIGKILL"),
-                }
-            }
-            match s.delete(&id, "").await {
-                Ok(()) => n += 1,
-                Err(e) => tracing::warn!(container = %id, error = %e, "delete"),
+            if kill_and_delete(s, &id, address, "a gone pod").await {
+                n += 1;
             }
         }
         n
+    }
+
+    /// A leftover bundle's task, if the pod's shim still has one: a crash inside
+    /// CreateContainer after the shim created the task and before the record's commit
+    /// (the two overlap) leaves a task no record names in a pod that lives on. Killed and
+    /// deleted through that shim (which unmounts its rootfs). The pod is the bundle's
+    /// `io.kubernetes.cri.sandbox-id` annotation.
+    async fn delete_unrecorded_task(&self, bundle: &Path, id: &str) {
+        let Some(pod) = bundle_sandbox_id(bundle) else {
+            return;
+        };
+        let Ok(Some(s)) = self.shim(&pod).await else {
+            return;
+        };
+        let address = format!("pod {pod}");
+        kill_and_delete(&s, id, &address, "no record").await;
     }
 
     async fn remove_leftovers(&self) {
@@ -254,6 +255,7 @@ impl Runtime {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
                 if !ctrs.contains(&id) {
+                    self.delete_unrecorded_task(&e.path(), &id).await;
                     let _ = nix::mount::umount2(
                         &e.path().join("rootfs"),
                         nix::mount::MntFlags::MNT_DETACH,
@@ -306,6 +308,41 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Kills (SIGKILL, every process), waits for and deletes task `id` of shim `s` if the shim
+/// has it; whether it was deleted. `why` says in the log why it has to go.
+async fn kill_and_delete(s: &Shim, id: &str, address: &str, why: &str) -> bool {
+    let Ok(st) = s.state(id).await else {
+        return false;
+    };
+    tracing::warn!(shim = %address, container = %id, pid = st.pid, why, "killing a container no record names");
+    if st.status.enum_value_or_default() != Status::STOPPED {
+        if let Err(e) = s.kill(id, "", libc::SIGKILL as u32, true).await {
+            tracing::warn!(container = %id, error = %e, "kill");
+        }
+        match tokio::time::timeout(Duration::from_secs(10), s.wait(id, "")).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(container = %id, error = %e, "wait"),
+            Err(_) => tracing::warn!(container = %id, "no exit 10 s after SIGKILL"),
+        }
+    }
+    match s.delete(id, "").await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(container = %id, error = %e, "delete");
+            false
+        }
+    }
+}
+
+/// The `io.kubernetes.cri.sandbox-id` annotation of the bundle's `config.json`.
+fn bundle_sandbox_id(bundle: &Path) -> Option<String> {
+    let f = std::fs::File::open(bundle.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(f)).ok()?;
+    v["annotations"]["io.kubernetes.cri.sandbox-id"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Waits up to `limit` for `path` (an exiting shim's socket, which it unlinks) to vanish.

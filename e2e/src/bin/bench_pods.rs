@@ -1,10 +1,15 @@
 //! Pod start benchmark: the same pod (RunPodSandbox + CreateContainer + StartContainer of a
-//! busybox `sleep`, image already present, then stop and remove) N times through crustd
-//! (crust-shim + crust-runc) and, side by side with the same Rust CRI client, through a
+//! busybox `sleep`, image already present, then StopPodSandbox and RemovePodSandbox) N times
+//! through crustd (crust-shim + crust-runc) and, with the same Rust CRI client, through a
 //! private Debian containerd (CRI plugin, runc, `restrict_oom_score_adj = true`, a local
-//! pause image). Pods use the host network on both sides (pod networking is benchmarked
-//! by the network issue). Prints per-phase medians and ratios, and crustd's RSS (and its
-//! anonymous part) idle fresh, idle after a pull and with 10 pods. Run via `bench/pods.sh`.
+//! pause image). Two layouts in one run: "host", both roots on this machine's own root
+//! filesystem (under /var/lib/cp-bench-*), and "loop", each runtime's root on a fresh
+//! journaled ext4 (`crust_e2e::scratch`). All four (runtime, layout) pairs run interleaved
+//! pod by pod, the order rotating each round, so the shared machine's load falls on all of
+//! them alike. Pods use the host network (pod networking: `--network`). Prints per-phase
+//! medians and ratios for both layouts with the load average, crustd's RSS idle, and saves
+//! the per-pod samples and a PNG of the latency distributions under `bench::out_dir()`.
+//! Run via `bench/pods.sh`.
 //!
 //! With `--network`, pod networking instead (`bench/network.sh`): RunPodSandbox and
 //! StopPodSandbox + RemovePodSandbox of pods with their own network namespace, side by
@@ -21,18 +26,23 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use crust_e2e::bench::{self, BenchCrustd};
 use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
 use crust_e2e::image;
 use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
 use crust_e2e::registry::Registry;
+use crust_e2e::scratch::Scratch;
 use k8s_cri::v1 as cri;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Phases {
     run: Vec<Duration>,
     create: Vec<Duration>,
     start: Vec<Duration>,
+    stop: Vec<Duration>,
+    remove: Vec<Duration>,
+    /// stop + remove.
     teardown: Vec<Duration>,
 }
 
@@ -54,13 +64,15 @@ fn host_pod(name: &str, logs: &Path) -> cri::PodSandboxConfig {
     p
 }
 
+/// One pod, timed phase by phase; with `keep` it is left running (no stop/remove).
 async fn one_pod(
     rt: &mut Runtime,
     i: usize,
     img: &str,
     logs: &Path,
     keep: bool,
-) -> anyhow::Result<(Duration, Duration, Duration, Duration, String)> {
+    ph: Option<&mut Phases>,
+) -> anyhow::Result<String> {
     let pc = host_pod(&format!("bench-{i}"), logs);
     let t = Instant::now();
     let pod = rt
@@ -90,73 +102,341 @@ async fn one_pod(
         .await
         .context("StartContainer")?;
     let t_start = t.elapsed();
+    if keep {
+        return Ok(pod);
+    }
     let t = Instant::now();
-    if !keep {
-        rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        })
-        .await
-        .context("StopPodSandbox")?;
-        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        })
-        .await
-        .context("RemovePodSandbox")?;
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .context("StopPodSandbox")?;
+    let t_stop = t.elapsed();
+    let t = Instant::now();
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .context("RemovePodSandbox")?;
+    let t_remove = t.elapsed();
+    if let Some(ph) = ph {
+        ph.run.push(t_run);
+        ph.create.push(t_create);
+        ph.start.push(t_start);
+        ph.stop.push(t_stop);
+        ph.remove.push(t_remove);
+        ph.teardown.push(t_stop + t_remove);
     }
-    Ok((t_run, t_create, t_start, t.elapsed(), pod))
+    Ok(pod)
 }
 
-async fn bench(socket: &Path, img: &str, runs: usize, phases: &mut Phases) -> anyhow::Result<()> {
-    let mut rt = Runtime::new(crust_e2e::cri::connect(socket).await);
-    let logs = tempfile::tempdir()?;
-    // One warm-up pod, not counted.
-    one_pod(&mut rt, 0, img, logs.path(), false).await?;
-    for i in 1..=runs {
-        let (a, b, c, d, _) = one_pod(&mut rt, i, img, logs.path(), false).await?;
-        phases.run.push(a);
-        phases.create.push(b);
-        phases.start.push(c);
-        phases.teardown.push(d);
-    }
-    Ok(())
-}
-
-/// SIGKILLs every process whose command line contains both `needle` and `exe`.
 fn median(v: &[Duration]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort();
-    v.get(v.len() / 2)
-        .map(|d| d.as_secs_f64() * 1e3)
-        .unwrap_or(0.0)
+    bench::median_ms(v)
 }
 
-/// VmRSS in kB of the process listening on (whose command line names) `socket`.
-fn rss_of(socket: &Path, exe: &str) -> u64 {
-    status_kb(socket, exe, "VmRSS:")
+/// One runtime in one layout, as the interleaved loop drives it.
+struct Side {
+    runtime: &'static str,
+    layout: &'static str,
+    rt: Runtime,
+    logs: tempfile::TempDir,
+    ph: Phases,
 }
 
-/// The `key` line (kB) of /proc/<pid>/status of the process listening on `socket`.
-fn status_kb(socket: &Path, exe: &str, key: &str) -> u64 {
-    let want = socket.display().to_string();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(exe)
-            && (cmd.contains(&want)
-                || cmd.contains(
-                    &*socket
-                        .parent()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                ))
-        {
-            let st = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
-            if let Some(v) = st.lines().find_map(|l| l.strip_prefix(key)) {
-                return v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+impl Side {
+    async fn new(
+        runtime: &'static str,
+        layout: &'static str,
+        socket: &Path,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            runtime,
+            layout,
+            rt: Runtime::new(crust_e2e::cri::connect(socket).await),
+            logs: tempfile::Builder::new()
+                .prefix("cp-bench-logs-")
+                .tempdir()?,
+            ph: Phases::default(),
+        })
+    }
+
+    fn label(&self) -> String {
+        format!("{}-{}", self.runtime, self.layout)
+    }
+}
+
+/// containerd in `parent` with both images pulled.
+async fn containerd_in(
+    parent: &Path,
+    reg: &str,
+    img: &str,
+    pause: &str,
+) -> anyhow::Result<Containerd> {
+    let c = Containerd::start_in(parent, reg, Some(pause), None)?;
+    let mut imgs = crust_e2e::cri::Images::new(crust_e2e::cri::connect(&c.socket()).await);
+    for i in [img, pause] {
+        imgs.pull(i, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("containerd pull {i}: {e:?}"))?;
+    }
+    Ok(c)
+}
+
+/// The pod start benchmark (see the module docs).
+async fn bench_pods(
+    crustd: &Path,
+    reg: &Registry,
+    name: &str,
+    pause_name: &str,
+    runs: usize,
+) -> anyhow::Result<()> {
+    // Layout "host": both roots on this machine's own root filesystem (ext4, no journal).
+    let host = tempfile::Builder::new()
+        .prefix("cp-bench-")
+        .tempdir_in("/var/lib")?;
+    let fstype = crust_e2e::scratch::sh(
+        "stat",
+        &["-f", "-c", "%T", &host.path().display().to_string()],
+    )?;
+    // Layout "loop": each runtime on a fresh journaled ext4 (crust_e2e::scratch).
+    let (crust_fs, ctrd_fs) = (Scratch::new()?, Scratch::new()?);
+    let cfg = "[network]\nenabled = false\n";
+    // crustd logs at info, as installed; with BENCH_CRUSTD_LOG at debug for crust_daemon
+    // (CreateContainer's phase timings), saved to that file at the end.
+    let level = if std::env::var_os("BENCH_CRUSTD_LOG").is_some() {
+        "info,crust_daemon=debug"
+    } else {
+        "info"
+    };
+    let crust_host = BenchCrustd::start_level(crustd, cfg, host.path(), level);
+    let crust_loop = BenchCrustd::start_level(crustd, cfg, crust_fs.path(), level);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = crust_host.d.pid().unwrap_or(0);
+    let fresh = (
+        bench::status_kb(pid, "VmRSS:"),
+        bench::status_kb(pid, "RssAnon:"),
+    );
+    for d in [&crust_host.d, &crust_loop.d] {
+        crust_e2e::cri::Images::new(d.channel().await)
+            .pull(name, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("crustd pull: {e:?}"))?;
+    }
+    let ctrd_host = containerd_in(host.path(), &reg.host(), name, pause_name).await?;
+    let ctrd_loop = containerd_in(ctrd_fs.path(), &reg.host(), name, pause_name).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = (
+        bench::status_kb(pid, "VmRSS:"),
+        bench::status_kb(pid, "RssAnon:"),
+    );
+    let c_idle = bench::status_kb(ctrd_host.pid(), "VmRSS:");
+    let mut sides = vec![
+        Side::new("crust", "host", &crust_host.d.socket()).await?,
+        Side::new("containerd", "host", &ctrd_host.socket()).await?,
+        Side::new("crust", "loop", &crust_loop.d.socket()).await?,
+        Side::new("containerd", "loop", &ctrd_loop.socket()).await?,
+    ];
+    // One warm-up pod each, not counted.
+    for s in sides.iter_mut() {
+        one_pod(&mut s.rt, 0, name, s.logs.path(), false, None)
+            .await
+            .with_context(|| s.label())?;
+    }
+    let mut load = bench::Load::default();
+    // Interleaved pod by pod; the order rotates every round so no side always goes first
+    // (right after another runtime's teardown freed its inodes).
+    let n = sides.len();
+    for i in 1..=runs {
+        load.sample();
+        for k in 0..n {
+            let s = &mut sides[(i + k) % n];
+            let r = one_pod(&mut s.rt, i, name, s.logs.path(), false, Some(&mut s.ph)).await;
+            if let Err(e) = r {
+                let log = if s.runtime == "crust" {
+                    if s.layout == "host" {
+                        crust_host.d.log()
+                    } else {
+                        crust_loop.d.log()
+                    }
+                } else if s.layout == "host" {
+                    ctrd_host.log()
+                } else {
+                    ctrd_loop.log()
+                };
+                eprintln!(
+                    "{} failed: {e:#}\n{}",
+                    s.label(),
+                    log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+                );
+                return Err(e);
             }
         }
     }
-    0
+    load.sample();
+    if let Some(p) = std::env::var_os("BENCH_CRUSTD_LOG") {
+        // crustd's log (debug for crust_daemon: per-phase timings) for a closer look.
+        let log = format!(
+            "== host ==\n{}\n== loop ==\n{}",
+            crust_host.d.log(),
+            crust_loop.d.log()
+        );
+        std::fs::write(&p, log).with_context(|| format!("write {p:?}"))?;
+    }
+    drop((ctrd_host, ctrd_loop, crust_host, crust_loop));
+    drop((crust_fs, ctrd_fs));
+
+    let get = |rt: &str, layout: &str| {
+        sides
+            .iter()
+            .find(|s| s.runtime == rt && s.layout == layout)
+            .map(|s| s.ph.clone())
+            .unwrap_or_default()
+    };
+    let (ch, dh, cl, dl) = (
+        get("crust", "host"),
+        get("containerd", "host"),
+        get("crust", "loop"),
+        get("containerd", "loop"),
+    );
+    println!(
+        "\npod start, {runs} pods per runtime and layout, interleaved pod by pod; {}",
+        load.summary()
+    );
+    println!(
+        "host = roots on this machine's own root fs ({fstype} at {}), loop = a fresh journaled ext4 per runtime",
+        host.path().display()
+    );
+    println!(
+        "{:<22} {:>9} {:>10} {:>7} | {:>9} {:>10} {:>7}",
+        "median ms", "crust", "containerd", "ratio", "crust", "containerd", "ratio"
+    );
+    println!("{:<22} {:^28} | {:^28}", "", "host", "loop");
+    type Pick = fn(&Phases) -> &Vec<Duration>;
+    let rows: [(&str, Pick); 5] = [
+        ("RunPodSandbox", |p| &p.run),
+        ("CreateContainer", |p| &p.create),
+        ("StartContainer", |p| &p.start),
+        ("StopPodSandbox", |p| &p.stop),
+        ("RemovePodSandbox", |p| &p.remove),
+    ];
+    for (label, f) in rows {
+        let (a, b, c, d) = (
+            median(f(&ch)),
+            median(f(&dh)),
+            median(f(&cl)),
+            median(f(&dl)),
+        );
+        println!(
+            "{label:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}",
+            a / b,
+            c / d
+        );
+    }
+    // Per-pod sums, then their median (not the sum of medians).
+    let sum3 = |p: &Phases| -> Vec<Duration> {
+        (0..p.run.len())
+            .map(|i| p.run[i] + p.create[i] + p.start[i])
+            .collect()
+    };
+    let (a, b, c, d) = (
+        median(&sum3(&ch)),
+        median(&sum3(&dh)),
+        median(&sum3(&cl)),
+        median(&sum3(&dl)),
+    );
+    println!(
+        "{:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}  (target <= 0.10)",
+        "run+create+start",
+        a / b,
+        c / d
+    );
+    let (a, b, c, d) = (
+        median(&ch.teardown),
+        median(&dh.teardown),
+        median(&cl.teardown),
+        median(&dl.teardown),
+    );
+    println!(
+        "{:<22} {a:>9.1} {b:>10.1} {:>7.3} | {c:>9.1} {d:>10.1} {:>7.3}",
+        "stop+remove",
+        a / b,
+        c / d
+    );
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    println!(
+        "crustd (host) RSS (anon) idle fresh {:.1} ({:.1}) MB, after a pull {:.1} ({:.1}) MB; containerd idle {:.1} MB; {}",
+        mb(fresh.0), mb(fresh.1), mb(idle.0), mb(idle.1), mb(c_idle), load.summary()
+    );
+    plot(&sides);
+    Ok(())
+}
+
+/// Per-side data files (sorted samples per phase) and a PNG of the latency distribution.
+fn plot(sides: &[Side]) {
+    let out = bench::out_dir();
+    for s in sides {
+        let mut cols: Vec<Vec<Duration>> = [
+            &s.ph.run,
+            &s.ph.create,
+            &s.ph.start,
+            &s.ph.stop,
+            &s.ph.remove,
+        ]
+        .iter()
+        .map(|v| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        })
+        .collect();
+        let n = cols[0].len();
+        let rows: Vec<String> = (0..n)
+            .map(|i| {
+                let q = if n > 1 {
+                    i as f64 / (n - 1) as f64
+                } else {
+                    0.5
+                };
+                let ms: Vec<String> = cols
+                    .iter_mut()
+                    .map(|c| format!("{:.3}", c[i].as_secs_f64() * 1e3))
+                    .collect();
+                format!("{q:.4} {}", ms.join(" "))
+            })
+            .collect();
+        let _ = bench::write_dat(
+            &out.join(format!("pods-{}.dat", s.label())),
+            "quantile run create start stop remove (ms, each column sorted)",
+            &rows,
+        );
+    }
+    let png = out.join("pods.png");
+    let mut gp = bench::png_header(&png, 1500, 900);
+    gp.push_str("set multiplot layout 2,3 title 'pod phases: latency distribution (quantile vs ms, log scale)'\nset logscale y\nset xlabel 'quantile'\nset ylabel 'ms'\n");
+    for (col, phase) in [
+        (2, "RunPodSandbox"),
+        (3, "CreateContainer"),
+        (4, "StartContainer"),
+        (5, "StopPodSandbox"),
+        (6, "RemovePodSandbox"),
+    ] {
+        let series: Vec<String> = sides
+            .iter()
+            .map(|s| {
+                format!(
+                    "'{}' using 1:{col} with linespoints pt 7 ps 0.4 title '{}'",
+                    out.join(format!("pods-{}.dat", s.label())).display(),
+                    s.label()
+                )
+            })
+            .collect();
+        gp.push_str(&format!(
+            "set title '{phase}'\nplot {}\n",
+            series.join(", ")
+        ));
+    }
+    gp.push_str("unset multiplot\n");
+    bench::gnuplot(&gp, &png);
 }
 
 #[tokio::main]
@@ -179,131 +459,16 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| crust_e2e::workspace_bin("crust-cri", "crustd"));
     let reg = Registry::start();
-    let img = image::busybox_with_cmd(&["/bin/sh"]);
+    let img = bench::image_with_cmd(&["/bin/sh"]);
     image::push(&reg.host(), "bench/busybox", "1", &img, None).await;
-    let pause = image::busybox_with_cmd(&["/bin/sleep", "2147483647"]);
+    let pause = bench::image_with_cmd(&["/bin/sleep", "2147483647"]);
     image::push(&reg.host(), "bench/pause", "1", &pause, None).await;
     let name = format!("{}/bench/busybox:1", reg.host());
     let pause_name = format!("{}/bench/pause:1", reg.host());
     if network {
         return net::bench_network(&crustd, &reg.host(), &pause_name, runs).await;
     }
-
-    // crustd.
-    // Each runtime's root and state on a fresh journaled ext4 (crust_e2e::scratch).
-    let crust_fs = crust_e2e::scratch::Scratch::new()?;
-    let d = Crustd::start_bin_in(&crustd, "[network]\nenabled = false\n", crust_fs.path());
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fresh = rss_of(&d.socket(), "crustd");
-    let fresh_anon = status_kb(&d.socket(), "crustd", "RssAnon:");
-    crust_e2e::cri::Images::new(d.channel().await)
-        .pull(&name, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle = rss_of(&d.socket(), "crustd");
-    let idle_anon = status_kb(&d.socket(), "crustd", "RssAnon:");
-    if let Some(s) = std::env::var_os("BENCH_HOLD_SECS") {
-        // Time to look at the idle daemon (smaps) by hand.
-        let secs: u64 = s.to_string_lossy().parse().unwrap_or(0);
-        eprintln!("holding {secs}s: crustd socket {}", d.socket().display());
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-    }
-    let mut crust = Phases::default();
-    bench(&d.socket(), &name, runs, &mut crust).await?;
-    let mut rt = Runtime::new(crust_e2e::cri::connect(&d.socket()).await);
-    let logs = tempfile::tempdir()?;
-    let mut pods = Vec::new();
-    for i in 0..10 {
-        pods.push(one_pod(&mut rt, 100 + i, &name, logs.path(), true).await?.4);
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let with10 = rss_of(&d.socket(), "crustd");
-    let with10_anon = status_kb(&d.socket(), "crustd", "RssAnon:");
-    for p in pods {
-        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: p })
-            .await?;
-    }
-    if let Some(p) = std::env::var_os("BENCH_CRUSTD_LOG") {
-        // crustd's log (debug for crust_daemon: per-phase timings) for a closer look.
-        std::fs::write(&p, d.log()).with_context(|| format!("write {p:?}"))?;
-    }
-    drop(d);
-    if std::env::var_os("BENCH_CRUSTD_ONLY").is_some() {
-        // Quick look while working on crustd: its medians only, no containerd run.
-        let (r, c, s) = (
-            median(&crust.run),
-            median(&crust.create),
-            median(&crust.start),
-        );
-        println!(
-            "{runs} pods, crustd only (median ms): run {r:.1} create {c:.1} start {s:.1} = {:.1}, stop+remove {:.1}",
-            r + c + s,
-            median(&crust.teardown)
-        );
-        return Ok(());
-    }
-
-    // containerd.
-    let ctrd_fs = crust_e2e::scratch::Scratch::new()?;
-    let c = Containerd::start_in(ctrd_fs.path(), &reg.host(), Some(&pause_name), None)?;
-    let mut imgs = crust_e2e::cri::Images::new(crust_e2e::cri::connect(&c.socket()).await);
-    imgs.pull(&name, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    imgs.pull(&pause_name, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let c_idle = rss_of(&c.socket(), "containerd");
-    let mut ctrd = Phases::default();
-    let r = bench(&c.socket(), &name, runs, &mut ctrd).await;
-    if let Err(e) = &r {
-        eprintln!("containerd failed: {e:#}\n{}", c.log());
-    }
-    r?;
-    drop(c);
-
-    println!(
-        "{runs} pods each (median ms)   {:>10} {:>12} {:>8}",
-        "crustd", "containerd", "ratio"
-    );
-    let mut tot = (0.0, 0.0);
-    for (n, a, b) in [
-        ("RunPodSandbox", &crust.run, &ctrd.run),
-        ("CreateContainer", &crust.create, &ctrd.create),
-        ("StartContainer", &crust.start, &ctrd.start),
-    ] {
-        let (x, y) = (median(a), median(b));
-        tot.0 += x;
-        tot.1 += y;
-        println!("{n:<28} {x:>10.1} {y:>12.1} {:>8.2}", x / y);
-    }
-    println!(
-        "{:<28} {:>10.1} {:>12.1} {:>8.2}  (target <= 0.10)",
-        "pod start (sum)",
-        tot.0,
-        tot.1,
-        tot.0 / tot.1
-    );
-    println!(
-        "{:<28} {:>10.1} {:>12.1} {:>8.2}",
-        "stop+remove",
-        median(&crust.teardown),
-        median(&ctrd.teardown),
-        median(&crust.teardown) / median(&ctrd.teardown)
-    );
-    let mb = |kb: u64| kb as f64 / 1024.0;
-    println!(
-        "crustd RSS (anon) idle fresh {:.1} ({:.1}) MB (target <= 10), idle after a pull {:.1} ({:.1}) MB, with 10 pods {:.1} ({:.1}) MB; containerd idle {:.1} MB",
-        mb(fresh),
-        mb(fresh_anon),
-        mb(idle),
-        mb(idle_anon),
-        mb(with10),
-        mb(with10_anon),
-        mb(c_idle)
-    );
-    Ok(())
+    bench_pods(&crustd, &reg, &name, &pause_name, runs).await
 }
 
 /// The pod networking benchmark (`--network`).

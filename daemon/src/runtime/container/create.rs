@@ -1,7 +1,7 @@
 //! CreateContainer: validate, prepare the writable snapshot over the image, build and
 //! write the OCI bundle and create the task in the pod's shim (launched at RunPodSandbox;
-//! again here if it is gone). The record
-//! is written before the task is created; a failure undoes everything. Image volumes are
+//! again here if it is gone). The record's durable commit overlaps the task's creation;
+//! the answer waits for both, and a failure undoes everything. Image volumes are
 //! resolved to their image's layers and hold the image against removal; CDI devices are
 //! resolved in the spec directories and their edits applied to the spec.
 
@@ -199,6 +199,7 @@ impl Runtime {
 
         let layers = layer_dirs(&mounts);
         let t_snapshot = t0.elapsed();
+        // Cumulative phase times: bundle written, record durable, shim reached, task created.
         let mut t = [std::time::Duration::ZERO; 4];
         let r = async {
             // Read through the image's layers, off the async workers (a slow disk or a
@@ -259,28 +260,52 @@ impl Runtime {
                 }
             }
             t[0] = t0.elapsed();
-            self.save_container(&rec).await?;
-            t[1] = t0.elapsed();
-            let client = self.pod_shim(&pod.id).await?;
-            t[2] = t0.elapsed();
-            // Without a CRI log the shim still copies the output, for Attach.
-            let stdout = log_path
-                .as_ref()
-                .map(|p| format!("crilog://{}", p.display()))
-                .unwrap_or_else(|| "discard://".into());
-            client
-                .create(
-                    &id,
-                    &bundle,
-                    &mounts,
-                    &stdout,
-                    rec.spec.stdin,
-                    rec.spec.tty,
-                    systemd_cgroup,
-                )
-                .await?;
-            t[3] = t0.elapsed();
-            Ok::<_, RuntimeError>(())
+            // The record's durable commit (an fsync on the metadata writer's thread) and the
+            // task's creation in the shim overlap (issue 20); the answer waits for both.
+            // A crash between the task's creation and the record's commit leaves a task
+            // and a bundle no record names: recovery deletes the task through the pod's
+            // shim and removes the bundle (`recover.rs`, `remove_leftovers`).
+            let save = async {
+                let r = self.save_container(&rec).await;
+                (r, t0.elapsed())
+            };
+            let task = async {
+                let client = self.pod_shim(&pod.id).await?;
+                let reached = t0.elapsed();
+                // Without a CRI log the shim still copies the output, for Attach.
+                let stdout = log_path
+                    .as_ref()
+                    .map(|p| format!("crilog://{}", p.display()))
+                    .unwrap_or_else(|| "discard://".into());
+                client
+                    .create(
+                        &id,
+                        &bundle,
+                        &mounts,
+                        &stdout,
+                        rec.spec.stdin,
+                        rec.spec.tty,
+                        systemd_cgroup,
+                    )
+                    .await?;
+                Ok::<_, RuntimeError>((client, reached, t0.elapsed()))
+            };
+            let ((saved, t_saved), created) = tokio::join!(save, task);
+            t[1] = t_saved;
+            if let Ok((_, reached, done)) = &created {
+                (t[2], t[3]) = (*reached, *done);
+            }
+            match (saved, created) {
+                (Ok(()), Ok(_)) => Ok(()),
+                (Err(e), Ok((client, ..))) => {
+                    // Created but not recorded: nothing may run that no record names.
+                    if let Err(d) = client.delete(&id, "").await {
+                        tracing::warn!(container = %id, error = %d, "delete the unrecorded task");
+                    }
+                    Err(e)
+                }
+                (_, Err(e)) => Err(e),
+            }
         }
         .await;
         if let Err(e) = r {
