@@ -203,6 +203,15 @@ fn stage1(ch: &Channel) -> Result<(), InitError> {
         Message::Request(r) => r,
         m => return Err(InitError::Protocol(format!("{m:?}"))),
     };
+    // Bind sources are cloned (idmapped when asked) with the host's privileges and path
+    // access: before any setns.
+    let idmapped = match req.kind {
+        Kind::Create if req.has_mount_ns => {
+            crate::rootfs::prepare_idmapped(&req.spec, req.in_userns)?
+        }
+        Kind::Create => crate::rootfs::prepare_idmapped(&req.spec, false)?,
+        Kind::Exec => Default::default(),
+    };
     // Open every namespace first: joining the mount ns changes how paths resolve.
     let mut fds: Vec<(OwnedFd, i32, &Path)> = Vec::new();
     for (flag, path) in &req.join {
@@ -278,7 +287,7 @@ fn stage1(ch: &Channel) -> Result<(), InitError> {
         ch.send(&Message::Pid(std::process::id() as i32), None)?;
     }
     match req.kind {
-        Kind::Create => stage2_create(ch, &req, fifo),
+        Kind::Create => stage2_create(ch, &req, fifo, &idmapped),
         Kind::Exec => stage2_exec(ch, &req),
     }
 }
@@ -350,7 +359,12 @@ fn set_labels(req: &Request, process: &Process) -> Result<(), InitError> {
     Ok(())
 }
 
-fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(), InitError> {
+fn stage2_create(
+    ch: &Channel,
+    req: &Request,
+    fifo: Option<OwnedFd>,
+    idmapped: &std::collections::HashMap<usize, OwnedFd>,
+) -> Result<(), InitError> {
     nix::unistd::setsid().map_err(InitError::Setsid)?;
     if let Some(name) = &req.new_keyring {
         join_session_keyring(name);
@@ -360,6 +374,10 @@ fn stage2_create(ch: &Channel, req: &Request, fifo: Option<OwnedFd>) -> Result<(
         no_pivot: req.no_pivot,
         in_user_ns: req.in_userns,
         runtime_mount_ns: !req.has_mount_ns,
+        idmapped: idmapped
+            .iter()
+            .map(|(i, fd)| (*i, fd.as_raw_fd()))
+            .collect(),
     };
     // With a late cgroup join the parent moves us while the rootfs is set up (the move can
     // wait for an RCU grace period): wait for it where our membership is first read.

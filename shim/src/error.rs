@@ -52,6 +52,9 @@ pub enum ShimError {
     Mount { path: PathBuf, source: nix::Error },
     #[error("decoding {what}: {message}")]
     Decode { what: &'static str, message: String },
+    /// The error with its causes (it crosses the ttrpc boundary as text).
+    #[error("idmapping the rootfs layers: {0}")]
+    Idmap(String),
 }
 
 impl ShimError {
@@ -67,9 +70,11 @@ impl ShimError {
             }
             Self::WrongState { .. } => Kind::FailedPrecondition,
             Self::Unsupported(_) => Kind::Unimplemented,
-            Self::Runtime { .. } | Self::Stdio { .. } | Self::Io { .. } | Self::Mount { .. } => {
-                Kind::Internal
-            }
+            Self::Runtime { .. }
+            | Self::Stdio { .. }
+            | Self::Io { .. }
+            | Self::Mount { .. }
+            | Self::Idmap(_) => Kind::Internal,
         }
     }
 
@@ -84,6 +89,18 @@ impl ShimError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<crust_idmap::IdmapError> for ShimError {
+    fn from(e: crust_idmap::IdmapError) -> Self {
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Self::Idmap(text)
     }
 }
 

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use crust_daemon::cdi::ANNOTATION_PREFIX as CDI_ANNOTATION_PREFIX;
 use crust_daemon::network::{PortMapping, Protocol};
 use crust_daemon::runtime::{
-    ContainerRecord, ContainerSpec, ContainerState, DeviceSpec, Dns, GroupsPolicy, MountSpec,
-    Namespaces, NsMode, PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp, Security,
+    ContainerRecord, ContainerSpec, ContainerState, DeviceSpec, Dns, GroupsPolicy, IdMapping,
+    MountSpec, Namespaces, NsMode, PodRecord, PodSpec, PodState, Propagation, Resources, Seccomp,
+    Security, UserNamespace,
 };
 use k8s_cri::v1 as cri;
 use tonic::Status;
@@ -33,18 +34,59 @@ fn ns_mode(v: i32, field: &str) -> Result<NsMode, Status> {
     }
 }
 
-/// `NamespaceOption.userns_options`: only the host's user namespace (absent, or mode NODE
-/// without mappings) is supported; anything else is refused rather than silently run with
-/// the host's ids.
-fn userns(u: Option<&cri::UserNamespace>) -> Result<(), Status> {
-    let Some(u) = u else { return Ok(()) };
+/// The only mapping length kubelet sends (and the only one crust takes): 65536 ids, so
+/// that every id a container image uses fits.
+pub const USERNS_MAPPING_SIZE: u32 = 65536;
+
+fn id_mapping(v: &[cri::IdMapping], what: &str) -> Result<IdMapping, Status> {
+    let bad = |m: String| Status::invalid_argument(format!("userns_options: {what}: {m}"));
+    let [m] = v else {
+        return Err(bad(format!(
+            "exactly one mapping is supported, got {}",
+            v.len()
+        )));
+    };
+    if m.container_id != 0 {
+        return Err(bad(format!(
+            "the mapping must start at container id 0, not {}",
+            m.container_id
+        )));
+    }
+    if m.length != USERNS_MAPPING_SIZE {
+        return Err(bad(format!(
+            "the mapping length must be {USERNS_MAPPING_SIZE}, not {}",
+            m.length
+        )));
+    }
+    if m.host_id == 0 || m.host_id.checked_add(m.length).is_none() {
+        return Err(bad(format!(
+            "host id {} with length {} is not an unprivileged range of host ids",
+            m.host_id, m.length
+        )));
+    }
+    Ok(IdMapping {
+        container_id: m.container_id,
+        host_id: m.host_id,
+        size: m.length,
+    })
+}
+
+/// `NamespaceOption.userns_options`: absent or mode NODE (no mappings) is the host's user
+/// namespace; mode POD (with kubelet's one uid and one gid mapping) the pod's own. Anything
+/// else is refused rather than run with the host's ids.
+fn userns(u: Option<&cri::UserNamespace>) -> Result<Option<UserNamespace>, Status> {
+    let Some(u) = u else { return Ok(None) };
     match cri::NamespaceMode::try_from(u.mode) {
-        Ok(cri::NamespaceMode::Node) if u.uids.is_empty() && u.gids.is_empty() => Ok(()),
+        Ok(cri::NamespaceMode::Node) if u.uids.is_empty() && u.gids.is_empty() => Ok(None),
         Ok(cri::NamespaceMode::Node) => Err(Status::invalid_argument(
             "userns_options: mode NODE takes no uid/gid mappings",
         )),
+        Ok(cri::NamespaceMode::Pod) => Ok(Some(UserNamespace {
+            uid: id_mapping(&u.uids, "uids")?,
+            gid: id_mapping(&u.gids, "gids")?,
+        })),
         Ok(m) => Err(Status::invalid_argument(format!(
-            "userns_options: mode {} is not supported by crust (only NODE)",
+            "userns_options: mode {} is not supported (only POD and NODE)",
             m.as_str_name()
         ))),
         Err(_) => Err(Status::invalid_argument(format!(
@@ -54,17 +96,35 @@ fn userns(u: Option<&cri::UserNamespace>) -> Result<(), Status> {
     }
 }
 
+/// The core's user namespace back as CRI `userns_options`.
+fn cri_userns(u: Option<&UserNamespace>) -> cri::UserNamespace {
+    let map = |m: &IdMapping| cri::IdMapping {
+        host_id: m.host_id,
+        container_id: m.container_id,
+        length: m.size,
+    };
+    match u {
+        Some(u) => cri::UserNamespace {
+            mode: cri::NamespaceMode::Pod as i32,
+            uids: vec![map(&u.uid)],
+            gids: vec![map(&u.gid)],
+        },
+        None => cri::UserNamespace {
+            mode: cri::NamespaceMode::Node as i32,
+            ..Default::default()
+        },
+    }
+}
+
 fn namespaces(o: Option<&cri::NamespaceOption>) -> Result<Namespaces, Status> {
     match o {
-        Some(o) => {
-            userns(o.userns_options.as_ref())?;
-            Ok(Namespaces {
-                network: ns_mode(o.network, "network")?,
-                pid: ns_mode(o.pid, "pid")?,
-                ipc: ns_mode(o.ipc, "ipc")?,
-                target_id: o.target_id.clone(),
-            })
-        }
+        Some(o) => Ok(Namespaces {
+            network: ns_mode(o.network, "network")?,
+            pid: ns_mode(o.pid, "pid")?,
+            ipc: ns_mode(o.ipc, "ipc")?,
+            target_id: o.target_id.clone(),
+            user: userns(o.userns_options.as_ref())?,
+        }),
         // The CRI enum's zero value is POD, for every namespace.
         None => Ok(Namespaces::default()),
     }
@@ -346,7 +406,7 @@ pub fn pod_status(p: &PodRecord) -> cri::PodSandboxStatus {
                     pid: cri_ns(ns.pid),
                     ipc: cri_ns(ns.ipc),
                     target_id: ns.target_id.clone(),
-                    userns_options: None,
+                    userns_options: Some(cri_userns(ns.user.as_ref())),
                 }),
             }),
         }),

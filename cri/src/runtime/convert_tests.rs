@@ -78,6 +78,7 @@ fn namespace_modes_both_ways() {
             pid: NsMode::Target,
             ipc: NsMode::Container,
             target_id: "t1".into(),
+            user: None,
         }
     );
 }
@@ -95,9 +96,10 @@ fn userns_opt(mode: i32, mapped: bool) -> cri::UserNamespace {
     }
 }
 
-/// A user namespace crust cannot give must be refused, never run with the host's ids.
+/// userns_options: NODE and kubelet's POD mappings are taken (and reported back the same);
+/// every other mode and every malformed mapping is refused, never run with the host's ids.
 #[test]
-fn userns_options_other_than_node_are_refused() {
+fn userns_options_table() {
     let with = |u: Option<cri::UserNamespace>| {
         let mut o = ns_opt(
             cri::NamespaceMode::Pod,
@@ -108,26 +110,63 @@ fn userns_options_other_than_node_are_refused() {
         o
     };
     let node = cri::NamespaceMode::Node as i32;
+    let pod = cri::NamespaceMode::Pod as i32;
     for ok in [None, Some(userns_opt(node, false))] {
         assert_eq!(namespaces(Some(&with(ok))).unwrap(), Namespaces::default());
     }
-    let bad = [
-        (userns_opt(cri::NamespaceMode::Pod as i32, true), "mode POD"),
+    let got = namespaces(Some(&with(Some(userns_opt(pod, true))))).unwrap();
+    let m = IdMapping {
+        container_id: 0,
+        host_id: 65536,
+        size: 65536,
+    };
+    assert_eq!(got.user, Some(UserNamespace { uid: m, gid: m }));
+    assert_eq!(cri_userns(got.user.as_ref()), userns_opt(pod, true));
+    assert_eq!(cri_userns(None), userns_opt(node, false));
+
+    type Edit = fn(&mut cri::UserNamespace);
+    let bad: [(Edit, &str); 10] = [
         (
-            userns_opt(cri::NamespaceMode::Container as i32, true),
+            |u| u.mode = cri::NamespaceMode::Container as i32,
             "mode CONTAINER",
         ),
         (
-            userns_opt(cri::NamespaceMode::Target as i32, false),
+            |u| u.mode = cri::NamespaceMode::Target as i32,
             "mode TARGET",
         ),
+        (|u| u.mode = 42, "unknown mode 42"),
         (
-            userns_opt(node, true),
+            |u| u.mode = cri::NamespaceMode::Node as i32,
             "mode NODE takes no uid/gid mappings",
         ),
-        (userns_opt(42, false), "unknown mode 42"),
+        (
+            |u| u.uids.clear(),
+            "uids: exactly one mapping is supported, got 0",
+        ),
+        (
+            |u| u.gids = vec![u.gids[0], u.gids[0]],
+            "gids: exactly one mapping is supported, got 2",
+        ),
+        (
+            |u| u.uids[0].container_id = 1,
+            "uids: the mapping must start at container id 0, not 1",
+        ),
+        (
+            |u| u.gids[0].length = 1000,
+            "gids: the mapping length must be 65536, not 1000",
+        ),
+        (
+            |u| u.uids[0].host_id = 0,
+            "uids: host id 0 with length 65536",
+        ),
+        (
+            |u| u.uids[0].host_id = u32::MAX - 10,
+            "uids: host id 4294967285",
+        ),
     ];
-    for (u, names) in bad {
+    for (edit, names) in bad {
+        let mut u = userns_opt(pod, true);
+        edit(&mut u);
         let o = with(Some(u));
         let e = namespaces(Some(&o)).unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{names}: {e:?}");
@@ -245,6 +284,7 @@ fn pod_spec_table() {
             pid: NsMode::Pod,
             ipc: NsMode::Node,
             target_id: String::new(),
+            user: None,
         },
         privileged: true,
         runtime_handler: "runc".into(),
@@ -633,6 +673,7 @@ fn pod_record(state: PodState) -> PodRecord {
         pid: NsMode::Pod,
         ipc: NsMode::Container,
         target_id: String::new(),
+        user: None,
     };
     PodRecord {
         version: 1,
@@ -650,6 +691,7 @@ fn pod_record(state: PodState) -> PodRecord {
         pidns: None,
         pod_init_pid: 0,
         cgroup_driver: Default::default(),
+        userns: None,
     }
 }
 

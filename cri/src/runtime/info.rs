@@ -68,7 +68,9 @@ pub fn status(rt: &Runtime, r: cri::StatusRequest) -> cri::StatusResponse {
             features: Some(cri::RuntimeHandlerFeatures {
                 recursive_read_only_mounts:
                     crust_daemon::runtime::oci::mounts::recursive_read_only_supported(),
-                user_namespaces: false,
+                // userns_options mode POD: one pinned user namespace per pod, idmapped
+                // rootfs layers and volumes (runtime::pod::userns).
+                user_namespaces: true,
             }),
         }],
         features: Some(cri::RuntimeFeatures {

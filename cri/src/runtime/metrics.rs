@@ -448,6 +448,7 @@ mod tests {
             pidns: None,
             pod_init_pid: 0,
             cgroup_driver: Default::default(),
+            userns: None,
         };
         let mut stats = CgroupStats::default();
         stats.cpu.usage.total = 3_700_000_000;

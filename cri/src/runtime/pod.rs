@@ -54,6 +54,7 @@ pub fn status(
             "netNamespacePath": p.netns,
             "ipcNamespacePath": p.ipcns,
             "utsNamespacePath": p.utsns,
+            "userNamespacePath": p.userns,
             "cgroupParent": p.cgroup_parent,
             "shimAddress": p.shim_address,
             "podDir": p.dir,

@@ -83,11 +83,28 @@ pub async fn create(state_dir: &Path, pod_id: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Brings `lo` up in the network namespace already pinned at `path` (one made inside a
+/// pod's user namespace, see `runtime::pod::userns`); on failure the pin is removed.
+pub async fn adopt(path: &Path) -> Result<()> {
+    let r = match netlink_in(path).await {
+        Ok(handle) => lo_up(handle, path).await,
+        Err(e) => Err(e),
+    };
+    if r.is_err() {
+        let _ = remove(path);
+    }
+    r
+}
+
 async fn loopback_up(socket: OwnedFd, path: &Path) -> Result<()> {
     let handle = handle_from_fd(socket).map_err(|source| NetworkError::EnterNetns {
         path: path.to_path_buf(),
         source,
     })?;
+    lo_up(handle, path).await
+}
+
+async fn lo_up(handle: rtnetlink::Handle, path: &Path) -> Result<()> {
     let netlink = |source| NetworkError::Netlink {
         op: "set lo up",
         target: path.display().to_string(),

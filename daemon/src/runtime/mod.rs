@@ -138,7 +138,14 @@ impl Runtime {
         }
         for d in ["pods", "bundles", "shims", "runc", "exec", "attach"] {
             let p = cfg.state.join(d);
-            crate::perms::dir(&p, crate::perms::PRIVATE_DIR).map_err(error::io("create", &p))?;
+            // `bundles` is traversable (not listable, as the state dir): the root of a pod's
+            // user namespace reaches its container's rootfs through it (runc does too).
+            let mode = if d == "bundles" {
+                crate::perms::TOP
+            } else {
+                crate::perms::PRIVATE_DIR
+            };
+            crate::perms::dir(&p, mode).map_err(error::io("create", &p))?;
         }
         let (events, _) = broadcast::channel(1024);
         let writer = Writer::start(meta)?;

@@ -29,7 +29,29 @@ pub enum NsMode {
     Target,
 }
 
-/// Namespace choices for network, pid and ipc.
+/// One id mapping of a user namespace: `size` ids from `container_id` inside are
+/// `host_id...` on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMapping {
+    /// First id inside.
+    pub container_id: u32,
+    /// First id on the host.
+    pub host_id: u32,
+    /// Number of ids.
+    pub size: u32,
+}
+
+/// The pod's own user namespace (CRI `userns_options` mode POD, `hostUsers: false`): one
+/// uid and one gid mapping, root inside mapped to an unprivileged host range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserNamespace {
+    /// The uid mapping.
+    pub uid: IdMapping,
+    /// The gid mapping.
+    pub gid: IdMapping,
+}
+
+/// Namespace choices for network, pid, ipc and user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Namespaces {
     /// Network.
@@ -40,6 +62,10 @@ pub struct Namespaces {
     pub ipc: NsMode,
     /// Container whose namespaces `Target` refers to.
     pub target_id: String,
+    /// The pod's user namespace; `None` is the host's (mode NODE, or no userns_options).
+    /// Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserNamespace>,
 }
 
 /// DNS settings for the pod's resolv.conf.
@@ -133,6 +159,10 @@ pub struct PodRecord {
     /// The cgroup driver the pod was made with (records without one: cgroupfs).
     #[serde(default)]
     pub cgroup_driver: crate::runtime::cgroup::CgroupDriver,
+    /// Pinned user namespace (pods with [`Namespaces::user`]); it owns the pod's net, ipc,
+    /// uts and pid namespaces.
+    #[serde(default)]
+    pub userns: Option<PathBuf>,
 }
 
 /// Mount propagation (CRI `MountPropagation`).

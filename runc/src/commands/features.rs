@@ -26,8 +26,8 @@ pub fn run() -> Result<i32> {
         "ociVersionMax": "1.1.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec",
-            "noatime", "nodev", "nodiratime", "noexec", "nosuid", "private", "rbind", "relatime",
-            "remount", "ro", "rprivate", "rshared", "rslave", "rw", "shared", "slave", "strictatime",
+            "idmap", "noatime", "nodev", "nodiratime", "noexec", "nosuid", "private", "rbind",
+            "relatime", "remount", "ridmap", "ro", "rprivate", "rshared", "rslave", "rw", "shared", "slave", "strictatime",
             "suid", "sync", "unbindable"],
         "linux": {
             "namespaces": namespaces,
@@ -42,6 +42,7 @@ pub fn run() -> Result<i32> {
                 "archs": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
             },
             "apparmor": {"enabled": true},
+            "mountExtensions": {"idmap": {"enabled": true}},
             "selinux": {"enabled": true}
         },
         "annotations": {"org.crust.runc.version": env!("CARGO_PKG_VERSION")}

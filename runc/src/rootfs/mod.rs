@@ -24,6 +24,7 @@
 mod cgroupfs;
 mod copyup;
 mod devices;
+mod idmap;
 mod mount;
 use crust_cgroups::mountinfo;
 mod options;
@@ -50,6 +51,20 @@ pub struct RootfsOptions {
     pub in_user_ns: bool,
     /// The container has no mount namespace of its own: it works in the runtime's.
     pub runtime_mount_ns: bool,
+    /// Detached idmapped clones made by [`prepare_idmapped`], by mount index (the caller
+    /// keeps the fds open until [`prepare`] returns).
+    pub idmapped: std::collections::HashMap<usize, std::os::fd::RawFd>,
+}
+
+/// The clones of the bind mounts of `spec` that have uid/gid mappings (idmapped) and, for a
+/// container in a user namespace (`in_userns`), of every other bind mount; by mount index.
+/// Must run with the host's privileges, before joining the container's user namespace; see
+/// [`idmap`].
+pub fn prepare_idmapped(
+    spec: &Spec,
+    in_userns: bool,
+) -> Result<std::collections::HashMap<usize, std::os::fd::OwnedFd>, RootfsError> {
+    idmap::prepare(spec, in_userns)
 }
 
 /// Errors of rootfs preparation. Variants name the failed operation and carry the path
@@ -72,6 +87,13 @@ pub enum RootfsError {
     /// The runtime did not confirm moving the process into its cgroup.
     #[error("joining the container's cgroup: {0}")]
     JoinCgroup(String),
+    /// The idmapped clone of a bind mount's source could not be made.
+    #[error("mounts[{index}]: clone {path:?}: {reason}")]
+    Idmap {
+        index: usize,
+        path: PathBuf,
+        reason: String,
+    },
     /// A mount entry is invalid.
     #[error("mounts[{index}] ({destination:?}): {reason}")]
     InvalidMount {
@@ -242,6 +264,16 @@ fn validate(spec: &Spec, opts: &RootfsOptions) -> Result<(), RootfsError> {
         if opts.is_bind() && m.source().is_none() {
             return Err(invalid("bind mount without a source".into()));
         }
+        if opts.idmap.is_some() && !idmap::wants(m) {
+            return Err(invalid(
+                "idmap/ridmap without uidMappings/gidMappings".into(),
+            ));
+        }
+        if idmap::wants(m) && !opts.is_bind() {
+            return Err(invalid(
+                "uidMappings/gidMappings are only supported on bind mounts".into(),
+            ));
+        }
         if !opts.is_bind() && fstype.is_none() {
             return Err(invalid("mount without a type".into()));
         }
@@ -304,6 +336,7 @@ fn prepare_inner(
         in_user_ns: opts.in_user_ns,
         has_netns: has_namespace(spec, LinuxNamespaceType::Network),
         has_cgroupns: has_namespace(spec, LinuxNamespaceType::Cgroup),
+        idmapped: &opts.idmapped,
     };
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
         if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {

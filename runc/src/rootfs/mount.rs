@@ -48,6 +48,8 @@ pub(crate) struct MountCtx<'a> {
     pub in_user_ns: bool,
     pub has_netns: bool,
     pub has_cgroupns: bool,
+    /// Idmapped clones by mount index ([`super::idmap`]).
+    pub idmapped: &'a std::collections::HashMap<usize, RawFd>,
 }
 
 fn c_string(s: &OsStr) -> io::Result<CString> {
@@ -182,13 +184,6 @@ pub(crate) fn mount_entry(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result
             "destination must be an absolute path",
         ));
     }
-    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        return Err(invalid(
-            index,
-            destination,
-            "uidMappings/gidMappings (id-mapped mounts) are not supported",
-        ));
-    }
     let fstype = m.typ().as_deref().filter(|t| !t.is_empty());
     let mut opts = options::parse(fstype, m.options().as_deref().unwrap_or_default())
         .map_err(|e| invalid(index, destination, e.to_string()))?;
@@ -211,6 +206,16 @@ pub(crate) fn mount_entry(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result
             .source()
             .as_deref()
             .ok_or_else(|| invalid(index, destination, "bind mount without a source"))?;
+        if let Some(&fd) = ctx.idmapped.get(&index) {
+            return idmapped_bind(ctx, index, destination, source, fd, &opts);
+        }
+        if super::idmap::wants(m) {
+            return Err(invalid(
+                index,
+                destination,
+                "idmapped clone was not prepared",
+            ));
+        }
         return bind_mount(ctx, index, destination, source, &opts);
     }
     let Some(fstype) = fstype else {
@@ -410,6 +415,56 @@ fn bind_mount(
         destination: destination.to_path_buf(),
         what: format!("bind {}", source.display()),
         source: e,
+    })?;
+    if opts.flags & REMOUNT_FLAGS != 0 {
+        let top = reopen(ctx, index, destination)?;
+        let target = resolve::proc_fd_path(&top);
+        remount_bind(OsStr::new(&target), top.as_raw_fd(), opts.flags, 0).map_err(|e| {
+            RootfsError::Mount {
+                index,
+                destination: destination.to_path_buf(),
+                what: "bind remount".into(),
+                source: e,
+            }
+        })?;
+    }
+    finish(ctx, index, destination, opts)
+}
+
+/// Attaches the (idmapped) clone `mnt` of `source` (see [`super::idmap`]) at
+/// `destination`, then applies the flags as [`bind_mount`] does.
+fn idmapped_bind(
+    ctx: &MountCtx<'_>,
+    index: usize,
+    destination: &Path,
+    source: &Path,
+    mnt: RawFd,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
+    let kind = match resolve::file_type(mnt) {
+        Ok(libc::S_IFDIR) => NodeKind::Dir,
+        Ok(_) => NodeKind::File,
+        Err(e) => {
+            return Err(RootfsError::MountSource {
+                index,
+                path: source.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    let fd = destination_fd(ctx, index, destination, kind)?;
+    // SAFETY: `mnt` stays open for the whole of `prepare` (the caller owns it).
+    let mnt = unsafe { std::os::fd::BorrowedFd::borrow_raw(mnt) };
+    crust_idmap::attach(mnt, Path::new(&resolve::proc_fd_path(&fd))).map_err(|e| {
+        RootfsError::Mount {
+            index,
+            destination: destination.to_path_buf(),
+            what: format!("attach the clone of {}", source.display()),
+            source: match e {
+                crust_idmap::IdmapError::Attach { source, .. } => source,
+                other => io::Error::other(other.to_string()),
+            },
+        }
     })?;
     if opts.flags & REMOUNT_FLAGS != 0 {
         let top = reopen(ctx, index, destination)?;

@@ -37,12 +37,16 @@ pub(crate) struct MountOptions {
     pub data: Vec<String>,
     /// runc's "tmpcopyup" extension: copy the covered directory into a new tmpfs.
     pub tmpcopyup: bool,
+    /// "idmap" (false) or "ridmap" (true): the OCI mount's uid/gid mappings apply to this
+    /// mount only, or to its submounts too. Mappings without either option act as "idmap"
+    /// with the recursion of "rbind".
+    pub idmap: Option<bool>,
 }
 
 /// Why an option list was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionError {
-    #[error("mount option {0:?} (id-mapped mounts) is not supported")]
+    #[error("mount option {0:?} (id-mapped mounts with inline maps) is not supported; give uidMappings/gidMappings")]
     IdMap(String),
 }
 
@@ -143,7 +147,9 @@ pub(crate) fn parse(fstype: Option<&str>, options: &[String]) -> Result<MountOpt
             }
         } else if word == "tmpcopyup" {
             out.tmpcopyup = true;
-        } else if word == "idmap" || word == "ridmap" || word.starts_with("idmap=") {
+        } else if word == "idmap" || word == "ridmap" {
+            out.idmap = Some(word == "ridmap");
+        } else if word.starts_with("idmap=") || word.starts_with("ridmap=") {
             return Err(OptionError::IdMap(word.to_string()));
         } else if !word.is_empty() {
             out.data.push(word.to_string());
@@ -247,8 +253,12 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_refused() {
-        let e = parse(Some("bind"), &["rbind".into(), "idmap".into()]).expect_err("refused");
-        assert!(e.to_string().contains("idmap"));
+    fn idmap_words() {
+        assert_eq!(p(Some("bind"), &["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(Some("bind"), &["rbind", "ridmap"]).idmap, Some(true));
+        assert_eq!(p(Some("bind"), &["rbind"]).idmap, None);
+        // crun's inline form is not ours.
+        let e = parse(Some("bind"), &["idmap=uids=0-1-2".into()]).expect_err("refused");
+        assert!(e.to_string().contains("idmap="));
     }
 }

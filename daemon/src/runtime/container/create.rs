@@ -14,8 +14,8 @@ use crate::runtime::oci::{mounts, spec};
 use crate::runtime::pod::init;
 use crate::runtime::shim::{self, Shim};
 use crate::runtime::types::{
-    ContainerRecord, ContainerSpec, ContainerState, EventKind, NsMode, PodState, Seccomp,
-    RECORD_VERSION,
+    ContainerRecord, ContainerSpec, ContainerState, EventKind, IdMapping, NsMode, PodState,
+    Seccomp, UserNamespace, RECORD_VERSION,
 };
 use crate::runtime::{new_id, now, Runtime};
 use crate::snapshots::Snapshotter as _;
@@ -50,6 +50,16 @@ impl Runtime {
         }
         for m in &spec.mounts {
             mounts::check_mount(m)?;
+        }
+        // Every container of a pod is in the pod's user namespace; one that names another
+        // (kubelet sends the pod's) cannot be given it.
+        if let Some(u) = &spec.security.namespaces.user {
+            if pod.spec.namespaces.user.as_ref() != Some(u) {
+                return Err(RuntimeError::Invalid(format!(
+                    "userns_options of container {} differ from its pod's",
+                    spec.name
+                )));
+            }
         }
         if let Seccomp::Localhost(p) = &spec.security.seccomp {
             if !Path::new(p).is_absolute() || !Path::new(p).is_file() {
@@ -159,6 +169,18 @@ impl Runtime {
                 return Err(e);
             }
         };
+        let mounts = match &pod.spec.namespaces.user {
+            Some(u) => match idmap_rootfs(mounts, u) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.images.release_volumes(&id);
+                    let snapshots = self.images.snapshotter();
+                    let _ = tokio::task::spawn_blocking(move || snapshots.remove(&key)).await;
+                    return Err(e);
+                }
+            },
+            None => mounts,
+        };
         let bundle = self.cfg.state.join("bundles").join(&id);
         let cg = crate::runtime::cgroup::child(pod.cgroup_driver, &pod.cgroup_parent, &id);
         let systemd_cgroup = cg.unit.is_some();
@@ -240,6 +262,15 @@ impl Runtime {
                 crate::cdi::inject(&mut oci, &reg, &cdi)?;
             }
             rec.user = spec::process_user(&oci);
+            // Private, as every directory crustd makes in its state (`bundles` itself is
+            // traversable); traversable (not listable) for the root of a pod's user
+            // namespace, which reaches `rootfs` through it.
+            let mode = if pod.spec.namespaces.user.is_some() {
+                crate::perms::TOP
+            } else {
+                crate::perms::PRIVATE_DIR
+            };
+            crate::perms::dir(&bundle, mode).map_err(io("create", &bundle))?;
             std::fs::create_dir_all(bundle.join("rootfs")).map_err(io("create", &bundle))?;
             let cfg = bundle.join("config.json");
             let bytes = serde_json::to_vec(&oci)
@@ -375,6 +406,40 @@ fn log_path(dir: &str, rel: &str) -> Result<Option<PathBuf>> {
         )));
     }
     Ok(Some(Path::new(dir).join(p)))
+}
+
+/// The rootfs of a container in the pod's user namespace `u`: the image layers are shown
+/// idmapped (containerd's `uidmap=`/`gidmap=` overlay options, applied by the shim) so
+/// that root's files are the namespace root's, and the container's own upper directory
+/// (fresh, empty: no image layer is chowned) is given to the namespace's root, so what
+/// the container writes is stored with its host ids.
+fn idmap_rootfs(
+    mut mounts: Vec<crate::snapshots::Mount>,
+    u: &UserNamespace,
+) -> Result<Vec<crate::snapshots::Mount>> {
+    let map = |m: &IdMapping| format!("{}:{}:{}", m.container_id, m.host_id, m.size);
+    let owner = (
+        Some(nix::unistd::Uid::from_raw(u.uid.host_id)),
+        Some(nix::unistd::Gid::from_raw(u.gid.host_id)),
+    );
+    for m in &mut mounts {
+        let top = match m.kind.as_str() {
+            "overlay" => m.option("upperdir").map(PathBuf::from),
+            _ => Some(PathBuf::from(&m.source)),
+        };
+        if let Some(top) = top {
+            nix::unistd::chown(&top, owner.0, owner.1).map_err(|e| RuntimeError::Io {
+                op: "chown the container's upper dir",
+                path: top.clone(),
+                source: e.into(),
+            })?;
+        }
+        if m.kind == "overlay" && m.option("lowerdir").is_some() {
+            m.options.push(format!("uidmap={}", map(&u.uid)));
+            m.options.push(format!("gidmap={}", map(&u.gid)));
+        }
+    }
+    Ok(mounts)
 }
 
 /// Layer directories of a snapshot's mounts, top first.

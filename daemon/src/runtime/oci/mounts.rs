@@ -2,7 +2,8 @@
 //! resolv.conf and /dev/shm (unless the request mounts over them) and the request's bind
 //! mounts with their propagation, its image volumes (read-only overlays of an image's
 //! layers, or a read-only bind of its one layer), read-only recursively when asked (OCI option `rro`,
-//! which crust-runc, runc 1.1+ and crun apply with `mount_setattr(2)` and `AT_RECURSIVE`).
+//! which crust-runc, runc 1.1+ and crun apply with `mount_setattr(2)` and `AT_RECURSIVE`);
+//! the request's bind mounts are idmapped to the pod's user namespace when it has one.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::runtime::error::{invalid, Result};
-use crate::runtime::types::{ContainerSpec, MountSpec, NsMode, PodRecord, Propagation};
+use crate::runtime::types::{ContainerSpec, IdMapping, MountSpec, NsMode, PodRecord, Propagation};
 
 /// The OCI `mounts` of container `s` in `pod`, and the rootfs propagation the user mounts
 /// need (`rslave`/`rshared`), if any.
@@ -136,7 +137,15 @@ pub fn mounts(
         if x.recursive_read_only {
             opts.push("rro");
         }
-        m.push(json!({"destination": x.container_path, "type": "bind", "source": x.host_path, "options": opts}));
+        let mut v = json!({"destination": x.container_path, "type": "bind", "source": x.host_path, "options": opts});
+        if let Some(u) = &pod.spec.namespaces.user {
+            // Volumes show their files to the pod's user namespace as the host sees them:
+            // stored as id N, seen as N inside (an idmapped mount, as containerd 2 does).
+            let map = |m: &IdMapping| json!([{"containerID": m.container_id, "hostID": m.host_id, "size": m.size}]);
+            v["uidMappings"] = map(&u.uid);
+            v["gidMappings"] = map(&u.gid);
+        }
+        m.push(v);
     }
     Ok((m, prop))
 }

@@ -263,6 +263,16 @@ fn namespaces(i: &SpecInput<'_>) -> Result<Vec<Value>> {
         Some(path) => json!({"type": t, "path": path}),
         None => json!({"type": t}),
     };
+    if p.spec.namespaces.user.is_some() {
+        let Some(u) = &p.userns else {
+            return Err(invalid(format!(
+                "pod {} has no pinned user namespace",
+                p.id
+            )));
+        };
+        // The pod's, joined by path (its maps are the pod's; the runtime writes none).
+        ns.insert(0, json!({"type": "user", "path": u}));
+    }
     if p.spec.namespaces.network != NsMode::Node {
         ns.push(with_path("network", &p.netns));
         ns.push(with_path("uts", &p.utsns));

@@ -45,6 +45,7 @@ impl Case {
                 pidns: None,
                 pod_init_pid: 0,
                 cgroup_driver: Default::default(),
+                userns: None,
             },
             spec: ContainerSpec {
                 name: "app".into(),

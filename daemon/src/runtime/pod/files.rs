@@ -79,7 +79,7 @@ pub async fn pin_namespaces(
 /// Unpins the IPC and UTS namespaces of `pod_id` (and the PID one, whose init
 /// [`crate::runtime::pod::init::stop`] kills) (idempotent) and removes the `ns/<pod>` dir when empty.
 pub fn unpin(state: &Path, pod_id: &str) {
-    for n in ["ipc", "uts", "pid"] {
+    for n in ["ipc", "uts", "pid", "user"] {
         let _ = nspin::unpin(&nspin::path(state, pod_id, n));
     }
     nspin::remove_dir_if_empty(&nspin::path(state, pod_id, "ipc"));

@@ -39,17 +39,28 @@ pub fn pin_path(state: &Path, pod_id: &str) -> PathBuf {
 /// Starts the pod init of `pod_id` from crustd's own binary and pins its PID namespace;
 /// returns (pin, host pid of the init). The init moves itself into the cgroupfs path
 /// `cgroup` (empty: it stays where it is) after this returns.
-pub async fn start(state: &Path, pod_id: &str, cgroup: &str) -> Result<(PathBuf, u32)> {
+/// With `userns` (the pin of the pod's user namespace) the init joins it first, so the PID
+/// namespace is owned by it.
+pub async fn start(
+    state: &Path,
+    pod_id: &str,
+    cgroup: &str,
+    userns: Option<&Path>,
+) -> Result<(PathBuf, u32)> {
     let err = |message: String| RuntimeError::PodInit {
         pod: pod_id.into(),
         message,
     };
-    let out = tokio::process::Command::new("/proc/self/exe")
-        .arg(POD_INIT_ARG)
+    let mut cmd = tokio::process::Command::new("/proc/self/exe");
+    cmd.arg(POD_INIT_ARG)
         .arg(pod_id)
         // Only for whoever reads the command line (crustd's state dir: whose init it is).
         .arg(state)
-        .arg(cgroup)
+        .arg(cgroup);
+    if let Some(u) = userns {
+        cmd.arg(u);
+    }
+    let out = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -161,11 +172,20 @@ pub async fn check_cgroup(pod: String, pid: u32, cgroup: String) {
     }
 }
 
-/// `crustd --pod-init <pod> <state> [<cgroup>]`: unshare a PID namespace, fork its init,
-/// print the init's pid and exit. Runs before crustd starts any thread, so fork is safe.
+/// `crustd --pod-init <pod> <state> [<cgroup> [<userns pin>]]`: join the pod's user
+/// namespace if given, unshare a PID namespace, fork its init, print the init's pid and
+/// exit. Runs before crustd starts any thread, so setns(user) and fork are allowed.
 pub fn launch_main() -> ! {
-    use nix::sched::{unshare, CloneFlags};
+    use nix::sched::{setns, unshare, CloneFlags};
     use nix::unistd::{fork, ForkResult};
+    if let Some(u) = std::env::args_os().nth(5) {
+        let joined = std::fs::File::open(&u)
+            .and_then(|f| setns(&f, CloneFlags::CLONE_NEWUSER).map_err(std::io::Error::from));
+        if let Err(e) = joined {
+            eprintln!("join user namespace {}: {e}", Path::new(&u).display());
+            std::process::exit(1);
+        }
+    }
     if let Err(e) = unshare(CloneFlags::CLONE_NEWPID) {
         eprintln!("unshare pid namespace: {e}");
         std::process::exit(1);

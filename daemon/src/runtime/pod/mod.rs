@@ -5,3 +5,4 @@ pub mod init;
 pub(super) mod remove;
 pub(super) mod run;
 pub(super) mod stop;
+pub mod userns;

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{files, init};
+use super::{files, init, userns};
 use crate::network::{netns, PodNetworkRequest};
 use crate::runtime::cgroup::{self, CgroupDriver};
 use crate::runtime::error::{io, Result, RuntimeError};
@@ -46,6 +46,26 @@ impl Runtime {
                 "pod namespace mode TARGET is only valid for pid of containers".into(),
             ));
         }
+        if spec.namespaces.user.is_some() {
+            // kubelet refuses these with hostUsers: false; a host namespace is not owned
+            // by the pod's user namespace, so its root could not use it.
+            for (mode, what) in [
+                (spec.namespaces.network, "network"),
+                (spec.namespaces.pid, "pid"),
+                (spec.namespaces.ipc, "ipc"),
+            ] {
+                if mode == NsMode::Node {
+                    return Err(RuntimeError::Invalid(format!(
+                        "userns_options mode POD cannot be combined with the host's {what} namespace"
+                    )));
+                }
+            }
+            if spec.privileged {
+                return Err(RuntimeError::Invalid(
+                    "userns_options mode POD cannot be combined with a privileged pod".into(),
+                ));
+            }
+        }
         // sethostname(2) takes at most 64 bytes (HOST_NAME_MAX).
         if spec.hostname.len() > 64 {
             return Err(RuntimeError::Invalid(format!(
@@ -81,6 +101,7 @@ impl Runtime {
             pidns: None,
             pod_init_pid: 0,
             cgroup_driver: self.cfg.cgroup_driver,
+            userns: None,
         };
         {
             // The name is reserved in memory only: a crash before the final write leaves
@@ -144,13 +165,47 @@ impl Runtime {
             })
             .await?;
         }
-        if !host_net {
-            let ns = netns::create(&self.cfg.state, &id)
+        let hostname = crate::runtime::oci::spec::pod_hostname(rec);
+        // The pod's own user namespace comes first: it owns every namespace made after it.
+        let owned = match s.namespaces.user {
+            Some(u) => {
+                let (state, pod, host) = (self.cfg.state.clone(), id.clone(), hostname.clone());
+                let ipc = s.namespaces.ipc != NsMode::Node;
+                let pinned = tokio::task::spawn_blocking(move || {
+                    let uts = (!host_net).then_some(host.as_str());
+                    userns::create(&state, &pod, &u, !host_net, ipc, uts)
+                })
                 .await
-                .map_err(|source| RuntimeError::Network {
+                .map_err(|e| RuntimeError::PodInit {
                     pod: id.clone(),
-                    source: Box::new(source),
-                })?;
+                    message: format!("pod user namespace: {e}"),
+                })??;
+                rec.userns = Some(pinned.user.clone());
+                rec.ipcns = pinned.ipc.clone();
+                rec.utsns = pinned.uts.clone();
+                if let Some(n) = &pinned.net {
+                    rec.netns = Some(n.clone());
+                    netns::adopt(n)
+                        .await
+                        .map_err(|source| RuntimeError::Network {
+                            pod: id.clone(),
+                            source: Box::new(source),
+                        })?;
+                }
+                true
+            }
+            None => false,
+        };
+        if !host_net {
+            let ns = match &rec.netns {
+                Some(ns) => ns.clone(),
+                None => netns::create(&self.cfg.state, &id)
+                    .await
+                    .map_err(|source| RuntimeError::Network {
+                        pod: id.clone(),
+                        source: Box::new(source),
+                    })?,
+            };
             rec.netns = Some(ns.clone());
             if let (true, Some(net)) = (self.cfg.network, &self.network) {
                 let r = net.setup(&network_request(rec)).await.map_err(|source| {
@@ -176,7 +231,7 @@ impl Runtime {
             } else {
                 cg.dir.as_str()
             };
-            let (pin, pid) = init::start(&self.cfg.state, &id, join).await?;
+            let (pin, pid) = init::start(&self.cfg.state, &id, join, rec.userns.as_deref()).await?;
             rec.pidns = Some(pin.clone());
             rec.pod_init_pid = pid;
             if cg.unit.is_some() {
@@ -194,17 +249,18 @@ impl Runtime {
             }
             tokio::spawn(init::check_cgroup(id.clone(), pid, cg.dir));
         }
-        let hostname = crate::runtime::oci::spec::pod_hostname(rec);
-        let (ipc, uts) = files::pin_namespaces(
-            &self.cfg.state,
-            &id,
-            s.namespaces.ipc != NsMode::Node,
-            !host_net,
-            &hostname,
-        )
-        .await?;
-        rec.ipcns = ipc;
-        rec.utsns = uts;
+        if !owned {
+            let (ipc, uts) = files::pin_namespaces(
+                &self.cfg.state,
+                &id,
+                s.namespaces.ipc != NsMode::Node,
+                !host_net,
+                &hostname,
+            )
+            .await?;
+            rec.ipcns = ipc;
+            rec.utsns = uts;
+        }
         files::write_files(rec, &hostname)?;
         if !s.log_directory.is_empty() {
             std::fs::create_dir_all(&s.log_directory).map_err(io("create", &s.log_directory))?;

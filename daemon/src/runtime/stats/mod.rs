@@ -341,6 +341,7 @@ mod tests {
             pidns: None,
             pod_init_pid: 0,
             cgroup_driver: Default::default(),
+            userns: None,
         }
     }
 
