@@ -41,6 +41,18 @@ pub enum DaemonError {
 
 /// Runs the daemon until it decides to exit.
 pub fn serve(args: &Args) -> Result<(), DaemonError> {
+    // fd 3 arrives without close-on-exec (dup2 clears it): set it before anything can
+    // spawn, or every runtime command and the init of a created container inherits the
+    // listening socket, keeping it accepting (and every call to this pod hanging) after
+    // this process died (issue 18 item 5).
+    // SAFETY: fcntl on fd 3 with integer arguments only; it fails harmlessly if fd 3 is
+    // not open (then `run` reports the missing listener).
+    unsafe {
+        let fl = libc::fcntl(3, libc::F_GETFD);
+        if fl >= 0 {
+            libc::fcntl(3, libc::F_SETFD, fl | libc::FD_CLOEXEC);
+        }
+    }
     start_background_setup(args);
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes an integer argument and no pointers.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {

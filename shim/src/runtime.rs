@@ -238,9 +238,14 @@ impl Runtime {
         } else {
             vec![]
         };
-        self.simple(reaper, "delete", id, &args, None)
-            .await
-            .map(drop)
+        match self.simple(reaper, "delete", id, &args, None).await {
+            Ok(_) => Ok(()),
+            // Already gone from the runtime (removed by a cleanup after a crash): deleted,
+            // as containerd's runc shim treats it. Failing here kept the container in the
+            // shim's table for good, and the shim never exited.
+            Err(ShimError::Runtime { message, .. }) if message.contains("does not exist") => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `kill [--all] ID SIGNAL` (the signal follows the id on runc's command line).

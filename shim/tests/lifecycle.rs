@@ -598,3 +598,34 @@ async fn shim_moves_into_its_shim_cgroup_in_the_background() {
         .unwrap();
     assert!(eventually(|| !pid_alive(pid)).await, "no exit on Shutdown");
 }
+
+/// The runtime no longer knows the container (a cleanup after a crash removed it): Delete
+/// still forgets it, so the shim can exit. It used to fail with the runtime's "container
+/// does not exist" and keep the container in its table for good (the shim never exited).
+#[tokio::test]
+async fn delete_forgets_a_container_the_runtime_already_removed() {
+    if !is_root() {
+        return;
+    }
+    let (mut shim, b) = Shim::start(&["sleep", "100"], &SpecOpts::default()).await;
+    let pid = shim.create(&b, ["", "", ""], false).await.unwrap();
+    let root = shim.state_dir.join("runtime").join(NS);
+    let st = std::process::Command::new(&shim.runtime)
+        .arg("--root")
+        .arg(&root)
+        .args(["delete", "--force", &b.id])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(
+        eventually(|| !pid_alive(pid)).await,
+        "init {pid} still alive"
+    );
+    shim.delete(&b.id, "")
+        .await
+        .expect("Delete of a container the runtime already removed");
+    assert_eq!(
+        code(&shim.state(&b.id, "").await.unwrap_err()),
+        Code::NOT_FOUND
+    );
+}

@@ -23,12 +23,13 @@ pub mod oci;
 pub mod pod;
 mod recover;
 pub mod shim;
+mod shim_died;
 pub mod stats;
 pub mod types;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use sha2::Digest as _;
 use tokio::sync::broadcast;
@@ -86,6 +87,8 @@ pub struct Runtime {
     cpu: stats::CpuHistory,
     /// Stops the background CPU sampler when the runtime goes.
     _sampler: Option<stats::Sampler>,
+    /// Itself, for the tasks it spawns from `&self` methods (the shim watchers).
+    me: Weak<Runtime>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -161,6 +164,7 @@ impl Runtime {
             min_oom: oci::resources::min_oom_score_adj(),
             cpu: stats::CpuHistory::default(),
             _sampler: stats::spawn_sampler(me.clone()),
+            me: me.clone(),
         }))
     }
 
@@ -303,8 +307,14 @@ impl Runtime {
             .shim_address
             .unwrap_or_else(|| shim::address_for(&self.cfg.shim, &pod.id));
         let s = Shim::connect(&addr, pod_id).await?;
-        shims.insert(pod_id.into(), s.clone());
+        self.cache_shim(&mut shims, pod_id, s.clone());
         Ok(Some(s))
+    }
+
+    /// Keeps `s` as `pod_id`'s connection and starts watching for its shim's death.
+    fn cache_shim(&self, shims: &mut BTreeMap<String, Shim>, pod_id: &str, s: Shim) {
+        shims.insert(pod_id.into(), s.clone());
+        self.watch_shim(pod_id, s);
     }
 
     /// Asks `pod_id`'s shim to exit (it does once it has no containers) and forgets the

@@ -36,8 +36,13 @@ impl Runtime {
                     q.state = PodState::NotReady;
                     self.save_pod(&q).await?;
                 }
-            } else if p.netns.is_some() && self.pod_containers(&p.id).is_empty() {
-                // Crashed in RunPodSandbox or StopPodSandbox: finish the teardown.
+            } else if p
+                .netns
+                .as_ref()
+                .is_some_and(|n| self.pod_containers(&p.id).is_empty() || netns::is_pinned(n))
+            {
+                // Crashed in RunPodSandbox or StopPodSandbox (the netns pin goes last in a
+                // teardown): finish the teardown.
                 self.teardown_pod(p).await;
             }
         }
@@ -71,14 +76,8 @@ impl Runtime {
             };
             let Some(shim) = shim else {
                 self.drop_shim(&c.pod_id).await;
-                self.update_container(&c.id, |r| {
-                    r.state = ContainerState::Exited;
-                    r.finished_at = now();
-                    r.exit_code = 255;
-                    r.reason = "Unknown".into();
-                    r.message = "the pod's shim is gone".into();
-                })
-                .await?;
+                // Its processes may have outlived it: killed and cleaned through the runtime.
+                self.reap_orphan_task(&c).await?;
                 continue;
             };
             match shim.state(&c.id).await {
@@ -297,6 +296,24 @@ impl Runtime {
                 }
             }
         }
+        // Pod cgroups (with their pod init's and containers' below) of pods without a record
+        // that this crustd started (their namespace pins or pod dir are in its state dir): a
+        // crash inside RunPodSandbox. Only those: another crustd may share the cgroup root.
+        let mut ours: HashSet<String> = HashSet::new();
+        for d in ["ns", "pods"] {
+            for e in std::fs::read_dir(self.cfg.state.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !pods.contains(&id) {
+                    ours.insert(id);
+                }
+            }
+        }
+        let root = self.cfg.cgroup_root.clone();
+        let _ = tokio::task::spawn_blocking(move || remove_leftover_cgroups(&root, &ours)).await;
         if let Ok(rd) = std::fs::read_dir(self.cfg.state.join("ns")) {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
@@ -305,6 +322,51 @@ impl Runtime {
                     files::unpin(&self.cfg.state, &id);
                     let _ = netns::remove(&netns::pin_path(&self.cfg.state, &id));
                 }
+            }
+        }
+    }
+}
+
+/// Kills what runs in, and removes, each cgroup `<root>/<pod>` of a pod in `gone` (pods
+/// of this crustd that have no record), on every hierarchy.
+fn remove_leftover_cgroups(root: &str, gone: &HashSet<String>) {
+    let rel = root.trim_matches('/');
+    if rel.is_empty() {
+        return;
+    }
+    let mut leftovers = std::collections::BTreeSet::new();
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for e in std::fs::read_dir(h.path().join(rel))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pod_like = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+            if pod_like && gone.contains(&name) && e.path().is_dir() {
+                leftovers.insert(name);
+            }
+        }
+    }
+    for pod in leftovers {
+        let path = format!("/{rel}/{pod}");
+        let Ok(cg) = crust_cgroups::Cgroup::new(Some(&path), &pod) else {
+            continue;
+        };
+        for pid in cg.pids().unwrap_or_default() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        match cg.delete() {
+            Ok(()) => tracing::info!(cgroup = %path, "removed the cgroup of a gone pod"),
+            Err(e) => {
+                tracing::warn!(cgroup = %path, error = %e, "removing the cgroup of a gone pod")
             }
         }
     }

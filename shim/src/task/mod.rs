@@ -401,6 +401,24 @@ fn empty() -> Empty {
     Empty::new()
 }
 
+/// How long a call about a container waits for that container's CreateTask to finish.
+const SETTLE: Duration = Duration::from_secs(120);
+
+impl Service {
+    /// Waits while container `id` is being created (a CreateTask in flight), so that
+    /// State, Start, Kill, Wait and Delete answer about the finished create. They used to
+    /// answer NotFound: a crustd restarted during CreateContainer then forgot a container
+    /// this shim went on to create, whose process, cgroup and runtime state were orphaned
+    /// (and which kept the shim from ever exiting). Polled: the shim runs one thread and
+    /// creates are rare and short.
+    async fn settle(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        while self.lock().creating.contains(id) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 #[async_trait]
 impl Task for Service {
     async fn state(
@@ -409,6 +427,7 @@ impl Task for Service {
         r: api::StateRequest,
     ) -> ttrpc::Result<api::StateResponse> {
         let _busy = self.busy();
+        self.settle(&r.id).await;
         Ok(self.do_state(&r.id, &r.exec_id)?)
     }
     async fn create(
@@ -417,7 +436,20 @@ impl Task for Service {
         r: api::CreateTaskRequest,
     ) -> ttrpc::Result<api::CreateTaskResponse> {
         let _busy = self.busy();
-        Ok(self.do_create(r).await?)
+        // In a task of its own: ttrpc drops a request's future when its client goes, and a
+        // create dropped half-way (crustd killed during CreateContainer) left the id in
+        // `creating` for good and the runtime's container unknown to this shim: an orphan
+        // process, cgroup and runtime state, and calls about the id answering NotFound.
+        let me = self.clone();
+        match tokio::spawn(async move { me.do_create(r).await }).await {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(ShimError::Io {
+                op: "create task",
+                path: PathBuf::new(),
+                source: std::io::Error::other(e),
+            }
+            .into()),
+        }
     }
     async fn start(
         &self,
@@ -425,6 +457,7 @@ impl Task for Service {
         r: api::StartRequest,
     ) -> ttrpc::Result<api::StartResponse> {
         let _busy = self.busy();
+        self.settle(&r.id).await;
         Ok(self.do_start(&r.id, &r.exec_id).await?)
     }
     async fn delete(
@@ -433,6 +466,7 @@ impl Task for Service {
         r: api::DeleteRequest,
     ) -> ttrpc::Result<api::DeleteResponse> {
         let _busy = self.busy();
+        self.settle(&r.id).await;
         Ok(self.do_delete(&r.id, &r.exec_id).await?)
     }
     async fn pids(
@@ -463,6 +497,7 @@ impl Task for Service {
     }
     async fn kill(&self, _: &TtrpcContext, r: api::KillRequest) -> ttrpc::Result<Empty> {
         let _busy = self.busy();
+        self.settle(&r.id).await;
         self.do_kill(&r.id, &r.exec_id, r.signal, r.all).await?;
         Ok(empty())
     }
@@ -492,6 +527,7 @@ impl Task for Service {
         r: api::WaitRequest,
     ) -> ttrpc::Result<api::WaitResponse> {
         let _busy = self.busy();
+        self.settle(&r.id).await;
         Ok(self.do_wait(&r.id, &r.exec_id).await?)
     }
     async fn stats(

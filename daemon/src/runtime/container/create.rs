@@ -381,7 +381,7 @@ impl Runtime {
             }
         }
         let s = Shim::connect(address, pod_id).await?;
-        shims.insert(pod_id.into(), s.clone());
+        self.cache_shim(&mut shims, pod_id, s.clone());
         Ok(s)
     }
 }

@@ -2,11 +2,9 @@
 //! gone, clean with the shim's `delete` bootstrap), remove the writable snapshot, the
 //! bundle and the record. Unknown ids are success (idempotent, as containerd).
 
-use std::process::Stdio;
-
 use crate::error::{ErrorKind, Kind as _};
 use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::shim::NAMESPACE;
+use crate::runtime::shim;
 use crate::runtime::types::{ContainerState, EventKind};
 use crate::runtime::Runtime;
 use crate::snapshots::Snapshotter as _;
@@ -31,26 +29,7 @@ impl Runtime {
         }
         if !deleted {
             self.drop_shim(&rec.pod_id).await;
-            let s = &self.cfg.shim;
-            let _ = tokio::process::Command::new(&s.binary)
-                .arg("-namespace")
-                .arg(NAMESPACE)
-                .arg("-id")
-                .arg(&rec.id)
-                .arg("-bundle")
-                .arg(&rec.bundle)
-                .arg("-state-dir")
-                .arg(&s.state_dir)
-                .arg("-runtime")
-                .arg(&s.runtime)
-                .arg("-runtime-root")
-                .arg(&s.runtime_root)
-                .arg("delete")
-                .current_dir(&rec.bundle)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
+            shim::delete_without_shim(&self.cfg.shim, &rec.id, &rec.bundle, shim::watch::CLEANUP)
                 .await;
         }
         // Never walk into a still-mounted rootfs.

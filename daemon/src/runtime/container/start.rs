@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::runtime::cgroup;
 use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::shim::{Exit, Shim};
+use crate::runtime::shim::{watch, Exit, Shim};
 use crate::runtime::types::{ContainerRecord, ContainerState, EventKind, PodState};
 use crate::runtime::{now, Runtime};
 
@@ -81,7 +81,14 @@ impl Runtime {
                         tracing::warn!(container = %id, error = %e, "record exit");
                     }
                 }
-                Err(e) => tracing::warn!(container = %id, error = %e, "wait for exit"),
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "wait for exit");
+                    if watch::socket_dead(shim.address()) {
+                        if let Ok(rec) = me.container(&id) {
+                            me.shim_died(&rec.pod_id, Some(shim.conn_id())).await;
+                        }
+                    }
+                }
             }
         });
     }
@@ -103,6 +110,9 @@ impl Runtime {
 
     /// Records that `id` exited (once; later calls change nothing).
     pub(in crate::runtime) async fn record_exit(&self, id: &str, exit: Exit) -> Result<()> {
+        // StopContainer's Wait and the exit watcher's both return for one exit: without
+        // this lock both read the record before either wrote it, and each emitted Stopped.
+        let _g = self.locks.lock(format!("exit/{id}")).await;
         let rec = self.container(id)?;
         if matches!(rec.state, ContainerState::Exited) {
             return Ok(());

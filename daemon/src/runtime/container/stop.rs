@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::shim::Exit;
+use crate::runtime::shim::{watch, Exit};
 use crate::runtime::types::ContainerState;
 use crate::runtime::{now, Runtime};
 
@@ -47,16 +47,11 @@ impl Runtime {
         if matches!(rec.state, ContainerState::Exited) {
             return Ok(());
         }
-        let Some(shim) = self.shim(&rec.pod_id).await.ok().flatten() else {
-            self.update_container(&rec.id, |c| {
-                c.state = ContainerState::Exited;
-                c.finished_at = now();
-                c.exit_code = 255;
-                c.reason = "Unknown".into();
-                c.message = "the pod's shim is gone".into();
-            })
-            .await?;
-            return Ok(());
+        let shim = match self.shim(&rec.pod_id).await {
+            Ok(Some(s)) => s,
+            // No shim to ask: whatever is left of the container is killed and cleaned
+            // through the runtime (the processes outlive their shim).
+            _ => return self.reap_orphan_task(&rec).await,
         };
         if rec.state == ContainerState::Running && timeout > 0 {
             let sig = signal_number(&rec.stop_signal).unwrap_or(libc::SIGTERM as u32);
@@ -75,6 +70,12 @@ impl Runtime {
         }
         match tokio::time::timeout(KILL_WAIT, shim.wait(&rec.id, "")).await {
             Ok(Ok(exit)) => self.record_exit(&rec.id, exit).await,
+            Ok(Err(e)) if watch::socket_dead(shim.address()) => {
+                // The shim died: its container lives on unless killed through the runtime.
+                tracing::warn!(container = %rec.id, error = %e, "the pod's shim is dead");
+                self.shim_died_later(&rec.pod_id, shim.conn_id());
+                self.reap_orphan_task(&rec).await
+            }
             Ok(Err(e)) => {
                 // The shim no longer knows the task: it is gone.
                 tracing::warn!(container = %rec.id, error = %e, "wait after SIGKILL");

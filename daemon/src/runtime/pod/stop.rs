@@ -21,6 +21,14 @@ impl Runtime {
                 self.stop_container(&c.id, 0).await?;
             }
         }
+        // NotReady is recorded before the teardown: a crash in the middle of it must not
+        // leave a pod listed Ready without its veth, whose address may be handed to
+        // another pod (recovery finishes the teardown of a NotReady pod).
+        let transition = rec.state != PodState::NotReady;
+        if transition {
+            rec.state = PodState::NotReady;
+            self.save_pod(&rec).await?;
+        }
         self.teardown_pod(&rec).await;
         if let Some(s) = self.shim(&rec.id).await.ok().flatten() {
             if self.pod_containers(&rec.id).is_empty() {
@@ -29,9 +37,7 @@ impl Runtime {
         }
         // The lifecycle event is the transition: a stop of a stopped pod (RemovePodSandbox
         // stops first) logs no second "stopped" line.
-        if rec.state != PodState::NotReady {
-            rec.state = PodState::NotReady;
-            self.save_pod(&rec).await?;
+        if transition {
             tracing::info!(pod = %rec.id, "pod sandbox stopped");
         } else {
             tracing::debug!(pod = %rec.id, "pod sandbox already stopped");

@@ -17,6 +17,10 @@ use crate::runtime::error::{Result, RuntimeError};
 #[derive(Clone)]
 pub struct Shim {
     client: TaskClient,
+    /// Where it was reached.
+    address: std::sync::Arc<str>,
+    /// Unique per connection: tells a cached connection from a newer one to the same pod.
+    conn: u64,
 }
 
 impl std::fmt::Debug for Shim {
@@ -75,12 +79,26 @@ pub struct Exit {
 impl Shim {
     /// Connects to `address` (`unix:///path`).
     pub async fn connect(address: &str, id: &str) -> Result<Shim> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static CONN: AtomicU64 = AtomicU64::new(1);
         let c = ttrpc::asynchronous::Client::connect(address)
             .await
             .map_err(shim_err("connect", id))?;
         Ok(Shim {
             client: TaskClient::new(c),
+            address: address.into(),
+            conn: CONN.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// The address this connection was made to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// This connection's unique number.
+    pub fn conn_id(&self) -> u64 {
+        self.conn
     }
 
     /// The shim's pid (checks it is alive and speaks this crustd's version of the

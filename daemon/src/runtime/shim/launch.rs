@@ -127,3 +127,50 @@ pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
     }
     Ok(address)
 }
+
+/// Cleans up container `id` after its shim died, with the shim binary's `delete`
+/// bootstrap (containerd's way): the runtime's `delete --force` (kills what is left of the
+/// container, removes its cgroup and runtime state) and the unmount of its rootfs. Waits
+/// up to `limit`; returns whether the bootstrap ran to its end.
+pub async fn delete_without_shim(
+    cfg: &ShimConfig,
+    id: &str,
+    bundle: &std::path::Path,
+    limit: std::time::Duration,
+) -> bool {
+    use std::process::Stdio;
+    let mut cmd = tokio::process::Command::new(&cfg.binary);
+    cmd.arg("-namespace")
+        .arg(NAMESPACE)
+        .arg("-id")
+        .arg(id)
+        .arg("-bundle")
+        .arg(bundle)
+        .arg("-state-dir")
+        .arg(&cfg.state_dir)
+        .arg("-runtime")
+        .arg(&cfg.runtime)
+        .arg("-runtime-root")
+        .arg(&cfg.runtime_root)
+        .arg("delete")
+        .current_dir(if bundle.is_dir() {
+            bundle
+        } else {
+            std::path::Path::new("/")
+        })
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    match tokio::time::timeout(limit, cmd.status()).await {
+        Ok(Ok(st)) => st.success(),
+        Ok(Err(e)) => {
+            tracing::warn!(container = %id, error = %e, "running the shim's delete");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(container = %id, "the shim's delete did not finish in time");
+            false
+        }
+    }
+}

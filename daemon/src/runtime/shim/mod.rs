@@ -7,11 +7,13 @@
 //! `<state>/shims/s/` (never abstract). A shim with no containers lives until it is
 //! told to shut down; it exits by itself when its last container is deleted. Events are not forwarded: exits are learnt
 //! through `Wait`, which also works after a reconnect (it answers at once for a process
-//! that exited while nobody was connected).
+//! that exited while nobody was connected). A shim's own death is learnt through a pidfd
+//! ([`watch`]).
 
 mod client;
 mod launch;
 mod pspawn;
+pub mod watch;
 
 pub use client::{Exit, Shim};
-pub use launch::{address_for, launch, ShimConfig, NAMESPACE};
+pub use launch::{address_for, delete_without_shim, launch, ShimConfig, NAMESPACE};
