@@ -58,9 +58,10 @@ mod fake_tree_stats_tests;
 mod fake_tree_tests;
 
 pub use devices::default_allowed_devices;
+pub use path::slice_path;
 pub use relocate::leave_caller_cgroup;
 pub use stats::*;
-pub use systemd::systemd_running;
+pub use systemd::{stop_unit, systemd_running};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -118,6 +118,22 @@ fn systemd_path(p: &str) -> Result<Inner, CgroupError> {
     Ok(Inner::Absolute(format!("/{cleaned}")))
 }
 
+/// The cgroup directory (from the hierarchy root, leading '/') of systemd slice `slice`:
+/// `kubepods-burstable-pod1.slice` → `/kubepods.slice/kubepods-burstable.slice/
+/// kubepods-burstable-pod1.slice`. None when `slice` is not a slice name or is the root
+/// slice `-.slice`.
+pub fn slice_path(slice: &str) -> Option<String> {
+    if slice.contains(':') || slice.contains('\0') {
+        return None;
+    }
+    let expanded = expand_slice(slice)?;
+    let cleaned = clean(&expanded).ok()?;
+    if cleaned.is_empty() || cleaned != expanded {
+        return None;
+    }
+    Some(format!("/{cleaned}"))
+}
+
 /// systemd's slice nesting: "a-b-c.slice" → "a.slice/a-b.slice/a-b-c.slice"; "-.slice" → "".
 fn expand_slice(slice: &str) -> Option<String> {
     let base = slice.strip_suffix(".slice")?;
@@ -157,6 +173,25 @@ mod tests {
 
     fn abs(s: &str) -> Inner {
         Inner::Absolute(s.into())
+    }
+
+    #[test]
+    fn slice_paths() {
+        assert_eq!(
+            slice_path("kubepods-burstable-pod1.slice").as_deref(),
+            Some("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice")
+        );
+        assert_eq!(slice_path("crust.slice").as_deref(), Some("/crust.slice"));
+        for bad in [
+            "-.slice",
+            "a",
+            "a/b.slice",
+            "-a.slice",
+            "a--b.slice",
+            "a:b.slice",
+        ] {
+            assert_eq!(slice_path(bad), None, "{bad}");
+        }
     }
 
     #[test]

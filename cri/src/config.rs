@@ -10,7 +10,7 @@
 //! [runtime]
 //! shim = "crust-shim"              # shim binary (path, or name found next to crustd / in PATH)
 //! runtime = "crust-runc"           # OCI runtime the shim runs
-//! cgroup_root = "/crust"           # cgroup parent of pods that name none (cgroupfs driver)
+//! cgroup_root = "/crust"           # cgroup parent of pods that name none ("crust.slice" with systemd)
 //! cgroup_driver = "cgroupfs"       # "cgroupfs" or "systemd" (must match kubelet's cgroupDriver)
 //! cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]  # CDI device specs, lowest priority first
 //!
@@ -57,6 +57,8 @@ pub const DEFAULT_LISTEN: &str = crust_client::DEFAULT_SOCKET;
 pub const DEFAULT_CONFIG: &str = "/etc/crust/config.toml";
 /// Default cgroup parent of pods that name none.
 pub const DEFAULT_CGROUP_ROOT: &str = "/crust";
+/// Default `runtime.cgroup_root` with `cgroup_driver = "systemd"`: a slice.
+pub const DEFAULT_SYSTEMD_CGROUP_ROOT: &str = crust_daemon::runtime::cgroup::DEFAULT_SYSTEMD_ROOT;
 /// Default built-in bridge.
 pub const DEFAULT_BRIDGE: &str = "crust0";
 /// Default CNI config dir.
@@ -326,8 +328,14 @@ impl Config {
         let r = &mut c.runtime;
         r.shim = Some(resolve_binary(r.shim.as_deref(), "crust-shim"));
         r.runtime = Some(resolve_binary(r.runtime.as_deref(), "crust-runc"));
-        r.cgroup_root
-            .get_or_insert_with(|| DEFAULT_CGROUP_ROOT.into());
+        let systemd = r.cgroup_driver == Some(CgroupDriver::Systemd);
+        r.cgroup_root.get_or_insert_with(|| {
+            if systemd {
+                DEFAULT_SYSTEMD_CGROUP_ROOT.into()
+            } else {
+                DEFAULT_CGROUP_ROOT.into()
+            }
+        });
         r.cdi_spec_dirs.get_or_insert_with(|| {
             crust_daemon::cdi::DEFAULT_SPEC_DIRS
                 .iter()

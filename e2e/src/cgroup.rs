@@ -2,6 +2,8 @@
 //! `runtime.cgroup_root` (`/crust-e2e-<pid>-<n>`), and the tree below it is removed from every
 //! hierarchy when the test is done, also when it failed (processes still in it are killed
 //! first). So tests never share crustd's default `/crust`, and leave no empty cgroups behind.
+//! With the systemd cgroup driver the root is a slice, `crust_e2e_<pid>_<n>.slice`, which is
+//! stopped through systemctl (every unit in it with it) before what is left is removed.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -9,34 +11,70 @@ use std::time::{Duration, Instant};
 
 const CGROUPFS: &str = "/sys/fs/cgroup";
 
-/// A unique cgroup path (relative to every hierarchy's root), removed on drop.
+/// A unique cgroup path (relative to every hierarchy's root) or systemd slice, removed on
+/// drop.
 #[derive(Debug)]
-pub struct CgroupRoot(String);
+pub struct CgroupRoot {
+    /// What crustd is configured with: the path, or the slice's name.
+    name: String,
+    /// The directory from each hierarchy's root.
+    dir: String,
+    /// Whether `name` is a slice.
+    slice: bool,
+}
+
+static N: AtomicU32 = AtomicU32::new(0);
 
 impl CgroupRoot {
     /// A fresh name `/<prefix>-<pid>-<n>`; nothing is created (crustd makes it on use).
     pub fn unique(prefix: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        Self(format!("/{prefix}-{}-{n}", std::process::id()))
+        let name = format!("/{prefix}-{}-{n}", std::process::id());
+        Self {
+            dir: name.clone(),
+            name,
+            slice: false,
+        }
     }
 
-    /// The cgroup path, e.g. `/crust-e2e-123-0`.
+    /// A fresh top-level slice `<prefix>_<pid>_<n>.slice` (no '-': that would nest it);
+    /// systemd makes it when crustd first puts a unit in it.
+    pub fn unique_slice(prefix: &str) -> Self {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "{}_{}_{n}.slice",
+            prefix.replace('-', "_"),
+            std::process::id()
+        );
+        Self {
+            dir: format!("/{name}"),
+            name,
+            slice: true,
+        }
+    }
+
+    /// The cgroup path, e.g. `/crust-e2e-123-0`, or the slice, e.g. `crust_e2e_123_0.slice`.
     pub fn path(&self) -> &str {
-        &self.0
+        &self.name
     }
 
     /// The directories of this cgroup that exist, one per hierarchy.
     pub fn dirs(&self) -> Vec<PathBuf> {
         hierarchies()
             .into_iter()
-            .map(|h| h.join(self.0.trim_start_matches('/')))
+            .map(|h| h.join(self.dir.trim_start_matches('/')))
             .filter(|d| d.is_dir())
             .collect()
     }
 
     /// Kills what is left in the tree and removes it in every hierarchy, deepest first.
     pub fn remove(&self) {
+        if self.slice {
+            let _ = std::process::Command::new("systemctl")
+                .args(["stop", &self.name])
+                .stdin(std::process::Stdio::null())
+                .status();
+        }
         let dirs = self.dirs();
         if dirs.is_empty() {
             return;

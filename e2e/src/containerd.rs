@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
+/// The options of containerd's runc runtime (`io.containerd.runc.v2`): what kubelet
+/// nodes set in `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`.
+#[derive(Debug, Clone, Default)]
+pub struct RuncOptions {
+    /// `BinaryName`: the OCI runtime the runc shim runs (None: runc from PATH).
+    pub binary_name: Option<PathBuf>,
+    /// `SystemdCgroup`: containers as systemd scopes (`slice:cri-containerd:<id>`).
+    pub systemd_cgroup: bool,
+}
+
 /// A running private containerd.
 pub struct Containerd {
     dir: tempfile::TempDir,
@@ -35,6 +45,30 @@ impl Containerd {
         pause: Option<&str>,
         cni_conf: Option<&Path>,
     ) -> anyhow::Result<Self> {
+        Self::start_with(parent, registry, pause, cni_conf, &RuncOptions::default())
+    }
+
+    /// [`Self::start_in`] with the runc runtime's `options`.
+    pub fn start_with(
+        parent: &Path,
+        registry: &str,
+        pause: Option<&str>,
+        cni_conf: Option<&Path>,
+        options: &RuncOptions,
+    ) -> anyhow::Result<Self> {
+        let mut runc_options = String::new();
+        if let Some(b) = &options.binary_name {
+            runc_options.push_str(&format!("        BinaryName = \"{}\"\n", b.display()));
+        }
+        if options.systemd_cgroup {
+            runc_options.push_str("        SystemdCgroup = true\n");
+        }
+        if !runc_options.is_empty() {
+            runc_options.insert_str(
+                0,
+                "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n",
+            );
+        }
         let dir = tempfile::tempdir_in(parent)?;
         let d = dir.path();
         let hosts = d.join("certs.d").join(registry);
@@ -64,7 +98,7 @@ state = "{state}"
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".registry]
+{runc_options}  [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "{certs}"
 "#,
             root = d.join("root").display(),

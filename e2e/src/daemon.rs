@@ -215,7 +215,12 @@ fn with_cgroup_root(config: &str) -> (String, Option<CgroupRoot>) {
     }
     // CRUST_E2E_CGROUP_PREFIX: several test runs on one machine keep apart by prefix.
     let prefix = std::env::var("CRUST_E2E_CGROUP_PREFIX").unwrap_or_else(|_| "crust-e2e".into());
-    let cg = CgroupRoot::unique(&prefix);
+    let systemd = rt.get("cgroup_driver").and_then(|v| v.as_str()) == Some("systemd");
+    let cg = if systemd {
+        CgroupRoot::unique_slice(&prefix)
+    } else {
+        CgroupRoot::unique(&prefix)
+    };
     rt.insert("cgroup_root".into(), toml::Value::String(cg.path().into()));
     (toml::to_string(&t).expect("serialize config"), Some(cg))
 }

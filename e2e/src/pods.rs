@@ -231,6 +231,18 @@ impl Drop for Leftovers {
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
             if let Some(cg) = spec["linux"]["cgroupsPath"].as_str() {
+                // systemd driver: `slice:prefix:name`, a scope systemd removes once empty.
+                let scope = cg.split(':').collect::<Vec<_>>();
+                let (cg, systemd) = match scope[..] {
+                    [slice, prefix, name] => (
+                        format!(
+                            "{}/{prefix}-{name}.scope",
+                            crust_cgroups::slice_path(slice).unwrap_or_default()
+                        ),
+                        true,
+                    ),
+                    _ => (cg.to_string(), false),
+                };
                 let procs = format!("/sys/fs/cgroup{memory}{cg}/cgroup.procs");
                 for pid in std::fs::read_to_string(procs).unwrap_or_default().lines() {
                     if let Ok(pid) = pid.trim().parse::<i32>() {
@@ -240,7 +252,9 @@ impl Drop for Leftovers {
                         );
                     }
                 }
-                cgroups.push(cg.to_string());
+                if !systemd {
+                    cgroups.push(cg);
+                }
             }
         }
         let shims = format!("{dir}/state/shims");

@@ -25,19 +25,39 @@ fn shipped_config_is_accepted_by_crustd() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("accepts deploy/config.toml"));
 }
 
-/// `runtime.cgroup_driver = "systemd"` is not implemented by crustd: it must refuse to start
-/// (naming the key) rather than run pods on cgroupfs paths kubelet does not expect; an
-/// unknown driver name is refused too.
+/// A cgroup driver crustd cannot provide here, or a `cgroup_root` of the other driver's
+/// form, makes crustd refuse to start (naming the key) rather than run pods where kubelet
+/// does not look: the systemd driver where systemd is not init (this host) or with a
+/// cgroupfs root (a systemd guest), a slice as the cgroupfs root, an unknown driver name.
 #[test]
 fn unsupported_cgroup_driver_is_refused_at_start() {
     require_root!();
     let crustd = crust_e2e::workspace_bin("crust-cri", "crustd");
-    for (driver, want) in [("systemd", "not supported yet"), ("SYSTEMD", "cgroupfs")] {
+    let systemd = std::path::Path::new("/run/systemd/system").is_dir();
+    let cases = [
+        ("cgroup_driver = \"SYSTEMD\"", "cgroupfs"),
+        (
+            "cgroup_driver = \"systemd\"\ncgroup_root = \"/crust\"",
+            if systemd {
+                "must be a systemd slice"
+            } else {
+                "not the init system"
+            },
+        ),
+        (
+            "cgroup_driver = \"cgroupfs\"\ncgroup_root = \"crust.slice\"",
+            "is a systemd slice",
+        ),
+    ];
+    let cases = cases
+        .into_iter()
+        .chain((!systemd).then_some(("cgroup_driver = \"systemd\"", "not the init system")));
+    for (driver, want) in cases {
         let d = tempfile::tempdir().expect("tempdir");
         let cfg = d.path().join("c.toml");
         std::fs::write(
             &cfg,
-            format!("[network]\nenabled = false\n[runtime]\ncgroup_driver = \"{driver}\"\n"),
+            format!("[network]\nenabled = false\n[runtime]\n{driver}\n"),
         )
         .expect("write config");
         let log = d.path().join("log");
@@ -74,7 +94,7 @@ fn unsupported_cgroup_driver_is_refused_at_start() {
             "{driver}: crustd did not refuse to start: {err}"
         );
         assert!(
-            err.contains("cgroup_driver") && err.contains(want),
+            err.contains("cgroup_") && err.contains(want),
             "{driver}: {err}"
         );
         assert!(!d.path().join("s.sock").exists(), "{driver}: socket made");

@@ -7,7 +7,7 @@
 # TEST-FILTER is TARGET or TARGET::NAME: a workspace test target (an e2e test file such as
 # `vm_cgroup_v2`, or a crate's unit tests such as `crust_cgroups`) and a cargo-test name
 # filter; without one the guest runs its default suite (e2e/vm/guest.sh). Environment:
-#   CRUST_VM_DRIVERS   cgroup drivers the e2e tests run crustd with (default "cgroupfs")
+#   CRUST_VM_DRIVERS   cgroup drivers the e2e tests run crustd with (default "cgroupfs systemd")
 #   CRUST_VM_CACHE     image cache (default <target>/vm; rebuilt when e2e/vm/image.sh changes)
 #   CRUST_VM_ACCEL     tcg | kvm (default: kvm only if a probe guest boots under it, else tcg)
 #   CRUST_VM_MEM       guest memory in MiB (default 1536), CRUST_VM_CPUS (default 1: TCG is CPU-heavy)
@@ -54,15 +54,19 @@ fi
 t0=$SECONDS
 manifest=$(mktemp "${TMPDIR:-/tmp}/crust-vm-tests.XXXXXX")
 out="" probe=""
-trap 'rm -rf "$manifest" ${out:+"$out"} ${probe:+"$probe"}' EXIT
+trap 'rm -rf "$manifest" "$manifest.log" ${out:+"$out"} ${probe:+"$probe"}' EXIT
 if [ "${CRUST_VM_NO_BUILD:-0}" != 1 ]; then
   step "building the workspace's binaries and tests"
   cargo build --workspace --bins --tests --locked --quiet
 fi
 # One line per test program: "<target name> <path>".
-cargo test --workspace --no-run --locked --message-format=json 2>/dev/null |
+if ! cargo test --workspace --no-run --locked --message-format=json 2>"$manifest.log" |
   jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test)
-         | "\(.target.name) \(.executable)"' >"$manifest"
+         | "\(.target.name) \(.executable)"' >"$manifest"; then
+  tail -40 "$manifest.log" >&2
+  echo "vm: building the test programs failed" >&2
+  exit 1
+fi
 took "build" $t0
 if ! grep -q . "$manifest"; then
   echo "vm: no test programs found" >&2
@@ -111,7 +115,7 @@ cp "$manifest" "$out/tests"
 {
   printf 'CRUST_VM_REPO=%q\n' "$repo"
   printf 'CRUST_VM_FILTER=%q\n' "$filter"
-  printf 'CRUST_VM_DRIVERS=%q\n' "${CRUST_VM_DRIVERS:-cgroupfs}"
+  printf 'CRUST_VM_DRIVERS=%q\n' "${CRUST_VM_DRIVERS:-cgroupfs systemd}"
   printf 'CRUST_VM_ACCEL=%q\n' "$accel"
 } >"$out/env"
 t0=$SECONDS

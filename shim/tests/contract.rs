@@ -175,7 +175,7 @@ async fn a_daemon_launched_shim_runs_a_container_and_serves_an_attach_request() 
         .unwrap();
     let log = d.tmp.path().join("c.log");
     let stdout = format!("crilog://{}", log.display());
-    c.create(&b.id, &b.dir, &[], &stdout, true, false)
+    c.create(&b.id, &b.dir, &[], &stdout, true, false, false)
         .await
         .unwrap();
     c.start(&b.id, "").await.unwrap();

@@ -84,6 +84,12 @@ pub fn systemd_running() -> bool {
     Path::new(SYSTEMD_RUN).is_dir()
 }
 
+/// Stops systemd unit `name` (a slice: every unit in it too) and waits until it is gone;
+/// a unit systemd does not know is fine.
+pub fn stop_unit(name: &str) -> Result<(), CgroupError> {
+    stop(name)
+}
+
 impl Cgroup {
     /// The systemd driver's cgroup for `linux.cgroupsPath` (`slice:prefix:name`; None or
     /// empty: `:<default_prefix>:<container id>`, i.e. `system.slice/<prefix>-<id>.scope`).

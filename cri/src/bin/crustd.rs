@@ -20,7 +20,7 @@ use crust_cri::streaming::StreamingServer;
 use crust_daemon::images::Images;
 use crust_daemon::network::{NetworkConfig, NetworkManager};
 use crust_daemon::runtime::shim::ShimConfig;
-use crust_daemon::runtime::{Runtime, RuntimeConfig};
+use crust_daemon::runtime::{cgroup, Runtime, RuntimeConfig};
 
 /// crustd: crust's CRI v1 daemon (kubelet's and crictl's container runtime endpoint).
 ///
@@ -392,11 +392,29 @@ async fn build_runtime(
     listen: &Path,
     images: Arc<Images>,
 ) -> anyhow::Result<Arc<Runtime>> {
-    if rc.cgroup_driver == Some(CgroupDriver::Systemd) {
-        // Refused rather than ignored: kubelet configured for systemd would otherwise get
-        // cgroupfs paths it does not expect.
-        anyhow::bail!("runtime.cgroup_driver = \"systemd\" is not supported yet; use \"cgroupfs\"");
-    }
+    let cgroup_driver = match rc.cgroup_driver.unwrap_or_default() {
+        CgroupDriver::Cgroupfs => cgroup::CgroupDriver::Cgroupfs,
+        CgroupDriver::Systemd => {
+            // Checked here rather than at the first pod: a node whose kubelet expects
+            // the systemd driver must not come up with a runtime that cannot provide it.
+            if !cgroup::systemd_running() {
+                anyhow::bail!("runtime.cgroup_driver = \"systemd\": systemd is not the init system here (no /run/systemd/system); use \"cgroupfs\"");
+            }
+            if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+                anyhow::bail!("runtime.cgroup_driver = \"systemd\" needs cgroup v2 (unified hierarchy) only; this host mounts cgroup v1");
+            }
+            cgroup::CgroupDriver::Systemd
+        }
+    };
+    let cgroup_root = rc
+        .cgroup_root
+        .clone()
+        .unwrap_or_else(|| match cgroup_driver {
+            cgroup::CgroupDriver::Cgroupfs => crust_cri::config::DEFAULT_CGROUP_ROOT.into(),
+            cgroup::CgroupDriver::Systemd => crust_cri::config::DEFAULT_SYSTEMD_CGROUP_ROOT.into(),
+        });
+    cgroup::check_root(cgroup_driver, &cgroup_root)
+        .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
     let enabled = nc.enabled.unwrap_or(true);
     let network = if enabled {
         let mut n = NetworkConfig::new(root, state);
@@ -430,10 +448,8 @@ async fn build_runtime(
             runtime_root: state.join("runc"),
             address: listen.display().to_string(),
         },
-        cgroup_root: rc
-            .cgroup_root
-            .clone()
-            .unwrap_or_else(|| crust_cri::config::DEFAULT_CGROUP_ROOT.into()),
+        cgroup_root,
+        cgroup_driver,
         network: enabled,
         cdi_spec_dirs: rc.cdi_spec_dirs.clone().unwrap_or_else(|| {
             crust_daemon::cdi::DEFAULT_SPEC_DIRS

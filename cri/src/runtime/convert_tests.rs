@@ -690,6 +690,7 @@ fn pod_record(state: PodState) -> PodRecord {
         shim_address: None,
         pidns: None,
         pod_init_pid: 0,
+        cgroup_driver: Default::default(),
         userns: None,
     }
 }
@@ -775,6 +776,7 @@ fn container_record(state: ContainerState) -> ContainerRecord {
         log_path: "/var/log/pods/x/c/0.log".into(),
         stop_signal: String::new(),
         cgroup_path: String::new(),
+        pod_oom_kills_at_start: None,
         user: None,
         image_volumes: Vec::new(),
     }

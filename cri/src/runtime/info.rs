@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crust_daemon::runtime::cgroup::CgroupDriver;
 use crust_daemon::runtime::Runtime;
 use k8s_cri::v1 as cri;
 use tonic::Status;
@@ -78,10 +79,16 @@ pub fn status(rt: &Runtime, r: cri::StatusRequest) -> cri::StatusResponse {
     }
 }
 
-pub fn runtime_config() -> cri::RuntimeConfigResponse {
+/// RuntimeConfig: the cgroup driver crustd runs, which kubelet 1.28+ takes as its own
+/// (KubeletCgroupDriverFromCRI).
+pub fn runtime_config(rt: &Runtime) -> cri::RuntimeConfigResponse {
+    let driver = match rt.config().cgroup_driver {
+        CgroupDriver::Cgroupfs => cri::CgroupDriver::Cgroupfs,
+        CgroupDriver::Systemd => cri::CgroupDriver::Systemd,
+    };
     cri::RuntimeConfigResponse {
         linux: Some(cri::LinuxRuntimeConfiguration {
-            cgroup_driver: cri::CgroupDriver::Cgroupfs as i32,
+            cgroup_driver: driver as i32,
         }),
     }
 }

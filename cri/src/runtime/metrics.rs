@@ -447,6 +447,7 @@ mod tests {
             shim_address: None,
             pidns: None,
             pod_init_pid: 0,
+            cgroup_driver: Default::default(),
             userns: None,
         };
         let mut stats = CgroupStats::default();

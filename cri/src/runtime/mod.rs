@@ -254,6 +254,6 @@ impl RuntimeService for RuntimeServer {
         &self,
         _r: Request<cri::RuntimeConfigRequest>,
     ) -> R<cri::RuntimeConfigResponse> {
-        ok(info::runtime_config())
+        ok(info::runtime_config(&self.rt))
     }
 }

@@ -96,6 +96,14 @@ pub enum RuntimeError {
         #[source]
         source: Box<crate::network::NetworkError>,
     },
+    /// A systemd unit (the systemd cgroup driver's scopes) could not be made.
+    #[error("cgroup {what}: {message}")]
+    Cgroup {
+        /// The unit or cgroup.
+        what: String,
+        /// What failed.
+        message: String,
+    },
     /// Starting the init of a pod's shared PID namespace failed.
     #[error("starting the init of pod {pod}'s PID namespace: {message}")]
     PodInit {
@@ -195,6 +203,7 @@ impl Kind for RuntimeError {
             | RuntimeError::Metadata(_)
             | RuntimeError::ShimStart { .. }
             | RuntimeError::PodInit { .. }
+            | RuntimeError::Cgroup { .. }
             | RuntimeError::Blocking { .. } => ErrorKind::Internal,
         }
     }

@@ -14,6 +14,7 @@
 //! gone without an exit record. Invariants: records change only under the runtime's
 //! lock, never held across an await; a pod is removed only with its containers.
 
+pub mod cgroup;
 mod clock;
 mod container;
 pub mod error;
@@ -53,8 +54,10 @@ pub struct RuntimeConfig {
     pub state: PathBuf,
     /// How shims are started.
     pub shim: ShimConfig,
-    /// Cgroup parent of pods that do not name one.
+    /// Cgroup parent of pods that do not name one (a slice with the systemd driver).
     pub cgroup_root: String,
+    /// Who makes the cgroups of pods and containers.
+    pub cgroup_driver: cgroup::CgroupDriver,
     /// Whether non-hostNetwork pods get a network from [`NetworkManager`] (else loopback).
     pub network: bool,
     /// Directories of CDI spec files, lowest priority first ([`crate::cdi`]).

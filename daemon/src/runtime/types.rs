@@ -156,6 +156,9 @@ pub struct PodRecord {
     /// Host pid of the pod init holding [`PodRecord::pidns`].
     #[serde(default)]
     pub pod_init_pid: u32,
+    /// The cgroup driver the pod was made with (records without one: cgroupfs).
+    #[serde(default)]
+    pub cgroup_driver: crate::runtime::cgroup::CgroupDriver,
     /// Pinned user namespace (pods with [`Namespaces::user`]); it owns the pod's net, ipc,
     /// uts and pid namespaces.
     #[serde(default)]
@@ -393,8 +396,14 @@ pub struct ContainerRecord {
     pub log_path: String,
     /// Stop signal from the image.
     pub stop_signal: String,
-    /// cgroupfs path.
+    /// The container's cgroup directory (from the hierarchy root; with the systemd driver,
+    /// its scope's).
     pub cgroup_path: String,
+    /// The pod cgroup's OOM kill count (its subtree's) when the container started: what
+    /// an exit is compared with once the container's own cgroup is gone (a systemd scope
+    /// vanishes with its last process).
+    #[serde(default)]
+    pub pod_oom_kills_at_start: Option<u64>,
     /// Mounts as applied (for status).
     pub mounts: Vec<MountSpec>,
     /// The identity its process starts with (absent in records of older crustd).

@@ -193,12 +193,9 @@ impl Runtime {
             None => mounts,
         };
         let bundle = self.cfg.state.join("bundles").join(&id);
-        let parent = if pod.cgroup_parent.starts_with('/') {
-            pod.cgroup_parent.clone()
-        } else {
-            format!("/{}", pod.cgroup_parent)
-        };
-        let cgroup_path = format!("{}/{}", parent.trim_end_matches('/'), id);
+        let cg = crate::runtime::cgroup::child(pod.cgroup_driver, &pod.cgroup_parent, &id);
+        let systemd_cgroup = cg.unit.is_some();
+        let cgroup_path = cg.dir.clone();
         let image_ref = image
             .repo_digests
             .first()
@@ -226,6 +223,7 @@ impl Runtime {
                 .unwrap_or_default(),
             stop_signal: image.record.config.stop_signal.clone(),
             cgroup_path: cgroup_path.clone(),
+            pod_oom_kills_at_start: None,
             mounts: spec.mounts.clone(),
             user: None,
             image_volumes: volume_ids,
@@ -257,7 +255,7 @@ impl Runtime {
                     .map(String::as_str)
                     .unwrap_or(&rec.spec.image),
                 user_files: &user_files,
-                cgroup_path: &cgroup_path,
+                cgroup_path: &cg.spec,
                 pid_ns,
                 min_oom_score_adj: self.min_oom,
                 volumes: &volumes,
@@ -322,7 +320,15 @@ impl Runtime {
                     .map(|p| format!("crilog://{}", p.display()))
                     .unwrap_or_else(|| "discard://".into());
                 client
-                    .create(&id, &bundle, &mounts, &stdout, rec.spec.stdin, rec.spec.tty)
+                    .create(
+                        &id,
+                        &bundle,
+                        &mounts,
+                        &stdout,
+                        rec.spec.stdin,
+                        rec.spec.tty,
+                        systemd_cgroup,
+                    )
                     .await?;
                 Ok::<_, RuntimeError>((client, reached, t0.elapsed()))
             };

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::runtime::cgroup;
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::shim::{watch, Exit, Shim};
-use crate::runtime::types::{ContainerState, EventKind, PodState};
+use crate::runtime::types::{ContainerRecord, ContainerState, EventKind, PodState};
 use crate::runtime::{now, Runtime};
 
 /// Exit code and reason of a task that failed to start (as containerd).
@@ -37,12 +38,16 @@ impl Runtime {
         // Taken before the call: a quick process can exit (as the shim stamps it) before
         // the call returns.
         let started = now();
+        // Before the start: an OOM kill at any time after it counts.
+        let pod_ooms = cgroup::pod_dir(pod.cgroup_driver, &pod.cgroup_parent)
+            .and_then(|d| cgroup::oom_kills(&d));
         match shim.start(&rec.id, "").await {
             Ok(pid) => {
                 self.update_container(&rec.id, |c| {
                     c.state = ContainerState::Running;
                     c.pid = pid;
                     c.started_at = started;
+                    c.pod_oom_kills_at_start = pod_ooms;
                 })
                 .await?;
                 self.emit(&rec.id, &pod.id, EventKind::Started);
@@ -88,6 +93,21 @@ impl Runtime {
         });
     }
 
+    /// Whether container `rec`, which exited with `code` and whose own cgroup is gone (a
+    /// systemd scope goes with its last process, possibly before its `memory.events` was
+    /// read), was OOM-killed: killed by SIGKILL while its pod's cgroup counted a new OOM
+    /// kill. The pod's cgroup outlives its containers and its count covers theirs. Can
+    /// blame a container SIGKILLed for another reason while a sibling was OOM-killed.
+    fn pod_oom_since_start(&self, rec: &ContainerRecord, code: i32) -> bool {
+        const SIGKILL_STATUS: i32 = 128 + libc::SIGKILL;
+        let (Some(base), Ok(pod)) = (rec.pod_oom_kills_at_start, self.pod(&rec.pod_id)) else {
+            return false;
+        };
+        let now = cgroup::pod_dir(pod.cgroup_driver, &pod.cgroup_parent)
+            .and_then(|d| cgroup::oom_kills(&d));
+        code == SIGKILL_STATUS && now.is_some_and(|n| n > base)
+    }
+
     /// Records that `id` exited (once; later calls change nothing).
     pub(in crate::runtime) async fn record_exit(&self, id: &str, exit: Exit) -> Result<()> {
         // StopContainer's Wait and the exit watcher's both return for one exit: without
@@ -97,8 +117,11 @@ impl Runtime {
         if matches!(rec.state, ContainerState::Exited) {
             return Ok(());
         }
-        let oom = oom_killed(&rec.cgroup_path);
         let code = exit.status as i32;
+        let (oom, oom_from) = match cgroup::oom_kills(&rec.cgroup_path) {
+            Some(n) => (n > 0, "container cgroup"),
+            None => (self.pod_oom_since_start(&rec, code), "pod cgroup"),
+        };
         let rec = self
             .update_container(id, |c| {
                 c.state = ContainerState::Exited;
@@ -115,16 +138,7 @@ impl Runtime {
             })
             .await?;
         self.emit(id, &rec.pod_id, EventKind::Stopped);
-        tracing::info!(container = %id, code, reason = %rec.reason, "container exited");
+        tracing::info!(container = %id, code, reason = %rec.reason, oom_from, "container exited");
         Ok(())
     }
-}
-
-/// Whether the kernel OOM-killed a process of the cgroup (v1 `oom_kill` counter of
-/// memory.oom_control, v2 `oom_kill` of memory.events), read through crust-cgroups.
-fn oom_killed(cgroup: &str) -> bool {
-    let path = format!("/{}", cgroup.trim_start_matches('/'));
-    crust_cgroups::Cgroup::new(Some(&path), "container")
-        .and_then(|cg| cg.oom_kill_count())
-        .is_ok_and(|n| n > 0)
 }

@@ -44,6 +44,7 @@ impl Case {
                 shim_address: None,
                 pidns: None,
                 pod_init_pid: 0,
+                cgroup_driver: Default::default(),
                 userns: None,
             },
             spec: ContainerSpec {

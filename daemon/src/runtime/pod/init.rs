@@ -6,12 +6,14 @@
 //! namespace through the pin `<state>/ns/<pod>/pid`, so the namespace does not end with
 //! the pod's first container.
 //!
-//! The init lives in the pod's cgroup, in a leaf `<cgroup parent>/<pod id>` of every
-//! hierarchy ([`cgroup_path`]), as containerd's pause container does (a leaf, so that a v2
-//! pod cgroup keeps no process of its own and can still delegate controllers to its
-//! containers). The init moves itself there once it has let go of the launcher's pipes, so
-//! the move (which on cgroup v1 can wait for an RCU grace period) is never on
-//! RunPodSandbox's path. The leaf is removed once the init is dead ([`stop`]).
+//! The init lives in the pod's cgroup, in a leaf of its own (`crate::runtime::cgroup::child`:
+//! `<cgroup parent>/<pod id>` in every hierarchy, or with the systemd driver the scope
+//! `crust-<pod id>.scope` in the pod's slice), as containerd's pause container does (a leaf,
+//! so that a v2 pod cgroup keeps no process of its own and can still delegate controllers to
+//! its containers). With cgroupfs the init moves itself there once it has let go of the
+//! launcher's pipes, so the move (which on cgroup v1 can wait for an RCU grace period) is
+//! never on RunPodSandbox's path; a scope is started by crustd with the init in it. The leaf
+//! is removed once the init is dead ([`stop`]).
 //!
 //! Invariants: the init is killed only after its namespace inode is checked against the
 //! pin (a recycled pid is never signalled); killing it ends every process of the pod's
@@ -34,19 +36,9 @@ pub fn pin_path(state: &Path, pod_id: &str) -> PathBuf {
     crate::nspin::path(state, pod_id, "pid")
 }
 
-/// The cgroup (cgroupfs path) of `pod_id`'s init: a leaf named after the pod below the
-/// pod's cgroup parent.
-pub fn cgroup_path(cgroup_parent: &str, pod_id: &str) -> String {
-    format!(
-        "/{}/{pod_id}",
-        cgroup_parent.trim_start_matches('/').trim_end_matches('/')
-    )
-    .replace("//", "/")
-}
-
 /// Starts the pod init of `pod_id` from crustd's own binary and pins its PID namespace;
-/// returns (pin, host pid of the init). The init moves itself into `cgroup` (see
-/// [`cgroup_path`]) after this returns.
+/// returns (pin, host pid of the init). The init moves itself into the cgroupfs path
+/// `cgroup` (empty: it stays where it is) after this returns.
 /// With `userns` (the pin of the pod's user namespace) the init joins it first, so the PID
 /// namespace is owned by it.
 pub async fn start(
@@ -122,7 +114,7 @@ pub fn alive(pin: &Path, pid: u32) -> bool {
 }
 
 /// Kills the init `pid` (if it is still the pin's), unpins the namespace and, once the
-/// init has exited, removes its cgroup leaf `cgroup` (see [`cgroup_path`]). Idempotent;
+/// init has exited, removes its cgroupfs leaf `cgroup` (empty: none). Idempotent;
 /// blocks for as long as the init takes to die (bounded).
 pub fn stop(pin: &Path, pid: u32, cgroup: &str) {
     if alive(pin, pid) {
@@ -305,17 +297,5 @@ pub fn stop_pinned(pin: &Path) {
     let _ = crate::nspin::unpin(pin);
     for leaf in leaves {
         remove_cgroup(&leaf);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cgroup_leaf_below_the_pod_parent() {
-        assert_eq!(cgroup_path("/crust/p1", "p1"), "/crust/p1/p1");
-        assert_eq!(cgroup_path("kubepods/podu/", "p2"), "/kubepods/podu/p2");
-        assert_eq!(cgroup_path("/", "p3"), "/p3");
     }
 }

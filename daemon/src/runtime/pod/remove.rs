@@ -2,6 +2,7 @@
 //! Idempotent: an unknown id is success.
 
 use super::files;
+use crate::runtime::cgroup::{self, CgroupDriver};
 use crate::runtime::error::Result;
 use crate::runtime::Runtime;
 
@@ -23,7 +24,14 @@ impl Runtime {
         self.teardown_pod(&rec).await;
         files::remove_dir(&rec.dir);
         if rec.spec.cgroup_parent.is_empty() {
-            remove_cgroup(&rec.cgroup_parent);
+            match rec.cgroup_driver {
+                CgroupDriver::Cgroupfs => remove_cgroup(&rec.cgroup_parent),
+                // The slice crustd named for the pod (systemd made it with the first scope).
+                CgroupDriver::Systemd => {
+                    let slice = rec.cgroup_parent.clone();
+                    let _ = tokio::task::spawn_blocking(move || cgroup::stop_unit(&slice)).await;
+                }
+            }
         }
         self.forget_pod(&rec.id).await?;
         tracing::info!(pod = %rec.id, "pod sandbox removed");

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{files, init, userns};
 use crate::network::{netns, PodNetworkRequest};
+use crate::runtime::cgroup::{self, CgroupDriver};
 use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::types::{NsMode, PodRecord, PodSpec, PodState, RECORD_VERSION};
 use crate::runtime::{new_id, now, shim, Runtime};
@@ -74,11 +75,12 @@ impl Runtime {
         }
         files::check_sysctls(&spec)?;
         let id = new_id();
-        let cgroup_parent = if spec.cgroup_parent.is_empty() {
-            format!("{}/{}", self.cfg.cgroup_root.trim_end_matches('/'), id)
-        } else {
-            spec.cgroup_parent.clone()
-        };
+        let cgroup_parent = crate::runtime::cgroup::pod_parent(
+            self.cfg.cgroup_driver,
+            &self.cfg.cgroup_root,
+            &spec.cgroup_parent,
+            &id,
+        )?;
         let full = format!(
             "{}_{}_{}_{}",
             spec.name, spec.namespace, spec.uid, spec.attempt
@@ -98,6 +100,7 @@ impl Runtime {
             shim_address: None,
             pidns: None,
             pod_init_pid: 0,
+            cgroup_driver: self.cfg.cgroup_driver,
             userns: None,
         };
         {
@@ -151,7 +154,17 @@ impl Runtime {
         let address = shim::launch(&self.cfg.shim, &id)?;
         tracing::debug!(pod = %id, launch = ?t0.elapsed(), "shim launched");
         rec.shim_address = Some(address.clone());
-        self.fresh_shim(&id, &address).await?;
+        let shim = self.fresh_shim(&id, &address).await?;
+        if rec.cgroup_driver == CgroupDriver::Systemd {
+            // Its own scope: out of crustd's unit (a restart of crustd.service must not
+            // take the shim with it) and out of the pod's slice (its memory limit).
+            let pid = shim.ping(&id).await?;
+            let scope = cgroup::shim_scope(&id);
+            blocking("start the shim's scope", &id, move || {
+                cgroup::start_scope(&scope, pid)
+            })
+            .await?;
+        }
         let hostname = crate::runtime::oci::spec::pod_hostname(rec);
         // The pod's own user namespace comes first: it owns every namespace made after it.
         let owned = match s.namespaces.user {
@@ -210,12 +223,31 @@ impl Runtime {
             }
         }
         if s.namespaces.pid == NsMode::Pod {
-            let cgroup = init::cgroup_path(&rec.cgroup_parent, &id);
-            let (pin, pid) =
-                init::start(&self.cfg.state, &id, &cgroup, rec.userns.as_deref()).await?;
-            rec.pidns = Some(pin);
+            let cg = cgroup::child(rec.cgroup_driver, &rec.cgroup_parent, &id);
+            // cgroupfs: the init joins its leaf itself; systemd: crustd starts its scope
+            // with the init in it.
+            let join = if cg.unit.is_some() {
+                ""
+            } else {
+                cg.dir.as_str()
+            };
+            let (pin, pid) = init::start(&self.cfg.state, &id, join, rec.userns.as_deref()).await?;
+            rec.pidns = Some(pin.clone());
             rec.pod_init_pid = pid;
-            tokio::spawn(init::check_cgroup(id.clone(), pid, cgroup));
+            if cg.unit.is_some() {
+                let scope = cg.clone();
+                let r = blocking("start the pod init's scope", &id, move || {
+                    cgroup::start_scope(&scope, pid)
+                })
+                .await;
+                if let Err(e) = r {
+                    let _ = tokio::task::spawn_blocking(move || init::stop(&pin, pid, "")).await;
+                    rec.pidns = None;
+                    rec.pod_init_pid = 0;
+                    return Err(e);
+                }
+            }
+            tokio::spawn(init::check_cgroup(id.clone(), pid, cg.dir));
         }
         if !owned {
             let (ipc, uts) = files::pin_namespaces(
@@ -251,15 +283,36 @@ impl Runtime {
         }
         if let Some(pin) = rec.pidns.clone() {
             // Waits for the init to die before removing its cgroup: off the async workers.
-            let (pid, cgroup) = (
-                rec.pod_init_pid,
-                init::cgroup_path(&rec.cgroup_parent, &rec.id),
-            );
-            let _ = tokio::task::spawn_blocking(move || init::stop(&pin, pid, &cgroup)).await;
+            // A scope (systemd) goes with its last process; stopping it makes sure.
+            let pid = rec.pod_init_pid;
+            let cg = cgroup::child(rec.cgroup_driver, &rec.cgroup_parent, &rec.id);
+            let _ = tokio::task::spawn_blocking(move || match &cg.unit {
+                Some(unit) => {
+                    init::stop(&pin, pid, "");
+                    cgroup::stop_unit(unit);
+                }
+                None => init::stop(&pin, pid, &cg.dir),
+            })
+            .await;
         }
         files::unpin(&self.cfg.state, &rec.id);
         files::unmount_shm(&rec.dir);
     }
+}
+
+/// Runs blocking `f` (D-Bus calls) off the async workers.
+async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    id: &str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RuntimeError::Blocking {
+            op,
+            id: id.to_string(),
+            message: e.to_string(),
+        })?
 }
 
 pub(in crate::runtime) fn network_request(rec: &PodRecord) -> PodNetworkRequest {

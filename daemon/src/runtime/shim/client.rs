@@ -120,7 +120,9 @@ impl Shim {
         Ok(c.shim_pid)
     }
 
-    /// Creates the task of container `id`.
+    /// Creates the task of container `id`; `systemd_cgroup`: the runtime is run with
+    /// `--systemd-cgroup` (runc's `SystemdCgroup` option, as containerd passes it).
+    #[allow(clippy::too_many_arguments)]
     pub async fn create(
         &self,
         id: &str,
@@ -129,6 +131,7 @@ impl Shim {
         stdout: &str,
         stdin: bool,
         terminal: bool,
+        systemd_cgroup: bool,
     ) -> Result<u32> {
         let mut r = api::CreateTaskRequest::new();
         r.id = id.into();
@@ -153,6 +156,9 @@ impl Shim {
             r.stdin = bundle.join("stdin").display().to_string();
         }
         r.terminal = terminal;
+        if systemd_cgroup {
+            r.options = protobuf::MessageField::some(runc_options_systemd());
+        }
         let resp = self
             .client
             .create(ctx(CALL), &r)
@@ -337,6 +343,16 @@ impl Shim {
             .shutdown(ctx(Some(Duration::from_secs(5))), &r)
             .await;
     }
+}
+
+/// `containerd.runc.v1.Options{systemd_cgroup: true}`, what containerd sends with
+/// `SystemdCgroup = true`. The message is not in containerd-shim-protos; its one field is
+/// encoded by hand: field 9, varint 1 (tag `9 << 3 | 0` = 0x48).
+fn runc_options_systemd() -> protobuf::well_known_types::any::Any {
+    let mut a = protobuf::well_known_types::any::Any::new();
+    a.type_url = "containerd.runc.v1.Options".into();
+    a.value = vec![0x48, 0x01];
+    a
 }
 
 #[cfg(test)]

@@ -28,10 +28,10 @@ use crate::network::link_stats;
 use crate::snapshots::Snapshotter as _;
 
 /// The cgroupfs path of `pod`'s cgroup: its cgroup parent, absolute as its containers'
-/// paths are built; `None` when that is the root (never read the whole host as a pod).
+/// paths are built (a slice expanded, with the systemd driver); `None` when that is the
+/// root (never read the whole host as a pod).
 pub fn pod_cgroup_path(pod: &PodRecord) -> Option<String> {
-    let p = pod.cgroup_parent.trim_matches('/');
-    (!p.is_empty()).then(|| format!("/{p}"))
+    crate::runtime::cgroup::pod_dir(pod.cgroup_driver, &pod.cgroup_parent)
 }
 
 /// Everything the metrics read from one cgroup at once: its stats, OOM kills, and the
@@ -340,6 +340,7 @@ mod tests {
             shim_address: None,
             pidns: None,
             pod_init_pid: 0,
+            cgroup_driver: Default::default(),
             userns: None,
         }
     }
@@ -356,6 +357,12 @@ mod tests {
         );
         assert_eq!(pod_cgroup_path(&pod("/")), None);
         assert_eq!(pod_cgroup_path(&pod("")), None);
+        let mut p = pod("kubepods-besteffort-podu.slice");
+        p.cgroup_driver = crate::runtime::cgroup::CgroupDriver::Systemd;
+        assert_eq!(
+            pod_cgroup_path(&p).as_deref(),
+            Some("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podu.slice")
+        );
     }
 
     /// Writes `files` (name, content) into `dir`.
