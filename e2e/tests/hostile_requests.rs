@@ -98,7 +98,11 @@ async fn a_registry_token_with_a_line_break_is_an_answer_not_a_panic() {
                 let n = s.read(&mut buf).await.unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
                 let (status, extra, body) = if req.starts_with("GET /token") {
-                    ("200 OK", String::new(), r#"{"token":"abc\ndef"}"#.to_string())
+                    (
+                        "200 OK",
+                        String::new(),
+                        r#"{"token":"abc\ndef"}"#.to_string(),
+                    )
                 } else {
                     (
                         "401 Unauthorized",

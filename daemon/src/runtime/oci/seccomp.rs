@@ -32,7 +32,9 @@ pub fn read_localhost(path: &str) -> Result<Value, String> {
         } else {
             "not a regular file"
         };
-        return Err(format!("seccomp profile {path} cannot be read: it is {what}"));
+        return Err(format!(
+            "seccomp profile {path} cannot be read: it is {what}"
+        ));
     }
     if md.len() > MAX_PROFILE {
         return Err(format!(
