@@ -82,8 +82,9 @@ printf 'crust (%s) unstable; urgency=medium\n\n  * Built from the crust source t
 chmod 0644 "$root/usr/share/doc/crust/changelog.gz"
 # serde_yaml's unsafe-libyaml is a Rust translation of libyaml that lintian's
 # embedded-library check recognises by its strings; it is not a bundled copy of the C library.
+# crustctl reads YAML pod/container configs, crustd YAML CDI specs.
 install -d "$root/usr/share/lintian/overrides"
-printf 'crust: embedded-library libyaml [usr/bin/crustctl]\n' > "$root/usr/share/lintian/overrides/crust"
+printf 'crust: embedded-library libyaml [usr/bin/crustctl]\ncrust: embedded-library libyaml [usr/bin/crustd]\n' > "$root/usr/share/lintian/overrides/crust"
 chmod 0644 "$root/usr/share/lintian/overrides/crust"
 install -m 0755 deploy/deb/postinst deploy/deb/prerm deploy/deb/postrm "$root/DEBIAN/"
 printf '/etc/crust/config.toml\n/etc/crictl.yaml\n' > "$root/DEBIAN/conffiles"

@@ -404,6 +404,17 @@ impl Connection {
         let (reply_tx, reply_rx) = oneshot::channel();
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
         let reset = Arc::new(AtomicBool::new(false));
+        // SPDY requires a peer's stream ids to rise in the order their SYN_STREAMs arrive (a
+        // lower one afterwards is a PROTOCOL_ERROR reset). So the id is taken and the frame
+        // queued for the writer in one step under the state lock, with room in the queue
+        // reserved first: allocating the id, unlocking, then awaiting the send let concurrent
+        // openers queue id 3 before id 1 (port-forward's parallel connections were reset).
+        let permit = self
+            .inner
+            .out
+            .reserve()
+            .await
+            .map_err(|_| ConnectionError::Closed)?;
         let id = {
             let mut st = self.inner.state();
             if let Some(why) = &st.lost {
@@ -425,18 +436,16 @@ impl Connection {
                 },
             );
             st.pending.insert(id, reply_tx);
-            id
-        };
-        self.inner
-            .send(Frame::SynStream {
+            permit.send(Out::Frame(Frame::SynStream {
                 stream_id: id,
                 associated_to: 0,
                 priority: 0,
                 slot: 0,
                 flags: 0,
                 headers: headers.clone(),
-            })
-            .await?;
+            }));
+            id
+        };
         match reply_rx.await {
             Ok(Ok(_reply_headers)) => Ok(Stream::new(id, headers, rx, reset, self.clone(), false)),
             Ok(Err(e)) => Err(e),

@@ -264,3 +264,35 @@ async fn vanished_peer_and_close_are_clean() {
     server.close().await;
     assert!(s.writer.write(b"y").await.is_err());
 }
+
+/// Openers racing on a multi-threaded runtime: every SYN_STREAM must reach the peer in id
+/// order, or the peer resets the lower id with PROTOCOL_ERROR (CI saw this through
+/// port-forward's eight parallel connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_openers_send_ids_in_order() {
+    let ((client, _ci), (_server, mut si)) = pair();
+    let server = tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(inc) = si.next().await {
+            let s = inc.accept().await.unwrap();
+            drop(s);
+            n += 1;
+            if n == 400 {
+                break;
+            }
+        }
+    });
+    let mut opens = Vec::new();
+    for _ in 0..400 {
+        let c = client.clone();
+        opens.push(tokio::spawn(async move {
+            c.open_stream(Headers::new().with("streamType", "data"))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for o in opens {
+        o.await.unwrap().expect("every stream opens");
+    }
+    server.await.unwrap();
+}
