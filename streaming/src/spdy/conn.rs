@@ -409,12 +409,16 @@ impl Connection {
         // queued for the writer in one step under the state lock, with room in the queue
         // reserved first: allocating the id, unlocking, then awaiting the send let concurrent
         // openers queue id 3 before id 1 (port-forward's parallel connections were reset).
-        let permit = self
-            .inner
-            .out
-            .reserve()
-            .await
-            .map_err(|_| ConnectionError::Closed)?;
+        // Once the connection is lost the writer may be gone too: say Lost, not Closed.
+        let permit = match self.inner.out.reserve().await {
+            Ok(p) => p,
+            Err(_) => {
+                return Err(match &self.inner.state().lost {
+                    Some(why) => ConnectionError::Lost(why.clone()),
+                    None => ConnectionError::Closed,
+                })
+            }
+        };
         let id = {
             let mut st = self.inner.state();
             if let Some(why) = &st.lost {
