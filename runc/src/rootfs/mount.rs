@@ -390,17 +390,7 @@ fn bind_mount(
                 source: e,
             }
         })?;
-    let kind = match resolve::file_type(src_fd.as_raw_fd()) {
-        Ok(libc::S_IFDIR) => NodeKind::Dir,
-        Ok(_) => NodeKind::File,
-        Err(e) => {
-            return Err(RootfsError::MountSource {
-                index,
-                path: source.to_path_buf(),
-                source: e,
-            })
-        }
-    };
+    let kind = source_kind(src_fd.as_raw_fd(), index, source)?;
     let fd = destination_fd(ctx, index, destination, kind)?;
     let flags = libc::MS_BIND | (opts.flags & libc::MS_REC);
     mount_on_fd(
@@ -416,19 +406,7 @@ fn bind_mount(
         what: format!("bind {}", source.display()),
         source: e,
     })?;
-    if opts.flags & REMOUNT_FLAGS != 0 {
-        let top = reopen(ctx, index, destination)?;
-        let target = resolve::proc_fd_path(&top);
-        remount_bind(OsStr::new(&target), top.as_raw_fd(), opts.flags, 0).map_err(|e| {
-            RootfsError::Mount {
-                index,
-                destination: destination.to_path_buf(),
-                what: "bind remount".into(),
-                source: e,
-            }
-        })?;
-    }
-    finish(ctx, index, destination, opts)
+    remount_and_finish(ctx, index, destination, opts)
 }
 
 /// Attaches the (idmapped) clone `mnt` of `source` (see [`super::idmap`]) at
@@ -441,17 +419,7 @@ fn idmapped_bind(
     mnt: RawFd,
     opts: &MountOptions,
 ) -> Result<(), RootfsError> {
-    let kind = match resolve::file_type(mnt) {
-        Ok(libc::S_IFDIR) => NodeKind::Dir,
-        Ok(_) => NodeKind::File,
-        Err(e) => {
-            return Err(RootfsError::MountSource {
-                index,
-                path: source.to_path_buf(),
-                source: e,
-            })
-        }
-    };
+    let kind = source_kind(mnt, index, source)?;
     let fd = destination_fd(ctx, index, destination, kind)?;
     // SAFETY: `mnt` stays open for the whole of `prepare` (the caller owns it).
     let mnt = unsafe { std::os::fd::BorrowedFd::borrow_raw(mnt) };
@@ -466,6 +434,30 @@ fn idmapped_bind(
             },
         }
     })?;
+    remount_and_finish(ctx, index, destination, opts)
+}
+
+/// Whether the mount source open at `fd` is a directory or something else (a file).
+fn source_kind(fd: RawFd, index: usize, source: &Path) -> Result<NodeKind, RootfsError> {
+    match resolve::file_type(fd) {
+        Ok(libc::S_IFDIR) => Ok(NodeKind::Dir),
+        Ok(_) => Ok(NodeKind::File),
+        Err(e) => Err(RootfsError::MountSource {
+            index,
+            path: source.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// After a bind is attached at `destination`: the flags a bind takes only by a remount
+/// (ro, nosuid, ...), then [`finish`].
+fn remount_and_finish(
+    ctx: &MountCtx<'_>,
+    index: usize,
+    destination: &Path,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
     if opts.flags & REMOUNT_FLAGS != 0 {
         let top = reopen(ctx, index, destination)?;
         let target = resolve::proc_fd_path(&top);
