@@ -8,6 +8,32 @@ use crate::pods::Leftovers;
 /// crust's built-in network makes for it (`inet crust-<name>`) if there is one.
 pub struct Bridge(pub String);
 
+impl Bridge {
+    /// Host-side links enslaved to this bridge, one `ip -o link` line each.
+    pub fn ports(&self) -> Vec<String> {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "link", "show", "master", &self.0])
+            .output()
+            .expect("ip link");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Addresses the host-local IPAM plugin holds in `dir` (it also keeps `lock` and
+/// `last_reserved_ip.*` there).
+pub fn host_local_allocations(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
+        .collect()
+}
+
 impl Drop for Bridge {
     fn drop(&mut self) {
         let _ = std::process::Command::new("ip")

@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crust_e2e::bridge::{host_local_allocations as allocations, Bridge};
 use crust_e2e::daemon::Crustd;
 use crust_e2e::pods::{self, container_config, pod_config, Runtime};
 use crust_e2e::require_root;
@@ -158,36 +159,6 @@ async fn kill9_inside_create_container_leaves_no_orphan() {
     }
 }
 
-/// The test bridge; removed on drop.
-struct Bridge(String);
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
-
-fn bridge_ports(bridge: &str) -> Vec<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .expect("ip link");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn allocations(dir: &Path) -> Vec<String> {
-    entries(dir)
-        .into_iter()
-        .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill9_inside_stop_pod_sandbox_never_lists_a_ready_pod_without_network() {
     require_root!();
@@ -240,7 +211,7 @@ async fn kill9_inside_stop_pod_sandbox_never_lists_a_ready_pod_without_network()
     let pc = pod_config("crashstop", logs.path().to_str().unwrap());
     let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
     assert_eq!(allocations(&allocated).len(), 1);
-    assert_eq!(bridge_ports(&bridge.0).len(), 1);
+    assert_eq!(bridge.ports().len(), 1);
 
     let mut rt2 = Runtime::new(d.channel().await);
     let id = pod.clone();
@@ -263,7 +234,7 @@ async fn kill9_inside_stop_pod_sandbox_never_lists_a_ready_pod_without_network()
         .into_inner()
         .status
         .expect("status");
-    let (ips, ports) = (allocations(&allocated), bridge_ports(&bridge.0));
+    let (ips, ports) = (allocations(&allocated), bridge.ports());
     if st.state == kc::PodSandboxState::SandboxReady as i32 {
         assert!(
             ips.len() == 1 && ports.len() == 1,

@@ -7,33 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crust_e2e::bridge::Bridge;
+use crust_e2e::bridge::{host_local_allocations as allocations, Bridge};
 use crust_e2e::daemon::Crustd;
 use crust_e2e::pods::{self, pod_config, Runtime};
 use crust_e2e::require_root;
-
-/// Host-side links enslaved to `bridge`.
-fn bridge_ports(bridge: &str) -> Vec<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-o", "link", "show", "master", bridge])
-        .output()
-        .expect("ip link");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-/// Addresses host-local holds in `dir` (it also keeps `lock` and `last_reserved_ip.*`).
-fn allocations(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
-        .collect()
-}
 
 /// Mounts (netns pins, shm) under crustd's directory.
 fn mounts_under(dir: &Path) -> Vec<String> {
@@ -121,12 +98,7 @@ async fn kill9_inside_cni_add_is_reconciled_at_restart() {
         "{:?}",
         allocations(&allocated)
     );
-    assert_eq!(
-        bridge_ports(&bridge.0).len(),
-        1,
-        "{:?}",
-        bridge_ports(&bridge.0)
-    );
+    assert_eq!(bridge.ports().len(), 1, "{:?}", bridge.ports());
 
     d.kill9();
     assert!(
@@ -140,7 +112,7 @@ async fn kill9_inside_cni_add_is_reconciled_at_restart() {
     loop {
         let left = (
             allocations(&allocated),
-            bridge_ports(&bridge.0),
+            bridge.ports(),
             mounts_under(d.dir.path()),
             files_under(&d.root().join("cni/results")),
         );
