@@ -63,6 +63,13 @@ pub use relocate::leave_caller_cgroup;
 pub use stats::*;
 pub use systemd::{stop_unit, systemd_running};
 
+/// Whether this host's cgroups are the unified (v2-only) hierarchy, from its mountinfo
+/// (false when it cannot be read). Container runtimes give containers their own cgroup
+/// namespace on such hosts.
+pub fn unified() -> bool {
+    matches!(layout::host_layout(), Ok(Layout::V2 { .. }))
+}
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -12,6 +12,7 @@ pub mod cri;
 pub mod daemon;
 pub mod fake;
 pub mod image;
+pub mod node;
 pub mod pods;
 pub mod prometheus;
 pub mod registry;

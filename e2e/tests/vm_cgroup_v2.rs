@@ -10,78 +10,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crust_e2e::daemon::Crustd;
-use crust_e2e::pods::{self, container_config, pod_config, setup};
-use crust_e2e::require_root;
+use crust_e2e::node::{container_dir, keyed, read, systemctl, systemd_driver, unit_prop, V2Pod};
+use crust_e2e::pods::{self, container_config, pod_config};
 use k8s_cri::v1 as kc;
-
-/// Whether the tests can run here: pure cgroup v2 (else prints why not).
-fn v2_only() -> bool {
-    let ok = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    if !ok {
-        eprintln!("skipped: needs a pure cgroup v2 host (the VM suite, e2e/vm/run.sh)");
-    }
-    ok
-}
-
-fn systemd_driver() -> bool {
-    std::env::var("CRUST_E2E_CGROUP_DRIVER").as_deref() == Ok("systemd")
-}
-
-/// The cgroup directory of container `id` (under /sys/fs/cgroup), from its bundle's
-/// `linux.cgroupsPath`: a path (cgroupfs) or `slice:prefix:name` (systemd).
-fn container_dir(d: &Crustd, id: &str) -> String {
-    let spec = std::fs::read(
-        d.dir
-            .path()
-            .join("state/bundles")
-            .join(id)
-            .join("config.json"),
-    )
-    .expect("bundle config.json");
-    let spec: serde_json::Value = serde_json::from_slice(&spec).expect("config.json is JSON");
-    let cg = spec["linux"]["cgroupsPath"].as_str().expect("cgroupsPath");
-    match cg.split(':').collect::<Vec<_>>()[..] {
-        [slice, prefix, name] => format!(
-            "/sys/fs/cgroup{}/{prefix}-{name}.scope",
-            crust_cgroups::slice_path(slice).expect("a slice")
-        ),
-        _ => format!("/sys/fs/cgroup{cg}"),
-    }
-}
-
-fn read(dir: &str, file: &str) -> String {
-    std::fs::read_to_string(format!("{dir}/{file}"))
-        .unwrap_or_else(|e| panic!("{dir}/{file}: {e}"))
-        .trim()
-        .to_string()
-}
-
-fn keyed(text: &str, key: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {text}"))
-}
-
-/// `systemctl <args>`: (exit success, stdout).
-fn systemctl(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new("systemctl")
-        .args(args)
-        .arg("--no-pager")
-        .output()
-        .expect("run systemctl");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-fn unit_prop(unit: &str, prop: &str) -> String {
-    systemctl(&["show", "-p", prop, "--value", unit])
-        .1
-        .trim()
-        .to_string()
-}
 
 /// A pod whose containers share its PID namespace (so it has a pod init).
 fn shared_pid(mut pc: kc::PodSandboxConfig) -> kc::PodSandboxConfig {
@@ -106,16 +37,23 @@ fn shared_pid(mut pc: kc::PodSandboxConfig) -> kc::PodSandboxConfig {
 /// and a pod without a cgroup parent gets crustd's own slice, stopped with the pod.
 #[tokio::test(flavor = "multi_thread")]
 async fn systemd_driver_units() {
-    require_root!();
-    if !v2_only() {
-        return;
-    }
     if !systemd_driver() {
         eprintln!("skipped: runs with CRUST_E2E_CGROUP_DRIVER=systemd only");
         return;
     }
-    let (_reg, d, mut rt, img, logs, _g) = setup().await;
-    let rc = rt
+    let slice = format!("kubepods-burstable-pod{}_e2e.slice", std::process::id());
+    let Some(mut v) = V2Pod::start("sd", |pc| {
+        *pc = shared_pid(pc.clone());
+        if let Some(l) = pc.linux.as_mut() {
+            l.cgroup_parent = slice.clone();
+        }
+    })
+    .await
+    else {
+        return;
+    };
+    let rc = v
+        .rt
         .runtime_config(kc::RuntimeConfigRequest {})
         .await
         .expect("RuntimeConfig")
@@ -125,25 +63,15 @@ async fn systemd_driver_units() {
         Some(kc::CgroupDriver::Systemd as i32)
     );
 
-    let slice = format!("kubepods-burstable-pod{}_e2e.slice", std::process::id());
     let slice_dir = format!("/kubepods.slice/kubepods-burstable.slice/{slice}");
-    let mut pc = shared_pid(pod_config("sd", logs.path().to_str().unwrap()));
-    if let Some(l) = pc.linux.as_mut() {
-        l.cgroup_parent = slice.clone();
-    }
-    let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    let c = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("sleeper", &img, &["/bin/sleep", "1000"]),
-    )
-    .await
-    .expect("create+start");
+    let c = v
+        .run(container_config("sleeper", &v.img, &["/bin/sleep", "1000"]))
+        .await;
+    let pod = v.pod.clone();
     let scope = format!("crust-{c}.scope");
     let (ok, status) = systemctl(&["status", &scope]);
     println!("systemctl status {scope}:\n{status}");
-    assert!(ok, "{status}\n{}", d.log());
+    assert!(ok, "{status}\n{}", v.d.log());
     assert!(status.contains("Active: active (running)"), "{status}");
     assert!(
         status.contains(&format!("CGroup: {slice_dir}/{scope}")),
@@ -151,7 +79,7 @@ async fn systemd_driver_units() {
     );
     assert_eq!(unit_prop(&scope, "Slice"), slice);
     assert_eq!(unit_prop(&scope, "Delegate"), "yes");
-    let pid = pods::status(&mut rt, &c).await;
+    let pid = pods::status(&mut v.rt, &c).await;
     assert_eq!(pid.state, kc::ContainerState::ContainerRunning as i32);
     let procs = read(
         &format!("/sys/fs/cgroup{slice_dir}/{scope}"),
@@ -184,7 +112,7 @@ async fn systemd_driver_units() {
     )
     .is_empty());
 
-    pods::remove_pod(&mut rt, &pod).await;
+    pods::remove_pod(&mut v.rt, &pod).await;
     for u in [&scope, &init_scope, &shim_scope] {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while unit_prop(u, "ActiveState") == "active" {
@@ -197,71 +125,89 @@ async fn systemd_driver_units() {
     systemctl(&["stop", &slice]);
 
     // No cgroup parent: crustd's own slice below its cgroup_root, gone with the pod.
-    let pc = pod_config("own", logs.path().to_str().unwrap());
-    let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
+    let pc = pod_config("own", v.logs.path().to_str().unwrap());
+    let pod = pods::run_pod(&mut v.rt, &pc).await.expect("RunPodSandbox");
     let c = pods::run_container(
-        &mut rt,
+        &mut v.rt,
         &pod,
         &pc,
-        container_config("sleeper", &img, &["/bin/sleep", "1000"]),
+        container_config("sleeper", &v.img, &["/bin/sleep", "1000"]),
     )
     .await
     .expect("create+start");
-    let root = d.cgroup_root();
+    let root = v.d.cgroup_root();
     let own = format!("{}-pod{pod}.slice", root.trim_end_matches(".slice"));
     assert_eq!(unit_prop(&format!("crust-{c}.scope"), "Slice"), own);
     assert_eq!(unit_prop(&own, "ActiveState"), "active");
-    pods::remove_pod(&mut rt, &pod).await;
+    pods::remove_pod(&mut v.rt, &pod).await;
     assert_ne!(unit_prop(&own, "ActiveState"), "active", "{own} left");
 }
 
-/// A container that exceeds its memory limit is OOM-killed and reported OOMKilled (with
-/// the systemd driver the scope may be gone before its memory.events is read: crustd then
-/// goes by the pod's cgroup); one killed by SIGKILL otherwise is not.
+/// A container that exceeds its memory limit is OOM-killed and reported OOMKilled, from
+/// its shim's TaskOOM (with the systemd driver its scope, and `memory.events` with it, is
+/// gone when the exit is recorded); the CRI Stopped event already carries the reason, and
+/// there is one. A sibling that was running during the OOM kill and then dies of a SIGKILL
+/// of its own is not OOMKilled (crustd used to go by the pod's OOM count once the
+/// container's scope was gone, and blamed it).
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_limit_exceeded_is_oom_killed() {
-    require_root!();
-    if !v2_only() {
+    let Some(mut v) = V2Pod::start("oom", |_| {}).await else {
         return;
-    }
-    let (_reg, d, mut rt, img, logs, _g) = setup().await;
-    let pc = pod_config("oom", logs.path().to_str().unwrap());
-    let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    for n in 0..1 {
-        let mut cfg = container_config(
-            &format!("oom{n}"),
-            &img,
+    };
+    let mut events = v
+        .rt
+        .get_container_events(kc::GetEventsRequest {})
+        .await
+        .expect("GetContainerEvents")
+        .into_inner();
+    let sibling = v
+        .run(container_config(
+            "sibling",
+            &v.img,
             &[
                 "/bin/sh",
                 "-c",
-                "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done",
+                "until [ -e /tmp/go ]; do busybox usleep 100000; done; kill -9 $$",
             ],
-        );
-        cfg.linux.as_mut().unwrap().resources = Some(kc::LinuxContainerResources {
-            memory_limit_in_bytes: 16 << 20,
-            ..Default::default()
-        });
-        let c = pods::run_container(&mut rt, &pod, &pc, cfg).await.unwrap();
-        let s = pods::wait_exited(&mut rt, &c).await;
-        assert_eq!(
-            (s.exit_code, s.reason.as_str()),
-            (137, "OOMKilled"),
-            "run {n}: {s:?}\n{}",
-            d.log()
-        );
+        ))
+        .await;
+    let limited = kc::LinuxContainerResources {
+        memory_limit_in_bytes: 16 << 20,
+        ..Default::default()
+    };
+    let cmd = ["/bin/sh", "-c", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"];
+    let c = v.run(v.container("oom", &cmd, limited)).await;
+    let s = pods::wait_exited(&mut v.rt, &c).await;
+    let log = v.d.log();
+    assert_eq!(
+        (s.exit_code, s.reason.as_str()),
+        (137, "OOMKilled"),
+        "{s:?}\n{log}"
+    );
+    let exited = log
+        .lines()
+        .find(|l| l.contains("container exited") && l.contains(&c))
+        .unwrap_or_else(|| panic!("no exit logged for {c}:\n{log}"));
+    assert!(exited.contains("TaskOOM"), "not from the shim's TaskOOM: {exited}");
+    let mut stopped = Vec::new();
+    while let Ok(Ok(Some(e))) =
+        tokio::time::timeout(std::time::Duration::from_secs(2), events.message()).await
+    {
+        if e.container_id == c
+            && e.container_event_type == kc::ContainerEventType::ContainerStoppedEvent as i32
+        {
+            let st = e.containers_statuses.iter().find(|s| s.id == c).cloned();
+            stopped.push(st.map(|s| s.reason).unwrap_or_default());
+        }
     }
-    // A container killed otherwise is not OOMKilled.
-    let c = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("killed", &img, &["/bin/sh", "-c", "kill -9 $$"]),
-    )
-    .await
-    .unwrap();
-    let s = pods::wait_exited(&mut rt, &c).await;
+    assert_eq!(stopped, ["OOMKilled"], "Stopped events of the OOM-killed container");
+
+    // The sibling, SIGKILLed after the OOM kill, is not OOMKilled.
+    let (_, code) = pods::exec(&mut v.rt, &sibling, "busybox touch /tmp/go").await;
+    assert_eq!(code, 0);
+    let s = pods::wait_exited(&mut v.rt, &sibling).await;
     assert_eq!((s.exit_code, s.reason.as_str()), (137, "Error"), "{s:?}");
-    pods::remove_pod(&mut rt, &pod).await;
+    v.remove().await;
 }
 
 /// CRI resources land in the container's cgroup v2 files: cpu.max, cpu.weight (runc's
@@ -269,15 +215,10 @@ async fn memory_limit_exceeded_is_oom_killed() {
 /// cpuset.cpus/mems, and unified keys (memory.high, pids.max, io.weight).
 #[tokio::test(flavor = "multi_thread")]
 async fn resources_are_in_the_cgroup_files() {
-    require_root!();
-    if !v2_only() {
+    let Some(mut v) = V2Pod::start("res", |_| {}).await else {
         return;
-    }
-    let (_reg, d, mut rt, img, logs, _g) = setup().await;
-    let pc = pod_config("res", logs.path().to_str().unwrap());
-    let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    let mut cfg = container_config("limited", &img, &["/bin/sleep", "1000"]);
-    cfg.linux.as_mut().unwrap().resources = Some(kc::LinuxContainerResources {
+    };
+    let res = kc::LinuxContainerResources {
         cpu_period: 100_000,
         cpu_quota: 50_000,
         cpu_shares: 512,
@@ -291,11 +232,11 @@ async fn resources_are_in_the_cgroup_files() {
             ("io.weight".to_string(), "default 300".to_string()),
         ]),
         ..Default::default()
-    });
-    let c = pods::run_container(&mut rt, &pod, &pc, cfg)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", d.log()));
-    let dir = container_dir(&d, &c);
+    };
+    let c = v
+        .run(v.container("limited", &["/bin/sleep", "1000"], res))
+        .await;
+    let dir = container_dir(&v.d, &c);
     let want = [
         ("cpu.max", "50000 100000".to_string()),
         // runc: 1 + ((shares - 2) * 9999) / 262142
@@ -312,7 +253,7 @@ async fn resources_are_in_the_cgroup_files() {
         assert_eq!(read(&dir, file), value, "{dir}/{file}");
     }
     // Update: new limits reach the files (the unit's properties too, with systemd).
-    rt.update_container_resources(kc::UpdateContainerResourcesRequest {
+    v.rt.update_container_resources(kc::UpdateContainerResourcesRequest {
         container_id: c.clone(),
         linux: Some(kc::LinuxContainerResources {
             cpu_period: 100_000,
@@ -324,7 +265,7 @@ async fn resources_are_in_the_cgroup_files() {
         ..Default::default()
     })
     .await
-    .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}\n{}", d.log()));
+    .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}\n{}", v.d.log()));
     assert_eq!(read(&dir, "cpu.max"), "20000 100000");
     assert_eq!(read(&dir, "memory.max"), (80u64 << 20).to_string());
     assert_eq!(read(&dir, "memory.swap.max"), "0");
@@ -333,27 +274,20 @@ async fn resources_are_in_the_cgroup_files() {
         assert_eq!(unit_prop(&scope, "MemoryMax"), (80u64 << 20).to_string());
         assert_eq!(unit_prop(&scope, "CPUQuotaPerSecUSec"), "200ms");
     }
-    pods::remove_pod(&mut rt, &pod).await;
+    v.remove().await;
 }
 
 /// ContainerStats and PodSandboxStats report what the cgroup files say: memory usage and
 /// working set, CPU time (between two reads of cpu.stat around the call).
 #[tokio::test(flavor = "multi_thread")]
 async fn stats_match_the_cgroup_files() {
-    require_root!();
-    if !v2_only() {
+    let Some(mut v) = V2Pod::start("stats", |_| {}).await else {
         return;
-    }
-    let (_reg, d, mut rt, img, logs, _g) = setup().await;
-    let pc = pod_config("stats", logs.path().to_str().unwrap());
-    let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    let c = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config(
+    };
+    let c = v
+        .run(container_config(
             "holder",
-            &img,
+            &v.img,
             &[
                 "/bin/sh",
                 "-c",
@@ -361,16 +295,14 @@ async fn stats_match_the_cgroup_files() {
                 // little CPU first.
                 "x=$(head -c 4000000 /dev/zero | tr '\\0' a); i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; touch /tmp/ready; while true; do sleep 1000; done",
             ],
-        ),
-    )
-    .await
-    .unwrap();
+        ))
+        .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while pods::exec(&mut rt, &c, "test -e /tmp/ready").await.1 != 0 {
+    while pods::exec(&mut v.rt, &c, "test -e /tmp/ready").await.1 != 0 {
         assert!(std::time::Instant::now() < deadline, "container not ready");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let dir = container_dir(&d, &c);
+    let dir = container_dir(&v.d, &c);
     let pod_dir = Path::new(&dir)
         .parent()
         .expect("pod cgroup")
@@ -380,7 +312,8 @@ async fn stats_match_the_cgroup_files() {
         let cpu_before = keyed(&read(dir, "cpu.stat"), "usage_usec") * 1000;
         let mem_before = read(dir, "memory.current").parse::<u64>().unwrap();
         let (cpu, mem) = if what == "container" {
-            let s = rt
+            let s = v
+                .rt
                 .container_stats(kc::ContainerStatsRequest {
                     container_id: c.clone(),
                 })
@@ -391,9 +324,10 @@ async fn stats_match_the_cgroup_files() {
                 .expect("stats");
             (s.cpu.expect("cpu"), s.memory.expect("memory"))
         } else {
-            let s = rt
+            let s = v
+                .rt
                 .pod_sandbox_stats(kc::PodSandboxStatsRequest {
-                    pod_sandbox_id: pod.clone(),
+                    pod_sandbox_id: v.pod.clone(),
                 })
                 .await
                 .expect("PodSandboxStats")
@@ -435,5 +369,5 @@ async fn stats_match_the_cgroup_files() {
             "{what}: working set {ws}, usage {usage}, inactive_file {inactive_file}"
         );
     }
-    pods::remove_pod(&mut rt, &pod).await;
+    v.remove().await;
 }

@@ -109,7 +109,8 @@ case $accel in
 esac
 
 # 4. Boot the guest: the image copy-on-write (snapshot=on, the cached image is never
-# written), the repo read-only and a per-run results dir read-write over 9p.
+# written), the repo read-only and a per-run results dir read-write over 9p; four 2 MB
+# huge pages reserved for the hugetlb tests.
 out=$(mktemp -d "${TMPDIR:-/tmp}/crust-vm-out.XXXXXX")
 cp "$manifest" "$out/tests"
 {
@@ -124,7 +125,7 @@ set +e
 timeout -k 5 "$limit" qemu-system-x86_64 "${accel_args[@]}" -machine q35 -smp "$cpus" -m "$mem" \
   -nodefaults -display none -monitor none -serial stdio -no-reboot -nic none \
   -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
-  -append "root=/dev/vda rw console=ttyS0 ${CRUST_VM_APPEND:-quiet} systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 panic=-1" \
+  -append "root=/dev/vda rw console=ttyS0 ${CRUST_VM_APPEND:-quiet} systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 hugepages=4 panic=-1" \
   -drive "file=$img/rootfs.img,format=raw,if=virtio,snapshot=on" \
   -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on" \
   -virtfs "local,path=$out,mount_tag=out,security_model=none" \

@@ -27,10 +27,17 @@ use tokio::sync::mpsc;
 
 use crate::reaper::Reaper;
 
+/// What the publisher task is handed: an event, or a flush to answer once every event
+/// queued before it has been delivered or dropped.
+enum Item {
+    Event(&'static str, Any),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Sends events to the publisher task.
 #[derive(Clone)]
 pub struct Publisher {
-    tx: mpsc::UnboundedSender<(&'static str, Any)>,
+    tx: mpsc::UnboundedSender<Item>,
 }
 
 /// Where events go.
@@ -43,10 +50,17 @@ pub enum Sink {
 
 impl Publisher {
     pub fn start(sink: Sink, namespace: String, reaper: Reaper) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, Any)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
         tokio::spawn(async move {
             let mut client: Option<EventsClient> = None;
-            while let Some((topic, any)) = rx.recv().await {
+            while let Some(item) = rx.recv().await {
+                let (topic, any) = match item {
+                    Item::Event(topic, any) => (topic, any),
+                    Item::Flush(done) => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                };
                 for attempt in 0..3 {
                     let ok = match &sink {
                         Sink::Discard => true,
@@ -77,7 +91,15 @@ impl Publisher {
         let mut any = Any::new();
         any.type_url = format!("containerd.events.{type_name}");
         any.value = m.write_to_bytes().unwrap_or_default();
-        let _ = self.tx.send((topic, any));
+        let _ = self.tx.send(Item::Event(topic, any));
+    }
+
+    /// Returns once every event queued so far has been delivered (or given up on).
+    pub async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Item::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
     }
 
     pub fn task_create(&self, e: ev::TaskCreate) {

@@ -40,6 +40,7 @@ impl Daemon {
             state_dir: tmp.path().join("shims"),
             runtime_root: tmp.path().join("runc"),
             address: tmp.path().join("crustd.sock").display().to_string(),
+            events: tmp.path().join("shim-events.sock"),
         };
         Daemon {
             tmp,

@@ -447,6 +447,7 @@ async fn build_runtime(
             state_dir: state.join("shims"),
             runtime_root: state.join("runc"),
             address: listen.display().to_string(),
+            events: state.join("shim-events.sock"),
         },
         cgroup_root,
         cgroup_driver,
@@ -459,6 +460,10 @@ async fn build_runtime(
         }),
     };
     let rt = Runtime::open(cfg, images, network)
+        .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
+    // Before recovery: the shims it reconnects to deliver their events here.
+    rt.serve_shim_events()
+        .await
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))?;
     rt.recover()
         .await

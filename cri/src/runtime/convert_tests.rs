@@ -776,7 +776,7 @@ fn container_record(state: ContainerState) -> ContainerRecord {
         log_path: "/var/log/pods/x/c/0.log".into(),
         stop_signal: String::new(),
         cgroup_path: String::new(),
-        pod_oom_kills_at_start: None,
+        oom_reported: false,
         user: None,
         image_volumes: Vec::new(),
     }

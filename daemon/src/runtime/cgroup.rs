@@ -18,10 +18,9 @@
 //!
 //! systemd removes a scope as soon as it has no process left, so nothing may depend on a
 //! container's or pod init's scope directory outliving its processes. OOM kills in
-//! particular are read from the container's `memory.events` while it still exists, and
-//! otherwise from the pod's slice, whose `memory.events` counts its whole subtree (cgroup v2
-//! counts events hierarchically) and lives as long as the pod ([`ContainerCgroup`] and
-//! `container/start.rs`).
+//! particular come from the shim's `TaskOOM` (it watches the container's `memory.events`
+//! while the cgroup exists; `shim/events.rs`), and otherwise from the container's
+//! `memory.events` if it is still there at the exit (`container/start.rs`).
 
 use serde::{Deserialize, Serialize};
 

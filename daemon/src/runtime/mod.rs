@@ -89,6 +89,8 @@ pub struct Runtime {
     _sampler: Option<stats::Sampler>,
     /// Itself, for the tasks it spawns from `&self` methods (the shim watchers).
     me: Weak<Runtime>,
+    /// The server taking the shims' task events ([`Runtime::serve_shim_events`]).
+    shim_events: tokio::sync::Mutex<Option<ttrpc::asynchronous::Server>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -165,7 +167,16 @@ impl Runtime {
             cpu: stats::CpuHistory::default(),
             _sampler: stats::spawn_sampler(me.clone()),
             me: me.clone(),
+            shim_events: tokio::sync::Mutex::new(None),
         }))
+    }
+
+    /// Starts taking the shims' task events on the socket `cfg.shim.events` (the shims'
+    /// `TTRPC_ADDRESS`); before [`Runtime::recover`], so reconnected shims deliver there.
+    pub async fn serve_shim_events(&self) -> Result<()> {
+        let server = shim::events::serve(&self.cfg.shim.events, self.me.clone()).await?;
+        *self.shim_events.lock().await = Some(server);
+        Ok(())
     }
 
     /// The configuration.

@@ -399,11 +399,11 @@ pub struct ContainerRecord {
     /// The container's cgroup directory (from the hierarchy root; with the systemd driver,
     /// its scope's).
     pub cgroup_path: String,
-    /// The pod cgroup's OOM kill count (its subtree's) when the container started: what
-    /// an exit is compared with once the container's own cgroup is gone (a systemd scope
-    /// vanishes with its last process).
+    /// Whether its shim reported an OOM kill in the container's cgroup (`TaskOOM`): what
+    /// tells an OOM kill once the container's own cgroup is gone (a systemd scope vanishes
+    /// with its last process, `memory.events` with it).
     #[serde(default)]
-    pub pod_oom_kills_at_start: Option<u64>,
+    pub oom_reported: bool,
     /// Mounts as applied (for status).
     pub mounts: Vec<MountSpec>,
     /// The identity its process starts with (absent in records of older crustd).

@@ -92,26 +92,28 @@ fn update_and_events_stats() {
     let c = Ctr::new("update", &["sleep", "1000"]);
     c.run_detached();
     c.ok(&["update", "--pids-limit", "42", "--memory", "64m", &c.id]);
-    let name = format!("crust-rt-{}", c.id);
-    let max =
-        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{name}/pids.max")).expect("pids.max");
-    assert_eq!(max.trim(), "42");
-    let mem = std::fs::read_to_string(format!(
-        "/sys/fs/cgroup/memory/{name}/memory.limit_in_bytes"
-    ))
-    .expect("memory limit");
-    assert_eq!(mem.trim(), (64u64 << 20).to_string());
+    let pids_max = c.cgroup_file("pids", "pids.max", "pids.max");
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read(&pids_max), "42");
+    let mem = c.cgroup_file("memory", "memory.limit_in_bytes", "memory.max");
+    assert_eq!(read(&mem), (64u64 << 20).to_string());
     let r = c.tmp.path().join("r.json");
     std::fs::write(&r, json!({"pids": {"limit": 77}}).to_string()).expect("write");
     c.ok(&["update", "--resources", r.to_str().expect("u"), &c.id]);
-    let max =
-        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{name}/pids.max")).expect("pids.max");
-    assert_eq!(max.trim(), "77");
+    assert_eq!(read(&pids_max), "77");
     let ev: serde_json::Value =
         serde_json::from_str(&c.ok(&["events", "--stats", &c.id])).expect("json");
     assert_eq!(ev["type"], "stats");
     assert_eq!(ev["id"], c.id.as_str());
     assert!(ev["data"].is_object(), "{ev}");
+    // The numbers are the cgroup's: one process, the limit just set.
+    assert_eq!(ev["data"]["pids"]["current"], 1, "{ev}");
+    assert_eq!(ev["data"]["pids"]["limit"], 77, "{ev}");
 }
 
 #[test]
@@ -144,18 +146,14 @@ fn deny_all_devices_keeps_default_devices_usable() {
 #[test]
 fn init_joins_its_cgroup_before_the_cgroup_mount_without_cgroupns() {
     require_root!();
-    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        eprintln!("skipped: the paths checked here are the v1 hierarchies (this host is v2)");
-        return;
-    }
-    let mut c = Ctr::new(
-        "latecg",
-        &[
-            "sh",
-            "-c",
-            "(cat /sys/fs/cgroup/pids/pids.max; grep ':pids:' /proc/self/cgroup) > /out 2>&1",
-        ],
-    );
+    let v2 = unified();
+    // v2: the container's own directory is what its cgroup mount shows.
+    let script = if v2 {
+        "(cat /sys/fs/cgroup/pids.max; grep '^0::' /proc/self/cgroup) > /out 2>&1"
+    } else {
+        "(cat /sys/fs/cgroup/pids/pids.max; grep ':pids:' /proc/self/cgroup) > /out 2>&1"
+    };
+    let mut c = Ctr::new("latecg", &["sh", "-c", script]);
     c.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "network"},
         {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
     c.config["linux"]["resources"] = json!({"pids": {"limit": 42}});
@@ -167,7 +165,12 @@ fn init_joins_its_cgroup_before_the_cgroup_mount_without_cgroupns() {
     assert!(o.status.success(), "{}", text(&o));
     let pid = c.state()["pid"].as_i64().expect("pid");
     let name = format!("crust-rt-{}", c.id);
-    for h in ["pids", "memory", "cpu", "freezer"] {
+    let hierarchies: &[&str] = if v2 {
+        &[""]
+    } else {
+        &["pids", "memory", "cpu", "freezer"]
+    };
+    for h in hierarchies {
         let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/{h}/{name}/cgroup.procs"))
             .unwrap_or_default();
         assert!(
@@ -180,10 +183,12 @@ fn init_joins_its_cgroup_before_the_cgroup_mount_without_cgroupns() {
     let log = std::fs::read_to_string(c.rootfs().join("out")).unwrap_or_default();
     let _ = c.runc(&["delete", "--force", &c.id]);
     assert!(log.starts_with("42\n"), "{log:?}");
-    assert!(
-        log.trim_end().ends_with(&format!(":pids:/{name}")),
-        "{log:?}"
-    );
+    let own = if v2 {
+        format!("0::/{name}")
+    } else {
+        format!(":pids:/{name}")
+    };
+    assert!(log.trim_end().ends_with(&own), "{log:?}");
 }
 
 /// An init that fails early while the parent still makes its cgroup (late join, no cgroup

@@ -252,12 +252,28 @@ impl Ctr {
     }
 
     /// Whether any cgroup directory of this container exists.
+    /// Whether the container's cgroup exists: in the unified hierarchy, or in any v1 one.
     pub fn cgroup_exists(&self) -> bool {
         let name = format!("crust-rt-{}", self.id);
-        std::fs::read_dir("/sys/fs/cgroup")
-            .expect("cgroupfs")
-            .flatten()
-            .any(|h| h.path().join(&name).exists())
+        Path::new("/sys/fs/cgroup").join(&name).exists()
+            || std::fs::read_dir("/sys/fs/cgroup")
+                .expect("cgroupfs")
+                .flatten()
+                .any(|h| h.path().join(&name).exists())
+    }
+
+    /// The path of the container's cgroup file `v2` on a cgroup v2-only host, else of
+    /// `v1` in the v1 hierarchy of `controller`.
+    pub fn cgroup_file(&self, controller: &str, v1: &str, v2: &str) -> PathBuf {
+        let name = format!("crust-rt-{}", self.id);
+        if unified() {
+            Path::new("/sys/fs/cgroup").join(name).join(v2)
+        } else {
+            Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(name)
+                .join(v1)
+        }
     }
 
     pub fn state_dir_exists(&self) -> bool {
@@ -327,4 +343,9 @@ pub fn text(o: &Output) -> String {
 /// stdout as a string.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Whether the host's cgroups are v2 only.
+pub fn unified() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }

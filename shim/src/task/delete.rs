@@ -65,8 +65,8 @@ impl Service {
         let Some(mut c) = c else {
             return Err(ShimError::ContainerNotFound(id.into()));
         };
-        if let Some(h) = c.oom.take() {
-            h.abort();
+        if let Some(w) = c.oom.take() {
+            w.stop();
         }
         c.init.stdio.close_stdin();
         if c.rootfs_mounted {

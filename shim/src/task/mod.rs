@@ -41,6 +41,10 @@ use crate::stdio::ProcessStdio;
 
 /// How long an exit waits for the process's output to drain before it is reported.
 const IO_DRAIN: Duration = Duration::from_secs(2);
+/// How long a SIGKILLed init's OOM watch gets to read a pending notification.
+const OOM_SETTLE: Duration = Duration::from_millis(50);
+/// How long an exit waits for the delivery of its container's `TaskOOM`.
+const OOM_DELIVERY: Duration = Duration::from_secs(3);
 /// Exits of not-yet-known pids kept for a racing create/exec.
 const UNCLAIMED_MAX: usize = 256;
 
@@ -122,7 +126,7 @@ pub struct Container {
     pub rootfs_mounted: bool,
     pub init: Proc,
     pub execs: HashMap<String, Exec>,
-    pub oom: Option<JoinHandle<()>>,
+    pub oom: Option<crate::oom::OomWatch>,
     /// The init's cgroup, found at create; kept so Stats (and its OOM-kill count)
     /// still answer after the init exited, until Delete.
     pub cgroup: Option<crust_cgroups::Cgroup>,
@@ -317,18 +321,12 @@ impl Service {
         tokio::spawn(async move {
             let drain = futures_join_all(outputs);
             let _ = tokio::time::timeout(IO_DRAIN, drain).await;
+            if exec_id.is_empty() {
+                me.finish_oom_watch(&id, e.status).await;
+            }
             let exit_event = {
                 let mut st = me.lock();
                 let Ok(c) = st.container_mut(&id) else { return };
-                if exec_id.is_empty() {
-                    if let Some(h) = c.oom.take() {
-                        // Let a pending OOM notification land first.
-                        tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            h.abort();
-                        });
-                    }
-                }
                 let Ok(p) = c.proc_mut(&id, &exec_id) else {
                     return;
                 };
@@ -356,6 +354,25 @@ impl Service {
             };
             me.inner.events.task_exit(exit_event);
         });
+    }
+
+    /// At the exit of container `id`'s init (with `status`): ends the container's OOM
+    /// watch, and if an OOM kill was reported for it, returns only once its `TaskOOM` has
+    /// been delivered, so the daemon knows of the kill before `Wait` tells it of the exit.
+    async fn finish_oom_watch(&self, id: &str, status: u32) {
+        const SIGKILL_STATUS: u32 = 128 + libc::SIGKILL as u32;
+        if status == SIGKILL_STATUS {
+            // The kernel notes the kill (memory.events) before the victim is gone; give
+            // the watch a turn to read a notification still pending.
+            tokio::time::sleep(OOM_SETTLE).await;
+        }
+        let watch = match self.lock().container_mut(id) {
+            Ok(c) => c.oom.take(),
+            Err(_) => None,
+        };
+        if watch.is_some_and(|w| w.finish()) {
+            let _ = tokio::time::timeout(OOM_DELIVERY, self.inner.events.flush()).await;
+        }
     }
 
     /// Marks a Start of `id`/`exec_id` as begun or finished. When finished, returns an

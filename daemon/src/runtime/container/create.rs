@@ -223,7 +223,7 @@ impl Runtime {
                 .unwrap_or_default(),
             stop_signal: image.record.config.stop_signal.clone(),
             cgroup_path: cgroup_path.clone(),
-            pod_oom_kills_at_start: None,
+            oom_reported: false,
             mounts: spec.mounts.clone(),
             user: None,
             image_volumes: volume_ids,
@@ -259,6 +259,7 @@ impl Runtime {
                 pid_ns,
                 min_oom_score_adj: self.min_oom,
                 volumes: &volumes,
+                unified_cgroups: crust_cgroups::unified(),
             })?;
             let cdi = crate::cdi::requested(&rec.spec.cdi_devices, &rec.spec.annotations);
             if !cdi.is_empty() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::runtime::cgroup;
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::shim::{watch, Exit, Shim};
-use crate::runtime::types::{ContainerRecord, ContainerState, EventKind, PodState};
+use crate::runtime::types::{ContainerState, EventKind, PodState};
 use crate::runtime::{now, Runtime};
 
 /// Exit code and reason of a task that failed to start (as containerd).
@@ -38,16 +38,12 @@ impl Runtime {
         // Taken before the call: a quick process can exit (as the shim stamps it) before
         // the call returns.
         let started = now();
-        // Before the start: an OOM kill at any time after it counts.
-        let pod_ooms = cgroup::pod_dir(pod.cgroup_driver, &pod.cgroup_parent)
-            .and_then(|d| cgroup::oom_kills(&d));
         match shim.start(&rec.id, "").await {
             Ok(pid) => {
                 self.update_container(&rec.id, |c| {
                     c.state = ContainerState::Running;
                     c.pid = pid;
                     c.started_at = started;
-                    c.pod_oom_kills_at_start = pod_ooms;
                 })
                 .await?;
                 self.emit(&rec.id, &pod.id, EventKind::Started);
@@ -93,19 +89,33 @@ impl Runtime {
         });
     }
 
-    /// Whether container `rec`, which exited with `code` and whose own cgroup is gone (a
-    /// systemd scope goes with its last process, possibly before its `memory.events` was
-    /// read), was OOM-killed: killed by SIGKILL while its pod's cgroup counted a new OOM
-    /// kill. The pod's cgroup outlives its containers and its count covers theirs. Can
-    /// blame a container SIGKILLed for another reason while a sibling was OOM-killed.
-    fn pod_oom_since_start(&self, rec: &ContainerRecord, code: i32) -> bool {
+    /// Records the shim's report of an OOM kill in container `id`'s cgroup (`TaskOOM`,
+    /// see [`crate::runtime::shim::events`]). The shim sends it before it lets `Wait`
+    /// return, so it is normally here before the exit; one that comes later still turns
+    /// the reason of a SIGKILLed container into OOMKilled.
+    pub(in crate::runtime) async fn oom_reported(&self, id: &str) {
         const SIGKILL_STATUS: i32 = 128 + libc::SIGKILL;
-        let (Some(base), Ok(pod)) = (rec.pod_oom_kills_at_start, self.pod(&rec.pod_id)) else {
-            return false;
+        let _g = self.locks.lock(format!("exit/{id}")).await;
+        let Ok(rec) = self.container(id) else {
+            tracing::debug!(container = %id, "TaskOOM for an unknown container");
+            return;
         };
-        let now = cgroup::pod_dir(pod.cgroup_driver, &pod.cgroup_parent)
-            .and_then(|d| cgroup::oom_kills(&d));
-        code == SIGKILL_STATUS && now.is_some_and(|n| n > base)
+        let late = rec.state == ContainerState::Exited;
+        if late && rec.exit_code != SIGKILL_STATUS {
+            return;
+        }
+        let r = self
+            .update_container(&rec.id, |c| {
+                c.oom_reported = true;
+                if late {
+                    c.reason = "OOMKilled".into();
+                }
+            })
+            .await;
+        match r {
+            Ok(_) => tracing::info!(container = %rec.id, late, "shim reported an OOM kill"),
+            Err(e) => tracing::warn!(container = %rec.id, error = %e, "record OOM kill"),
+        }
     }
 
     /// Records that `id` exited (once; later calls change nothing).
@@ -118,9 +128,14 @@ impl Runtime {
             return Ok(());
         }
         let code = exit.status as i32;
-        let (oom, oom_from) = match cgroup::oom_kills(&rec.cgroup_path) {
-            Some(n) => (n > 0, "container cgroup"),
-            None => (self.pod_oom_since_start(&rec, code), "pod cgroup"),
+        // The shim's TaskOOM, else the container's memory.events if it is still there.
+        let (oom, oom_from) = if rec.oom_reported {
+            (true, "TaskOOM")
+        } else {
+            (
+                cgroup::oom_kills(&rec.cgroup_path).is_some_and(|n| n > 0),
+                "container cgroup",
+            )
         };
         let rec = self
             .update_container(id, |c| {

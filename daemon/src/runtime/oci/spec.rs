@@ -69,6 +69,9 @@ pub struct SpecInput<'a> {
     pub min_oom_score_adj: i64,
     /// The image volumes of `spec.mounts`, resolved.
     pub volumes: &'a [ImageVolume],
+    /// Whether the host's cgroups are v2 only: an unprivileged container then gets its own
+    /// cgroup namespace (as containerd and CRI-O do), so it sees its cgroup as `/`.
+    pub unified_cgroups: bool,
 }
 
 /// Builds the spec.
@@ -279,6 +282,9 @@ fn namespaces(i: &SpecInput<'_>) -> Result<Vec<Value>> {
     let pid = i.spec.security.namespaces.pid;
     if pid != NsMode::Node {
         ns.push(with_path("pid", &i.pid_ns));
+    }
+    if i.unified_cgroups && !i.spec.security.privileged {
+        ns.push(json!({"type": "cgroup"}));
     }
     Ok(ns)
 }

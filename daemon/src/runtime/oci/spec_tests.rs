@@ -19,6 +19,7 @@ struct Case {
     pid_ns: Option<PathBuf>,
     min_oom: i64,
     volumes: Vec<ImageVolume>,
+    unified_cgroups: bool,
 }
 
 impl Case {
@@ -61,6 +62,7 @@ impl Case {
             pid_ns: None,
             min_oom: -1000,
             volumes: Vec::new(),
+            unified_cgroups: false,
         }
     }
 
@@ -77,6 +79,7 @@ impl Case {
             pid_ns: self.pid_ns.clone(),
             min_oom_score_adj: self.min_oom,
             volumes: &self.volumes,
+            unified_cgroups: self.unified_cgroups,
         })
     }
 }
@@ -460,6 +463,23 @@ fn builds_as_each_row_says() {
                 let t: Vec<String> = ns_types(v).into_iter().map(|(t, _)| t).collect();
                 assert_eq!(t, ["mount", "ipc", "pid"]);
             },
+        ),
+        (
+            "on a cgroup v2 host a container gets its own cgroup namespace",
+            |c| c.unified_cgroups = true,
+            |v| {
+                let t: Vec<String> = ns_types(v).into_iter().map(|(t, _)| t).collect();
+                assert_eq!(t, ["mount", "network", "uts", "ipc", "pid", "cgroup"]);
+            },
+        ),
+        (
+            "a privileged container on a cgroup v2 host keeps the host's cgroup namespace",
+            |c| {
+                c.unified_cgroups = true;
+                c.pod.spec.privileged = true;
+                c.spec.security.privileged = true;
+            },
+            |v| assert!(!ns_types(v).iter().any(|(t, _)| t == "cgroup")),
         ),
         (
             "host PID leaves pid",

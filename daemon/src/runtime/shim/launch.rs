@@ -23,6 +23,9 @@ pub struct ShimConfig {
     pub runtime_root: PathBuf,
     /// crustd's own socket (passed as `-address`).
     pub address: String,
+    /// The ttrpc socket where crustd takes the shims' task events (their
+    /// `TTRPC_ADDRESS`, as containerd ≥ 1.5 sets it; see [`super::events`]).
+    pub events: PathBuf,
 }
 
 /// The address of `pod_id`'s shim, as the shim's `start` bootstrap derives it (the
@@ -113,6 +116,7 @@ pub fn launch(cfg: &ShimConfig, pod_id: &str) -> Result<String> {
             stderr: std::os::fd::AsFd::as_fd(&log),
             fd3: std::os::fd::AsFd::as_fd(&listener),
             env_remove: &["TTRPC_ADDRESS"],
+            env_set: &[("TTRPC_ADDRESS", cfg.events.as_os_str())],
         })
         .map_err(|e| RuntimeError::ShimStart {
             id: pod_id.into(),

@@ -5,12 +5,14 @@
 //! one crust-shim's own `start` bootstrap derives from the bundles'
 //! `io.kubernetes.cri.sandbox-id` annotation). Shim sockets live under
 //! `<state>/shims/s/` (never abstract). A shim with no containers lives until it is
-//! told to shut down; it exits by itself when its last container is deleted. Events are not forwarded: exits are learnt
+//! told to shut down; it exits by itself when its last container is deleted. Exits are learnt
 //! through `Wait`, which also works after a reconnect (it answers at once for a process
-//! that exited while nobody was connected). A shim's own death is learnt through a pidfd
-//! ([`watch`]).
+//! that exited while nobody was connected); of the task events the shims forward to
+//! crustd ([`events`]) only OOM kills are used. A shim's own death is learnt through a
+//! pidfd ([`watch`]).
 
 mod client;
+pub(crate) mod events;
 mod launch;
 mod pspawn;
 pub mod watch;

@@ -10,8 +10,8 @@
 //!
 //! Invariant: the child gets exactly stdin/stdout on /dev/null, stderr on the given file,
 //! the given socket as fd 3, cwd `/`, an empty signal mask, SIGPIPE at its default action,
-//! and crustd's environment minus the names in `env_remove`; no other fd (crustd opens
-//! everything close-on-exec).
+//! and crustd's environment minus the names in `env_remove`, plus `env_set`; no other fd
+//! (crustd opens everything close-on-exec).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -28,6 +28,8 @@ pub struct Child<'a> {
     pub fd3: BorrowedFd<'a>,
     /// Environment variables not passed on.
     pub env_remove: &'a [&'a str],
+    /// Environment variables set for the child (after `env_remove`).
+    pub env_set: &'a [(&'a str, &'a OsStr)],
 }
 
 fn cstr(s: &OsStr) -> std::io::Result<CString> {
@@ -82,6 +84,12 @@ pub fn spawn(c: &Child<'_>) -> std::io::Result<i32> {
         let mut kv = k.clone();
         kv.push("=");
         kv.push(&v);
+        envp.push(cstr(&kv)?);
+    }
+    for (k, v) in c.env_set {
+        let mut kv = OsString::from(k);
+        kv.push("=");
+        kv.push(v);
         envp.push(cstr(&kv)?);
     }
     let argv_p: Vec<*mut libc::c_char> = argv
@@ -228,7 +236,7 @@ mod tests {
             })
             .expect("an environment variable");
         let script = format!(
-            "read -r _ _ _ _ _ sid _ < /proc/$$/stat; echo \"cwd=$(pwd) sid=$sid pid=$$ dropped=${{{gone}+set}} in=$(/bin/cat)\" >&2; echo hi >&3"
+            "read -r _ _ _ _ _ sid _ < /proc/$$/stat; echo \"cwd=$(pwd) sid=$sid pid=$$ dropped=${{{gone}+set}} set=$CRUST_PSPAWN_SET in=$(/bin/cat)\" >&2; echo hi >&3"
         );
         let args = [OsString::from("-c"), OsString::from(script)];
         let pid = spawn(&Child {
@@ -237,6 +245,7 @@ mod tests {
             stderr: std::os::fd::AsFd::as_fd(&err),
             fd3: std::os::fd::AsFd::as_fd(&theirs),
             env_remove: &[gone.as_str()],
+            env_set: &[("CRUST_PSPAWN_SET", OsStr::new("yes"))],
         })
         .unwrap();
         drop(theirs);
@@ -251,7 +260,7 @@ mod tests {
         let err = std::fs::read_to_string(&err_path).unwrap();
         assert_eq!(
             err.trim(),
-            format!("cwd=/ sid={pid} pid={pid} dropped= in="),
+            format!("cwd=/ sid={pid} pid={pid} dropped= set=yes in="),
             "stderr: {err}"
         );
     }
@@ -265,6 +274,7 @@ mod tests {
             stderr: std::os::fd::AsFd::as_fd(&null),
             fd3: std::os::fd::AsFd::as_fd(&null),
             env_remove: &[],
+            env_set: &[],
         })
         .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
