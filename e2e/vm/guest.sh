@@ -24,7 +24,7 @@ modprobe overlay
 
 # One line per run: "TARGET[::NAME-FILTER] [DRIVER...]": the test program TARGET (from the
 # host's manifest /mnt/out/tests), once per crustd cgroup driver listed (the e2e tests read
-# CRUST_E2E_CGROUP_DRIVER), or once without one. A filter from the host runs with every
+# CRUST_E2E_CGROUP_DRIVER), or once without one. Each filter from the host runs with every
 # driver of CRUST_VM_DRIVERS. The default suite is bounded for TCG (about 9 minutes at a
 # load of 10 on 2 cores): crust-runc's systemd driver over one scope's whole life
 # (runc/tests/systemd.rs), crustd refusing a driver/root mismatch, cgroup v2 through crustd
@@ -33,7 +33,7 @@ modprobe overlay
 # SystemdCgroup running a pod on crust-runc (vm_containerd), and, with the systemd driver
 # (the host runs them with cgroupfs), the e2e pod lifecycle and restart recovery.
 if [ -n "$CRUST_VM_FILTER" ]; then
-  suite="$CRUST_VM_FILTER $CRUST_VM_DRIVERS"
+  suite=$(for f in $CRUST_VM_FILTER; do echo "$f $CRUST_VM_DRIVERS"; done)
 else
   suite="systemd::scope_in_slice_with_limits_update_pause_exec_delete
 deploy_config::unsupported_cgroup_driver_is_refused_at_start

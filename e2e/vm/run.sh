@@ -2,12 +2,13 @@
 # Runs crust's tests inside a Debian 12 qemu guest with systemd as PID 1 and cgroup v2 only
 # (what production Kubernetes nodes run), and brings back their output and exit code.
 #
-#   e2e/vm/run.sh [TEST-FILTER]       (as root; README.md "Tests in a VM")
+#   e2e/vm/run.sh [TEST-FILTER...]    (as root; README.md "Tests in a VM")
 #
-# TEST-FILTER is TARGET or TARGET::NAME: a workspace test target (an e2e test file such as
+# A TEST-FILTER is TARGET or TARGET::NAME: a workspace test target (an e2e test file such as
 # `vm_cgroup_v2`, or a crate's unit tests such as `crust_cgroups`) and a cargo-test name
 # filter; without one the guest runs its default suite (e2e/vm/guest.sh). Environment:
-#   CRUST_VM_DRIVERS   cgroup drivers the e2e tests run crustd with (default "cgroupfs systemd")
+#   CRUST_VM_DRIVERS   cgroup drivers the e2e tests run crustd with (default "cgroupfs systemd";
+#                      empty: each filter runs once, without one)
 #   CRUST_VM_CACHE     image cache (default <target>/vm; rebuilt when e2e/vm/image.sh changes)
 #   CRUST_VM_ACCEL     tcg | kvm (default: kvm only if a probe guest boots under it, else tcg)
 #   CRUST_VM_MEM       guest memory in MiB (default 1536), CRUST_VM_CPUS (default 1: TCG is CPU-heavy)
@@ -17,7 +18,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
-filter=${1:-}
+filter="$*"
 target=${CARGO_TARGET_DIR:-$repo/target}
 cache=${CRUST_VM_CACHE:-$target/vm}
 mem=${CRUST_VM_MEM:-1536}
@@ -116,7 +117,7 @@ cp "$manifest" "$out/tests"
 {
   printf 'CRUST_VM_REPO=%q\n' "$repo"
   printf 'CRUST_VM_FILTER=%q\n' "$filter"
-  printf 'CRUST_VM_DRIVERS=%q\n' "${CRUST_VM_DRIVERS:-cgroupfs systemd}"
+  printf 'CRUST_VM_DRIVERS=%q\n' "${CRUST_VM_DRIVERS-cgroupfs systemd}"
   printf 'CRUST_VM_ACCEL=%q\n' "$accel"
 } >"$out/env"
 t0=$SECONDS

@@ -22,12 +22,14 @@ use ttrpc::asynchronous::TtrpcContext;
 type Event = (String, String, String, Vec<u8>);
 
 #[derive(Default)]
-struct Collector(Mutex<Vec<Event>>);
+struct Collector(Mutex<Vec<Event>>, std::time::Duration);
 
 #[async_trait]
 impl Events for Collector {
     async fn forward(&self, _: &TtrpcContext, r: ForwardRequest) -> ttrpc::Result<Empty> {
         let e = r.envelope.unwrap();
+        // A slow receiver (the daemon recording the event) answers only after this.
+        tokio::time::sleep(self.1).await;
         let any = e.event.unwrap();
         self.0
             .lock()
@@ -37,26 +39,25 @@ impl Events for Collector {
     }
 }
 
-#[tokio::test]
-async fn events_forwarded_over_ttrpc() {
-    if !is_root() {
-        return;
-    }
+/// A shim forwarding its events over ttrpc to `collector` (for `args`, `o`).
+async fn ttrpc_shim(
+    collector: Arc<Collector>,
+    args: &[&str],
+    o: &SpecOpts,
+) -> (Shim, Bundle, ttrpc::asynchronous::Server, tempfile::TempDir) {
     let tmp = tempfile::Builder::new()
         .prefix("crust-shim-ev-")
         .tempdir_in("/tmp")
         .unwrap();
     let sock = tmp.path().join("events.sock");
-    let collector = Arc::new(Collector::default());
     let mut server = ttrpc::asynchronous::Server::new()
         .bind(&format!("unix://{}", sock.display()))
         .unwrap()
-        .register_service(create_events(collector.clone()));
+        .register_service(create_events(collector));
     server.start().await.unwrap();
-
-    let (mut shim, b) = Shim::start(&["sh", "-c", "exit 5"], &SpecOpts::default()).await;
+    let (mut shim, b) = Shim::start(args, o).await;
     // Replace the shim started by the harness with one that forwards over ttrpc.
-    let b2 = shim.bundle(&["sh", "-c", "exit 5"], &SpecOpts::default());
+    let b2 = shim.bundle(args, o);
     let addr = start_shim_env(
         &shim.state_dir,
         &shim.events,
@@ -73,6 +74,55 @@ async fn events_forwarded_over_ttrpc() {
     let first = std::mem::replace(&mut shim.client, client);
     drop(first);
     drop(b);
+    (shim, b2, server, tmp)
+}
+
+/// An OOM-killed container's TaskOOM has been delivered (the receiver has answered)
+/// before Wait returns its exit, even when the receiver is slow: a daemon that learns
+/// exits through Wait then records the exit as OOMKilled, and its own event for the exit
+/// says so. (Before, the exit was made visible first and TaskOOM sent at any time.)
+#[tokio::test]
+async fn oom_is_delivered_before_wait_returns() {
+    if !is_root() {
+        return;
+    }
+    let collector = Arc::new(Collector(
+        Mutex::default(),
+        std::time::Duration::from_millis(700),
+    ));
+    let o = SpecOpts {
+        memory_limit: Some(16 << 20),
+        ..Default::default()
+    };
+    let (mut shim, b, mut server, _tmp) =
+        ttrpc_shim(collector.clone(), &["tail", "/dev/zero"], &o).await;
+    shim.create(&b, ["", "", ""], false).await.unwrap();
+    shim.start_task(&b.id, "").await.unwrap();
+    assert_eq!(shim.wait(&b.id, "").await.unwrap(), 137);
+    let topics: Vec<String> = collector
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.1.clone())
+        .collect();
+    assert!(
+        topics.iter().any(|t| t == "/tasks/oom"),
+        "TaskOOM not delivered when Wait returned: {topics:?}"
+    );
+    assert!(!topics.iter().any(|t| t == "/tasks/exit"), "{topics:?}");
+    shim.delete(&b.id, "").await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_forwarded_over_ttrpc() {
+    if !is_root() {
+        return;
+    }
+    let collector = Arc::new(Collector::default());
+    let (mut shim, b2, mut server, _tmp) =
+        ttrpc_shim(collector.clone(), &["sh", "-c", "exit 5"], &SpecOpts::default()).await;
     let cpid = shim.create(&b2, ["", "", ""], false).await.unwrap();
     shim.start_task(&b2.id, "").await.unwrap();
     assert_eq!(shim.wait(&b2.id, "").await.unwrap(), 5);
