@@ -617,6 +617,26 @@ impl Cgroup {
         Ok(cgroupfs::read_keyed(dir, file, "oom_kill")?.unwrap_or(0))
     }
 
+    /// cgroup v2: the parent directory of this cgroup and its `oom_kill` count, which counts
+    /// the kills in its whole subtree, this cgroup's included (None on v1). What tells an
+    /// OOM kill in a cgroup that is already gone (systemd removes a scope with its last
+    /// process, and `memory.events` with it).
+    pub fn parent_oom_kill_count(&self) -> Result<Option<(PathBuf, u64)>, CgroupError> {
+        let Hierarchy::V2 { dir } = &self.hierarchy else {
+            return Ok(None);
+        };
+        let Some(parent) = dir.dir.parent().filter(|p| p.starts_with(&dir.mount)) else {
+            return Ok(None);
+        };
+        if !parent.exists() {
+            return Err(CgroupError::NotFound {
+                path: parent.to_path_buf(),
+            });
+        }
+        let n = cgroupfs::read_keyed(parent, "memory.events", "oom_kill")?.unwrap_or(0);
+        Ok(Some((parent.to_path_buf(), n)))
+    }
+
     /// The memory event counters as the kernel names them: v2 `memory.events` (`oom`,
     /// `oom_kill`, `max`, `high`, `low`), v1 `memory.oom_control` (`oom_kill_disable`,
     /// `under_oom`, `oom_kill`). Empty on a v1 host without a memory controller.

@@ -147,13 +147,23 @@ fn deny_all_devices_keeps_default_devices_usable() {
 fn init_joins_its_cgroup_before_the_cgroup_mount_without_cgroupns() {
     require_root!();
     let v2 = unified();
-    // v2: the container's own directory is what its cgroup mount shows.
-    let script = if v2 {
-        "(cat /sys/fs/cgroup/pids.max; grep '^0::' /proc/self/cgroup) > /out 2>&1"
-    } else {
-        "(cat /sys/fs/cgroup/pids/pids.max; grep ':pids:' /proc/self/cgroup) > /out 2>&1"
-    };
-    let mut c = Ctr::new("latecg", &["sh", "-c", script]);
+    let mut c = Ctr::new(
+        "latecg",
+        &[
+            "sh",
+            "-c",
+            "(cat /sys/fs/cgroup/pids/pids.max; grep ':pids:' /proc/self/cgroup) > /out 2>&1",
+        ],
+    );
+    if v2 {
+        // Without a cgroup namespace the cgroup2 mount shows the whole hierarchy (as
+        // runc's): the container's own directory is below its root.
+        let script = format!(
+            "(cat /sys/fs/cgroup/crust-rt-{}/pids.max; grep '^0::' /proc/self/cgroup) > /out 2>&1",
+            c.id
+        );
+        c.config["process"]["args"] = json!(["sh", "-c", script]);
+    }
     c.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "network"},
         {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
     c.config["linux"]["resources"] = json!({"pids": {"limit": 42}});

@@ -222,7 +222,8 @@ impl Service {
         };
         let events = self.inner.events.clone();
         let cid = id.to_string();
-        let h = crate::oom::watch(cg, move || {
+        let claims = self.inner.oom_claims.clone();
+        let h = crate::oom::watch(cg, claims, move || {
             let mut e = ev::TaskOOM::new();
             e.container_id = cid.clone();
             events.task_oom(e);

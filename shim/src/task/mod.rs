@@ -211,6 +211,8 @@ pub(crate) struct Inner {
     pub trimmer: Trimmer,
     /// Notified when the shim should exit (last container deleted, or Shutdown).
     pub shutdown: Arc<Notify>,
+    /// OOM kills claimed per parent cgroup, shared by the containers' OOM watches.
+    pub oom_claims: crate::oom::Claims,
 }
 
 pub fn timestamp(t: SystemTime) -> Timestamp {
@@ -237,6 +239,7 @@ impl Service {
                 cfg,
                 trimmer: Trimmer::start(),
                 shutdown,
+                oom_claims: Default::default(),
             }),
         };
         let me = s.clone();
@@ -370,7 +373,7 @@ impl Service {
             Ok(c) => c.oom.take(),
             Err(_) => None,
         };
-        if watch.is_some_and(|w| w.finish()) {
+        if watch.is_some_and(|w| w.finish(status == SIGKILL_STATUS)) {
             let _ = tokio::time::timeout(OOM_DELIVERY, self.inner.events.flush()).await;
         }
     }
