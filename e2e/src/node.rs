@@ -108,10 +108,7 @@ pub struct V2Pod {
 impl V2Pod {
     /// Starts crustd and runs pod `name` (edited by `edit` first); None (with the reason
     /// printed) unless root on a cgroup v2-only host.
-    pub async fn start(
-        name: &str,
-        edit: impl FnOnce(&mut kc::PodSandboxConfig),
-    ) -> Option<V2Pod> {
+    pub async fn start(name: &str, edit: impl FnOnce(&mut kc::PodSandboxConfig)) -> Option<V2Pod> {
         if !crate::is_root() {
             eprintln!("skipped: needs root");
             return None;

@@ -79,7 +79,10 @@ async fn device_filter_and_io_limits() {
     println!("{out}");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("read-ok"), "allowed read: {out}");
-    assert!(out.contains("mknod-ok"), "runc's default rules allow mknod: {out}");
+    assert!(
+        out.contains("mknod-ok"),
+        "runc's default rules allow mknod: {out}"
+    );
     assert_eq!(
         out.matches("Operation not permitted").count(),
         2,
@@ -154,7 +157,11 @@ async fn freezer_and_cgroup_namespace() {
     assert_eq!(code, 0, "{out}");
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("0::/"), "{out}");
-    assert_eq!(lines.next(), Some((48u64 << 20).to_string().as_str()), "{out}");
+    assert_eq!(
+        lines.next(),
+        Some((48u64 << 20).to_string().as_str()),
+        "{out}"
+    );
     let root = v.d.cgroup_root();
     let own_root = root.trim_start_matches('/');
     assert!(
@@ -180,10 +187,8 @@ async fn freezer_and_cgroup_namespace() {
     }
 
     let runc = |verb: &str| {
-        let mut cmd = std::process::Command::new(crust_e2e::workspace_bin(
-            "crust-runc",
-            "crust-runc",
-        ));
+        let mut cmd =
+            std::process::Command::new(crust_e2e::workspace_bin("crust-runc", "crust-runc"));
         cmd.arg("--root").arg(v.d.state().join("runc/crust"));
         if systemd_driver() {
             cmd.arg("--systemd-cgroup");
@@ -207,7 +212,10 @@ async fn freezer_and_cgroup_namespace() {
     assert_eq!(keyed(&read(&dir, "cgroup.events"), "frozen"), 0);
     let deadline = Instant::now() + Duration::from_secs(10);
     while n() <= frozen_at {
-        assert!(Instant::now() < deadline, "the counter did not go on after resume");
+        assert!(
+            Instant::now() < deadline,
+            "the counter did not go on after resume"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     v.remove().await;

@@ -52,12 +52,11 @@ async fn systemd_driver_units() {
     else {
         return;
     };
-    let rc = v
-        .rt
-        .runtime_config(kc::RuntimeConfigRequest {})
-        .await
-        .expect("RuntimeConfig")
-        .into_inner();
+    let rc =
+        v.rt.runtime_config(kc::RuntimeConfigRequest {})
+            .await
+            .expect("RuntimeConfig")
+            .into_inner();
     assert_eq!(
         rc.linux.map(|l| l.cgroup_driver),
         Some(kc::CgroupDriver::Systemd as i32)
@@ -154,12 +153,11 @@ async fn memory_limit_exceeded_is_oom_killed() {
     let Some(mut v) = V2Pod::start("oom", |_| {}).await else {
         return;
     };
-    let mut events = v
-        .rt
-        .get_container_events(kc::GetEventsRequest {})
-        .await
-        .expect("GetContainerEvents")
-        .into_inner();
+    let mut events =
+        v.rt.get_container_events(kc::GetEventsRequest {})
+            .await
+            .expect("GetContainerEvents")
+            .into_inner();
     let sibling = v
         .run(container_config(
             "sibling",
@@ -175,7 +173,11 @@ async fn memory_limit_exceeded_is_oom_killed() {
         memory_limit_in_bytes: 16 << 20,
         ..Default::default()
     };
-    let cmd = ["/bin/sh", "-c", "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"];
+    let cmd = [
+        "/bin/sh",
+        "-c",
+        "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done",
+    ];
     let c = v.run(v.container("oom", &cmd, limited)).await;
     let s = pods::wait_exited(&mut v.rt, &c).await;
     let log = v.d.log();
@@ -188,7 +190,10 @@ async fn memory_limit_exceeded_is_oom_killed() {
         .lines()
         .find(|l| l.contains("container exited") && l.contains(&c))
         .unwrap_or_else(|| panic!("no exit logged for {c}:\n{log}"));
-    assert!(exited.contains("TaskOOM"), "not from the shim's TaskOOM: {exited}");
+    assert!(
+        exited.contains("TaskOOM"),
+        "not from the shim's TaskOOM: {exited}"
+    );
     let mut stopped = Vec::new();
     while let Ok(Ok(Some(e))) =
         tokio::time::timeout(std::time::Duration::from_secs(2), events.message()).await
@@ -200,7 +205,11 @@ async fn memory_limit_exceeded_is_oom_killed() {
             stopped.push(st.map(|s| s.reason).unwrap_or_default());
         }
     }
-    assert_eq!(stopped, ["OOMKilled"], "Stopped events of the OOM-killed container");
+    assert_eq!(
+        stopped,
+        ["OOMKilled"],
+        "Stopped events of the OOM-killed container"
+    );
 
     // The sibling, SIGKILLed after the OOM kill, is not OOMKilled.
     let (_, code) = pods::exec(&mut v.rt, &sibling, "busybox touch /tmp/go").await;
@@ -312,9 +321,8 @@ async fn stats_match_the_cgroup_files() {
         let cpu_before = keyed(&read(dir, "cpu.stat"), "usage_usec") * 1000;
         let mem_before = read(dir, "memory.current").parse::<u64>().unwrap();
         let (cpu, mem) = if what == "container" {
-            let s = v
-                .rt
-                .container_stats(kc::ContainerStatsRequest {
+            let s =
+                v.rt.container_stats(kc::ContainerStatsRequest {
                     container_id: c.clone(),
                 })
                 .await
@@ -324,9 +332,8 @@ async fn stats_match_the_cgroup_files() {
                 .expect("stats");
             (s.cpu.expect("cpu"), s.memory.expect("memory"))
         } else {
-            let s = v
-                .rt
-                .pod_sandbox_stats(kc::PodSandboxStatsRequest {
+            let s =
+                v.rt.pod_sandbox_stats(kc::PodSandboxStatsRequest {
                     pod_sandbox_id: v.pod.clone(),
                 })
                 .await

@@ -29,7 +29,8 @@ modprobe overlay
 # load of 10 on 2 cores): crust-runc's systemd driver over one scope's whole life
 # (runc/tests/systemd.rs), crustd refusing a driver/root mismatch, cgroup v2 through crustd
 # with each driver (vm_cgroup_v2: systemd units, OOM, resources, stats; vm_cgroup_controls:
-# device filter, io, freezer, cgroup namespace, hugetlb), containerd with
+# device filter, io, freezer, cgroup namespace, hugetlb), crust-runc's cgroup tests on v2
+# (runc/tests/runtime/cgroups.rs, made v2-aware), containerd with
 # SystemdCgroup running a pod on crust-runc (vm_containerd), and, with the systemd driver
 # (the host runs them with cgroupfs), the e2e pod lifecycle and restart recovery.
 if [ -n "$CRUST_VM_FILTER" ]; then
@@ -39,6 +40,7 @@ else
 deploy_config::unsupported_cgroup_driver_is_refused_at_start
 vm_cgroup_v2 $CRUST_VM_DRIVERS
 vm_cgroup_controls $CRUST_VM_DRIVERS
+runtime::runtime::cgroups::
 vm_containerd
 runtime_lifecycle systemd
 runtime_pods::events_stream_and_restart_recovery systemd"

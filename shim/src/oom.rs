@@ -96,8 +96,7 @@ pub fn watch(
                 let Ok(mut g) = afd.readable().await else {
                     return;
                 };
-                let r =
-                    g.try_io(|f| nix::unistd::read(f.get_ref(), &mut buf).map_err(Into::into));
+                let r = g.try_io(|f| nix::unistd::read(f.get_ref(), &mut buf).map_err(Into::into));
                 match r {
                     Ok(Ok(_)) => {}
                     Ok(Err(_)) => return,

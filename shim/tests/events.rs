@@ -121,8 +121,12 @@ async fn events_forwarded_over_ttrpc() {
         return;
     }
     let collector = Arc::new(Collector::default());
-    let (mut shim, b2, mut server, _tmp) =
-        ttrpc_shim(collector.clone(), &["sh", "-c", "exit 5"], &SpecOpts::default()).await;
+    let (mut shim, b2, mut server, _tmp) = ttrpc_shim(
+        collector.clone(),
+        &["sh", "-c", "exit 5"],
+        &SpecOpts::default(),
+    )
+    .await;
     let cpid = shim.create(&b2, ["", "", ""], false).await.unwrap();
     shim.start_task(&b2.id, "").await.unwrap();
     assert_eq!(shim.wait(&b2.id, "").await.unwrap(), 5);
