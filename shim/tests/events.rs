@@ -96,8 +96,7 @@ async fn oom_is_delivered_before_wait_returns() {
     };
     let (mut shim, b, mut server, _tmp) =
         ttrpc_shim(collector.clone(), &["tail", "/dev/zero"], &o).await;
-    shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
+    shim.run(&b).await;
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 137);
     let topics: Vec<String> = collector
         .0
@@ -127,8 +126,7 @@ async fn events_forwarded_over_ttrpc() {
         &SpecOpts::default(),
     )
     .await;
-    let cpid = shim.create(&b2, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b2.id, "").await.unwrap();
+    let cpid = shim.run(&b2).await;
     assert_eq!(shim.wait(&b2.id, "").await.unwrap(), 5);
     let got = || {
         collector
@@ -162,8 +160,7 @@ async fn delete_subcommand_cleans_up_after_a_dead_shim() {
         return;
     }
     let (mut shim, b) = Shim::start(&["sleep", "100"], &SpecOpts::default()).await;
-    let cpid = shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
+    let cpid = shim.run(&b).await;
     // SAFETY: kill has no memory-safety preconditions; the pid is our shim's.
     unsafe { libc::kill(shim.pids[0] as i32, libc::SIGKILL) };
     let out = Command::new(shim_bin())
@@ -229,7 +226,7 @@ async fn runtime_binary_from_create_options() {
     let e = shim.client.create(ctx(), &r).await.unwrap_err();
     assert_eq!(code(&e), ttrpc::Code::INTERNAL, "{e:?}");
     assert_eq!(
-        code(&shim.state(&b.id, "").await.unwrap_err()),
+        err_code(shim.state(&b.id, "").await),
         ttrpc::Code::NOT_FOUND
     );
     // The same request naming the real runtime works.
