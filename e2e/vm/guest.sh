@@ -25,8 +25,8 @@ modprobe overlay
 # One line per run: "TARGET[::NAME-FILTER] [DRIVER...]": the test program TARGET (from the
 # host's manifest /mnt/out/tests), once per crustd cgroup driver listed (the e2e tests read
 # CRUST_E2E_CGROUP_DRIVER), or once without one. Each filter from the host runs with every
-# driver of CRUST_VM_DRIVERS. The default suite is bounded for TCG (about 9 minutes at a
-# load of 10 on 2 cores): crust-runc's systemd driver over one scope's whole life
+# driver of CRUST_VM_DRIVERS. The default suite is bounded for TCG (the guest's 720 s;
+# about 6 minutes at a load of 10 on 2 cores): crust-runc's systemd driver over one scope's whole life
 # (runc/tests/systemd.rs), crustd refusing a driver/root mismatch, cgroup v2 through crustd
 # with each driver (vm_cgroup_v2: systemd units, OOM, resources, stats; vm_cgroup_controls:
 # device filter, io, freezer, cgroup namespace, hugetlb), crust-runc's cgroup tests on v2

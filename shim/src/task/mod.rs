@@ -41,8 +41,6 @@ use crate::stdio::ProcessStdio;
 
 /// How long an exit waits for the process's output to drain before it is reported.
 const IO_DRAIN: Duration = Duration::from_secs(2);
-/// How long a SIGKILLed init's OOM watch gets to read a pending notification.
-const OOM_SETTLE: Duration = Duration::from_millis(50);
 /// How long an exit waits for the delivery of its container's `TaskOOM`.
 const OOM_DELIVERY: Duration = Duration::from_secs(3);
 /// Exits of not-yet-known pids kept for a racing create/exec.
@@ -364,11 +362,8 @@ impl Service {
     /// been delivered, so the daemon knows of the kill before `Wait` tells it of the exit.
     async fn finish_oom_watch(&self, id: &str, status: u32) {
         const SIGKILL_STATUS: u32 = 128 + libc::SIGKILL as u32;
-        if status == SIGKILL_STATUS {
-            // The kernel notes the kill (memory.events) before the victim is gone; give
-            // the watch a turn to read a notification still pending.
-            tokio::time::sleep(OOM_SETTLE).await;
-        }
+        // No wait for a pending notification: the kernel counts the kill (in the cgroup
+        // and its parent) before the victim is gone, and `finish` reads the counts.
         let watch = match self.lock().container_mut(id) {
             Ok(c) => c.oom.take(),
             Err(_) => None,
