@@ -21,6 +21,10 @@ check "memory, cpu, io, pids, cpuset controllers" sh -c \
   'for c in memory cpu io pids cpuset; do grep -qw $c /sys/fs/cgroup/cgroup.controllers || exit 1; done'
 [ $fail = 0 ] || exit 1
 modprobe overlay
+if [ -f /mnt/out/script ]; then # CRUST_VM_SCRIPT (run.sh)
+  sh /mnt/out/script
+  exit $?
+fi
 
 # One line per run: "TARGET[::NAME-FILTER] [DRIVER...]": the test program TARGET (from the
 # host's manifest /mnt/out/tests), once per crustd cgroup driver listed (the e2e tests read
