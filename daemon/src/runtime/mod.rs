@@ -15,6 +15,7 @@
 //! lock, never held across an await; a pod is removed only with its containers.
 
 pub mod cgroup;
+pub mod checkpoint;
 mod clock;
 mod container;
 pub mod error;
