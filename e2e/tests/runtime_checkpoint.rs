@@ -1,6 +1,6 @@
 //! CheckpointContainer's errors through the CRI, on any node: an unknown container is
-//! NotFound, one that is not running FailedPrecondition, a relative location
-//! InvalidArgument; and on a node where CRIU cannot work (`criu check` fails, as Debian
+//! NotFound, one that is not running FailedPrecondition, a relative location or a
+//! container in its pod's PID namespace InvalidArgument; and on a node where CRIU cannot work (`criu check` fails, as Debian
 //! 12's criu 3.17 on kernels >= 6.13: "vdso: Unexpected rt vDSO area bounds", criu issue
 //! #2532; or no criu) the refusal is Unimplemented naming CRIU and why, the container
 //! keeps running and no archive appears. Where CRIU works, the checkpoint itself and the
@@ -9,6 +9,17 @@
 use crust_e2e::pods::{self, container_config, pod_config, setup};
 use crust_e2e::require_root;
 use k8s_cri::v1 as kc;
+
+/// `cfg` with its own PID namespace (kubelet's default; CRI's default is the pod's).
+fn own_pid_ns(mut cfg: kc::ContainerConfig) -> kc::ContainerConfig {
+    let linux = cfg.linux.get_or_insert_with(Default::default);
+    let sc = linux.security_context.get_or_insert_with(Default::default);
+    sc.namespace_options = Some(kc::NamespaceOption {
+        pid: kc::NamespaceMode::Container as i32,
+        ..Default::default()
+    });
+    cfg
+}
 
 /// Whether `criu check` passes here (None: no criu).
 fn criu_works() -> Option<bool> {
@@ -56,11 +67,27 @@ async fn checkpoint_errors_and_refusal_change_nothing() {
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("running"), "{e:?}");
 
+    // In the pod's PID namespace (CRI's default mode): CRIU cannot dump it alone.
+    let shared = pods::run_container(
+        &mut rt,
+        &pod,
+        &pc,
+        container_config("shared", &img, &["/bin/sleep", "1000"]),
+    )
+    .await
+    .expect("create+start");
+    let e = rt
+        .checkpoint_container(ckpt(&shared, &loc))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("shared PID namespace"), "{e:?}");
+
     let id = pods::run_container(
         &mut rt,
         &pod,
         &pc,
-        container_config("c", &img, &["/bin/sleep", "1000"]),
+        own_pid_ns(container_config("c", &img, &["/bin/sleep", "1000"])),
     )
     .await
     .expect("create+start");

@@ -20,6 +20,17 @@ use k8s_cri::v1 as kc;
 const COUNTER: &str =
     "i=0; while :; do i=$((i+1)); echo $i > /tmp/cnt; echo n=$i; sleep 0.2; done";
 
+/// `cfg` with its own PID namespace (kubelet's default; CRI's default is the pod's).
+fn own_pid_ns(mut cfg: kc::ContainerConfig) -> kc::ContainerConfig {
+    let linux = cfg.linux.get_or_insert_with(Default::default);
+    let sc = linux.security_context.get_or_insert_with(Default::default);
+    sc.namespace_options = Some(kc::NamespaceOption {
+        pid: kc::NamespaceMode::Container as i32,
+        ..Default::default()
+    });
+    cfg
+}
+
 fn criu_works() -> bool {
     let ok = std::process::Command::new("criu")
         .arg("check")
@@ -76,7 +87,11 @@ async fn checkpoint_remove_restore_keeps_counting() {
     let (_reg, _d, mut rt, img, logs, _g) = setup().await;
     let pc = pod_config("ckpt", logs.path().to_str().unwrap());
     let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    let cfg = container_config("counter", &img, &["/bin/sh", "-c", COUNTER]);
+    let cfg = own_pid_ns(container_config(
+        "counter",
+        &img,
+        &["/bin/sh", "-c", COUNTER],
+    ));
     let id = pods::run_container(&mut rt, &pod, &pc, cfg.clone())
         .await
         .expect("create+start");

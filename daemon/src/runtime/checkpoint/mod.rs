@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::types::ContainerState;
+use crate::runtime::types::{ContainerState, NsMode};
 use crate::runtime::{now, Runtime};
 use crate::snapshots::Snapshotter as _;
 
@@ -108,6 +108,14 @@ impl Runtime {
             return Err(RuntimeError::Unsupported(
                 "checkpoint of a container with a terminal (tty)".into(),
             ));
+        }
+        if rec.spec.security.namespaces.pid != NsMode::Container {
+            // CRIU dumps a PID namespace only together with its init (pid 1).
+            return Err(RuntimeError::Unsupported(format!(
+                "checkpoint of a container in a shared PID namespace ({:?} mode; CRIU needs \
+                 the container's own)",
+                rec.spec.security.namespaces.pid
+            )));
         }
         let timeout = match timeout_s {
             t if t > 0 => Duration::from_secs(t as u64),
