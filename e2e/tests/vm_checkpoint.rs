@@ -17,8 +17,7 @@ use crust_e2e::pods::{self, container_config, pod_config, setup};
 use crust_e2e::require_root;
 use k8s_cri::v1 as kc;
 
-const COUNTER: &str =
-    "i=0; while :; do i=$((i+1)); echo $i > /tmp/cnt; echo n=$i; sleep 0.2; done";
+const COUNTER: &str = "i=0; while :; do i=$((i+1)); echo $i > /tmp/cnt; echo n=$i; sleep 0.2; done";
 
 /// `cfg` with its own PID namespace (kubelet's default; CRI's default is the pod's).
 fn own_pid_ns(mut cfg: kc::ContainerConfig) -> kc::ContainerConfig {
@@ -45,7 +44,9 @@ fn criu_works() -> bool {
 async fn counter(rt: &mut pods::Runtime, id: &str) -> u64 {
     let (out, code) = pods::exec(rt, id, "cat /tmp/cnt").await;
     assert_eq!(code, 0, "cat /tmp/cnt: {out}");
-    out.trim().parse().unwrap_or_else(|_| panic!("counter {out:?}"))
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("counter {out:?}"))
 }
 
 /// The archive's entries: name -> contents (small files only; others empty).
@@ -54,10 +55,10 @@ fn entries(archive: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for e in a.entries().expect("tar") {
         let mut e = e.expect("entry");
-        let name = e.path().unwrap().display().to_string();
+        let name = e.path().expect("entry path").display().to_string();
         let mut data = Vec::new();
         if e.header().size().unwrap_or(0) < 1 << 20 {
-            e.read_to_end(&mut data).unwrap();
+            e.read_to_end(&mut data).expect("read entry");
         }
         out.insert(name, data);
     }
@@ -68,10 +69,10 @@ fn entries(archive: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
 fn counter_in_diff(diff: &[u8]) -> u64 {
     let mut a = tar::Archive::new(diff);
     for e in a.entries().expect("rootfs diff") {
-        let mut e = e.unwrap();
-        if e.path().unwrap().display().to_string() == "tmp/cnt" {
+        let mut e = e.expect("rootfs diff entry");
+        if e.path().expect("path").display().to_string() == "tmp/cnt" {
             let mut s = String::new();
-            e.read_to_string(&mut s).unwrap();
+            e.read_to_string(&mut s).expect("read tmp/cnt");
             return s.trim().parse().expect("counter in rootfs-diff.tar");
         }
     }
@@ -116,7 +117,10 @@ async fn checkpoint_remove_restore_keeps_counting() {
     assert_eq!(s.state, kc::ContainerState::ContainerRunning as i32);
     let after = counter(&mut rt, &id).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert!(counter(&mut rt, &id).await > after, "stopped counting after the checkpoint");
+    assert!(
+        counter(&mut rt, &id).await > after,
+        "stopped counting after the checkpoint"
+    );
 
     // The archive, as CRI-O/containerd lay it out.
     let e = entries(&archive);
@@ -132,18 +136,31 @@ async fn checkpoint_remove_restore_keeps_counting() {
         "checkpoint/pstree.img",
         "checkpoint/descriptors.json",
     ] {
-        assert!(e.contains_key(want), "{want} not in the archive: {:?}", e.keys());
+        assert!(
+            e.contains_key(want),
+            "{want} not in the archive: {:?}",
+            e.keys()
+        );
     }
-    let config: serde_json::Value = serde_json::from_slice(&e["config.dump"]).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&e["config.dump"]).expect("config.dump is JSON");
     assert_eq!(config["id"], id.as_str());
     assert_eq!(config["name"], "counter");
     assert_eq!(config["rootfsImageName"], img.as_str());
-    let spec: serde_json::Value = serde_json::from_slice(&e["spec.dump"]).unwrap();
-    assert!(spec["process"]["args"].to_string().contains("while"), "{spec}");
-    let deleted: Vec<String> = serde_json::from_slice(&e["deleted.files"]).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&e["spec.dump"]).expect("spec.dump is JSON");
+    assert!(
+        spec["process"]["args"].to_string().contains("while"),
+        "{spec}"
+    );
+    let deleted: Vec<String> =
+        serde_json::from_slice(&e["deleted.files"]).expect("deleted.files is JSON");
     assert!(deleted.is_empty(), "{deleted:?}");
     let at_checkpoint = counter_in_diff(&e["rootfs-diff.tar"]);
-    assert!(at_checkpoint >= 15, "counter {at_checkpoint} at the checkpoint");
+    assert!(
+        at_checkpoint >= 15,
+        "counter {at_checkpoint} at the checkpoint"
+    );
     eprintln!("counter at the checkpoint: {at_checkpoint}");
 
     // Gone...
@@ -172,9 +189,19 @@ async fn checkpoint_remove_restore_keeps_counting() {
     eprintln!("restore took {:?}", t0.elapsed());
     assert_ne!(rid, id);
     let s = pods::status(&mut rt, &rid).await;
-    assert_eq!(s.state, kc::ContainerState::ContainerRunning as i32, "{s:?}");
-    assert_eq!(s.annotations.get("restored").map(String::as_str), Some("true"));
-    assert_eq!(s.image.as_ref().map(|i| i.image.as_str()), Some(img.as_str()));
+    assert_eq!(
+        s.state,
+        kc::ContainerState::ContainerRunning as i32,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.annotations.get("restored").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        s.image.as_ref().map(|i| i.image.as_str()),
+        Some(img.as_str())
+    );
 
     // Memory and files back: the shell's variable goes on from the checkpointed value
     // (a restarted shell would count from 1 again), and keeps counting.
@@ -190,6 +217,9 @@ async fn checkpoint_remove_restore_keeps_counting() {
     // process's next ones.
     let log = std::fs::read_to_string(logs.path().join("counter.log")).expect("log");
     assert!(log.contains(&format!(" n={at_checkpoint}\n")), "{log}");
-    assert!(log.contains(&format!(" n={}\n", at_checkpoint + 1)), "{log}");
+    assert!(
+        log.contains(&format!(" n={}\n", at_checkpoint + 1)),
+        "{log}"
+    );
     pods::remove_pod(&mut rt, &pod).await;
 }

@@ -151,6 +151,7 @@ pub fn stdio_entry(pid: i32, fd: i32) -> String {
 
 /// `criu dump` arguments for the container whose init is `pid`. `net_inode`: the inode
 /// of the joined network namespace; `stdio`: `descriptors.json`'s entries.
+#[allow(clippy::too_many_arguments)]
 pub fn dump_args(
     spec: &Spec,
     pid: i32,
@@ -305,7 +306,10 @@ mod tests {
             },
         )
         .join(" ");
-        assert!(a.starts_with("dump --tree 42 --images-dir /i --work-dir /w"), "{a}");
+        assert!(
+            a.starts_with("dump --tree 42 --images-dir /i --work-dir /w"),
+            "{a}"
+        );
         for want in [
             "--leave-running",
             "--file-locks",

@@ -107,7 +107,9 @@ impl Runtime {
         io: ProcessIo,
     ) -> Result<i32> {
         if matches!(io, ProcessIo::Console(_)) {
-            return Err(ShimError::Unsupported("restore of a container with a terminal"));
+            return Err(ShimError::Unsupported(
+                "restore of a container with a terminal",
+            ));
         }
         let pid_file = bundle.join("init.pid");
         let log = bundle.join("log.json");

@@ -140,8 +140,7 @@ pub fn run_criu(binary: &str, args: &[String], log: &Path, stdio: bool) -> Resul
 
 /// Checkpoints the container.
 pub fn run(root: &Path, a: &CheckpointArgs, criu_bin: &str) -> Result<i32> {
-    if a.parent_path.is_some() || a.pre_dump || a.page_server.is_some() || a.status_fd.is_some()
-    {
+    if a.parent_path.is_some() || a.pre_dump || a.page_server.is_some() || a.status_fd.is_some() {
         bail!("--parent-path, --pre-dump, --page-server and --status-fd are not supported by crust-runc");
     }
     let common = a.criu.common()?;
@@ -153,9 +152,12 @@ pub fn run(root: &Path, a: &CheckpointArgs, criu_bin: &str) -> Result<i32> {
     let images = make_dir(&a.image_path)?;
     let work = make_dir(a.work_path.as_deref().unwrap_or(&images))?;
     // The init's stdio as the kernel names it: restore hands the new pipes in under these.
-    let stdio: Vec<String> = (0..3).map(|fd| criu::stdio_entry(st.init_pid, fd)).collect();
+    let stdio: Vec<String> = (0..3)
+        .map(|fd| criu::stdio_entry(st.init_pid, fd))
+        .collect();
     let path = images.join(criu::DESCRIPTORS);
-    std::fs::write(&path, serde_json::to_vec(&stdio)?).with_context(|| format!("write {path:?}"))?;
+    std::fs::write(&path, serde_json::to_vec(&stdio)?)
+        .with_context(|| format!("write {path:?}"))?;
     let net_inode = match criu::joined_ns(&st.config, LinuxNamespaceType::Network) {
         Some(p) => Some(
             std::fs::metadata(&p)

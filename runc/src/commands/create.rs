@@ -61,7 +61,11 @@ pub(super) type Made = (crust_cgroups::Cgroup, Option<LinuxResources>);
 /// Resolves the container's cgroup. cgroupfs: creates it and applies the resources (the init
 /// joins it in [`join_cgroup`]). systemd: nothing exists until [`join_cgroup`] starts the
 /// scope with the init in it, so only the resources are checked here.
-pub(super) fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str, systemd: bool) -> Result<Option<Made>> {
+pub(super) fn make_cgroup(
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+    systemd: bool,
+) -> Result<Option<Made>> {
     let linux = spec.linux().as_ref();
     let path = linux
         .and_then(|l| l.cgroups_path().as_ref())

@@ -67,7 +67,10 @@ impl Drop for Cleanup {
                 }
             }
             // This process is still in it: move out to the root first.
-            let _ = std::fs::write("/sys/fs/cgroup/cgroup.procs", std::process::id().to_string());
+            let _ = std::fs::write(
+                "/sys/fs/cgroup/cgroup.procs",
+                std::process::id().to_string(),
+            );
             if let Err(e) = cg.delete() {
                 crust_runc::logging::warn(&format!("remove cgroup: {e}"));
             }
@@ -88,8 +91,12 @@ fn own_cgroup_v2() -> Option<String> {
 
 /// Opens `p` without close-on-exec, so CRIU inherits it.
 fn open_inheritable(p: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(p, nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
-        .with_context(|| format!("open {p:?}"))?;
+    let fd = nix::fcntl::open(
+        p,
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {p:?}"))?;
     Ok(fd)
 }
 
@@ -165,7 +172,9 @@ pub fn run(root: &Path, a: &RestoreArgs, systemd: bool, criu_bin: &str) -> Resul
     let cgroup_root = own_cgroup_v2().filter(|p| p != "/");
     make_mount_points(&spec, &rootfs);
     let netns = match criu::joined_ns(&spec, LinuxNamespaceType::Network) {
-        Some(p) => Some(open_inheritable(&p).with_context(|| "the network namespace to restore into")?),
+        Some(p) => {
+            Some(open_inheritable(&p).with_context(|| "the network namespace to restore into")?)
+        }
         None => None,
     };
     let pid_file = dir.join("restore.pid");

@@ -17,7 +17,10 @@ use crate::runtime::CheckpointOptions;
 pub fn checkpoint_options(any: Option<&Any>) -> Result<CheckpointOptions> {
     let mut o = CheckpointOptions::default();
     let Some(any) = any else { return Ok(o) };
-    if !any.type_url.ends_with("containerd.runc.v1.CheckpointOptions") {
+    if !any
+        .type_url
+        .ends_with("containerd.runc.v1.CheckpointOptions")
+    {
         return Ok(o);
     }
     let m = Empty::parse_from_bytes(&any.value).map_err(|e| ShimError::Decode {
@@ -46,7 +49,9 @@ impl Service {
     pub(super) async fn do_checkpoint(&self, r: api::CheckpointTaskRequest) -> Result<()> {
         let o = checkpoint_options(r.options.as_ref())?;
         if o.terminal {
-            return Err(ShimError::Unsupported("checkpoint of a container with a terminal"));
+            return Err(ShimError::Unsupported(
+                "checkpoint of a container with a terminal",
+            ));
         }
         if !o.empty_namespaces.is_empty() {
             return Err(ShimError::Unsupported("checkpoint with empty namespaces"));

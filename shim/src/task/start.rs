@@ -147,7 +147,11 @@ impl Service {
 
     /// Start of a container created from a checkpoint: its stdio is made now and
     /// `runtime restore` recreates its processes; from then on it is a running init.
-    async fn start_restore(&self, id: &str, images: &std::path::Path) -> Result<api::StartResponse> {
+    async fn start_restore(
+        &self,
+        id: &str,
+        images: &std::path::Path,
+    ) -> Result<api::StartResponse> {
         let (runtime, bundle, stdin, stdout, stderr) = {
             let st = self.lock();
             let c = st.container(id)?;

@@ -3,7 +3,7 @@
 //!
 //! - `checkpoint/`      CRIU's images (plus runc's `descriptors.json`)
 //! - `config.dump`      JSON: id, name, rootfsImage, rootfsImageRef, rootfsImageName,
-//!                      runtime, createdTime, checkpointedAt
+//!   runtime, createdTime, checkpointedAt
 //! - `spec.dump`        the OCI runtime spec the container ran with
 //! - `rootfs-diff.tar`  the files the container added or changed (its overlay upper dir)
 //! - `deleted.files`    JSON array of the image files the container deleted
@@ -73,7 +73,9 @@ fn err(what: &str, p: &Path, e: impl std::fmt::Display) -> std::io::Error {
 pub fn write(dest: &Path, c: &Contents<'_>) -> std::io::Result<()> {
     let tmp = dest.with_file_name(format!(
         ".{}.crust-tmp",
-        dest.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint")
+        dest.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("checkpoint")
     ));
     let r = write_to(&tmp, c).and_then(|()| std::fs::rename(&tmp, dest));
     if r.is_err() {
@@ -112,7 +114,10 @@ fn write_to(tmp: &Path, c: &Contents<'_>) -> std::io::Result<()> {
         append_bytes(&mut b, ROOTFS_DIFF, &diff)?;
     }
     append_bytes(&mut b, DELETED_FILES, &json(&deleted))?;
-    b.into_inner()?.into_inner().map_err(|e| e.into_error())?.sync_all()
+    b.into_inner()?
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()
 }
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
@@ -185,11 +190,13 @@ pub fn read_meta(archive: &Path) -> std::io::Result<(ConfigDump, serde_json::Val
         let name = name.trim_start_matches("./");
         if name == CONFIG_DUMP {
             config = Some(
-                serde_json::from_reader(&mut e).map_err(|x| err("parse config.dump of", archive, x))?,
+                serde_json::from_reader(&mut e)
+                    .map_err(|x| err("parse config.dump of", archive, x))?,
             );
         } else if name == SPEC_DUMP {
             spec = Some(
-                serde_json::from_reader(&mut e).map_err(|x| err("parse spec.dump of", archive, x))?,
+                serde_json::from_reader(&mut e)
+                    .map_err(|x| err("parse spec.dump of", archive, x))?,
             );
         }
         if config.is_some() && spec.is_some() {
@@ -250,7 +257,10 @@ pub fn unpack(
                 diff.set_preserve_ownerships(true);
                 diff.set_unpack_xattrs(true);
                 diff.set_overwrite(true);
-                for d in diff.entries().map_err(|x| err("read rootfs diff of", archive, x))? {
+                for d in diff
+                    .entries()
+                    .map_err(|x| err("read rootfs diff of", archive, x))?
+                {
                     let mut d = d.map_err(|x| err("read rootfs diff of", archive, x))?;
                     d.unpack_in(upper)
                         .map_err(|x| err("unpack rootfs diff into", upper, x))?;
@@ -350,8 +360,14 @@ mod tests {
         std::fs::create_dir_all(&new_upper).unwrap();
         let new_log = out.join("logs/0.log");
         unpack(&dest, &out.join("images"), Some(&new_upper), Some(&new_log)).unwrap();
-        assert_eq!(std::fs::read(out.join("images/pages-1.img")).unwrap(), b"pages");
-        assert_eq!(std::fs::read(new_upper.join("data/sub/f")).unwrap(), b"written");
+        assert_eq!(
+            std::fs::read(out.join("images/pages-1.img")).unwrap(),
+            b"pages"
+        );
+        assert_eq!(
+            std::fs::read(new_upper.join("data/sub/f")).unwrap(),
+            b"written"
+        );
         assert_eq!(
             std::fs::read_link(new_upper.join("data/link")).unwrap(),
             Path::new("sub/f")

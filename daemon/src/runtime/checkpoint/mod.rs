@@ -35,7 +35,10 @@ static CRIU_OK: AtomicBool = AtomicBool::new(false);
 fn rfc3339(ns: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -65,7 +68,8 @@ pub async fn criu_ready() -> Result<()> {
         CRIU_OK.store(true, Ordering::Relaxed);
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     let why: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -83,7 +87,12 @@ pub async fn criu_ready() -> Result<()> {
 impl Runtime {
     /// Checkpoints running container `id` into the archive `location` within `timeout`
     /// (0: [`DEFAULT_TIMEOUT`]); the container keeps running.
-    pub async fn checkpoint_container(&self, id: &str, location: &str, timeout_s: i64) -> Result<()> {
+    pub async fn checkpoint_container(
+        &self,
+        id: &str,
+        location: &str,
+        timeout_s: i64,
+    ) -> Result<()> {
         let rec = self.container(id)?;
         let dest = PathBuf::from(location);
         if !dest.is_absolute() || dest.file_name().is_none() {
@@ -166,7 +175,10 @@ impl Runtime {
             .snapshotter()
             .mounts(&rec.snapshot)
             .ok()
-            .and_then(|m| m.iter().find_map(|m| m.option("upperdir").map(PathBuf::from)));
+            .and_then(|m| {
+                m.iter()
+                    .find_map(|m| m.option("upperdir").map(PathBuf::from))
+            });
         let image = self.images.get(&rec.image_id).ok();
         let config = archive::ConfigDump {
             id: rec.id.clone(),
