@@ -16,6 +16,7 @@ pub mod pods;
 pub mod prometheus;
 pub mod registry;
 pub mod scratch;
+pub mod session;
 
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
