@@ -2,7 +2,8 @@
 //! built here from Debian's busybox-static and pushed through the distribution API
 //! ([`image`]), a scriptable fake registry for bad-input cases ([`fake`]), real `crustd`
 //! processes with their own root/state/socket and cgroup parent ([`daemon`], [`cgroup`]), and the CRI client ([`cri`]).
-//! Tests live in `tests/`; everything started here is torn down on drop, even on failure.
+//! Tests live in `tests/`; everything started here is torn down on drop, even on failure, and
+//! what a test killed by SIGKILL left is removed by a later test's start-up [`sweep`].
 
 pub mod bench;
 pub mod bridge;
@@ -17,6 +18,7 @@ pub mod prometheus;
 pub mod registry;
 pub mod scratch;
 pub mod session;
+pub mod sweep;
 
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
