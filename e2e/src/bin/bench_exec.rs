@@ -168,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let crustd = crust_e2e::bench::crustd_bin();
     let images = crust_e2e::bench::BenchImages::push().await;
-    let (reg, name, pause_name) = (&images.reg, &images.busybox, &images.pause);
+    let (reg, name, pause_name) = (&images.reg, images.busybox.clone(), images.pause.clone());
 
     let d = Crustd::start_bin(&crustd, "[network]\nenabled = false\n");
     let _g = Leftovers(d.dir.path().to_path_buf());

@@ -438,11 +438,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let crustd = bench::crustd_bin();
     let images = bench::BenchImages::push().await;
-    let (reg, name, pause_name) = (&images.reg, &images.busybox, &images.pause);
+    let (reg, name, pause_name) = (&images.reg, images.busybox.clone(), images.pause.clone());
     if network {
         return net::bench_network(&crustd, &reg.host(), &pause_name, runs).await;
     }
-    bench_pods(&crustd, &reg, &name, &pause_name, runs).await
+    bench_pods(&crustd, reg, &name, &pause_name, runs).await
 }
 
 /// The pod networking benchmark (`--network`).
