@@ -135,6 +135,9 @@ impl Runtime {
             }
             _ => None,
         };
+        // Start-up's leftover removal must not take this container's snapshot or bundle
+        // (made before its record) for a crash's leftovers.
+        self.host_recovered().await;
         let t0 = std::time::Instant::now();
         let id = new_id();
         // Image volumes: the images must be here (kubelet pulls them first); each is held
