@@ -15,6 +15,7 @@
 //! lock, never held across an await; a pod is removed only with its containers.
 
 pub mod cgroup;
+pub mod checkpoint;
 mod clock;
 mod container;
 pub mod error;
@@ -91,6 +92,8 @@ pub struct Runtime {
     me: Weak<Runtime>,
     /// The server taking the shims' task events ([`Runtime::serve_shim_events`]).
     shim_events: tokio::sync::Mutex<Option<ttrpc::asynchronous::Server>>,
+    /// Whether [`Runtime::recover_host`] is done (see [`Runtime::host_recovered`]).
+    host_done: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -114,7 +117,8 @@ fn new_id() -> String {
 }
 
 impl Runtime {
-    /// Loads the records (no shim contact yet: call [`Runtime::recover`]).
+    /// Loads the records (no shim contact yet: call [`Runtime::recover`], then
+    /// [`Runtime::recover_host`], without which RunPodSandbox and CreateContainer wait).
     pub fn open(
         cfg: RuntimeConfig,
         images: Arc<Images>,
@@ -168,6 +172,7 @@ impl Runtime {
             _sampler: stats::spawn_sampler(me.clone()),
             me: me.clone(),
             shim_events: tokio::sync::Mutex::new(None),
+            host_done: tokio::sync::watch::Sender::new(false),
         }))
     }
 
