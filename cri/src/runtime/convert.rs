@@ -526,5 +526,5 @@ pub fn matches(labels: &BTreeMap<String, String>, selector: &HashMap<String, Str
 }
 
 #[cfg(test)]
-#[path = "convert_tests.rs"]
+#[path = "convert_tests/mod.rs"]
 mod tests;
