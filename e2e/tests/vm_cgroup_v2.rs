@@ -99,7 +99,8 @@ fn shared_pid(mut pc: kc::PodSandboxConfig) -> kc::PodSandboxConfig {
 }
 
 /// With the systemd driver, as kubelet runs it: the pod in the slice kubelet names,
-/// `kubepods-burstable-pod<uid>.slice` (nested by systemd under `kubepods.slice`), the
+/// `kubepods-burstable-pod<uid>.slice`, sent as kubelet sends it, expanded to its path
+/// `/kubepods.slice/kubepods-burstable.slice/…` (kubelet 1.32's pods all failed before), the
 /// container the scope `crust-<id>.scope` in it (what `systemctl status` shows), the pod
 /// init `crust-<pod id>.scope` beside it, the shim `crust-shim-<pod id>.scope` in
 /// system.slice; RuntimeConfig answers SYSTEMD; removing the pod leaves no unit behind,
@@ -129,7 +130,8 @@ async fn systemd_driver_units() {
     let slice_dir = format!("/kubepods.slice/kubepods-burstable.slice/{slice}");
     let mut pc = shared_pid(pod_config("sd", logs.path().to_str().unwrap()));
     if let Some(l) = pc.linux.as_mut() {
-        l.cgroup_parent = slice.clone();
+        // What kubelet's systemd cgroup manager sends: the slice expanded to its path.
+        l.cgroup_parent = slice_dir.clone();
     }
     let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
     let c = pods::run_container(
