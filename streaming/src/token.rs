@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-use crate::backend::{AttachRequest, ExecRequest, PortForwardRequest};
+use crate::backend::PortForwardRequest;
+use crate::remotecommand::Command;
 
 /// Kubelet's token lifetime.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
@@ -21,8 +22,8 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 1000;
 /// A request waiting for its client to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PendingRequest {
-    Exec(ExecRequest),
-    Attach(AttachRequest),
+    /// An exec or attach: served by `remotecommand`.
+    Remote(Command),
     PortForward(PortForwardRequest),
 }
 
@@ -30,8 +31,8 @@ impl PendingRequest {
     /// The URL path segment serving this kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            PendingRequest::Exec(_) => "exec",
-            PendingRequest::Attach(_) => "attach",
+            PendingRequest::Remote(Command::Exec(_)) => "exec",
+            PendingRequest::Remote(Command::Attach(_)) => "attach",
             PendingRequest::PortForward(_) => "portforward",
         }
     }

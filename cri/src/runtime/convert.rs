@@ -141,11 +141,19 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
     // each container's security context too, where it applies.
     groups_policy(sc.supplemental_groups_policy, "pod")?;
     let mut ports = Vec::new();
-    for p in &c.port_mappings {
-        let protocol = match cri::Protocol::try_from(p.protocol).unwrap_or(cri::Protocol::Tcp) {
-            cri::Protocol::Tcp => Protocol::Tcp,
-            cri::Protocol::Udp => Protocol::Udp,
-            cri::Protocol::Sctp => Protocol::Sctp,
+    for (i, p) in c.port_mappings.iter().enumerate() {
+        // An unknown value is refused (read as TCP, it mapped a port the caller did not ask
+        // for), also on a mapping without a host port.
+        let protocol = match cri::Protocol::try_from(p.protocol) {
+            Ok(cri::Protocol::Tcp) => Protocol::Tcp,
+            Ok(cri::Protocol::Udp) => Protocol::Udp,
+            Ok(cri::Protocol::Sctp) => Protocol::Sctp,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "port_mappings[{i}].protocol: unknown Protocol {}",
+                    p.protocol
+                )))
+            }
         };
         let port = |v: i32, what: &str| {
             u16::try_from(v)

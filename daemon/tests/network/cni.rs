@@ -26,11 +26,70 @@ fn write_conflist(w: &World, subnet: &str, cni_bridge: &str) {
     std::fs::rename(tmp, w.conf_dir().join("10-test.conflist")).unwrap();
 }
 
+/// The nat tables Debian's portmap plugin makes through iptables-nft (`ip nat`, `ip6 nat`)
+/// on its first ADD, with its shared chains (`CNI-HOSTPORT-DNAT`, `-SETMARK`, `-MASQ`) and
+/// jumps to them from the base chains; its DEL removes only the pod's own chains, so the
+/// tables stay on the host for good. A test that runs portmap takes this guard first; it
+/// deletes each table that did not exist when the guard was taken, once no pod's chain
+/// (`CNI-DN-*`) is left in it. A host that had the tables keeps them. The guard holds a lock
+/// in /run, so two test processes that run portmap never delete each other's tables.
+struct PortmapNat {
+    made: Vec<&'static str>,
+    _lock: nix::fcntl::Flock<File>,
+}
+
+const NAT_FAMILIES: [&str; 2] = ["ip", "ip6"];
+
+fn nat_table(family: &str) -> Option<String> {
+    let out = Command::new("nft")
+        .args(["list", "table", family, "nat"])
+        .output()
+        .expect("nft");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl PortmapNat {
+    fn take() -> Self {
+        let f = File::create("/run/crust-test-portmap.lock").expect("portmap test lock");
+        let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .expect("lock");
+        let made = NAT_FAMILIES
+            .into_iter()
+            .filter(|f| nat_table(f).is_none())
+            .collect();
+        PortmapNat { made, _lock: lock }
+    }
+
+    /// Deletes the tables portmap made since [`PortmapNat::take`] if no pod uses them;
+    /// returns those of them left on the host.
+    fn remove_made(&self) -> Vec<&'static str> {
+        for family in &self.made {
+            if nat_table(family).is_some_and(|t| !t.contains("CNI-DN-")) {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", family, "nat"])
+                    .output();
+            }
+        }
+        let left = self.made.iter().filter(|f| nat_table(f).is_some());
+        left.copied().collect()
+    }
+}
+
+impl Drop for PortmapNat {
+    fn drop(&mut self) {
+        self.remove_made();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_cni_bridge_host_local_portmap_and_watch() {
     if !is_root() {
         return;
     }
+    let nat = PortmapNat::take();
     let mut w = World::new();
     let cni_bridge = format!("crc{}b{}", std::process::id() % 10000, w.n);
     w.extra_links.push(cni_bridge.clone());
@@ -109,6 +168,8 @@ async fn network_cni_bridge_host_local_portmap_and_watch() {
         .unwrap_or_default();
     assert!(leased.is_empty(), "host-local leases left: {leased:?}");
     assert!(netns::list(&w.state()).is_empty());
+    // Neither pod runs: the nat tables portmap made for them leave with them.
+    assert_eq!(nat.remove_made(), Vec::<&str>::new(), "nat tables left");
 
     // Removing the config falls back to the built-in bridge; a broken one is NotReady.
     std::fs::write(w.conf_dir().join("00-bad.conf"), "{not json").unwrap();

@@ -44,27 +44,13 @@ async fn attach_sees_output_sends_input_and_keeps_the_log() {
             )
             .await
         });
-        // The subscription starts once the session is up: repeat until an answer arrives.
         let word = format!("ping{i}");
-        let mut seen = String::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !seen.contains(&format!("got:{word}")) {
-            assert!(
-                Instant::now() < deadline,
-                "{t:?}: no output, got {seen:?}\n{}",
-                d.log()
-            );
-            input
-                .write_all(format!("{word}\n").as_bytes())
-                .await
-                .unwrap();
-            let mut buf = [0u8; 256];
-            if let Ok(Ok(n)) =
-                tokio::time::timeout(Duration::from_millis(300), out_r.read(&mut buf)).await
-            {
-                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        }
+        let line = format!("{word}\n");
+        let poke = Some((&mut input, line.as_bytes()));
+        read_until(&mut out_r, poke, &format!("got:{word}"), || {
+            format!("{t:?}\n{}", d.log())
+        })
+        .await;
         if t == Transport::Spdy {
             // Detach by vanishing: the container goes on.
             cut.abort();
@@ -128,21 +114,7 @@ async fn attach_sees_output_sends_input_and_keeps_the_log() {
         )
         .await
     });
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !seen.contains("size=44 120") {
-        assert!(
-            Instant::now() < deadline,
-            "tty attach: {seen:?}\n{}",
-            d.log()
-        );
-        let mut buf = [0u8; 1024];
-        if let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_millis(300), out_r.read(&mut buf)).await
-        {
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    }
+    read_until(&mut out_r, None, "size=44 120", || d.log()).await;
     drop(tx);
     cut.abort();
     let _ = cut.await;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crust_e2e::pods::{self, container_config, pod_config, setup_with};
 use crust_e2e::require_root;
+use crust_e2e::session::read_until;
 use crust_streaming::client::{
     forward_websocket, remote_command, ClientError, ClientStdio, PortForwarder,
     RemoteCommandOptions, Transport,

@@ -134,7 +134,7 @@ fn pod_spec_table() {
 
     // Refusals: (what changes, the message must name).
     type Edit = fn(&mut cri::PodSandboxConfig);
-    let bad: [(Edit, &str); 5] = [
+    let bad: [(Edit, &str); 7] = [
         (|c| c.metadata = None, "metadata"),
         (
             |c| {
@@ -156,6 +156,15 @@ fn pod_spec_table() {
         (
             |c| c.port_mappings = vec![port(80, 80, cri::Protocol::Tcp, "not-an-ip")],
             "not-an-ip",
+        ),
+        (
+            |c| c.port_mappings[2].protocol = 3,
+            "port_mappings[2].protocol: unknown Protocol 3",
+        ),
+        // Refused even where the mapping has no host port (and maps nothing).
+        (
+            |c| c.port_mappings[1].protocol = -1,
+            "port_mappings[1].protocol: unknown Protocol -1",
         ),
     ];
     for (edit, names) in bad {
