@@ -134,14 +134,20 @@ async fn systemd_driver_units() {
         l.cgroup_parent = slice_dir.clone();
     }
     let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    let c = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("sleeper", &img, &["/bin/sleep", "1000"]),
-    )
-    .await
-    .expect("create+start");
+    // kubelet sends a hugetlb limit (0) for every page size the node has; systemd does not
+    // enable hugetlb in the slices it makes (kubelet 1.32's containers all failed here).
+    let mut cc = container_config("sleeper", &img, &["/bin/sleep", "1000"]);
+    cc.linux
+        .get_or_insert_with(Default::default)
+        .resources
+        .get_or_insert_with(Default::default)
+        .hugepage_limits = vec![kc::HugepageLimit {
+        page_size: "2MB".into(),
+        limit: 0,
+    }];
+    let c = pods::run_container(&mut rt, &pod, &pc, cc)
+        .await
+        .expect("create+start");
     let scope = format!("crust-{c}.scope");
     let (ok, status) = systemctl(&["status", &scope]);
     println!("systemctl status {scope}:\n{status}");
@@ -160,6 +166,14 @@ async fn systemd_driver_units() {
         "cgroup.procs",
     );
     assert!(!procs.is_empty(), "no process in the container's scope");
+    assert_eq!(
+        read(
+            &format!("/sys/fs/cgroup{slice_dir}/{scope}"),
+            "hugetlb.2MB.max"
+        )
+        .trim(),
+        "0"
+    );
 
     let init_scope = format!("crust-{pod}.scope");
     assert_eq!(unit_prop(&init_scope, "Slice"), slice, "pod init scope");
