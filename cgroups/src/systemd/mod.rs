@@ -169,20 +169,20 @@ impl Cgroup {
             props.extend(properties::from_resources(r)?);
         }
         start(&unit.name, &props)?;
-        // systemd enables in the slices only the controllers it manages (not hugetlb, rdma
-        // or misc): enable every available one from the root down to the scope's parent,
-        // as runc does after starting the unit, so the files of the others exist.
-        let r = match &self.hierarchy {
-            crate::Hierarchy::V2 { dir } => v2::create(&dir.mount, &dir.dir),
-            crate::Hierarchy::V1 { .. } => Ok(()),
+        // systemd enables in a slice only the controllers it manages: enable the others
+        // (hugetlb, ...) down to the scope, as runc's systemd driver does after starting the
+        // unit, so limits such as kubelet's hugetlb.<size>.max find their files.
+        if let crate::Hierarchy::V2 { dir } = &self.hierarchy {
+            if let Err(e) = v2::create(&dir.mount, &dir.dir) {
+                let _ = stop(&unit.name);
+                return Err(e);
+            }
         }
-        .and_then(|()| match resources {
-            Some(r) => v2::apply(self.v2_dir(), r),
-            None => Ok(()),
-        });
-        if let Err(e) = r {
-            let _ = stop(&unit.name);
-            return Err(e);
+        if let Some(r) = resources {
+            if let Err(e) = v2::apply(self.v2_dir(), r) {
+                let _ = stop(&unit.name);
+                return Err(e);
+            }
         }
         Ok(())
     }
