@@ -89,6 +89,9 @@ fn sparse(real: u64) -> Vec<u8> {
     h.set_entry_type(T::GNUSparse);
     h.set_path("sparse").expect("name");
     h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_size(512);
     {
         let g = h.as_gnu_mut().expect("gnu header");

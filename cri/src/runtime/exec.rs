@@ -38,9 +38,10 @@ fn server(s: Option<&StreamingServer>) -> Result<&StreamingServer, Status> {
 
 fn request_error(e: RequestError) -> Status {
     match e {
-        RequestError::Token(crust_streaming::token::TokenError::TooManyInFlight { .. }) => {
-            Status::resource_exhausted(e.to_string())
-        }
+        RequestError::Token(
+            crust_streaming::token::TokenError::TooManyInFlight { .. }
+            | crust_streaming::token::TokenError::TooManyForTarget { .. },
+        ) => Status::resource_exhausted(e.to_string()),
         RequestError::Token(_) => Status::internal(e.to_string()),
         _ => Status::invalid_argument(e.to_string()),
     }
