@@ -267,10 +267,7 @@ async fn recovery_kills_pod_inits_that_were_never_pinned() {
     let root = d.cgroup_root();
     let crustd = crust_e2e::workspace_bin("crust-cri", "crustd");
     let mut inits = Vec::new();
-    for (pod, cgroup) in [
-        ("c1".repeat(32), true),
-        ("c2".repeat(32), false),
-    ] {
+    for (pod, cgroup) in [("c1".repeat(32), true), ("c2".repeat(32), false)] {
         // As netns::create leaves it before the init starts.
         std::fs::create_dir_all(state.join("ns").join(&pod)).unwrap();
         let cg = if cgroup {
@@ -292,7 +289,10 @@ async fn recovery_kills_pod_inits_that_were_never_pinned() {
                 .unwrap_or_default()
                 .contains(&pod)
             {
-                assert!(t0.elapsed() < Duration::from_secs(10), "init never joined {cg}");
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "init never joined {cg}"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -304,8 +304,13 @@ async fn recovery_kills_pod_inits_that_were_never_pinned() {
         let alive: Vec<_> = inits
             .iter()
             .filter(|(_, pid)| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
             })
             .collect();
         let cgroups: Vec<_> = cgroup_procs(&root)

@@ -142,10 +142,17 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
     groups_policy(sc.supplemental_groups_policy, "pod")?;
     let mut ports = Vec::new();
     for p in &c.port_mappings {
-        let protocol = match cri::Protocol::try_from(p.protocol).unwrap_or(cri::Protocol::Tcp) {
-            cri::Protocol::Tcp => Protocol::Tcp,
-            cri::Protocol::Udp => Protocol::Udp,
-            cri::Protocol::Sctp => Protocol::Sctp,
+        // An unknown protocol was read as TCP: a port the caller did not ask for.
+        let protocol = match cri::Protocol::try_from(p.protocol) {
+            Ok(cri::Protocol::Tcp) => Protocol::Tcp,
+            Ok(cri::Protocol::Udp) => Protocol::Udp,
+            Ok(cri::Protocol::Sctp) => Protocol::Sctp,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "port_mappings: unknown protocol {}",
+                    p.protocol
+                )))
+            }
         };
         let port = |v: i32, what: &str| {
             u16::try_from(v)
@@ -253,6 +260,13 @@ pub fn resources(r: Option<&cri::LinuxContainerResources>) -> Resources {
 /// CreateContainer's config.
 #[allow(deprecated)] // seccomp_profile_path: older kubelets still send it
 pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> {
+    // An empty name made the entry "=value", which no program can read back.
+    if let Some(kv) = c.envs.iter().find(|kv| kv.key.is_empty()) {
+        return Err(Status::invalid_argument(format!(
+            "envs: a variable with value {:?} has an empty name",
+            kv.value
+        )));
+    }
     let md = c
         .metadata
         .ok_or_else(|| crate::status::missing("container config metadata"))?;

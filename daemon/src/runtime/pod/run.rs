@@ -74,6 +74,7 @@ impl Runtime {
             )));
         }
         files::check_sysctls(&spec)?;
+        files::check_dns(&spec)?;
         let id = new_id();
         let cgroup_parent = crate::runtime::cgroup::pod_parent(
             self.cfg.cgroup_driver,
