@@ -48,6 +48,9 @@ fn device(name: &str, kind: T, major: u32, minor: u32) -> Vec<u8> {
     h.set_device_major(major).expect("major");
     h.set_device_minor(minor).expect("minor");
     h.set_mode(0o666);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_size(0);
     h.set_path(name).expect("device name");
     h.set_cksum();
