@@ -24,47 +24,45 @@ pub struct Cpu {
 
 /// CPU time in nanoseconds.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CpuUsage {
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub total: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu: Vec<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu_kernel: Vec<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu_user: Vec<u64>,
-    #[serde(default)]
     pub kernel: u64,
-    #[serde(default)]
     pub user: u64,
 }
 
 /// CFS throttling counters.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Throttling {
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub periods: u64,
-    #[serde(default, rename = "throttledPeriods", skip_serializing_if = "is_zero")]
+    #[serde(rename = "throttledPeriods", skip_serializing_if = "is_zero")]
     pub throttled_periods: u64,
-    #[serde(default, rename = "throttledTime", skip_serializing_if = "is_zero")]
+    #[serde(rename = "throttledTime", skip_serializing_if = "is_zero")]
     pub throttled_time: u64,
 }
 
 /// Memory accounting (bytes).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Memory {
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub cache: u64,
-    #[serde(default)]
     pub usage: MemoryEntry,
-    #[serde(default)]
     pub swap: MemoryEntry,
-    #[serde(default)]
     pub kernel: MemoryEntry,
-    #[serde(default, rename = "kernelTCP")]
+    #[serde(rename = "kernelTCP")]
     pub kernel_tcp: MemoryEntry,
     /// memory.stat key/values as the kernel prints them.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub raw: BTreeMap<String, u64>,
 }
 
@@ -134,104 +132,129 @@ impl Memory {
 
 /// One memory counter.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct MemoryEntry {
-    #[serde(default)]
     pub limit: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub usage: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max: u64,
-    #[serde(default)]
     pub failcnt: u64,
 }
 
 /// Pids controller.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Pids {
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub current: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub limit: u64,
 }
 
 /// Block I/O statistics.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Blkio {
-    #[serde(
-        default,
-        rename = "ioServiceBytesRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
-    #[serde(
-        default,
-        rename = "ioServicedRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
-    #[serde(
-        default,
-        rename = "ioQueueRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_queued_recursive: Vec<BlkioEntry>,
-    #[serde(
-        default,
-        rename = "ioServiceTimeRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub io_service_time_recursive: Vec<BlkioEntry>,
-    #[serde(
-        default,
-        rename = "ioWaitTimeRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub io_wait_time_recursive: Vec<BlkioEntry>,
-    #[serde(
-        default,
-        rename = "ioMergedRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub io_merged_recursive: Vec<BlkioEntry>,
-    #[serde(
-        default,
-        rename = "ioTimeRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub io_time_recursive: Vec<BlkioEntry>,
-    #[serde(
-        default,
-        rename = "sectorsRecursive",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sectors_recursive: Vec<BlkioEntry>,
 }
 
 /// One blkio line: device, operation, value.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct BlkioEntry {
-    #[serde(default)]
     pub major: u64,
-    #[serde(default)]
     pub minor: u64,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub op: String,
-    #[serde(default)]
     pub value: u64,
 }
 
 /// One huge page size.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Hugetlb {
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub usage: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max: u64,
-    #[serde(default)]
     pub failcnt: u64,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_zero(v: &u64) -> bool {
     *v == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Every key runc's `types/events.go` names, each with a non-zero value: read and written
+    /// back unchanged (so each field keeps runc's JSON name, including the irregular
+    /// `ioQueueRecursive` and `kernelTCP`).
+    #[test]
+    fn runc_keys_round_trip() {
+        let e = serde_json::json!({"major": 8, "minor": 1, "op": "Read", "value": 5});
+        let m = serde_json::json!({"limit": 1, "usage": 2, "max": 3, "failcnt": 4});
+        let runc = serde_json::json!({
+            "cpu": {
+                "usage": {"total": 1, "percpu": [2], "percpu_kernel": [3], "percpu_user": [4],
+                          "kernel": 5, "user": 6},
+                "throttling": {"periods": 1, "throttledPeriods": 2, "throttledTime": 3}
+            },
+            "memory": {"cache": 1, "usage": m, "swap": m, "kernel": m, "kernelTCP": m,
+                       "raw": {"rss": 7}},
+            "pids": {"current": 1, "limit": 2},
+            "blkio": {
+                "ioServiceBytesRecursive": [e], "ioServicedRecursive": [e],
+                "ioQueueRecursive": [e], "ioServiceTimeRecursive": [e],
+                "ioWaitTimeRecursive": [e], "ioMergedRecursive": [e],
+                "ioTimeRecursive": [e], "sectorsRecursive": [e]
+            },
+            "hugetlb": {"2MB": {"usage": 1, "max": 2, "failcnt": 3}}
+        });
+        let s: Stats = serde_json::from_value(runc.clone()).unwrap();
+        assert_eq!(s.blkio.io_queued_recursive[0].value, 5);
+        assert_eq!(s.memory.kernel_tcp.failcnt, 4);
+        assert_eq!(serde_json::to_value(&s).unwrap(), runc);
+    }
+
+    /// Absent keys read as zero (runc omits zero counters), and zeros are omitted again.
+    #[test]
+    fn absent_keys_are_zero() {
+        let runc = serde_json::json!({
+            "cpu": {"usage": {}, "throttling": {}},
+            "memory": {"usage": {}},
+            "pids": {},
+            "blkio": {},
+            "hugetlb": {"1GB": {}}
+        });
+        let s: Stats = serde_json::from_value(runc).unwrap();
+        assert_eq!(s.memory, Memory::default());
+        assert_eq!(s.hugetlb["1GB"], Hugetlb::default());
+        let back = serde_json::to_value(&s).unwrap();
+        assert_eq!(back["blkio"], serde_json::json!({}));
+        assert_eq!(back["pids"], serde_json::json!({}));
+        assert_eq!(
+            back["cpu"]["usage"],
+            serde_json::json!({"kernel": 0, "user": 0})
+        );
+    }
 }

@@ -6,7 +6,7 @@
 use k8s_cri::v1 as cri;
 
 use super::output::json::J;
-use super::output::{age, print_document, rfc3339_nano_local, status_document, Format};
+use super::output::{age, rfc3339_nano_local, StatusArgs};
 use super::ps::key_values;
 use super::Conn;
 
@@ -16,15 +16,8 @@ pub struct Args {
     /// Container ids (or prefixes).
     #[arg(required = true)]
     containers: Vec<String>,
-    /// Output format: json, yaml, go-template or table.
-    #[arg(long, short = 'o', value_enum, default_value = "json")]
-    output: Format,
-    /// The template for `-o go-template` (Go text/template syntax; see README for the subset).
-    #[arg(long)]
-    template: Option<String>,
-    /// Do not ask for verbose info.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    #[command(flatten)]
+    out: StatusArgs,
 }
 
 /// The status as crictl's `marshalContainerStatus` leaves it.
@@ -62,7 +55,7 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
         let r = c
             .container_status(cri::ContainerStatusRequest {
                 container_id: id.clone(),
-                verbose: !a.quiet,
+                verbose: a.out.verbose(),
             })
             .await
             .map_err(|e| {
@@ -75,21 +68,12 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
         let Some(st) = r.status else {
             anyhow::bail!("no status for container {id:?}");
         };
-        if a.output == Format::Table {
-            print!("{}", table(&st, &r.info, !a.quiet));
-            continue;
-        }
-        let doc = status_document(status_j(&st), &r.info);
-        print_document(&doc, a.output, a.template.as_deref())?;
+        a.out.print(|| table(&st), || status_j(&st), &r.info)?;
     }
     Ok(())
 }
 
-fn table(
-    s: &cri::ContainerStatus,
-    info: &std::collections::HashMap<String, String>,
-    verbose: bool,
-) -> String {
+fn table(s: &cri::ContainerStatus) -> String {
     let mut out = format!("ID: {}\n", s.id);
     if let Some(md) = &s.metadata {
         if !md.name.is_empty() {
@@ -115,8 +99,5 @@ fn table(
     }
     out.push_str(&key_values("Labels", &s.labels));
     out.push_str(&key_values("Annotations", &s.annotations));
-    if verbose {
-        out.push_str(&super::output::info_line(info));
-    }
     out
 }

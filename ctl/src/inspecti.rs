@@ -4,7 +4,7 @@
 
 use k8s_cri::v1::{ImageSpec, ImageStatusRequest};
 
-use super::output::{human_size, print_document, status_document, Format};
+use super::output::{human_size, StatusArgs};
 use super::{rpc, Conn};
 
 /// Arguments.
@@ -13,15 +13,8 @@ pub struct Args {
     /// Images (name, id or id prefix).
     #[arg(required = true)]
     images: Vec<String>,
-    /// Output format: json, yaml, go-template or table.
-    #[arg(long, short = 'o', value_enum, default_value = "json")]
-    output: Format,
-    /// The template for `-o go-template` (Go text/template syntax; see README for the subset).
-    #[arg(long)]
-    template: Option<String>,
-    /// Do not ask for verbose info.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    #[command(flatten)]
+    out: StatusArgs,
 }
 
 pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
@@ -32,7 +25,7 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
                 image: i.clone(),
                 ..Default::default()
             }),
-            verbose: !a.quiet,
+            verbose: a.out.verbose(),
         };
         let st = c
             .image_status(req)
@@ -42,28 +35,18 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
         let Some(img) = st.image else {
             anyhow::bail!("no such image {i:?} present")
         };
-        if a.output == Format::Table {
-            println!("ID: {}", img.id);
+        let table = || {
+            let mut out = format!("ID: {}\n", img.id);
             for t in &img.repo_tags {
-                println!("Tag: {t}");
+                out.push_str(&format!("Tag: {t}\n"));
             }
             for d in &img.repo_digests {
-                println!("Digest: {d}");
+                out.push_str(&format!("Digest: {d}\n"));
             }
-            println!("Size: {}", human_size(img.size));
-            if !a.quiet {
-                let mut keys: Vec<&String> = st.info.keys().collect();
-                keys.sort();
-                let items: Vec<String> = keys
-                    .iter()
-                    .map(|k| format!("{k}:{}", st.info[*k]))
-                    .collect();
-                println!("Info: map[{}]", items.join(" "));
-            }
-            continue;
-        }
-        let doc = status_document(crate::proto::to_j(&img), &st.info);
-        print_document(&doc, a.output, a.template.as_deref())?;
+            out.push_str(&format!("Size: {}\n", human_size(img.size)));
+            out
+        };
+        a.out.print(table, || crate::proto::to_j(&img), &st.info)?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use k8s_cri::v1 as cri;
 
 use super::output::json::J;
-use super::output::{go_time, print_document, rfc3339_nano_local, status_document, Format};
+use super::output::{go_time, rfc3339_nano_local, StatusArgs};
 use super::ps::key_values;
 use super::Conn;
 
@@ -15,15 +15,8 @@ pub struct Args {
     /// Pod ids (or prefixes).
     #[arg(required = true)]
     pods: Vec<String>,
-    /// Output format: json, yaml, go-template or table.
-    #[arg(long, short = 'o', value_enum, default_value = "json")]
-    output: Format,
-    /// The template for `-o go-template` (Go text/template syntax; see README for the subset).
-    #[arg(long)]
-    template: Option<String>,
-    /// Do not ask for verbose info.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    #[command(flatten)]
+    out: StatusArgs,
 }
 
 /// The status as crictl's `marshalPodSandboxStatus` leaves it.
@@ -39,7 +32,7 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
         let r = c
             .pod_sandbox_status(cri::PodSandboxStatusRequest {
                 pod_sandbox_id: id.clone(),
-                verbose: !a.quiet,
+                verbose: a.out.verbose(),
             })
             .await
             .map_err(|e| {
@@ -52,21 +45,12 @@ pub async fn run(conn: &Conn, a: Args) -> anyhow::Result<()> {
         let Some(st) = r.status else {
             anyhow::bail!("no status for pod {id:?}");
         };
-        if a.output == Format::Table {
-            print!("{}", table(&st, &r.info, !a.quiet));
-            continue;
-        }
-        let doc = status_document(status_j(&st), &r.info);
-        print_document(&doc, a.output, a.template.as_deref())?;
+        a.out.print(|| table(&st), || status_j(&st), &r.info)?;
     }
     Ok(())
 }
 
-fn table(
-    s: &cri::PodSandboxStatus,
-    info: &std::collections::HashMap<String, String>,
-    verbose: bool,
-) -> String {
+fn table(s: &cri::PodSandboxStatus) -> String {
     let mut out = format!("ID: {}\n", s.id);
     if let Some(md) = &s.metadata {
         out.push_str(&super::output::pod_names(md));
@@ -85,8 +69,5 @@ fn table(
     }
     out.push_str(&key_values("Labels", &s.labels));
     out.push_str(&key_values("Annotations", &s.annotations));
-    if verbose {
-        out.push_str(&super::output::info_line(info));
-    }
     out
 }

@@ -53,6 +53,21 @@ impl CgroupRoot {
         }
     }
 
+    /// The root a crustd was configured with (`runtime.cgroup_root`: a path, or a slice's
+    /// name), to remove what is left of it.
+    pub fn existing(name: &str) -> Self {
+        let slice = name.ends_with(".slice");
+        Self {
+            dir: if slice {
+                format!("/{name}")
+            } else {
+                name.to_string()
+            },
+            name: name.to_string(),
+            slice,
+        }
+    }
+
     /// The cgroup path, e.g. `/crust-e2e-123-0`, or the slice, e.g. `crust_e2e_123_0.slice`.
     pub fn path(&self) -> &str {
         &self.name

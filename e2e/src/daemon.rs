@@ -1,7 +1,8 @@
 //! A real `crustd` process with its own root, state and socket under a temp dir and its own
 //! cgroup parent (`runtime.cgroup_root`, unless the config names one); killed on drop, and
 //! the cgroup tree removed from every hierarchy. The binary is found next to the test
-//! executable (built if absent).
+//! executable (built if absent). The directory is leased to this test process
+//! ([`crate::sweep`]): if the process is killed, a later test's first crustd removes it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +23,8 @@ pub struct Crustd {
     /// The pods' cgroup parent; dropped (removed) after the process is killed.
     cgroup: Option<CgroupRoot>,
     env: Vec<(String, String)>,
+    /// This process's hold on `dir`, so no other test's sweep takes it for a dead one's.
+    _lease: crate::sweep::Lease,
 }
 
 impl Crustd {
@@ -54,7 +57,9 @@ impl Crustd {
         env: &[(&str, &str)],
         level: Option<&str>,
     ) -> Self {
+        crate::sweep::sweep_once(parent);
         let dir = tempfile::tempdir_in(parent).expect("crustd dir");
+        let lease = crate::sweep::Lease::take(dir.path());
         let (config, cgroup) = with_cgroup_root(config);
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
         let mut me = Self {
@@ -67,6 +72,7 @@ impl Crustd {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            _lease: lease,
         };
         me.restart();
         me

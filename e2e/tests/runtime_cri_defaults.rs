@@ -3,13 +3,11 @@
 //! POD for the PID namespace too; runAsGroup alone is refused; a container with no log
 //! path can be attached to.
 
-use std::time::{Duration, Instant};
-
 use crust_e2e::pods::{self, container_config, exec, pod_config, setup};
 use crust_e2e::require_root;
+use crust_e2e::session::read_until;
 use crust_streaming::client::{remote_command, ClientStdio, RemoteCommandOptions, Transport};
 use k8s_cri::v1 as kc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
 fn node_hostname() -> String {
@@ -176,23 +174,8 @@ async fn attach_without_a_log_path() {
         )
         .await
     });
-    // The subscription starts once the session is up: repeat until an answer arrives.
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !seen.contains("got:ping") {
-        assert!(
-            Instant::now() < deadline,
-            "no output through attach: {seen:?}\n{}",
-            d.log()
-        );
-        input.write_all(b"ping\n").await.unwrap();
-        let mut buf = [0u8; 256];
-        if let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_millis(300), out_r.read(&mut buf)).await
-        {
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    }
+    let poke = Some((&mut input, &b"ping\n"[..]));
+    read_until(&mut out_r, poke, "got:ping", || d.log()).await;
     session.abort();
     let s = pods::status(&mut rt, &id).await;
     assert_eq!(s.log_path, "");

@@ -16,6 +16,45 @@ fn status_field(status: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The real id of a `Uid:` or `Gid:` line of /proc/<pid>/status (its first column).
+fn real_id(status: &str, key: &str) -> String {
+    let v = status_field(status, key);
+    v.split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// Runs `/bin/sleep 1000` named `name` in `pod` with the security context `sc`.
+async fn sleeper(
+    rt: &mut pods::Runtime,
+    (pod, pc): (&str, &kc::PodSandboxConfig),
+    img: &str,
+    name: &str,
+    sc: Option<kc::LinuxContainerSecurityContext>,
+) -> String {
+    let mut c = container_config(name, img, &["/bin/sleep", "1000"]);
+    c.linux.as_mut().expect("linux config").security_context = sc;
+    pods::run_container(rt, pod, pc, c)
+        .await
+        .expect("RunContainer")
+}
+
+/// The error CreateContainer + StartContainer of `c` in `pod` must end with: `code`, and a
+/// message naming `names`.
+async fn refused(
+    rt: &mut pods::Runtime,
+    (pod, pc): (&str, &kc::PodSandboxConfig),
+    c: kc::ContainerConfig,
+    code: Code,
+    names: &str,
+) {
+    let e = pods::run_container(rt, pod, pc, c)
+        .await
+        .expect_err("a refused container");
+    assert!(
+        e.code() == code && e.message().contains(names),
+        "want {code:?} naming {names:?}: {e:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn containers_share_pod_namespaces() {
     require_root!();
@@ -26,7 +65,6 @@ async fn containers_share_pod_namespaces() {
         ..Default::default()
     });
     let pod = pods::run_pod(&mut rt, &pc).await.unwrap();
-    let mut pid_pod = container_config("a", &img, &["/bin/sleep", "1000"]);
     let sc = kc::LinuxContainerSecurityContext {
         namespace_options: Some(kc::NamespaceOption {
             pid: kc::NamespaceMode::Pod as i32,
@@ -34,15 +72,8 @@ async fn containers_share_pod_namespaces() {
         }),
         ..Default::default()
     };
-    pid_pod.linux.as_mut().unwrap().security_context = Some(sc.clone());
-    let a = pods::run_container(&mut rt, &pod, &pc, pid_pod)
-        .await
-        .unwrap();
-    let mut b_cfg = container_config("b", &img, &["/bin/sleep", "1000"]);
-    b_cfg.linux.as_mut().unwrap().security_context = Some(sc);
-    let b = pods::run_container(&mut rt, &pod, &pc, b_cfg)
-        .await
-        .unwrap();
+    let a = sleeper(&mut rt, (&pod, &pc), &img, "a", Some(sc.clone())).await;
+    let b = sleeper(&mut rt, (&pod, &pc), &img, "b", Some(sc)).await;
     let ns = "for n in net ipc uts; do ls -l /proc/self/ns/$n; done";
     let (na, _) = exec(&mut rt, &a, ns).await;
     let (nb, _) = exec(&mut rt, &b, ns).await;
@@ -86,19 +117,9 @@ async fn security_context_features() {
     let pod = pods::run_pod(&mut rt, &pc).await.unwrap();
 
     // Defaults: root, default caps, no seccomp, masked paths, writable rootfs.
-    let plain = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("plain", &img, &["/bin/sleep", "1000"]),
-    )
-    .await
-    .unwrap();
+    let plain = sleeper(&mut rt, (&pod, &pc), &img, "plain", None).await;
     let st = exec(&mut rt, &plain, "cat /proc/self/status").await.0;
-    assert_eq!(
-        status_field(&st, "Uid:").split_whitespace().next(),
-        Some("0")
-    );
+    assert_eq!(real_id(&st, "Uid:"), "0");
     assert_eq!(status_field(&st, "CapEff:"), "00000000a80425fb", "{st}");
     assert_eq!(status_field(&st, "Seccomp:"), "0");
     assert_eq!(
@@ -114,8 +135,7 @@ async fn security_context_features() {
     );
 
     // Hardened: user by name, groups, caps, read-only rootfs, no_new_privs, RuntimeDefault.
-    let mut cfg = container_config("hard", &img, &["/bin/sleep", "1000"]);
-    cfg.linux.as_mut().unwrap().security_context = Some(kc::LinuxContainerSecurityContext {
+    let sc = kc::LinuxContainerSecurityContext {
         run_as_username: "nobody".into(),
         supplemental_groups: vec![4242],
         readonly_rootfs: true,
@@ -130,19 +150,11 @@ async fn security_context_features() {
             ..Default::default()
         }),
         ..Default::default()
-    });
-    let hard = pods::run_container(&mut rt, &pod, &pc, cfg).await.unwrap();
+    };
+    let hard = sleeper(&mut rt, (&pod, &pc), &img, "hard", Some(sc)).await;
     let st = exec(&mut rt, &hard, "cat /proc/self/status").await.0;
-    assert_eq!(
-        status_field(&st, "Uid:").split_whitespace().next(),
-        Some("65534"),
-        "{st}\n{}",
-        d.log()
-    );
-    assert_eq!(
-        status_field(&st, "Gid:").split_whitespace().next(),
-        Some("65534")
-    );
+    assert_eq!(real_id(&st, "Uid:"), "65534", "{st}\n{}", d.log());
+    assert_eq!(real_id(&st, "Gid:"), "65534");
     assert!(status_field(&st, "Groups:").contains("4242"), "{st}");
     assert_eq!(status_field(&st, "CapBnd:"), "0000000000000400");
     assert_eq!(status_field(&st, "NoNewPrivs:"), "1");
@@ -151,22 +163,15 @@ async fn security_context_features() {
     assert_ne!(code, 0, "rootfs is read-only");
 
     // runAsUser + explicit uid without passwd entry.
-    let mut cfg = container_config("uid", &img, &["/bin/sleep", "1000"]);
-    cfg.linux.as_mut().unwrap().security_context = Some(kc::LinuxContainerSecurityContext {
+    let sc = kc::LinuxContainerSecurityContext {
         run_as_user: Some(kc::Int64Value { value: 1234 }),
         run_as_group: Some(kc::Int64Value { value: 5678 }),
         ..Default::default()
-    });
-    let uid = pods::run_container(&mut rt, &pod, &pc, cfg).await.unwrap();
+    };
+    let uid = sleeper(&mut rt, (&pod, &pc), &img, "uid", Some(sc)).await;
     let st = exec(&mut rt, &uid, "cat /proc/self/status").await.0;
-    assert_eq!(
-        status_field(&st, "Uid:").split_whitespace().next(),
-        Some("1234")
-    );
-    assert_eq!(
-        status_field(&st, "Gid:").split_whitespace().next(),
-        Some("5678")
-    );
+    assert_eq!(real_id(&st, "Uid:"), "1234");
+    assert_eq!(real_id(&st, "Gid:"), "5678");
 
     // OOM: a 16 MiB limit and a shell that doubles a string.
     let mut cfg = container_config(
@@ -366,37 +371,27 @@ async fn bad_input_is_refused_and_leaves_nothing() {
     );
     // Bad containers: escaping log path, missing host path, unknown seccomp profile,
     // unknown image, unknown capability.
+    let at = (pod.as_str(), &pc);
     let mut c = container_config("c", &img, &["/bin/true"]);
     c.log_path = "../escape.log".into();
-    let e = pods::run_container(&mut rt, &pod, &pc, c)
-        .await
-        .unwrap_err();
-    assert!(
-        e.code() == Code::InvalidArgument && e.message().contains("escape"),
-        "{e:?}"
-    );
+    refused(&mut rt, at, c, Code::InvalidArgument, "escape").await;
     let mut c = container_config("c", &img, &["/bin/true"]);
     c.log_path = "/abs.log".into();
-    assert_eq!(
-        pods::run_container(&mut rt, &pod, &pc, c)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::InvalidArgument
-    );
+    refused(&mut rt, at, c, Code::InvalidArgument, "").await;
     let mut c = container_config("c", &img, &["/bin/true"]);
     c.mounts = vec![kc::Mount {
         container_path: "/data".into(),
         host_path: "/nonexistent/crust-e2e".into(),
         ..Default::default()
     }];
-    let e = pods::run_container(&mut rt, &pod, &pc, c)
-        .await
-        .unwrap_err();
-    assert!(
-        e.code() == Code::InvalidArgument && e.message().contains("/nonexistent/crust-e2e"),
-        "{e:?}"
-    );
+    refused(
+        &mut rt,
+        at,
+        c,
+        Code::InvalidArgument,
+        "/nonexistent/crust-e2e",
+    )
+    .await;
     assert!(!std::path::Path::new("/nonexistent").exists());
     let mut c = container_config("c", &img, &["/bin/true"]);
     c.linux.as_mut().unwrap().security_context = Some(kc::LinuxContainerSecurityContext {
@@ -406,21 +401,9 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         }),
         ..Default::default()
     });
-    let e = pods::run_container(&mut rt, &pod, &pc, c)
-        .await
-        .unwrap_err();
-    assert!(
-        e.code() == Code::InvalidArgument && e.message().contains("profile"),
-        "{e:?}"
-    );
+    refused(&mut rt, at, c, Code::InvalidArgument, "profile").await;
     let c = container_config("c", "no/such:image", &["/bin/true"]);
-    assert_eq!(
-        pods::run_container(&mut rt, &pod, &pc, c)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound
-    );
+    refused(&mut rt, at, c, Code::NotFound, "").await;
     let mut c = container_config("c", &img, &["/bin/true"]);
     c.linux.as_mut().unwrap().security_context = Some(kc::LinuxContainerSecurityContext {
         capabilities: Some(kc::Capability {
@@ -429,13 +412,7 @@ async fn bad_input_is_refused_and_leaves_nothing() {
         }),
         ..Default::default()
     });
-    assert_eq!(
-        pods::run_container(&mut rt, &pod, &pc, c)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::InvalidArgument
-    );
+    refused(&mut rt, at, c, Code::InvalidArgument, "").await;
     // Nothing was created.
     let n = rt
         .list_containers(kc::ListContainersRequest::default())

@@ -170,6 +170,13 @@ fn rate(cpu: &Option<kc::CpuUsage>) -> Option<u64> {
     cpu.as_ref()?.usage_nano_cores.as_ref().map(|v| v.value)
 }
 
+/// How many sample windows the calls made within `d` can see: the one current at the start,
+/// and one more each time the sampler (every MIN_WINDOW at the soonest) may have turned it.
+fn windows_over(d: Duration) -> usize {
+    let min_window = crust_daemon::runtime::stats::MIN_WINDOW;
+    2 + (d.as_nanos() / min_window.as_nanos()) as usize
+}
+
 fn cores() -> u64 {
     std::thread::available_parallelism().map_or(1, |n| n.get()) as u64
 }
@@ -225,6 +232,7 @@ async fn cpu_rates_are_shared_stable_and_follow_the_load() {
 
     // Concurrent callers (as kubelet's summary, eviction and metrics paths are): every one
     // gets a real rate of the newest window, not the microseconds since another caller.
+    let burst = Instant::now();
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let mut rt = rt.clone();
@@ -244,16 +252,21 @@ async fn cpu_rates_are_shared_stable_and_follow_the_load() {
         rates.iter().all(|v| busy_ok(*v)),
         "concurrent rates {rates:?}"
     );
+    let burst = burst.elapsed();
     let mut distinct = rates.clone();
     distinct.sort();
     distinct.dedup();
+    // One window, two if it turned mid-burst; more only if the burst outlasted a window (a
+    // loaded machine: the calls are served one after another).
     assert!(
-        distinct.len() <= 2,
-        "one window (two if it turned mid-burst): {rates:?}"
+        distinct.len() <= windows_over(burst),
+        "one window (two if it turned mid-burst) in {burst:?}: {rates:?}"
     );
 
     // The pod view (what kubelet reads with PodAndContainerStatsFromCRI): the pod's rate and
     // its containers' rates, all from the shared history.
+    let before = rate(&container_stats(&mut rt, &busy).await.cpu).unwrap();
+    let span = Instant::now();
     let ps = pod_stats(&mut rt, &pod).await;
     let linux = ps.linux.expect("linux stats");
     let pod_rate =
@@ -277,9 +290,14 @@ async fn cpu_rates_are_shared_stable_and_follow_the_load() {
         "idle container at {idle_in_pod} nanocores"
     );
     let direct = rate(&container_stats(&mut rt, &busy).await.cpu).unwrap();
+    let span = span.elapsed();
+    // The window of a ContainerStats just before or just after; a third one only if the
+    // PodSandboxStats call outlasted a window.
     assert!(
-        distinct.contains(&busy_in_pod) || busy_in_pod == direct,
-        "pod view {busy_in_pod} vs ContainerStats {rates:?} / {direct}"
+        distinct.contains(&busy_in_pod)
+            || [before, direct].contains(&busy_in_pod)
+            || windows_over(span) > 2,
+        "pod view {busy_in_pod} vs ContainerStats {before} / {direct} in {span:?}"
     );
 
     // Stable over time: sequential callers 300 ms apart see the window's value or the next

@@ -269,17 +269,8 @@ async fn late_reader_gets_everything_and_slow_one_is_dropped_without_delaying_th
     let got = slow.read_to_eof(Duration::from_secs(10)).await;
     assert!(!got.is_empty() && got.len() <= 1 << 20, "{}", got.len());
     assert!(got == phase1[..got.len()], "slow subscriber got a gap");
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::RUNNING
-    );
-    shim.kill(&b.id, "", 9).await.unwrap();
-    shim.wait(&b.id, "").await.unwrap();
-    shim.delete(&b.id, "").await.unwrap();
+    assert_eq!(shim.status(&b.id, "").await, api::Status::RUNNING);
+    shim.kill_and_delete(&b.id).await;
 }
 
 #[tokio::test]
@@ -327,9 +318,7 @@ async fn closed_reader_is_dropped() {
         recs.iter().map(|r| r.3.as_str()).collect::<Vec<_>>(),
         ["one", "two"]
     );
-    shim.kill(&b.id, "", 9).await.unwrap();
-    shim.wait(&b.id, "").await.unwrap();
-    shim.delete(&b.id, "").await.unwrap();
+    shim.kill_and_delete(&b.id).await;
 }
 
 #[tokio::test]

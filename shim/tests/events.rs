@@ -73,8 +73,7 @@ async fn events_forwarded_over_ttrpc() {
     let first = std::mem::replace(&mut shim.client, client);
     drop(first);
     drop(b);
-    let cpid = shim.create(&b2, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b2.id, "").await.unwrap();
+    let cpid = shim.run(&b2).await;
     assert_eq!(shim.wait(&b2.id, "").await.unwrap(), 5);
     let got = || {
         collector
@@ -108,8 +107,7 @@ async fn delete_subcommand_cleans_up_after_a_dead_shim() {
         return;
     }
     let (mut shim, b) = Shim::start(&["sleep", "100"], &SpecOpts::default()).await;
-    let cpid = shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
+    let cpid = shim.run(&b).await;
     // SAFETY: kill has no memory-safety preconditions; the pid is our shim's.
     unsafe { libc::kill(shim.pids[0] as i32, libc::SIGKILL) };
     let out = Command::new(shim_bin())
@@ -175,7 +173,7 @@ async fn runtime_binary_from_create_options() {
     let e = shim.client.create(ctx(), &r).await.unwrap_err();
     assert_eq!(code(&e), ttrpc::Code::INTERNAL, "{e:?}");
     assert_eq!(
-        code(&shim.state(&b.id, "").await.unwrap_err()),
+        err_code(shim.state(&b.id, "").await),
         ttrpc::Code::NOT_FOUND
     );
     // The same request naming the real runtime works.

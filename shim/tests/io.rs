@@ -145,18 +145,8 @@ async fn close_io_ends_stdin() {
     fifo.write_all(b"x\ny\nz\n").unwrap();
     drop(fifo);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::RUNNING
-    );
-    let mut c = api::CloseIORequest::new();
-    c.id = b.id.clone();
-    c.stdin = true;
-    shim.client.close_io(ctx(), &c).await.unwrap();
+    assert_eq!(shim.status(&b.id, "").await, api::Status::RUNNING);
+    shim.close_stdin(&b.id, "").await.unwrap();
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 0);
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "3");
     shim.delete(&b.id, "").await.unwrap();
@@ -194,10 +184,7 @@ async fn close_io_delivers_everything_written_before_it() {
         }
     });
     writer.await.unwrap();
-    let mut c = api::CloseIORequest::new();
-    c.id = b.id.clone();
-    c.stdin = true;
-    shim.client.close_io(ctx(), &c).await.unwrap();
+    shim.close_stdin(&b.id, "").await.unwrap();
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 0);
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "300");
     shim.delete(&b.id, "").await.unwrap();
@@ -221,11 +208,7 @@ async fn tty_and_resize() {
         .await
         .unwrap();
     shim.start_task(&b.id, "").await.unwrap();
-    let mut rr = api::ResizePtyRequest::new();
-    rr.id = b.id.clone();
-    rr.width = 123;
-    rr.height = 45;
-    shim.client.resize_pty(ctx(), &rr).await.unwrap();
+    shim.resize(&b.id, "", 123, 45).await.unwrap();
     fifo.write_all(b"go\n").unwrap();
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 0);
     let text = std::fs::read_to_string(&out).unwrap();
@@ -242,13 +225,8 @@ async fn exec_with_tty_writes_cri_log() {
         return;
     }
     let (mut shim, b) = Shim::start(&["sleep", "100"], &SpecOpts::default()).await;
-    shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
-    let mut rr = api::ResizePtyRequest::new();
-    rr.id = b.id.clone();
-    rr.width = 10;
-    rr.height = 10;
-    let e = shim.client.resize_pty(ctx(), &rr).await.unwrap_err();
+    shim.run(&b).await;
+    let e = shim.resize(&b.id, "", 10, 10).await.unwrap_err();
     assert_eq!(code(&e), ttrpc::Code::INVALID_ARGUMENT);
     let log = shim.path("x.log");
     let uri = format!("crilog://{}", log.display());
@@ -267,9 +245,7 @@ async fn exec_with_tty_writes_cri_log() {
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!((recs[0].1.as_str(), recs[0].2.as_str()), ("stdout", "F"));
     assert_eq!(recs[0].3.trim_end_matches('\r'), "in-tty");
-    shim.kill(&b.id, "", 9).await.unwrap();
-    shim.wait(&b.id, "").await.unwrap();
-    shim.delete(&b.id, "").await.unwrap();
+    shim.kill_and_delete(&b.id).await;
 }
 
 #[tokio::test]
@@ -282,8 +258,7 @@ async fn oom_is_reported() {
         ..Default::default()
     };
     let (mut shim, b) = Shim::start(&["tail", "/dev/zero"], &o).await;
-    shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
+    shim.run(&b).await;
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 137);
     assert!(
         shim.wait_event("/tasks/oom", 1).await,

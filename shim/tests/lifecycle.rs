@@ -30,20 +30,11 @@ async fn lifecycle_and_events() {
     assert_eq!(st.status.enum_value_or_default(), api::Status::CREATED);
     assert_eq!(st.pid, pid);
     assert_eq!(shim.start_task(&b.id, "").await.unwrap(), pid);
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::RUNNING
-    );
+    assert_eq!(shim.status(&b.id, "").await, api::Status::RUNNING);
     assert!(eventually(|| std::fs::read_to_string(&out).unwrap_or_default() == "hello\n").await);
 
     // Pids lists the init.
-    let mut pr = api::PidsRequest::new();
-    pr.id = b.id.clone();
-    let pids = shim.client.pids(ctx(), &pr).await.unwrap();
+    let pids = shim.pids(&b.id).await;
     assert!(pids.processes.iter().any(|p| p.pid == pid), "{pids:?}");
 
     // Stats answers with cgroup metrics.
@@ -57,28 +48,10 @@ async fn lifecycle_and_events() {
     );
 
     // Pause / resume.
-    let mut p = api::PauseRequest::new();
-    p.id = b.id.clone();
-    shim.client.pause(ctx(), &p).await.unwrap();
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::PAUSED
-    );
-    let mut r = api::ResumeRequest::new();
-    r.id = b.id.clone();
-    shim.client.resume(ctx(), &r).await.unwrap();
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::RUNNING
-    );
+    shim.pause(&b.id).await.unwrap();
+    assert_eq!(shim.status(&b.id, "").await, api::Status::PAUSED);
+    shim.resume(&b.id).await.unwrap();
+    assert_eq!(shim.status(&b.id, "").await, api::Status::RUNNING);
 
     // The v2 service name answers too (containerd 1.x).
     let mut req = ttrpc::Request::new();
@@ -143,8 +116,7 @@ async fn exec_exit_codes_and_output() {
         return;
     }
     let (mut shim, b) = Shim::start(&["sleep", "100"], &SpecOpts::default()).await;
-    shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
+    shim.run(&b).await;
 
     shim.exec(&b.id, "e3", &["sh", "-c", "exit 3"], ["", "", ""], false)
         .await
@@ -183,9 +155,7 @@ async fn exec_exit_codes_and_output() {
     let ekpid = shim.start_task(&b.id, "ek").await.unwrap();
     // Pids names the exec's process by its exec id (containerd's ProcessDetails); the
     // init has no info.
-    let mut pr = api::PidsRequest::new();
-    pr.id = b.id.clone();
-    let pids = shim.client.pids(ctx(), &pr).await.unwrap();
+    let pids = shim.pids(&b.id).await;
     let ek = pids.processes.iter().find(|p| p.pid == ekpid).unwrap();
     assert_eq!(ek.info.type_url, "containerd.runc.v1.ProcessDetails");
     let details: protobuf::well_known_types::empty::Empty =
@@ -219,10 +189,7 @@ async fn exec_exit_codes_and_output() {
     for x in ["e3", "e0", "ek"] {
         let d = shim.delete(&b.id, x).await.unwrap();
         assert!(d.exited_at.seconds > 0);
-        assert_eq!(
-            code(&shim.state(&b.id, x).await.unwrap_err()),
-            Code::NOT_FOUND
-        );
+        assert_eq!(err_code(shim.state(&b.id, x).await), Code::NOT_FOUND);
     }
     assert!(
         shim.wait_event("/tasks/exec-added", 4).await,
@@ -234,9 +201,7 @@ async fn exec_exit_codes_and_output() {
         "{:?}",
         shim.events()
     );
-    shim.kill(&b.id, "", 9).await.unwrap();
-    shim.wait(&b.id, "").await.unwrap();
-    shim.delete(&b.id, "").await.unwrap();
+    shim.kill_and_delete(&b.id).await;
 }
 
 #[tokio::test]
@@ -266,14 +231,7 @@ async fn two_containers_share_one_shim() {
     shim.start_task(&b.id, "").await.unwrap();
     shim.kill(&a.id, "", 9).await.unwrap();
     assert_eq!(shim.wait(&a.id, "").await.unwrap(), 137);
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::RUNNING
-    );
+    assert_eq!(shim.status(&b.id, "").await, api::Status::RUNNING);
     shim.delete(&a.id, "").await.unwrap();
     // Shutdown with a live container is ignored.
     shim.client
@@ -282,17 +240,8 @@ async fn two_containers_share_one_shim() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(pid_alive(shim.pids[0]));
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::RUNNING
-    );
-    shim.kill(&b.id, "", 9).await.unwrap();
-    shim.wait(&b.id, "").await.unwrap();
-    shim.delete(&b.id, "").await.unwrap();
+    assert_eq!(shim.status(&b.id, "").await, api::Status::RUNNING);
+    shim.kill_and_delete(&b.id).await;
     let spid = shim.pids[0];
     assert!(eventually(|| !pid_alive(spid)).await, "shim did not exit");
 }
@@ -303,8 +252,7 @@ async fn reconnect_after_client_goes_away() {
         return;
     }
     let (mut shim, b) = Shim::start(&["sleep", "100"], &SpecOpts::default()).await;
-    let pid = shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
+    let pid = shim.run(&b).await;
     // The shim is detached: own session, not our child, not in our cgroup.
     let spid = shim.pids[0];
     let stat = std::fs::read_to_string(format!("/proc/{spid}/stat")).unwrap();
@@ -352,28 +300,15 @@ async fn bad_requests_change_nothing() {
         return;
     }
     let (mut shim, b) = Shim::start(&["sleep", "100"], &SpecOpts::default()).await;
-    shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
+    shim.run(&b).await;
 
-    assert_eq!(
-        code(&shim.state("nope", "").await.unwrap_err()),
-        Code::NOT_FOUND
-    );
-    assert_eq!(
-        code(&shim.state(&b.id, "nope").await.unwrap_err()),
-        Code::NOT_FOUND
-    );
-    assert_eq!(
-        code(&shim.kill("nope", "", 9).await.unwrap_err()),
-        Code::NOT_FOUND
-    );
-    assert_eq!(
-        code(&shim.start_task("nope", "").await.unwrap_err()),
-        Code::NOT_FOUND
-    );
+    assert_eq!(err_code(shim.state("nope", "").await), Code::NOT_FOUND);
+    assert_eq!(err_code(shim.state(&b.id, "nope").await), Code::NOT_FOUND);
+    assert_eq!(err_code(shim.kill("nope", "", 9).await), Code::NOT_FOUND);
+    assert_eq!(err_code(shim.start_task("nope", "").await), Code::NOT_FOUND);
     // Same id again.
     assert_eq!(
-        code(&shim.create(&b, ["", "", ""], false).await.unwrap_err()),
+        err_code(shim.create(&b, ["", "", ""], false).await),
         Code::ALREADY_EXISTS
     );
     // Missing bundle.
@@ -384,10 +319,7 @@ async fn bad_requests_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), Code::INVALID_ARGUMENT);
-    assert_eq!(
-        code(&shim.state(&missing.id, "").await.unwrap_err()),
-        Code::NOT_FOUND
-    );
+    assert_eq!(err_code(shim.state(&missing.id, "").await), Code::NOT_FOUND);
     // Unsupported stdio.
     let other = shim.bundle(&["true"], &SpecOpts::default());
     let e = shim
@@ -395,10 +327,7 @@ async fn bad_requests_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), Code::INVALID_ARGUMENT);
-    assert_eq!(
-        code(&shim.state(&other.id, "").await.unwrap_err()),
-        Code::NOT_FOUND
-    );
+    assert_eq!(err_code(shim.state(&other.id, "").await), Code::NOT_FOUND);
     // Exec id reuse.
     shim.exec(&b.id, "x", &["true"], ["", "", ""], false)
         .await
@@ -410,36 +339,23 @@ async fn bad_requests_change_nothing() {
     assert_eq!(code(&e), Code::ALREADY_EXISTS);
     // Delete of a running container.
     assert_eq!(
-        code(&shim.delete(&b.id, "").await.unwrap_err()),
+        err_code(shim.delete(&b.id, "").await),
         Code::FAILED_PRECONDITION
     );
     // Start twice.
     assert_eq!(
-        code(&shim.start_task(&b.id, "").await.unwrap_err()),
+        err_code(shim.start_task(&b.id, "").await),
         Code::FAILED_PRECONDITION
     );
     // Kill of a stopped process.
     shim.start_task(&b.id, "x").await.unwrap();
     assert_eq!(shim.wait(&b.id, "x").await.unwrap(), 0);
-    assert_eq!(
-        code(&shim.kill(&b.id, "x", 9).await.unwrap_err()),
-        Code::NOT_FOUND
-    );
+    assert_eq!(err_code(shim.kill(&b.id, "x", 9).await), Code::NOT_FOUND);
     // Nothing changed: the container still runs.
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::RUNNING
-    );
+    assert_eq!(shim.status(&b.id, "").await, api::Status::RUNNING);
     shim.kill(&b.id, "", 9).await.unwrap();
     shim.wait(&b.id, "").await.unwrap();
-    assert_eq!(
-        code(&shim.kill(&b.id, "", 9).await.unwrap_err()),
-        Code::NOT_FOUND
-    );
+    assert_eq!(err_code(shim.kill(&b.id, "", 9).await), Code::NOT_FOUND);
     assert_eq!(
         code(
             &shim
@@ -450,10 +366,7 @@ async fn bad_requests_change_nothing() {
         Code::FAILED_PRECONDITION
     );
     shim.delete(&b.id, "").await.unwrap();
-    assert_eq!(
-        code(&shim.delete(&b.id, "").await.unwrap_err()),
-        Code::NOT_FOUND
-    );
+    assert_eq!(err_code(shim.delete(&b.id, "").await), Code::NOT_FOUND);
 }
 
 /// A pod's shim started for the sandbox id before any container exists (bundle without
@@ -624,8 +537,5 @@ async fn delete_forgets_a_container_the_runtime_already_removed() {
     shim.delete(&b.id, "")
         .await
         .expect("Delete of a container the runtime already removed");
-    assert_eq!(
-        code(&shim.state(&b.id, "").await.unwrap_err()),
-        Code::NOT_FOUND
-    );
+    assert_eq!(err_code(shim.state(&b.id, "").await), Code::NOT_FOUND);
 }

@@ -33,8 +33,7 @@ async fn idle_shim_drops_code_pages_and_keeps_working() {
         return;
     }
     let (mut shim, b) = Shim::start(&["sleep", "100"], &SpecOpts::default()).await;
-    shim.create(&b, ["", "", ""], false).await.unwrap();
-    shim.start_task(&b.id, "").await.unwrap();
+    shim.run(&b).await;
     let pid = shim.shim_pid().await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let idle = text_rss(pid);
@@ -64,14 +63,7 @@ async fn idle_shim_drops_code_pages_and_keeps_working() {
         text_rss(pid)
     );
     // The shim still works after its code was dropped.
-    assert_eq!(
-        shim.state(&b.id, "")
-            .await
-            .unwrap()
-            .status
-            .enum_value_or_default(),
-        api::Status::RUNNING
-    );
+    assert_eq!(shim.status(&b.id, "").await, api::Status::RUNNING);
     shim.kill(&b.id, "", 9).await.unwrap();
     assert_eq!(shim.wait(&b.id, "").await.unwrap(), 137);
     shim.delete(&b.id, "").await.unwrap();

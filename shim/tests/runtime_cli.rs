@@ -75,8 +75,6 @@ async fn start_is_the_runtimes_start_command_for_crust_runc_and_runc() {
             eventually(|| std::fs::read_to_string(&out).unwrap_or_default() == "started\n").await,
             "{real}: the program did not run"
         );
-        shim.kill(&b.id, "", 9).await.unwrap();
-        shim.wait(&b.id, "").await.unwrap();
-        shim.delete(&b.id, "").await.unwrap();
+        shim.kill_and_delete(&b.id).await;
     }
 }

@@ -166,7 +166,7 @@ impl<B: StreamingBackend> Server<B> {
             return Err(RequestError::MissingCmd);
         }
         check_streams(req.tty, req.stdin, req.stdout, req.stderr)?;
-        self.url("exec", PendingRequest::Exec(req))
+        self.url("exec", PendingRequest::Remote(Command::Exec(req)))
     }
 
     /// Validates an attach and returns the URL for the `AttachResponse`.
@@ -175,7 +175,7 @@ impl<B: StreamingBackend> Server<B> {
             return Err(RequestError::MissingContainerId);
         }
         check_streams(req.tty, req.stdin, req.stdout, req.stderr)?;
-        self.url("attach", PendingRequest::Attach(req))
+        self.url("attach", PendingRequest::Remote(Command::Attach(req)))
     }
 
     /// Validates a port-forward (CRI ports are int32) and returns the URL.
@@ -350,24 +350,13 @@ impl<B: StreamingBackend> Server<B> {
             let timeout = server.inner.config.stream_creation_timeout;
             let backend = server.inner.backend.clone();
             match pending {
-                PendingRequest::Exec(r) => {
+                PendingRequest::Remote(command) => {
                     crate::remotecommand::spdy::serve(
                         &*backend,
                         conn,
                         incoming,
                         RcVersion::of(protocol),
-                        Command::Exec(r),
-                        timeout,
-                    )
-                    .await
-                }
-                PendingRequest::Attach(r) => {
-                    crate::remotecommand::spdy::serve(
-                        &*backend,
-                        conn,
-                        incoming,
-                        RcVersion::of(protocol),
-                        Command::Attach(r),
+                        command,
                         timeout,
                     )
                     .await
@@ -384,11 +373,8 @@ impl<B: StreamingBackend> Server<B> {
                 }
             }
         });
-        let mut resp = Response::new(Full::new(Bytes::new()));
-        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let mut resp = switching_protocols(SPDY_31);
         let h = resp.headers_mut();
-        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        h.insert(header::UPGRADE, HeaderValue::from_static(SPDY_31));
         h.insert(HEADER_PROTOCOL_VERSION, HeaderValue::from_static(protocol));
         resp
     }
@@ -461,23 +447,8 @@ impl<B: StreamingBackend> Server<B> {
                 .await;
             let backend = server.inner.backend.clone();
             match pending {
-                PendingRequest::Exec(r) => {
-                    crate::remotecommand::websocket::serve(
-                        &*backend,
-                        ws,
-                        protocol,
-                        Command::Exec(r),
-                    )
-                    .await
-                }
-                PendingRequest::Attach(r) => {
-                    crate::remotecommand::websocket::serve(
-                        &*backend,
-                        ws,
-                        protocol,
-                        Command::Attach(r),
-                    )
-                    .await
+                PendingRequest::Remote(command) => {
+                    crate::remotecommand::websocket::serve(&*backend, ws, protocol, command).await
                 }
                 PendingRequest::PortForward(r) => {
                     crate::portforward::websocket::serve(
@@ -491,11 +462,8 @@ impl<B: StreamingBackend> Server<B> {
                 }
             }
         });
-        let mut resp = Response::new(Full::new(Bytes::new()));
-        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let mut resp = switching_protocols("websocket");
         let h = resp.headers_mut();
-        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
             h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
         }
@@ -507,6 +475,16 @@ impl<B: StreamingBackend> Server<B> {
         }
         resp
     }
+}
+
+/// A 101 answer upgrading the connection to `protocol`.
+fn switching_protocols(protocol: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static(protocol));
+    resp
 }
 
 fn check_streams(tty: bool, stdin: bool, stdout: bool, stderr: bool) -> Result<(), RequestError> {

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-use crate::backend::{AttachRequest, ExecRequest, PortForwardRequest};
+use crate::backend::PortForwardRequest;
+use crate::remotecommand::Command;
 
 /// Kubelet's token lifetime.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
@@ -29,8 +30,8 @@ pub const DEFAULT_MAX_PER_TARGET: usize = 64;
 /// A request waiting for its client to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PendingRequest {
-    Exec(ExecRequest),
-    Attach(AttachRequest),
+    /// An exec or attach: served by `remotecommand`.
+    Remote(Command),
     PortForward(PortForwardRequest),
 }
 
@@ -38,8 +39,8 @@ impl PendingRequest {
     /// The URL path segment serving this kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            PendingRequest::Exec(_) => "exec",
-            PendingRequest::Attach(_) => "attach",
+            PendingRequest::Remote(Command::Exec(_)) => "exec",
+            PendingRequest::Remote(Command::Attach(_)) => "attach",
             PendingRequest::PortForward(_) => "portforward",
         }
     }
@@ -47,8 +48,8 @@ impl PendingRequest {
     /// The container (exec, attach) or pod (port-forward) the request is for.
     pub fn target(&self) -> &str {
         match self {
-            PendingRequest::Exec(r) => &r.container_id,
-            PendingRequest::Attach(r) => &r.container_id,
+            PendingRequest::Remote(Command::Exec(r)) => &r.container_id,
+            PendingRequest::Remote(Command::Attach(r)) => &r.container_id,
             PendingRequest::PortForward(r) => &r.pod_sandbox_id,
         }
     }
@@ -165,6 +166,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::ExecRequest;
 
     fn pf() -> PendingRequest {
         pf_for("p")
@@ -178,14 +180,14 @@ mod tests {
     }
 
     fn exec_in(container: &str) -> PendingRequest {
-        PendingRequest::Exec(ExecRequest {
+        PendingRequest::Remote(Command::Exec(ExecRequest {
             container_id: container.into(),
             cmd: vec!["sh".into()],
             tty: false,
             stdin: false,
             stdout: true,
             stderr: true,
-        })
+        }))
     }
 
     #[test]

@@ -141,15 +141,16 @@ pub fn pod_spec(c: cri::PodSandboxConfig, handler: String) -> Result<PodSpec, St
     // each container's security context too, where it applies.
     groups_policy(sc.supplemental_groups_policy, "pod")?;
     let mut ports = Vec::new();
-    for p in &c.port_mappings {
-        // An unknown protocol was read as TCP: a port the caller did not ask for.
+    for (i, p) in c.port_mappings.iter().enumerate() {
+        // An unknown value is refused (read as TCP, it mapped a port the caller did not ask
+        // for), also on a mapping without a host port.
         let protocol = match cri::Protocol::try_from(p.protocol) {
             Ok(cri::Protocol::Tcp) => Protocol::Tcp,
             Ok(cri::Protocol::Udp) => Protocol::Udp,
             Ok(cri::Protocol::Sctp) => Protocol::Sctp,
             Err(_) => {
                 return Err(Status::invalid_argument(format!(
-                    "port_mappings: unknown protocol {}",
+                    "port_mappings[{i}].protocol: unknown Protocol {}",
                     p.protocol
                 )))
             }
@@ -540,5 +541,5 @@ pub fn matches(labels: &BTreeMap<String, String>, selector: &HashMap<String, Str
 }
 
 #[cfg(test)]
-#[path = "convert_tests.rs"]
+#[path = "convert_tests/mod.rs"]
 mod tests;

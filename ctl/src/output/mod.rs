@@ -43,6 +43,47 @@ pub fn print_list<T: Serialize>(msg: &T, f: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How `inspect`, `inspectp` and `inspecti` print a status answer (flattened into their
+/// arguments).
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Output format: json, yaml, go-template or table.
+    #[arg(long, short = 'o', value_enum, default_value = "json")]
+    pub output: Format,
+    /// The template for `-o go-template` (Go text/template syntax; see README for the subset).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Do not ask for verbose info.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl StatusArgs {
+    /// Whether to ask the runtime for its verbose info.
+    pub fn verbose(&self) -> bool {
+        !self.quiet
+    }
+
+    /// Prints one answer: for `-o table` the verb's `table` text, then the info line when
+    /// verbose; otherwise the [`status_document`] of `status` and `info`.
+    pub fn print(
+        &self,
+        table: impl FnOnce() -> String,
+        status: impl FnOnce() -> J,
+        info: &HashMap<String, String>,
+    ) -> anyhow::Result<()> {
+        if self.output == Format::Table {
+            print!("{}", table());
+            if self.verbose() {
+                print!("{}", info_line(info));
+            }
+            return Ok(());
+        }
+        let doc = status_document(status(), info);
+        print_document(&doc, self.output, self.template.as_deref())
+    }
+}
+
 /// The `{"status": …, <info keys>…}` document crictl prints for a verbose status answer:
 /// the status first, then each key of the runtime's info map in sorted order, its value
 /// embedded as JSON when it is JSON, else as a string.

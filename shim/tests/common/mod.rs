@@ -341,6 +341,69 @@ impl Shim {
         self.client.delete(ctx(), &r).await
     }
 
+    /// The status of a task (`exec_id` empty) or of one of its execs; panics when the shim
+    /// does not know it.
+    pub async fn status(&self, id: &str, exec_id: &str) -> api::Status {
+        let st = self.state(id, exec_id).await.unwrap();
+        st.status.enum_value_or_default()
+    }
+
+    /// Creates `b` without stdio and starts it; returns its pid.
+    pub async fn run(&mut self, b: &Bundle) -> u32 {
+        let pid = self.create(b, ["", "", ""], false).await.unwrap();
+        self.start_task(&b.id, "").await.unwrap();
+        pid
+    }
+
+    /// SIGKILL, Wait and Delete of a task: how most tests end.
+    pub async fn kill_and_delete(&self, id: &str) {
+        self.kill(id, "", 9).await.unwrap();
+        self.wait(id, "").await.unwrap();
+        self.delete(id, "").await.unwrap();
+    }
+
+    pub async fn pause(&self, id: &str) -> ttrpc::Result<()> {
+        let mut r = api::PauseRequest::new();
+        r.id = id.into();
+        self.client.pause(ctx(), &r).await.map(drop)
+    }
+
+    pub async fn resume(&self, id: &str) -> ttrpc::Result<()> {
+        let mut r = api::ResumeRequest::new();
+        r.id = id.into();
+        self.client.resume(ctx(), &r).await.map(drop)
+    }
+
+    pub async fn pids(&self, id: &str) -> api::PidsResponse {
+        let mut r = api::PidsRequest::new();
+        r.id = id.into();
+        self.client.pids(ctx(), &r).await.unwrap()
+    }
+
+    pub async fn resize(
+        &self,
+        id: &str,
+        exec_id: &str,
+        width: u32,
+        height: u32,
+    ) -> ttrpc::Result<()> {
+        let mut r = api::ResizePtyRequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.width = width;
+        r.height = height;
+        self.client.resize_pty(ctx(), &r).await.map(drop)
+    }
+
+    /// Closes the stdin of a task or exec (CloseIO with `stdin` set).
+    pub async fn close_stdin(&self, id: &str, exec_id: &str) -> ttrpc::Result<()> {
+        let mut r = api::CloseIORequest::new();
+        r.id = id.into();
+        r.exec_id = exec_id.into();
+        r.stdin = true;
+        self.client.close_io(ctx(), &r).await.map(drop)
+    }
+
     pub async fn exec(
         &self,
         id: &str,
@@ -405,6 +468,11 @@ pub fn code(e: &ttrpc::Error) -> ttrpc::Code {
         ttrpc::Error::RpcStatus(s) => s.code(),
         other => panic!("not an rpc status: {other:?}"),
     }
+}
+
+/// The code of a request that must fail; panics when it succeeded.
+pub fn err_code<T: std::fmt::Debug>(r: ttrpc::Result<T>) -> ttrpc::Code {
+    code(&r.unwrap_err())
 }
 
 /// Polls `f` until it returns true (10 s).

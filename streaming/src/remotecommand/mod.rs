@@ -19,7 +19,7 @@ use crate::status::Status;
 pub(crate) const PIPE_BUFFER: usize = 64 * 1024;
 
 /// The command a remotecommand session runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Exec(ExecRequest),
     Attach(AttachRequest),
