@@ -6,7 +6,9 @@ build=(protobuf-compiler libseccomp-dev pkg-config gcc)
 runtime=(busybox-static iproute2 nftables procps)
 # qemu-system-x86, debootstrap: the VM suite (e2e/vm/run.sh) builds and boots a Debian guest;
 # dpkg-dev, debootstrap, lintian: the package stage.
-test=(dpkg-dev debootstrap lintian qemu-system-x86 e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 prometheus golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev
+# criu: runtime_checkpoint checks the refusal where `criu check` fails (checkpoints run in
+# the VM suite's guest).
+test=(dpkg-dev debootstrap lintian qemu-system-x86 e2fsprogs docker-registry apache2-utils runc crun containerd containernetworking-plugins hyperfine jq python3 prometheus golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev criu
   # the interop suite's Go CRI client: grpc-go 1.33, protobuf APIv2 (golang/protobuf 1.5
   # replaces 1.3, whose codec cannot marshal APIv2 messages), the protoc plugins
   golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc

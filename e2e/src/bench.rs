@@ -1,11 +1,14 @@
 //! Shared pieces of the benchmarks (`e2e/src/bin/bench_*.rs`): medians, the load average
 //! printed next to every figure (the machine is shared), per-sample data files and the
-//! gnuplot PNGs made from them, and a private crustd with the benchmark's own cgroup
-//! parent and directories.
+//! gnuplot PNGs made from them, a private crustd with the benchmark's own cgroup
+//! parent and directories, the registry with the benchmark images, and the host-network
+//! pod every pod benchmark starts (containerd without CNI cannot make pod networks).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use k8s_cri::v1 as cri;
 
 use crate::cgroup::CgroupRoot;
 use crate::daemon::Crustd;
@@ -185,4 +188,104 @@ pub fn image_with_cmd(cmd: &[&str]) -> crate::image::Image {
     img.blobs[0] = (img.id.clone(), config.clone());
     img.config = config;
     img
+}
+
+/// The crustd the benchmarks run: `CRUSTD` (the `bench/*.sh` scripts point it at the
+/// installed build), else the workspace's debug build.
+pub fn crustd_bin() -> PathBuf {
+    std::env::var_os("CRUSTD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_bin("crust-cri", "crustd"))
+}
+
+/// A local registry serving the benchmark images: busybox (command `sh`) and a pause
+/// image (busybox sleeping) for containerd's sandboxes.
+pub struct BenchImages {
+    /// The registry (stops when dropped).
+    pub reg: crate::registry::Registry,
+    /// `<registry>/bench/busybox:1`.
+    pub busybox: String,
+    /// `<registry>/bench/pause:1`.
+    pub pause: String,
+}
+
+impl BenchImages {
+    /// Starts the registry and pushes both images.
+    pub async fn push() -> Self {
+        let reg = crate::registry::Registry::start();
+        let img = image_with_cmd(&["/bin/sh"]);
+        crate::image::push(&reg.host(), "bench/busybox", "1", &img, None).await;
+        let pause = image_with_cmd(&["/bin/sleep", "2147483647"]);
+        crate::image::push(&reg.host(), "bench/pause", "1", &pause, None).await;
+        let (busybox, pause) = (
+            format!("{}/bench/busybox:1", reg.host()),
+            format!("{}/bench/pause:1", reg.host()),
+        );
+        Self {
+            reg,
+            busybox,
+            pause,
+        }
+    }
+}
+
+/// The benchmarks' pod: host network (kubelet sends no hostname then), a PID namespace
+/// per container, the pod's own IPC namespace; logs under `logs`.
+pub fn host_pod(name: &str, logs: &Path) -> cri::PodSandboxConfig {
+    let mut p = crate::pods::pod_config(name, logs.to_str().unwrap_or("/tmp"));
+    p.hostname = String::new();
+    p.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext {
+            namespace_options: Some(cri::NamespaceOption {
+                network: cri::NamespaceMode::Node as i32,
+                pid: cri::NamespaceMode::Container as i32,
+                ipc: cri::NamespaceMode::Pod as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    p
+}
+
+/// RunPodSandbox of [`host_pod`] `name`, then CreateContainer and StartContainer of `img`
+/// sleeping; returns (pod id, container id).
+pub async fn start_host_pod(
+    rt: &mut crate::pods::Runtime,
+    name: &str,
+    img: &str,
+    logs: &Path,
+) -> anyhow::Result<(String, String)> {
+    use anyhow::Context as _;
+    let pc = host_pod(name, logs);
+    let pod = rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(pc.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .context("RunPodSandbox")?
+        .into_inner()
+        .pod_sandbox_id;
+    let ctr = rt
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(crate::pods::container_config(
+                "app",
+                img,
+                &["/bin/sleep", "100000"],
+            )),
+            sandbox_config: Some(pc),
+        })
+        .await
+        .context("CreateContainer")?
+        .into_inner()
+        .container_id;
+    rt.start_container(cri::StartContainerRequest {
+        container_id: ctr.clone(),
+    })
+    .await
+    .context("StartContainer")?;
+    Ok((pod, ctr))
 }

@@ -558,9 +558,11 @@ async fn unrecorded_task_of_a_live_pod_is_deleted_at_recovery() {
     }
     d.restart();
     let mut rt = pods::Runtime::new(d.channel().await);
-    // Recovery finishes before or shortly after the socket serves.
+    // The leftovers go after the socket serves (the host half of recovery): the task, then
+    // its rootfs mount and bundle.
+    let bundle = rootfs.parent().unwrap().to_path_buf();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while runtime_state.exists() && Instant::now() < deadline {
+    while (runtime_state.exists() || bundle.exists()) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(

@@ -21,6 +21,10 @@ check "memory, cpu, io, pids, cpuset controllers" sh -c \
   'for c in memory cpu io pids cpuset; do grep -qw $c /sys/fs/cgroup/cgroup.controllers || exit 1; done'
 [ $fail = 0 ] || exit 1
 modprobe overlay
+if [ -f /mnt/out/script ]; then # CRUST_VM_SCRIPT (run.sh)
+  sh /mnt/out/script
+  exit $?
+fi
 
 # One line per run: "TARGET[::NAME-FILTER] [DRIVER...]": the test program TARGET (from the
 # host's manifest /mnt/out/tests), once per crustd cgroup driver listed (the e2e tests read
@@ -30,7 +34,9 @@ modprobe overlay
 # (runc/tests/systemd.rs), crustd refusing a driver/root mismatch, cgroup v2 through crustd
 # with each driver (vm_cgroup_v2: systemd units, OOM, resources, stats), containerd with
 # SystemdCgroup running a pod on crust-runc (vm_containerd), and, with the systemd driver
-# (the host runs them with cgroupfs), the e2e pod lifecycle and restart recovery.
+# (the host runs them with cgroupfs), the e2e pod lifecycle and restart recovery, and
+# checkpoint/restore through the CRI (vm_checkpoint, ~75 s: CRIU cannot run on a host
+# kernel >= 6.13 with Debian's criu 3.17).
 if [ -n "$CRUST_VM_FILTER" ]; then
   suite="$CRUST_VM_FILTER $CRUST_VM_DRIVERS"
 else
@@ -39,7 +45,8 @@ deploy_config::unsupported_cgroup_driver_is_refused_at_start
 vm_cgroup_v2 $CRUST_VM_DRIVERS
 vm_containerd
 runtime_lifecycle systemd
-runtime_pods::events_stream_and_restart_recovery systemd"
+runtime_pods::events_stream_and_restart_recovery systemd
+vm_checkpoint systemd"
 fi
 : >/mnt/out/passed
 : >/mnt/out/failed

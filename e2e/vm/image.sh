@@ -16,10 +16,11 @@ mirror=${VM_MIRROR:-http://deb.debian.org/debian}
 # What the guest needs: systemd (PID 1; its D-Bus API through dbus), Debian's kernel and
 # modules (overlay, 9p), the e2e harness's registry and busybox, containerd and runc for the
 # containerd interop tests, CA certificates (the registry client loads them even for plain
-# HTTP), and the tools the tests read cgroup and unit state with.
+# HTTP), the tools the tests read cgroup and unit state with, and criu for checkpoint/restore
+# (the host's kernel is too new for Debian's criu 3.17; the guest's 6.1 is not).
 packages=(systemd-sysv udev kmod dbus linux-image-amd64 initramfs-tools
   ca-certificates busybox-static docker-registry containerd runc iproute2 nftables procps
-  e2fsprogs jq)
+  e2fsprogs jq criu iptables)
 
 t() { # t LABEL CMD...: runs CMD with its output in the build log, prints its duration
   local label=$1 t0=$SECONDS

@@ -13,6 +13,7 @@
 #   CRUST_VM_MEM       guest memory in MiB (default 1536), CRUST_VM_CPUS (default 1: TCG is CPU-heavy)
 #   CRUST_VM_TIMEOUT   seconds the guest may run (default 720; CI bounds the whole stage at 900)
 #   CRUST_VM_NO_BUILD  1: use the binaries already built
+#   CRUST_VM_SCRIPT    a shell script the guest runs instead of the tests (debugging)
 # Each step prints what it does and how long it took.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -112,6 +113,7 @@ esac
 # written), the repo read-only and a per-run results dir read-write over 9p.
 out=$(mktemp -d "${TMPDIR:-/tmp}/crust-vm-out.XXXXXX")
 cp "$manifest" "$out/tests"
+[ -z "${CRUST_VM_SCRIPT:-}" ] || cp "$CRUST_VM_SCRIPT" "$out/script"
 {
   printf 'CRUST_VM_REPO=%q\n' "$repo"
   printf 'CRUST_VM_FILTER=%q\n' "$filter"

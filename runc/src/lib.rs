@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod console;
+pub mod criu;
 pub mod hooks;
 pub mod init;
 pub mod logging;

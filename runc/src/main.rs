@@ -47,8 +47,8 @@ pub struct Cli {
     /// Root directory for storage of container state (this should be located in tmpfs).
     #[arg(long, global = true, default_value = "/run/crust-runc")]
     pub root: PathBuf,
-    /// Path to the criu binary (accepted for compatibility; checkpoint is not supported).
-    #[arg(long, global = true, hide = true)]
+    /// Path to the criu binary used for checkpoint and restore (default: criu in PATH).
+    #[arg(long, global = true)]
     pub criu: Option<String>,
     /// Use systemd for cgroups: the container's cgroup is a transient scope, cgroupsPath
     /// `slice:prefix:name` (cgroup v2 with systemd as init only; refused elsewhere).

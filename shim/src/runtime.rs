@@ -96,6 +96,73 @@ impl Runtime {
             .await
     }
 
+    /// `restore --detach --bundle B --image-path I --work-path W --pid-file P ID` with the
+    /// container's new stdio (CRIU hands it to the restored processes); returns the pid.
+    pub async fn restore(
+        &self,
+        reaper: &Reaper,
+        id: &str,
+        bundle: &Path,
+        images: &Path,
+        io: ProcessIo,
+    ) -> Result<i32> {
+        if matches!(io, ProcessIo::Console(_)) {
+            return Err(ShimError::Unsupported(
+                "restore of a container with a terminal",
+            ));
+        }
+        let pid_file = bundle.join("init.pid");
+        let log = bundle.join("log.json");
+        let mut cmd = self.command(Some(&log));
+        cmd.arg("restore")
+            .arg("--detach")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--image-path")
+            .arg(images)
+            .arg("--work-path")
+            .arg(bundle.join("restore-work"))
+            .arg("--pid-file")
+            .arg(&pid_file);
+        cmd.current_dir(bundle);
+        self.run_with_io(reaper, "restore", id, cmd, io, &log, &pid_file)
+            .await
+    }
+
+    /// `checkpoint --image-path I --work-path W [--leave-running] [flags] ID`.
+    pub async fn checkpoint(
+        &self,
+        reaper: &Reaper,
+        id: &str,
+        images: &Path,
+        work: &Path,
+        o: &CheckpointOptions,
+    ) -> Result<()> {
+        let mut args: Vec<OsString> = vec![
+            "--image-path".into(),
+            images.into(),
+            "--work-path".into(),
+            work.into(),
+        ];
+        for (on, flag) in [
+            (!o.exit, "--leave-running"),
+            (o.open_tcp, "--tcp-established"),
+            (o.external_unix_sockets, "--ext-unix-sk"),
+            (o.file_locks, "--file-locks"),
+        ] {
+            if on {
+                args.push(flag.into());
+            }
+        }
+        if !o.cgroups_mode.is_empty() {
+            args.push("--manage-cgroups-mode".into());
+            args.push(o.cgroups_mode.clone().into());
+        }
+        self.simple(reaper, "checkpoint", id, &args, None)
+            .await
+            .map(drop)
+    }
+
     /// `exec --detach --process F --pid-file P [--console-socket S] ID`; returns the pid.
     pub async fn exec(
         &self,
@@ -301,6 +368,22 @@ impl Runtime {
         let pids: Option<Vec<u32>> = serde_json::from_slice(&out).ok();
         Ok(pids.unwrap_or_default())
     }
+}
+
+/// containerd's `containerd.runc.v1.CheckpointOptions` (fields: 1 exit, 2 open_tcp,
+/// 3 external_unix_sockets, 4 terminal, 5 file_locks, 6 empty_namespaces, 7 cgroups_mode,
+/// 8 image_path, 9 work_path).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    pub exit: bool,
+    pub open_tcp: bool,
+    pub external_unix_sockets: bool,
+    pub terminal: bool,
+    pub file_locks: bool,
+    pub empty_namespaces: Vec<String>,
+    pub cgroups_mode: String,
+    pub image_path: String,
+    pub work_path: String,
 }
 
 async fn read_pipe(fd: Option<OwnedFd>) -> Vec<u8> {

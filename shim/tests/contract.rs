@@ -134,14 +134,19 @@ async fn both_sides_agree_on_address_version_and_error_kinds() {
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     let e = c.start("no-such-container", "").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    // Checkpoint is not implemented: the code says so (crustd's client has no call for
-    // it, so ask through a plain Task client).
+    // Checkpoint (through a plain Task client, as containerd calls it): a request without
+    // an absolute image path is invalid, an unknown container not found.
     let raw = connect(&want).await;
     let e = raw
         .checkpoint(ctx(), &api::CheckpointTaskRequest::new())
         .await
         .unwrap_err();
-    assert_eq!(Kind::of_error(&e), Kind::Unimplemented, "{e:?}");
+    assert_eq!(Kind::of_error(&e), Kind::InvalidArgument, "{e:?}");
+    let mut r = api::CheckpointTaskRequest::new();
+    r.id = "no-such-container".into();
+    r.path = "/nonexistent/images".into();
+    let e = raw.checkpoint(ctx(), &r).await.unwrap_err();
+    assert_eq!(Kind::of_error(&e), Kind::NotFound, "{e:?}");
     c.shutdown().await;
 }
 
@@ -175,7 +180,7 @@ async fn a_daemon_launched_shim_runs_a_container_and_serves_an_attach_request() 
         .unwrap();
     let log = d.tmp.path().join("c.log");
     let stdout = format!("crilog://{}", log.display());
-    c.create(&b.id, &b.dir, &[], &stdout, true, false, false)
+    c.create(&b.id, &b.dir, &[], &stdout, true, false, false, None)
         .await
         .unwrap();
     c.start(&b.id, "").await.unwrap();

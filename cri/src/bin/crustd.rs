@@ -232,6 +232,10 @@ async fn run(cfg: Config, source: ConfigSource, mut logging: Logging) -> anyhow:
     };
     let (metrics, metrics_server) = start_metrics(&cfg, &runtime, &images).await?;
     let (listener, socket) = server::bind(&listen)?;
+    // The host half of recovery (network reconcile, orphan shims, leftovers) once the
+    // socket is bound: no answer needs it; RunPodSandbox and CreateContainer wait for it.
+    let host = runtime.clone();
+    tokio::spawn(async move { host.recover_host().await });
     tokio::spawn(trim_heap());
     notify_ready();
     let metrics_addr = metrics_server.as_ref().map(|m| m.local_addr().to_string());
@@ -383,7 +387,8 @@ async fn start_streaming(
         .map_err(|e| anyhow::anyhow!(crust_cri::status::message(&e)))
 }
 
-/// The runtime service: network manager (unless disabled), shim settings, recovery.
+/// The runtime service: network manager (unless disabled), shim settings, recovery of the
+/// records (the host's is spawned once the socket is bound).
 async fn build_runtime(
     rc: &RuntimeSection,
     nc: &NetworkSection,

@@ -1,5 +1,5 @@
 //! CreateContainer, StartContainer, StopContainer, RemoveContainer, ListContainers,
-//! ContainerStatus, UpdateContainerResources, ReopenContainerLog.
+//! ContainerStatus, UpdateContainerResources, ReopenContainerLog, CheckpointContainer.
 
 use std::collections::HashMap;
 
@@ -24,6 +24,23 @@ pub async fn create(
         .await
         .map_err(from_error)?;
     Ok(cri::CreateContainerResponse { container_id: id })
+}
+
+/// CheckpointContainer: the archive at `location`; the container keeps running.
+pub async fn checkpoint(
+    rt: &Runtime,
+    r: cri::CheckpointContainerRequest,
+) -> Result<cri::CheckpointContainerResponse, Status> {
+    if r.container_id.is_empty() {
+        return Err(missing("container_id"));
+    }
+    if r.location.is_empty() {
+        return Err(missing("location"));
+    }
+    rt.checkpoint_container(&r.container_id, &r.location, r.timeout)
+        .await
+        .map_err(from_error)?;
+    Ok(cri::CheckpointContainerResponse {})
 }
 
 pub async fn start(

@@ -219,11 +219,9 @@ impl RuntimeService for RuntimeServer {
 
     async fn checkpoint_container(
         &self,
-        _r: Request<cri::CheckpointContainerRequest>,
+        r: Request<cri::CheckpointContainerRequest>,
     ) -> R<cri::CheckpointContainerResponse> {
-        Err(Status::unimplemented(
-            "CheckpointContainer is not supported by crust (no CRIU integration)",
-        ))
+        ok(container::checkpoint(&self.rt, r.into_inner()).await?)
     }
 
     type GetContainerEventsStream =

@@ -145,6 +145,9 @@ pub enum RuntimeError {
     /// Unsupported feature.
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// Checkpoint/restore cannot work on this node (why).
+    #[error("checkpoint/restore needs CRIU: {0}")]
+    NoCriu(String),
     /// Work handed to a blocking thread panicked there.
     #[error("{op} {id}: the blocking task failed: {message}")]
     Blocking {
@@ -196,6 +199,7 @@ impl Kind for RuntimeError {
             RuntimeError::Shim { code, .. } => *code,
             RuntimeError::Timeout { .. } => ErrorKind::DeadlineExceeded,
             RuntimeError::Unsupported(_) => ErrorKind::InvalidArgument,
+            RuntimeError::NoCriu(_) => ErrorKind::Unimplemented,
             RuntimeError::ClientGone { .. } | RuntimeError::PortForward { .. } => {
                 ErrorKind::Unavailable
             }

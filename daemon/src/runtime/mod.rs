@@ -15,6 +15,7 @@
 //! lock, never held across an await; a pod is removed only with its containers.
 
 pub mod cgroup;
+pub mod checkpoint;
 mod clock;
 mod container;
 pub mod error;
@@ -89,6 +90,8 @@ pub struct Runtime {
     _sampler: Option<stats::Sampler>,
     /// Itself, for the tasks it spawns from `&self` methods (the shim watchers).
     me: Weak<Runtime>,
+    /// Whether [`Runtime::recover_host`] is done (see [`Runtime::host_recovered`]).
+    host_done: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -112,7 +115,8 @@ fn new_id() -> String {
 }
 
 impl Runtime {
-    /// Loads the records (no shim contact yet: call [`Runtime::recover`]).
+    /// Loads the records (no shim contact yet: call [`Runtime::recover`], then
+    /// [`Runtime::recover_host`], without which RunPodSandbox and CreateContainer wait).
     pub fn open(
         cfg: RuntimeConfig,
         images: Arc<Images>,
@@ -165,6 +169,7 @@ impl Runtime {
             cpu: stats::CpuHistory::default(),
             _sampler: stats::spawn_sampler(me.clone()),
             me: me.clone(),
+            host_done: tokio::sync::watch::Sender::new(false),
         }))
     }
 

@@ -1,8 +1,18 @@
-//! Recovery at start-up: reconnect to the shims of the recorded pods, bring every
-//! container's state up to date (exits that happened while crustd was down are recorded
-//! with the shim's exit code and time), restart the exit watchers, finish or undo what a
-//! crash interrupted, and remove leftovers no record owns (bundles, writable snapshots,
-//! pod dirs, namespace pins).
+//! Recovery at start-up, in two steps.
+//!
+//! [`Runtime::recover`], before the socket serves: what an answer depends on. Reconnect to
+//! the shims of the recorded pods, bring every container's state up to date (exits that
+//! happened while crustd was down are recorded with the shim's exit code and time),
+//! restart the exit watchers, mark pods whose namespaces are gone not ready.
+//!
+//! [`Runtime::recover_host`], while the socket already serves: the host work no answer
+//! needs. Finish or undo what a crash interrupted (a pod's half-done network teardown),
+//! reconcile the networks with the live pods, shut down orphan shims and remove leftovers
+//! no record owns (bundles, writable snapshots, pod dirs, namespace pins, cgroups).
+//! Invariant: until it is done, the calls that make what it removes (RunPodSandbox,
+//! CreateContainer) wait for it ([`Runtime::host_recovered`]), so it never sees a
+//! half-made pod or container of this crustd as a leftover; reads and the other calls are
+//! answered at once.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -20,10 +30,11 @@ use crate::network::netns;
 use crate::snapshots::Snapshotter as _;
 
 impl Runtime {
-    /// Reconciles the records with the host; call once after [`Runtime::open`].
+    /// Brings the records up to date with the shims; call once after [`Runtime::open`],
+    /// before serving, then spawn [`Runtime::recover_host`].
     pub async fn recover(self: &Arc<Self>) -> Result<()> {
-        let pods = self.pods();
-        for p in &pods {
+        let t0 = std::time::Instant::now();
+        for p in self.pods() {
             if p.state == PodState::Ready {
                 let pinned = p.netns.as_ref().is_none_or(|n| netns::is_pinned(n));
                 let init = p
@@ -36,14 +47,6 @@ impl Runtime {
                     q.state = PodState::NotReady;
                     self.save_pod(&q).await?;
                 }
-            } else if p
-                .netns
-                .as_ref()
-                .is_some_and(|n| self.pod_containers(&p.id).is_empty() || netns::is_pinned(n))
-            {
-                // Crashed in RunPodSandbox or StopPodSandbox (the netns pin goes last in a
-                // teardown): finish the teardown.
-                self.teardown_pod(p).await;
             }
         }
         // Image volumes hold their images against removal again, whatever the state.
@@ -130,6 +133,52 @@ impl Runtime {
             }
             recovered += 1;
         }
+        // FIFO directories of exec and attach sessions: the shim has its ends once a session
+        // started, and no session outlives the crustd that opened it, so every entry is a
+        // leftover of a crash between mkfifo and the shim opening them. Removed here, not
+        // in recover_host: an exec served meanwhile makes new ones.
+        for d in ["exec", "attach"] {
+            for e in std::fs::read_dir(self.cfg.state.join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+                tracing::info!(path = %e.path().display(), "removed leftover session FIFOs");
+            }
+        }
+        tracing::info!(
+            pods = self.pods().len(),
+            containers = self.containers().len(),
+            recovered,
+            took = ?t0.elapsed(),
+            "runtime state recovered"
+        );
+        Ok(())
+    }
+
+    /// The host half of recovery (see the module doc), run while the socket serves; opens
+    /// [`Runtime::host_recovered`] when done, also if it fails or panics.
+    pub async fn recover_host(self: &Arc<Self>) {
+        struct Open<'a>(&'a tokio::sync::watch::Sender<bool>);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                self.0.send_replace(true);
+            }
+        }
+        let _open = Open(&self.host_done);
+        let t0 = std::time::Instant::now();
+        for p in self.pods() {
+            if p.state != PodState::Ready
+                && p.netns
+                    .as_ref()
+                    .is_some_and(|n| self.pod_containers(&p.id).is_empty() || netns::is_pinned(n))
+            {
+                // Crashed in RunPodSandbox or StopPodSandbox (the netns pin goes last in a
+                // teardown): finish the teardown.
+                self.teardown_pod(&p).await;
+            }
+        }
         // Network first: CNI DEL of a pod that has no record yet (a crash inside
         // RunPodSandbox) still finds its pinned netns, which remove_leftovers then unmounts.
         if let Some(net) = &self.network {
@@ -147,13 +196,15 @@ impl Runtime {
         // unmounts their rootfs), then remove_leftovers removes their bundles and snapshots.
         self.reap_shims().await;
         self.remove_leftovers().await;
-        tracing::info!(
-            pods = self.pods().len(),
-            containers = self.containers().len(),
-            recovered,
-            "runtime state recovered"
-        );
-        Ok(())
+        tracing::info!(took = ?t0.elapsed(), "host recovered (networks, orphan shims, leftovers)");
+    }
+
+    /// Returns once [`Runtime::recover_host`] is done: RunPodSandbox and CreateContainer
+    /// wait here so that it never takes what they are making for a leftover.
+    pub(in crate::runtime) async fn host_recovered(&self) {
+        let mut rx = self.host_done.subscribe();
+        // An error means the sender is gone, which happens only with the runtime itself.
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     /// Shuts down the shims no pod needs: those of pods that are gone (a crash inside
@@ -273,19 +324,6 @@ impl Runtime {
                         tracing::info!(snapshot = %s.key, "removed leftover snapshot");
                     }
                 }
-            }
-        }
-        // FIFO directories of exec and attach sessions: the shim has its ends once a session
-        // started, and no session outlives the crustd that opened it, so every entry is a
-        // leftover of a crash between mkfifo and the shim opening them.
-        for d in ["exec", "attach"] {
-            for e in std::fs::read_dir(self.cfg.state.join(d))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let _ = std::fs::remove_dir_all(e.path());
-                tracing::info!(path = %e.path().display(), "removed leftover session FIFOs");
             }
         }
         if let Ok(rd) = std::fs::read_dir(self.cfg.state.join("pods")) {

@@ -26,8 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use crust_e2e::bench::{self, BenchCrustd};
 use crust_e2e::containerd::Containerd;
-use crust_e2e::pods::{container_config, pod_config, Runtime};
-use crust_e2e::registry::Registry;
+use crust_e2e::pods::Runtime;
 use k8s_cri::v1 as cri;
 use tokio::sync::Mutex;
 
@@ -54,51 +53,6 @@ struct Row {
     shim_rss_mean_kb: u64,
     restart: Option<(Duration, Duration)>,
     load: String,
-}
-
-fn host_pod(name: &str, logs: &Path) -> cri::PodSandboxConfig {
-    let mut p = pod_config(name, logs.to_str().unwrap_or("/tmp"));
-    p.hostname = String::new();
-    p.linux = Some(cri::LinuxPodSandboxConfig {
-        security_context: Some(cri::LinuxSandboxSecurityContext {
-            namespace_options: Some(cri::NamespaceOption {
-                network: cri::NamespaceMode::Node as i32,
-                pid: cri::NamespaceMode::Container as i32,
-                ipc: cri::NamespaceMode::Pod as i32,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    p
-}
-
-async fn start_pod(rt: &mut Runtime, name: &str, img: &str, logs: &Path) -> anyhow::Result<String> {
-    let pc = host_pod(name, logs);
-    let pod = rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(pc.clone()),
-            runtime_handler: String::new(),
-        })
-        .await
-        .context("RunPodSandbox")?
-        .into_inner()
-        .pod_sandbox_id;
-    let ctr = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(container_config("app", img, &["/bin/sleep", "100000"])),
-            sandbox_config: Some(pc),
-        })
-        .await
-        .context("CreateContainer")?
-        .into_inner()
-        .container_id;
-    rt.start_container(cri::StartContainerRequest { container_id: ctr })
-        .await
-        .context("StartContainer")?;
-    Ok(pod)
 }
 
 async fn teardown_pod(rt: &mut Runtime, pod: &str) -> anyhow::Result<()> {
@@ -202,7 +156,9 @@ async fn one_count(
         concurrently(socket, clients, n, move |mut rt, i| {
             let (logs, img, name) = (logs.clone(), img.clone(), format!("{tag}-{i}"));
             async move {
-                let r = start_pod(&mut rt, &name, &img, logs.path()).await;
+                let r = bench::start_host_pod(&mut rt, &name, &img, logs.path())
+                    .await
+                    .map(|(pod, _)| pod);
                 (rt, r)
             }
         })
@@ -358,16 +314,9 @@ async fn main() -> anyhow::Result<()> {
     if counts.is_empty() {
         counts = vec![10, 110, 250];
     }
-    let crustd = std::env::var_os("CRUSTD")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| crust_e2e::workspace_bin("crust-cri", "crustd"));
-    let reg = Registry::start();
-    let img = bench::image_with_cmd(&["/bin/sh"]);
-    crust_e2e::image::push(&reg.host(), "bench/busybox", "1", &img, None).await;
-    let pause = bench::image_with_cmd(&["/bin/sleep", "2147483647"]);
-    crust_e2e::image::push(&reg.host(), "bench/pause", "1", &pause, None).await;
-    let name = format!("{}/bench/busybox:1", reg.host());
-    let pause_name = format!("{}/bench/pause:1", reg.host());
+    let crustd = bench::crustd_bin();
+    let images = bench::BenchImages::push().await;
+    let (reg, name, pause_name) = (&images.reg, images.busybox.clone(), images.pause.clone());
 
     let host = tempfile::Builder::new()
         .prefix("cp-density-")

@@ -9,37 +9,16 @@
 //! `BENCH_LOG=1 RUST_LOG=info,crust_daemon::runtime::exec_stream=debug` also prints
 //! crustd's per-exec phase timings.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
-use crust_e2e::image;
-use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
-use crust_e2e::registry::Registry;
+use crust_e2e::pods::{Leftovers, Runtime};
 use crust_streaming::client::{remote_command, ClientStdio, RemoteCommandOptions, Transport};
 use k8s_cri::v1 as cri;
 use tokio::io::AsyncReadExt as _;
-
-/// A host-network pod (containerd without CNI cannot make pod networks).
-fn host_pod(logs: &Path) -> cri::PodSandboxConfig {
-    let mut p = pod_config("bench-exec", logs.to_str().unwrap_or("/tmp"));
-    p.hostname = String::new();
-    p.linux = Some(cri::LinuxPodSandboxConfig {
-        security_context: Some(cri::LinuxSandboxSecurityContext {
-            namespace_options: Some(cri::NamespaceOption {
-                network: cri::NamespaceMode::Node as i32,
-                pid: cri::NamespaceMode::Container as i32,
-                ipc: cri::NamespaceMode::Pod as i32,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    p
-}
 
 /// Medians in ms: (ExecSync, streamed exec).
 struct Timings {
@@ -97,31 +76,8 @@ async fn exec_stream(rt: &mut Runtime, id: &str) -> anyhow::Result<()> {
 async fn bench(socket: &Path, img: &str, runs: usize) -> anyhow::Result<Timings> {
     let mut rt = Runtime::new(crust_e2e::cri::connect(socket).await);
     let logs = tempfile::tempdir()?;
-    let pc = host_pod(logs.path());
-    let pod = rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(pc.clone()),
-            runtime_handler: String::new(),
-        })
-        .await
-        .context("RunPodSandbox")?
-        .into_inner()
-        .pod_sandbox_id;
-    let id = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(container_config("app", img, &["/bin/sleep", "100000"])),
-            sandbox_config: Some(pc),
-        })
-        .await
-        .context("CreateContainer")?
-        .into_inner()
-        .container_id;
-    rt.start_container(cri::StartContainerRequest {
-        container_id: id.clone(),
-    })
-    .await
-    .context("StartContainer")?;
+    let (pod, id) =
+        crust_e2e::bench::start_host_pod(&mut rt, "bench-exec", img, logs.path()).await?;
     // Interop check: output, stderr and a non-zero exit code arrive.
     let url = rt
         .exec(cri::ExecRequest {
@@ -210,16 +166,9 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("usage: bench_exec [RUNS]; got {a:?}"))?,
         None => 30,
     };
-    let crustd = std::env::var_os("CRUSTD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crust_e2e::workspace_bin("crust-cri", "crustd"));
-    let reg = Registry::start();
-    let img = image::busybox();
-    image::push(&reg.host(), "bench/busybox", "1", &img, None).await;
-    let pause = image::with_cmd(img, &["/bin/sleep", "2147483647"]);
-    image::push(&reg.host(), "bench/pause", "1", &pause, None).await;
-    let name = format!("{}/bench/busybox:1", reg.host());
-    let pause_name = format!("{}/bench/pause:1", reg.host());
+    let crustd = crust_e2e::bench::crustd_bin();
+    let images = crust_e2e::bench::BenchImages::push().await;
+    let (reg, name, pause_name) = (&images.reg, images.busybox.clone(), images.pause.clone());
 
     let d = Crustd::start_bin(&crustd, "[network]\nenabled = false\n");
     let _g = Leftovers(d.dir.path().to_path_buf());

@@ -21,7 +21,7 @@
 //! Usage: `bench_pods [--network] [RUNS]` (default 20). Needs root, docker-registry and
 //! containerd (and containernetworking-plugins for `--network`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,6 @@ use anyhow::{bail, Context as _};
 use crust_e2e::bench::{self, BenchCrustd};
 use crust_e2e::containerd::Containerd;
 use crust_e2e::daemon::Crustd;
-use crust_e2e::image;
 use crust_e2e::pods::{container_config, pod_config, Leftovers, Runtime};
 use crust_e2e::registry::Registry;
 use crust_e2e::scratch::Scratch;
@@ -46,24 +45,6 @@ struct Phases {
     teardown: Vec<Duration>,
 }
 
-fn host_pod(name: &str, logs: &Path) -> cri::PodSandboxConfig {
-    let mut p = pod_config(name, logs.to_str().unwrap_or("/tmp"));
-    p.hostname = String::new(); // kubelet sends none for host-network pods
-    p.linux = Some(cri::LinuxPodSandboxConfig {
-        security_context: Some(cri::LinuxSandboxSecurityContext {
-            namespace_options: Some(cri::NamespaceOption {
-                network: cri::NamespaceMode::Node as i32,
-                pid: cri::NamespaceMode::Container as i32,
-                ipc: cri::NamespaceMode::Pod as i32,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
-    p
-}
-
 /// One pod, timed phase by phase; with `keep` it is left running (no stop/remove).
 async fn one_pod(
     rt: &mut Runtime,
@@ -73,7 +54,7 @@ async fn one_pod(
     keep: bool,
     ph: Option<&mut Phases>,
 ) -> anyhow::Result<String> {
-    let pc = host_pod(&format!("bench-{i}"), logs);
+    let pc = bench::host_pod(&format!("bench-{i}"), logs);
     let t = Instant::now();
     let pod = rt
         .run_pod_sandbox(cri::RunPodSandboxRequest {
@@ -455,20 +436,13 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("usage: bench_pods [--network] [RUNS]; got {a:?}"))?;
         }
     }
-    let crustd = std::env::var_os("CRUSTD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crust_e2e::workspace_bin("crust-cri", "crustd"));
-    let reg = Registry::start();
-    let img = bench::image_with_cmd(&["/bin/sh"]);
-    image::push(&reg.host(), "bench/busybox", "1", &img, None).await;
-    let pause = bench::image_with_cmd(&["/bin/sleep", "2147483647"]);
-    image::push(&reg.host(), "bench/pause", "1", &pause, None).await;
-    let name = format!("{}/bench/busybox:1", reg.host());
-    let pause_name = format!("{}/bench/pause:1", reg.host());
+    let crustd = bench::crustd_bin();
+    let images = bench::BenchImages::push().await;
+    let (reg, name, pause_name) = (&images.reg, images.busybox.clone(), images.pause.clone());
     if network {
         return net::bench_network(&crustd, &reg.host(), &pause_name, runs).await;
     }
-    bench_pods(&crustd, &reg, &name, &pause_name, runs).await
+    bench_pods(&crustd, reg, &name, &pause_name, runs).await
 }
 
 /// The pod networking benchmark (`--network`).

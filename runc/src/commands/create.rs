@@ -56,12 +56,16 @@ impl Drop for Cleanup {
 }
 
 /// The container's cgroup and its resources as the cgroup layer takes them.
-type Made = (crust_cgroups::Cgroup, Option<LinuxResources>);
+pub(super) type Made = (crust_cgroups::Cgroup, Option<LinuxResources>);
 
 /// Resolves the container's cgroup. cgroupfs: creates it and applies the resources (the init
 /// joins it in [`join_cgroup`]). systemd: nothing exists until [`join_cgroup`] starts the
 /// scope with the init in it, so only the resources are checked here.
-fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str, systemd: bool) -> Result<Option<Made>> {
+pub(super) fn make_cgroup(
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+    systemd: bool,
+) -> Result<Option<Made>> {
     let linux = spec.linux().as_ref();
     let path = linux
         .and_then(|l| l.cgroups_path().as_ref())
@@ -87,7 +91,7 @@ fn make_cgroup(spec: &oci_spec::runtime::Spec, id: &str, systemd: bool) -> Resul
 
 /// Puts `pid` (the init) into the cgroup: systemd starts the scope with it and the
 /// resources; cgroupfs writes cgroup.procs.
-fn join_cgroup(
+pub(super) fn join_cgroup(
     cg: &crust_cgroups::Cgroup,
     resources: Option<&LinuxResources>,
     pid: i32,

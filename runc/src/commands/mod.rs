@@ -1,6 +1,7 @@
 //! One file per runc verb. Each `run` returns the process exit code, or an error that
 //! `main` logs the runc way and turns into exit code 1.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -11,6 +12,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -34,6 +36,10 @@ pub enum Command {
     Start(IdArg),
     /// Create and run a container.
     Run(run::RunArgs),
+    /// Checkpoint a running container with CRIU.
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Restore a container from a previous checkpoint (CRIU).
+    Restore(restore::RestoreArgs),
     /// Output the state of a container.
     State(IdArg),
     /// Send a signal to the container's init process (default SIGTERM).
@@ -70,10 +76,13 @@ pub struct IdArg {
 /// Dispatches to the command.
 pub fn run(cli: &crate::Cli, command: &Command) -> Result<i32> {
     let root = cli.root.as_path();
+    let criu = cli.criu.as_deref().unwrap_or("criu");
     match command {
         Command::Create(a) => create::run(root, a, cli.systemd_cgroup).map(|_| 0),
         Command::Start(a) => start::run(root, &a.id).map(|_| 0),
         Command::Run(a) => run::run(root, a, cli.systemd_cgroup),
+        Command::Checkpoint(a) => checkpoint::run(root, a, criu),
+        Command::Restore(a) => restore::run(root, a, cli.systemd_cgroup, criu),
         Command::State(a) => state::run(root, &a.id),
         Command::Kill(a) => kill::run(root, a),
         Command::Delete(a) => delete::run(root, a),

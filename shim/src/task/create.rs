@@ -77,9 +77,23 @@ impl Service {
         if !bundle.is_absolute() || !bundle.join("config.json").is_file() {
             return Err(ShimError::MissingBundle(bundle));
         }
-        if !r.checkpoint.is_empty() {
-            return Err(ShimError::Unsupported("restore from checkpoint"));
-        }
+        // Restore: the CRIU images are in `checkpoint`; Start runs `runtime restore`.
+        let restore = if r.checkpoint.is_empty() {
+            None
+        } else {
+            let p = PathBuf::from(&r.checkpoint);
+            if !p.is_absolute() || !p.is_dir() {
+                return Err(ShimError::InvalidRequest(format!(
+                    "checkpoint {p:?} is not an absolute path to a directory"
+                )));
+            }
+            if r.terminal {
+                return Err(ShimError::Unsupported(
+                    "restore of a container with a terminal",
+                ));
+            }
+            Some(p)
+        };
         let opts = runc_options(r.options.as_ref())?;
         {
             let mut st = self.lock();
@@ -95,12 +109,14 @@ impl Service {
             }
             st.creating.insert(r.id.clone());
         }
-        let res = self.create_inner(&r, &bundle, &opts).await;
+        let res = self.create_inner(&r, &bundle, &opts, restore).await;
         self.lock().creating.remove(&r.id);
         let (container, pid) = res?;
         self.lock().containers.insert(r.id.clone(), container);
-        self.claim_exit(&r.id, "", pid);
-        self.watch_oom(&r.id);
+        if pid > 0 {
+            self.claim_exit(&r.id, "", pid);
+            self.watch_oom(&r.id);
+        }
 
         let mut e = ev::TaskCreate::new();
         e.container_id = r.id.clone();
@@ -125,6 +141,7 @@ impl Service {
         r: &api::CreateTaskRequest,
         bundle: &Path,
         opts: &RuncOptions,
+        restore: Option<PathBuf>,
     ) -> Result<(Container, i32)> {
         let cfg = &self.inner.cfg;
         let binary = if opts.binary_name.is_empty() {
@@ -163,6 +180,22 @@ impl Service {
                 }
             }
         };
+        if restore.is_some() {
+            // Nothing runs until Start restores it (with its stdio made then).
+            return Ok((
+                Container {
+                    bundle: bundle.to_path_buf(),
+                    runtime,
+                    rootfs_mounted: !r.rootfs.is_empty(),
+                    init: Proc::new(&r.stdin, &r.stdout, &r.stderr, r.terminal),
+                    execs: Default::default(),
+                    oom: None,
+                    cgroup: None,
+                    restore,
+                },
+                0,
+            ));
+        }
         let req = StdioRequest {
             stdin: &r.stdin,
             stdout: &r.stdout,
@@ -206,12 +239,13 @@ impl Service {
                 execs: Default::default(),
                 oom: None,
                 cgroup: Cgroup::of_pid(pid).ok(),
+                restore: None,
             },
             pid,
         ))
     }
 
-    fn watch_oom(&self, id: &str) {
+    pub(super) fn watch_oom(&self, id: &str) {
         let Some(cg) = self
             .lock()
             .container(id)

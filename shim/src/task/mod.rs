@@ -9,6 +9,7 @@
 //! Invariants: the state lock is never held across an await; an exit is recorded exactly
 //! once; a request that fails changes nothing it has not undone.
 
+mod checkpoint;
 pub mod control;
 pub mod create;
 mod delete;
@@ -126,6 +127,8 @@ pub struct Container {
     /// The init's cgroup, found at create; kept so Stats (and its OOM-kill count)
     /// still answer after the init exited, until Delete.
     pub cgroup: Option<crust_cgroups::Cgroup>,
+    /// Created from a checkpoint (CRIU images in this directory): Start restores it.
+    pub restore: Option<PathBuf>,
 }
 
 impl Container {
@@ -490,10 +493,11 @@ impl Task for Service {
     async fn checkpoint(
         &self,
         _: &TtrpcContext,
-        _: api::CheckpointTaskRequest,
+        r: api::CheckpointTaskRequest,
     ) -> ttrpc::Result<Empty> {
         let _busy = self.busy();
-        Err(ShimError::Unsupported("checkpoint").into())
+        self.do_checkpoint(r).await?;
+        Ok(empty())
     }
     async fn kill(&self, _: &TtrpcContext, r: api::KillRequest) -> ttrpc::Result<Empty> {
         let _busy = self.busy();

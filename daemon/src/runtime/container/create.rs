@@ -7,6 +7,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::runtime::checkpoint::archive;
 use crate::runtime::error::{io, Result, RuntimeError};
 use crate::runtime::oci::mounts::ImageVolume;
 use crate::runtime::oci::user::UserFiles;
@@ -22,7 +23,7 @@ use crate::snapshots::Snapshotter as _;
 
 impl Runtime {
     /// Creates container `spec` in pod `pod_id`; returns its id.
-    pub async fn create_container(&self, pod_id: &str, spec: ContainerSpec) -> Result<String> {
+    pub async fn create_container(&self, pod_id: &str, mut spec: ContainerSpec) -> Result<String> {
         let pod = self.pod(pod_id)?;
         if pod.state != PodState::Ready {
             return Err(RuntimeError::PodNotReady(pod.id));
@@ -38,6 +39,12 @@ impl Runtime {
             ));
         }
         let log_path = log_path(&pod.spec.log_directory, &spec.log_path)?;
+        // A checkpoint archive as the image: the container is recreated from it.
+        let restore = if archive::is_archive(&spec.image) {
+            Some(self.restore_source(&mut spec).await?)
+        } else {
+            None
+        };
         let sec = &spec.security;
         if let (Some(g), None, true) = (
             sec.run_as_group,
@@ -129,6 +136,9 @@ impl Runtime {
             }
             _ => None,
         };
+        // Start-up's leftover removal must not take this container's snapshot or bundle
+        // (made before its record) for a crash's leftovers.
+        self.host_recovered().await;
         let t0 = std::time::Instant::now();
         let id = new_id();
         // Image volumes: the images must be here (kubelet pulls them first); each is held
@@ -232,6 +242,10 @@ impl Runtime {
         };
 
         let layers = layer_dirs(&mounts);
+        let upper = mounts
+            .iter()
+            .find_map(|m| m.option("upperdir").map(PathBuf::from));
+        let restore_images = restore.as_ref().map(|_| bundle.join("checkpoint"));
         let t_snapshot = t0.elapsed();
         // Cumulative phase times: bundle written, record durable, shim reached, task created.
         let mut t = [std::time::Duration::ZERO; 4];
@@ -302,6 +316,22 @@ impl Runtime {
                     std::fs::create_dir_all(d).map_err(io("create", d))?;
                 }
             }
+            if let (Some(src), Some(images)) = (&restore, &restore_images) {
+                // CRIU images into the bundle, the rootfs changes into the new upper dir,
+                // the log so far to the new log path: off the async workers.
+                let (src, images, upper, log) =
+                    (src.clone(), images.clone(), upper.clone(), log_path.clone());
+                tokio::task::spawn_blocking(move || {
+                    archive::unpack(&src, &images, upper.as_deref(), log.as_deref())
+                        .map_err(io("unpack checkpoint archive", &src))
+                })
+                .await
+                .map_err(|e| RuntimeError::Blocking {
+                    op: "unpack checkpoint archive",
+                    id: id.clone(),
+                    message: e.to_string(),
+                })??;
+            }
             t[0] = t0.elapsed();
             // The record's durable commit (an fsync on the metadata writer's thread) and the
             // task's creation in the shim overlap (issue 20); the answer waits for both.
@@ -329,6 +359,7 @@ impl Runtime {
                         rec.spec.stdin,
                         rec.spec.tty,
                         systemd_cgroup,
+                        restore_images.as_deref(),
                     )
                     .await?;
                 Ok::<_, RuntimeError>((client, reached, t0.elapsed()))
@@ -363,6 +394,54 @@ impl Runtime {
         tracing::debug!(container = %id, snapshot = ?t_snapshot, bundle = ?t[0], record = ?t[1], shim = ?t[2], task = ?t[3], "create phases (cumulative)");
         tracing::info!(container = %id, pod = %pod.id, name = %rec.spec.name, "container created");
         Ok(id)
+    }
+
+    /// For a CreateContainer whose image is checkpoint archive `spec.image`: reads its
+    /// metadata, notes the restore in the annotations (as containerd: `restored`,
+    /// `checkpointedAt`, `checkpointImage`) and points `spec.image` at the archive's base
+    /// image, which must be present (kubelet pulls images; the archive names it).
+    /// Returns the archive's path.
+    async fn restore_source(&self, spec: &mut ContainerSpec) -> Result<PathBuf> {
+        let path = PathBuf::from(&spec.image);
+        let p = path.clone();
+        let (config, _) = tokio::task::spawn_blocking(move || archive::read_meta(&p))
+            .await
+            .map_err(|e| RuntimeError::Blocking {
+                op: "read checkpoint archive",
+                id: spec.name.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| RuntimeError::Invalid(format!("image {}: {e}", path.display())))?;
+        let candidates = [
+            &config.rootfs_image_name,
+            &config.rootfs_image,
+            &config.rootfs_image_ref,
+        ];
+        let Some(base) = candidates
+            .iter()
+            .find(|c| !c.is_empty() && self.images.get(c).is_ok())
+        else {
+            let name = candidates
+                .iter()
+                .find(|c| !c.is_empty())
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            return Err(RuntimeError::Image {
+                image: name.clone(),
+                source: Box::new(crate::images::Error::NotFound(format!(
+                    "{name} (the base image of checkpoint {}): pull it first",
+                    path.display()
+                ))),
+            });
+        };
+        spec.annotations.insert("restored".into(), "true".into());
+        spec.annotations
+            .insert("checkpointedAt".into(), config.checkpointed_at.clone());
+        spec.annotations
+            .insert("checkpointImage".into(), path.display().to_string());
+        spec.image = base.to_string();
+        tracing::info!(archive = %path.display(), from = %config.id, image = %spec.image, "creating a container from a checkpoint");
+        Ok(path)
     }
 
     /// The pod's shim, launched again if it is gone (it exits by itself when its last

@@ -132,9 +132,13 @@ impl Shim {
         stdin: bool,
         terminal: bool,
         systemd_cgroup: bool,
+        checkpoint: Option<&Path>,
     ) -> Result<u32> {
         let mut r = api::CreateTaskRequest::new();
         r.id = id.into();
+        if let Some(c) = checkpoint {
+            r.checkpoint = c.display().to_string();
+        }
         r.bundle = bundle.display().to_string();
         r.rootfs = rootfs
             .iter()
@@ -165,6 +169,20 @@ impl Shim {
             .await
             .map_err(shim_err("create", id))?;
         Ok(resp.pid)
+    }
+
+    /// Checkpoints container `id` (CRIU images into `images`, CRIU's log and statistics
+    /// into `work`); it keeps running. No call timeout: the caller bounds it.
+    pub async fn checkpoint(&self, id: &str, images: &Path, work: &Path) -> Result<()> {
+        let mut r = api::CheckpointTaskRequest::new();
+        r.id = id.into();
+        r.path = images.display().to_string();
+        r.options = protobuf::MessageField::some(checkpoint_options(work));
+        self.client
+            .checkpoint(ctx(None), &r)
+            .await
+            .map_err(shim_err("checkpoint", id))?;
+        Ok(())
     }
 
     /// Starts process `exec_id` (empty: the init) of `id`; returns its pid.
@@ -352,6 +370,21 @@ fn runc_options_systemd() -> protobuf::well_known_types::any::Any {
     let mut a = protobuf::well_known_types::any::Any::new();
     a.type_url = "containerd.runc.v1.Options".into();
     a.value = vec![0x48, 0x01];
+    a
+}
+
+/// `containerd.runc.v1.CheckpointOptions` with `work_path` (field 9) set and `exit`
+/// false (the container keeps running).
+fn checkpoint_options(work: &Path) -> protobuf::well_known_types::any::Any {
+    let mut value = Vec::new();
+    {
+        let mut os = protobuf::CodedOutputStream::vec(&mut value);
+        let _ = os.write_string(9, &work.display().to_string());
+        let _ = os.flush();
+    }
+    let mut a = protobuf::well_known_types::any::Any::new();
+    a.type_url = "containerd.runc.v1.CheckpointOptions".into();
+    a.value = value;
     a
 }
 
