@@ -3,12 +3,18 @@
 //! removed again on shutdown only while it is still the one crustd created). Every accepted
 //! connection goes through [`authority::AuthorityFix`], so clients that send their socket
 //! path as `:authority` (kubelet up to 1.30, grpc-python, ...) are served too.
+//!
+//! Shutdown: [`serve`] stops accepting, tells the calls through [`Closing`] (calls that
+//! never end by themselves, GetContainerEvents, end on it with Unavailable), and waits for
+//! the calls in flight at most [`DRAIN_LIMIT`]; a graceful drain with an open event stream
+//! (kubelet's evented PLEG keeps one) would otherwise wait forever.
 
 pub mod authority;
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crust_daemon::images::Images;
 use crust_daemon::runtime::Runtime;
@@ -52,6 +58,33 @@ pub enum Error {
 /// The routes crustd serves, every call observed by [`ObserveLayer`].
 pub type Routes = tonic::transport::server::Router<Stack<ObserveLayer, Identity>>;
 
+/// How long [`serve`] waits, once shutdown began, for the calls still in flight (a pull,
+/// an ExecSync, a client that never finishes its request) before it stops without them.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Shutdown as the calls see it: [`Closing::closed`] resolves once crustd began to shut
+/// down (or the [`CloseHandle`] is gone).
+#[derive(Clone, Debug)]
+pub struct Closing(tokio::sync::watch::Receiver<bool>);
+
+/// Starts shutdown for every [`Closing`] made with it (see [`closing`]).
+#[derive(Debug)]
+pub struct CloseHandle(tokio::sync::watch::Sender<bool>);
+
+/// A new shutdown signal: the handle for [`serve`], the receiver for the services.
+pub fn closing() -> (CloseHandle, Closing) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    (CloseHandle(tx), Closing(rx))
+}
+
+impl Closing {
+    /// Resolves once shutdown began.
+    pub async fn closed(&mut self) {
+        // An error means the handle is gone: that is shutdown too.
+        let _ = self.0.wait_for(|closing| *closing).await;
+    }
+}
+
 /// Largest gRPC message crustd reads or writes (kubelet's CRI client limit).
 pub const MAX_MSG: usize = 16 * 1024 * 1024;
 
@@ -63,15 +96,21 @@ pub fn router(
     runtime: Arc<Runtime>,
     streaming: Option<StreamingServer>,
     metrics: Option<Arc<Metrics>>,
+    closing: Closing,
 ) -> Routes {
     // h2's default max frame size and header table size are kept: the authority adapter
     // (`authority`) frames and decodes with them.
     tonic::transport::Server::builder()
         .layer(ObserveLayer::new(metrics))
         .add_service(
-            RuntimeServiceServer::new(RuntimeServer::new(runtime, images.clone(), streaming))
-                .max_decoding_message_size(MAX_MSG)
-                .max_encoding_message_size(MAX_MSG),
+            RuntimeServiceServer::new(RuntimeServer::new(
+                runtime,
+                images.clone(),
+                streaming,
+                closing,
+            ))
+            .max_decoding_message_size(MAX_MSG)
+            .max_encoding_message_size(MAX_MSG),
         )
         .add_service(
             ImageServiceServer::from_arc(Arc::new(ImageServer::new(images.clone())))
@@ -147,25 +186,54 @@ pub fn bind(path: &Path) -> Result<(UnixListener, SocketFile), Error> {
     Ok((l, file))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then removes the socket (if it
-/// is still `socket`).
+/// Serves `router` on `listener` until `shutdown` resolves, then closes `close` and drains
+/// (at most [`DRAIN_LIMIT`]), then removes the socket (if it is still `socket`).
 pub async fn serve(
     router: Routes,
     listener: UnixListener,
     socket: SocketFile,
     shutdown: impl std::future::Future<Output = ()>,
+    close: CloseHandle,
 ) -> Result<(), Error> {
     let incoming = UnixListenerStream::new(listener);
+    let mut draining = Closing(close.0.subscribe());
+    let shutdown = async move {
+        shutdown.await;
+        close.0.send_replace(true);
+    };
     let r = if authority::enabled() {
         let incoming = incoming.map(|c| c.map(authority::AuthorityFix::new));
-        router
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
+        drain_bounded(
+            router.serve_with_incoming_shutdown(incoming, shutdown),
+            &mut draining,
+        )
+        .await
     } else {
-        router
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
+        drain_bounded(
+            router.serve_with_incoming_shutdown(incoming, shutdown),
+            &mut draining,
+        )
+        .await
     };
     drop(socket);
     r.map_err(Error::Serve)
+}
+
+/// Runs `serving` to its end, or until [`DRAIN_LIMIT`] after shutdown began (the calls
+/// still in flight then are dropped with their connections).
+async fn drain_bounded(
+    serving: impl std::future::Future<Output = Result<(), tonic::transport::Error>>,
+    draining: &mut Closing,
+) -> Result<(), tonic::transport::Error> {
+    let limit = async {
+        draining.closed().await;
+        tokio::time::sleep(DRAIN_LIMIT).await;
+    };
+    tokio::select! {
+        r = serving => r,
+        () = limit => {
+            tracing::warn!(limit = ?DRAIN_LIMIT, "calls still in flight at shutdown: stopping without them");
+            Ok(())
+        }
+    }
 }

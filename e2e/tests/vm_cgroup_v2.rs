@@ -99,7 +99,8 @@ fn shared_pid(mut pc: kc::PodSandboxConfig) -> kc::PodSandboxConfig {
 }
 
 /// With the systemd driver, as kubelet runs it: the pod in the slice kubelet names,
-/// `kubepods-burstable-pod<uid>.slice` (nested by systemd under `kubepods.slice`), the
+/// `kubepods-burstable-pod<uid>.slice`, sent as kubelet sends it, expanded to its path
+/// `/kubepods.slice/kubepods-burstable.slice/…` (kubelet 1.32's pods all failed before), the
 /// container the scope `crust-<id>.scope` in it (what `systemctl status` shows), the pod
 /// init `crust-<pod id>.scope` beside it, the shim `crust-shim-<pod id>.scope` in
 /// system.slice; RuntimeConfig answers SYSTEMD; removing the pod leaves no unit behind,
@@ -129,17 +130,24 @@ async fn systemd_driver_units() {
     let slice_dir = format!("/kubepods.slice/kubepods-burstable.slice/{slice}");
     let mut pc = shared_pid(pod_config("sd", logs.path().to_str().unwrap()));
     if let Some(l) = pc.linux.as_mut() {
-        l.cgroup_parent = slice.clone();
+        // What kubelet's systemd cgroup manager sends: the slice expanded to its path.
+        l.cgroup_parent = slice_dir.clone();
     }
     let pod = pods::run_pod(&mut rt, &pc).await.expect("RunPodSandbox");
-    let c = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("sleeper", &img, &["/bin/sleep", "1000"]),
-    )
-    .await
-    .expect("create+start");
+    // kubelet sends a hugetlb limit (0) for every page size the node has; systemd does not
+    // enable hugetlb in the slices it makes (kubelet 1.32's containers all failed here).
+    let mut cc = container_config("sleeper", &img, &["/bin/sleep", "1000"]);
+    cc.linux
+        .get_or_insert_with(Default::default)
+        .resources
+        .get_or_insert_with(Default::default)
+        .hugepage_limits = vec![kc::HugepageLimit {
+        page_size: "2MB".into(),
+        limit: 0,
+    }];
+    let c = pods::run_container(&mut rt, &pod, &pc, cc)
+        .await
+        .expect("create+start");
     let scope = format!("crust-{c}.scope");
     let (ok, status) = systemctl(&["status", &scope]);
     println!("systemctl status {scope}:\n{status}");
@@ -158,6 +166,14 @@ async fn systemd_driver_units() {
         "cgroup.procs",
     );
     assert!(!procs.is_empty(), "no process in the container's scope");
+    assert_eq!(
+        read(
+            &format!("/sys/fs/cgroup{slice_dir}/{scope}"),
+            "hugetlb.2MB.max"
+        )
+        .trim(),
+        "0"
+    );
 
     let init_scope = format!("crust-{pod}.scope");
     assert_eq!(unit_prop(&init_scope, "Slice"), slice, "pod init scope");

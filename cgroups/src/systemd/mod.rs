@@ -169,6 +169,15 @@ impl Cgroup {
             props.extend(properties::from_resources(r)?);
         }
         start(&unit.name, &props)?;
+        // systemd enables in a slice only the controllers it manages: enable the others
+        // (hugetlb, ...) down to the scope, as runc's systemd driver does after starting the
+        // unit, so limits such as kubelet's hugetlb.<size>.max find their files.
+        if let crate::Hierarchy::V2 { dir } = &self.hierarchy {
+            if let Err(e) = v2::create(&dir.mount, &dir.dir) {
+                let _ = stop(&unit.name);
+                return Err(e);
+            }
+        }
         if let Some(r) = resources {
             if let Err(e) = v2::apply(self.v2_dir(), r) {
                 let _ = stop(&unit.name);

@@ -242,13 +242,15 @@ async fn run(cfg: Config, source: ConfigSource, mut logging: Logging) -> anyhow:
     tracing::info!(root = %root.display(), state = %state.display(), listen = %listen.display(), streaming = %streaming.local_addr(), metrics = metrics_addr.as_deref().unwrap_or("off"), pid = std::process::id(), version = crust_cri::version::LONG, "crustd serving");
     let running = cfg.clone();
     let reload = move || reload(&source, &running, &mut logging);
+    let (close, closing) = server::closing();
     server::serve(
-        server::router(images, runtime, Some(streaming.clone()), metrics),
+        server::router(images, runtime, Some(streaming.clone()), metrics, closing),
         listener,
         socket,
         async move {
             signals.until_shutdown(reload).await;
         },
+        close,
     )
     .await?;
     streaming.shutdown();

@@ -1,5 +1,6 @@
 //! GetContainerEvents: a stream of container lifecycle events with the pod's and the
-//! containers' status at the time, as kubelet's evented PLEG expects.
+//! containers' status at the time, as kubelet's evented PLEG expects. A stream never ends
+//! by itself; at shutdown it ends with Unavailable (kubelet then relists and reconnects).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,15 +11,23 @@ use tokio::sync::broadcast::error::RecvError;
 use tonic::Status;
 
 use super::convert;
+use crate::server::Closing;
 
 type Stream =
     Pin<Box<dyn futures::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
 
-pub fn stream(rt: Arc<Runtime>) -> Stream {
+pub fn stream(rt: Arc<Runtime>, mut closing: Closing) -> Stream {
     let mut rx = rt.subscribe();
     Box::pin(async_stream(move |tx| async move {
         loop {
-            let ev = match rx.recv().await {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                () = closing.closed() => {
+                    let _ = tx.send(Err(Status::unavailable("crustd is shutting down"))).await;
+                    return;
+                }
+            };
+            let ev = match received {
                 Ok(ev) => ev,
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return,

@@ -22,6 +22,7 @@ use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use tonic::{Request, Response, Status};
 
+use crate::server::Closing;
 use crate::streaming::StreamingServer;
 
 /// The RuntimeService.
@@ -30,16 +31,23 @@ pub struct RuntimeServer {
     rt: Arc<Runtime>,
     images: Arc<Images>,
     streaming: Option<StreamingServer>,
+    closing: Closing,
 }
 
 impl RuntimeServer {
     /// Serves `rt`; `streaming` hands out the URLs of Exec, Attach and PortForward (without
-    /// it they answer Unavailable).
-    pub fn new(rt: Arc<Runtime>, images: Arc<Images>, streaming: Option<StreamingServer>) -> Self {
+    /// it they answer Unavailable); event streams end when `closing` says so.
+    pub fn new(
+        rt: Arc<Runtime>,
+        images: Arc<Images>,
+        streaming: Option<StreamingServer>,
+        closing: Closing,
+    ) -> Self {
         Self {
             rt,
             images,
             streaming,
+            closing,
         }
     }
 }
@@ -231,7 +239,7 @@ impl RuntimeService for RuntimeServer {
         &self,
         _r: Request<cri::GetEventsRequest>,
     ) -> R<Self::GetContainerEventsStream> {
-        ok(events::stream(self.rt.clone()))
+        ok(events::stream(self.rt.clone(), self.closing.clone()))
     }
 
     async fn list_metric_descriptors(

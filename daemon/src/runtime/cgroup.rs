@@ -5,8 +5,9 @@
 //!   none given: `<cgroup_root>/<pod id>`); a container is `<parent>/<container id>`, the
 //!   pod init (shared-PID pods) the leaf `<parent>/<pod id>`, which it joins itself; shims
 //!   stay in crustd's cgroup.
-//! - **systemd**: a pod's parent is a slice (kubelet: `kubepods-burstable-pod<uid>.slice`,
-//!   which systemd nests as `kubepods.slice/kubepods-burstable.slice/…`; none given:
+//! - **systemd**: a pod's parent is a slice (`kubepods-burstable-pod<uid>.slice`, which
+//!   systemd nests as `kubepods.slice/kubepods-burstable.slice/…`; kubelet sends it expanded
+//!   to that path, taken when it is exactly the slice's nesting; none given:
 //!   `<cgroup_root stem>-pod<pod id>.slice`, which crustd stops when the pod is removed). A
 //!   container is the scope `crust-<container id>.scope` in that slice, made by the OCI
 //!   runtime from `linux.cgroupsPath = "<slice>:crust:<id>"` (runc's `--systemd-cgroup`
@@ -87,7 +88,7 @@ pub fn pod_parent(driver: CgroupDriver, root: &str, asked: &str, pod_id: &str) -
             Ok(format!("{}/{pod_id}", root.trim_end_matches('/')))
         }
         CgroupDriver::Cgroupfs => {
-            if asked.ends_with(".slice") && !asked.contains('/') {
+            if is_slice_form(asked) {
                 return Err(RuntimeError::Invalid(format!(
                     "cgroup parent {asked:?} is a systemd slice, but crustd runs the \"cgroupfs\" cgroup driver (runtime.cgroup_driver must match kubelet's cgroupDriver)"
                 )));
@@ -98,6 +99,8 @@ pub fn pod_parent(driver: CgroupDriver, root: &str, asked: &str, pod_id: &str) -
             let parent = if asked.is_empty() {
                 let stem = root.strip_suffix(".slice").unwrap_or(root);
                 format!("{stem}-pod{pod_id}.slice")
+            } else if asked.contains('/') {
+                slice_of_path(asked)?
             } else {
                 asked.to_string()
             };
@@ -108,6 +111,32 @@ pub fn pod_parent(driver: CgroupDriver, root: &str, asked: &str, pod_id: &str) -
             }
             Ok(parent)
         }
+    }
+}
+
+/// Whether `asked` is in a systemd driver's form: a slice name, or (kubelet's) the slice
+/// expanded to its path, every component a slice.
+fn is_slice_form(asked: &str) -> bool {
+    let p = asked.trim_matches('/');
+    !p.is_empty() && p.split('/').all(|c| c.ends_with(".slice"))
+}
+
+/// The slice of a cgroup parent given as its path. kubelet's systemd cgroup manager sends
+/// the pod's slice expanded to where systemd nests it
+/// (`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice`), and
+/// containerd and CRI-O take its last component. Only a path that is exactly that slice's
+/// nesting is taken: any other would put the pod somewhere else than asked.
+fn slice_of_path(asked: &str) -> Result<String> {
+    let path = format!("/{}", asked.trim_matches('/'));
+    let slice = path.rsplit('/').next().unwrap_or_default();
+    match crust_cgroups::slice_path(slice) {
+        Some(nested) if nested == path => Ok(slice.to_string()),
+        Some(nested) => Err(RuntimeError::Invalid(format!(
+            "cgroup parent {asked:?} is not where systemd nests the slice {slice:?} ({nested}), but crustd runs the \"systemd\" cgroup driver (runtime.cgroup_driver must match kubelet's cgroupDriver)"
+        ))),
+        None => Err(RuntimeError::Invalid(format!(
+            "cgroup parent {asked:?} is not a systemd slice name or path (such as \"kubepods-burstable-pod<uid>.slice\"), but crustd runs the \"systemd\" cgroup driver (runtime.cgroup_driver must match kubelet's cgroupDriver)"
+        ))),
     }
 }
 
@@ -219,6 +248,10 @@ mod tests {
         );
         let e = pod_parent(d, "/crust", "kubepods-besteffort-podu.slice", "p").unwrap_err();
         assert!(e.to_string().contains("systemd slice"), "{e}");
+        // kubelet's systemd driver sends the slice expanded to its path.
+        let k = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podu.slice";
+        let e = pod_parent(d, "/crust", k, "p").unwrap_err();
+        assert!(e.to_string().contains("systemd slice"), "{e}");
         let c = child(d, "kubepods/podu/", "c1");
         assert_eq!(
             (c.spec.as_str(), c.dir.as_str()),
@@ -249,6 +282,28 @@ mod tests {
             let e = pod_parent(d, "crust.slice", bad, "x").unwrap_err();
             assert!(e.to_string().contains("not a systemd slice"), "{bad}: {e}");
         }
+        // kubelet 1.32's systemd cgroup manager (ToSystemd) sends the slice expanded to its
+        // path: the pod goes in that slice (a real kubelet's pods all failed RunPodSandbox).
+        let path = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice";
+        assert_eq!(pod_parent(d, "crust.slice", path, "x").unwrap(), k);
+        assert_eq!(
+            pod_parent(d, "crust.slice", &format!("{path}/"), "x").unwrap(),
+            k
+        );
+        // A path that is not the slice's own nesting is refused, naming where it would go.
+        for bad in [
+            "/kubepods.slice/kubepods-burstable-podu1.slice",
+            "/other.slice/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podu1.slice",
+        ] {
+            let e = pod_parent(d, "crust.slice", bad, "x").unwrap_err();
+            assert!(
+                e.to_string().contains("not where systemd nests"),
+                "{bad}: {e}"
+            );
+            assert!(e.to_string().contains(path), "{bad}: {e}");
+        }
+        let e = pod_parent(d, "crust.slice", "/kubepods.slice/a--b.slice", "x").unwrap_err();
+        assert!(e.to_string().contains("not a systemd slice"), "{e}");
         let c = child(d, k, "c1");
         assert_eq!(c.spec, "kubepods-burstable-podu1.slice:crust:c1");
         assert_eq!(
