@@ -90,7 +90,7 @@ pub fn sweep_dead(parent: &Path) -> Vec<PathBuf> {
 /// What a crustd directory's dead test left: crustd itself first (so it starts nothing
 /// more), then what [`crate::pods::Leftovers`] removes (containers, shims, pod inits,
 /// mounts, container cgroups), the crustd's cgroup root, and the directory.
-fn clean(dir: &Path) {
+pub fn clean(dir: &Path) {
     kill_processes_naming(dir);
     drop(crate::pods::Leftovers(dir.to_path_buf()));
     if let Some(root) = cgroup_root(dir) {

@@ -28,17 +28,12 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 }
 
 /// Cleans up after the helper if the sweep did not (the test failed).
-struct Helper(Option<(PathBuf, i32)>);
+struct Helper(Option<PathBuf>);
 
 impl Drop for Helper {
     fn drop(&mut self) {
-        if let Some((dir, pid)) = self.0.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            drop(pods::Leftovers(dir.clone()));
-            let _ = std::fs::remove_dir_all(dir);
+        if let Some(dir) = self.0.take() {
+            sweep::clean(&dir);
         }
     }
 }
@@ -94,7 +89,7 @@ async fn a_killed_tests_directory_is_swept_and_a_live_ones_is_not() {
         .expect("the helper's crustd and pod");
     let (pid, dir) = line.split_once(' ').unwrap();
     let (pid, dir): (i32, PathBuf) = (pid.parse().unwrap(), dir.into());
-    let mut helper = Helper(Some((dir.clone(), pid)));
+    let mut helper = Helper(Some(dir.clone()));
     assert!(!mounts_under(&dir).is_empty(), "the pod has no mounts");
 
     // SIGKILL: the test process runs no Drop; its directory and the pod's mounts stay (and
