@@ -42,10 +42,13 @@ fn main() {
                 if let Some(r) = git(&dir, &["symbolic-ref", "-q", "HEAD"]) {
                     println!("cargo:rerun-if-changed={}", common.join(r).display());
                 }
-                println!(
-                    "cargo:rerun-if-changed={}",
-                    common.join("packed-refs").display()
-                );
+                // Only if it exists: cargo counts a missing file as changed, and reran this
+                // script (and rebuilt everything above this crate) on every build in a
+                // repository without packed refs (a worktree of a fresh repository).
+                let packed = common.join("packed-refs");
+                if packed.exists() {
+                    println!("cargo:rerun-if-changed={}", packed.display());
+                }
             }
             c
         }

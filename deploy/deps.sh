@@ -52,3 +52,9 @@ if ! command -v cargo >/dev/null; then
   echo "deps: cargo not found; install a Rust toolchain (rustup) first" >&2
   exit 1
 fi
+# The fuzz stage (fuzz/run.sh): cargo-fuzz from crates.io, built with the machine's stable
+# toolchain (the targets need no nightly: fuzz/README.md).
+if [ "${1:-}" != "--runtime-only" ] && ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "deps: installing cargo-fuzz (crates.io)"
+  cargo install --locked cargo-fuzz --version '^0.13'
+fi

@@ -40,6 +40,11 @@ stage build 1800 cargo build --workspace --bins --tests --locked
 stage cargo-test 2400 cargo test --workspace --locked --no-fail-fast
 # CRI clients nobody here wrote (Debian's grpc-go, PyPI's grpcio) against crustd: e2e/tests/interop.rs.
 stage interop 600 cargo test -p crust-e2e --locked --test interop -- --ignored
+# libFuzzer (cargo-fuzz, stable toolchain) on every decoder of untrusted bytes: each of the
+# 7 targets of fuzz/ for 12 s after its seed corpus (~90 s). The instrumented release build
+# of crustd's whole dependency tree comes first, from nothing on a fresh machine: 8.7 min of
+# CPU measured here (about 5 min on two free cores), so the stage is bounded at 15 min.
+stage fuzz 900 fuzz/run.sh 12
 # The Debian package, made from target/debug's binaries, installed into a Debian 12 minbase
 # debootstrap chroot (debootstrapped once from the Debian mirror, then cached in
 # target/pkgtest/), where the packaged crustd must start and answer; then removed and purged.

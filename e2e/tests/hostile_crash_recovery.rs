@@ -251,3 +251,85 @@ async fn kill9_inside_stop_pod_sandbox_never_lists_a_ready_pod_without_network()
     assert!(allocations(&allocated).is_empty());
     assert!(d.stop(), "crustd did not stop cleanly");
 }
+
+/// A crash inside RunPodSandbox after the pod init's launcher started and before its PID
+/// namespace was pinned leaves an init nothing names: no pin, no record; it moves itself into
+/// its cgroup whenever it gets to it, possibly after recovery swept the pod cgroups (the crash
+/// suite's "cgroup of something unlisted"). Recovery must kill such an init of its own
+/// (found by its command line: `--pod-init <pod> <state>`) and remove its cgroup, both for an
+/// init already in its cgroup and for one that has not moved yet (here: never will).
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_kills_pod_inits_that_were_never_pinned() {
+    require_root!();
+    let mut d = Crustd::start(&pods::config());
+    d.kill9();
+    let state = d.state();
+    let root = d.cgroup_root();
+    let crustd = crust_e2e::workspace_bin("crust-cri", "crustd");
+    let mut inits = Vec::new();
+    for (pod, cgroup) in [("c1".repeat(32), true), ("c2".repeat(32), false)] {
+        // As netns::create leaves it before the init starts.
+        std::fs::create_dir_all(state.join("ns").join(&pod)).unwrap();
+        let cg = if cgroup {
+            format!("{root}/{pod}/{pod}")
+        } else {
+            String::new()
+        };
+        let out = std::process::Command::new(&crustd)
+            .arg(crust_daemon::runtime::pod::init::POD_INIT_ARG)
+            .arg(&pod)
+            .arg(&state)
+            .arg(&cg)
+            .output()
+            .unwrap();
+        let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        if cgroup {
+            let t0 = Instant::now();
+            while !std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .unwrap_or_default()
+                .contains(&pod)
+            {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "init never joined {cg}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        inits.push((pod, pid));
+    }
+    d.restart();
+    let t0 = Instant::now();
+    loop {
+        let alive: Vec<_> = inits
+            .iter()
+            .filter(|(_, pid)| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+            })
+            .collect();
+        let cgroups: Vec<_> = cgroup_procs(&root)
+            .into_iter()
+            .chain(
+                crust_e2e::cgroup::hierarchies()
+                    .into_iter()
+                    .flat_map(|h| entries(&h.join(root.trim_start_matches('/')))),
+            )
+            .filter(|l| inits.iter().any(|(p, _)| l.contains(p.as_str())))
+            .collect();
+        if alive.is_empty() && cgroups.is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "after recovery: pod inits alive {alive:?}, cgroups {cgroups:?}\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -93,6 +93,34 @@ async fn create(
     .container_id
 }
 
+/// A pod `name` with two containers sleeping: "created" (only created) and "running";
+/// returns (pod, created, running).
+async fn created_and_running(
+    rt: &mut pods::Runtime,
+    img: &str,
+    name: &str,
+    logs: &tempfile::TempDir,
+) -> (String, String, String) {
+    let pc = pod_config(name, logs.path().to_str().unwrap());
+    let pod = pods::run_pod(rt, &pc).await.unwrap();
+    let created = create(
+        rt,
+        &pod,
+        &pc,
+        container_config("created", img, &["/bin/sleep", "1000"]),
+    )
+    .await;
+    let running = pods::run_container(
+        rt,
+        &pod,
+        &pc,
+        container_config("running", img, &["/bin/sleep", "1000"]),
+    )
+    .await
+    .unwrap();
+    (pod, created, running)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_container_holds_a_socket_of_its_shim() {
     require_root!();
@@ -122,23 +150,7 @@ async fn no_container_holds_a_socket_of_its_shim() {
         wrapper.display()
     ))
     .await;
-    let pc = pod_config("fds", logs.path().to_str().unwrap());
-    let pod = pods::run_pod(&mut rt, &pc).await.unwrap();
-    let created = create(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("created", &img, &["/bin/sleep", "1000"]),
-    )
-    .await;
-    let running = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("running", &img, &["/bin/sleep", "1000"]),
-    )
-    .await
-    .unwrap();
+    let (pod, created, running) = created_and_running(&mut rt, &img, "fds", &logs).await;
     let shim = shim_pid(&d.state(), &pod).expect("the pod's shim");
     let shim_sockets: Vec<String> = fds(shim)
         .into_iter()
@@ -195,23 +207,8 @@ async fn a_killed_shim_is_noticed_and_cleaned_up() {
         .await
         .unwrap()
         .into_inner();
+    let (pod, created, running) = created_and_running(&mut rt, &img, "shimkill", &logs).await;
     let pc = pod_config("shimkill", logs.path().to_str().unwrap());
-    let pod = pods::run_pod(&mut rt, &pc).await.unwrap();
-    let created = create(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("created", &img, &["/bin/sleep", "1000"]),
-    )
-    .await;
-    let running = pods::run_container(
-        &mut rt,
-        &pod,
-        &pc,
-        container_config("running", &img, &["/bin/sleep", "1000"]),
-    )
-    .await
-    .unwrap();
     let state = d.state();
     let pids = [init_pid(&state, &created), init_pid(&state, &running)];
     let shim = shim_pid(&state, &pod).expect("the pod's shim");

@@ -59,7 +59,8 @@ impl Default for Config {
 }
 
 /// Why a streaming request was not accepted (CRI maps these to gRPC codes: `TooManyInFlight`
-/// → ResourceExhausted, `Token` otherwise Internal, everything else → InvalidArgument).
+/// and `TooManyForTarget` → ResourceExhausted, `Token` otherwise Internal, everything else
+/// → InvalidArgument).
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     #[error("missing required container_id")]

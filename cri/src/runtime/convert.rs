@@ -261,6 +261,13 @@ pub fn resources(r: Option<&cri::LinuxContainerResources>) -> Resources {
 /// CreateContainer's config.
 #[allow(deprecated)] // seccomp_profile_path: older kubelets still send it
 pub fn container_spec(c: cri::ContainerConfig) -> Result<ContainerSpec, Status> {
+    // An empty name made the entry "=value", which no program can read back.
+    if let Some(kv) = c.envs.iter().find(|kv| kv.key.is_empty()) {
+        return Err(Status::invalid_argument(format!(
+            "envs: a variable with value {:?} has an empty name",
+            kv.value
+        )));
+    }
     let md = c
         .metadata
         .ok_or_else(|| crate::status::missing("container config metadata"))?;

@@ -17,7 +17,14 @@ pub async fn exec_sync(
     rt: &Runtime,
     r: cri::ExecSyncRequest,
 ) -> Result<cri::ExecSyncResponse, Status> {
-    let timeout = Duration::from_secs(r.timeout.max(0) as u64);
+    // 0 is "no timeout"; a negative one is no duration at all.
+    if r.timeout < 0 {
+        return Err(Status::invalid_argument(format!(
+            "timeout {} is negative",
+            r.timeout
+        )));
+    }
+    let timeout = Duration::from_secs(r.timeout as u64);
     let mut out = rt
         .exec_sync(&r.container_id, r.cmd, timeout)
         .await
@@ -38,9 +45,10 @@ fn server(s: Option<&StreamingServer>) -> Result<&StreamingServer, Status> {
 
 fn request_error(e: RequestError) -> Status {
     match e {
-        RequestError::Token(crust_streaming::token::TokenError::TooManyInFlight { .. }) => {
-            Status::resource_exhausted(e.to_string())
-        }
+        RequestError::Token(
+            crust_streaming::token::TokenError::TooManyInFlight { .. }
+            | crust_streaming::token::TokenError::TooManyForTarget { .. },
+        ) => Status::resource_exhausted(e.to_string()),
         RequestError::Token(_) => Status::internal(e.to_string()),
         _ => Status::invalid_argument(e.to_string()),
     }

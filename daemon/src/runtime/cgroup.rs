@@ -76,6 +76,12 @@ pub fn check_root(driver: CgroupDriver, root: &str) -> Result<()> {
 /// and crustd disagree on the driver, and going on would put the pod where kubelet does
 /// not look.
 pub fn pod_parent(driver: CgroupDriver, root: &str, asked: &str, pod_id: &str) -> Result<String> {
+    // A parent climbing out (`../../x`) would put the pod's cgroups anywhere in the tree.
+    if asked.split('/').any(|c| c == "..") || asked.contains('\0') || asked.contains('\n') {
+        return Err(RuntimeError::Invalid(format!(
+            "cgroup parent {asked:?} climbs with \"..\" or holds a control character"
+        )));
+    }
     match driver {
         CgroupDriver::Cgroupfs if asked.is_empty() => {
             Ok(format!("{}/{pod_id}", root.trim_end_matches('/')))

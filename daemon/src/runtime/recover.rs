@@ -338,6 +338,12 @@ impl Runtime {
         // that this crustd started (their namespace pins or pod dir are in its state dir): a
         // crash inside RunPodSandbox. Only those: another crustd may share the cgroup root.
         let mut ours: HashSet<String> = HashSet::new();
+        let (state, recorded) = (self.cfg.state.clone(), pods.clone());
+        if let Ok(stray) =
+            tokio::task::spawn_blocking(move || init::kill_unrecorded(&state, &recorded)).await
+        {
+            ours.extend(stray);
+        }
         for d in ["ns", "pods"] {
             for e in std::fs::read_dir(self.cfg.state.join(d))
                 .into_iter()
@@ -395,11 +401,17 @@ fn remove_leftover_cgroups(root: &str, gone: &HashSet<String>) {
         let Ok(cg) = crust_cgroups::Cgroup::new(Some(&path), &pod) else {
             continue;
         };
-        for pid in cg.pids().unwrap_or_default() {
+        let pids = cg.pids().unwrap_or_default();
+        for pid in &pids {
             let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
+                nix::unistd::Pid::from_raw(*pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+        // A killed process leaves its cgroup only once it has exited: removing it before
+        // (rmdir's EBUSY retries last half a second) left the cgroup behind on a busy host.
+        for pid in pids {
+            init::wait_exited(pid);
         }
         match cg.delete() {
             Ok(()) => tracing::info!(cgroup = %path, "removed the cgroup of a gone pod"),

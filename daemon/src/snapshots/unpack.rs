@@ -23,7 +23,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -523,12 +523,31 @@ fn apply_entry<R: Read>(
             // parent, `grpid` mount), so it is read back rather than predicted.
             let created = nix::sys::stat::fstat(&fd).map_err(fs_err("stat", &path))?;
             let mut f = File::from(fd);
+            // A block of zeros becomes a hole: a GNU sparse entry of a few bytes in the layer
+            // can declare a file of terabytes, whose zeros the tar reader hands out as data;
+            // written out, they filled the disk. (Plain files' runs of zeros gain too.)
+            let (mut len, mut holes) = (0u64, false);
             loop {
                 let n = entry.read(buf).map_err(Error::Read)?;
                 if n == 0 {
                     break;
                 }
-                f.write_all(&buf[..n]).map_err(|source| Error::Fs {
+                let w = if buf[..n].iter().all(|b| *b == 0) {
+                    holes = true;
+                    f.seek(io::SeekFrom::Current(n as i64)).map(|_| ())
+                } else {
+                    f.write_all(&buf[..n])
+                };
+                w.map_err(|source| Error::Fs {
+                    op: "write",
+                    path: path.clone(),
+                    source,
+                })?;
+                len += n as u64;
+            }
+            if holes {
+                // A trailing hole exists only once the length is set.
+                f.set_len(len).map_err(|source| Error::Fs {
                     op: "write",
                     path: path.clone(),
                     source,

@@ -450,3 +450,50 @@ fn whiteout_names_are_checked() {
         }
     }
 }
+
+/// A GNU sparse entry of one 512-byte block declaring a 2 GiB file: the file has the declared
+/// length and content, but its zeros are holes (written out, a layer of a few bytes could
+/// declare terabytes and fill the disk).
+#[test]
+fn a_sparse_entry_declaring_gigabytes_takes_no_disk() {
+    const REAL: u64 = 2 << 30;
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_path("sparse").unwrap();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(512);
+    {
+        let g = h.as_gnu_mut().unwrap();
+        let octal = |dst: &mut [u8], v: u64| {
+            let s = format!("{:0w$o}", v, w = dst.len() - 1);
+            dst[..s.len()].copy_from_slice(s.as_bytes());
+        };
+        octal(&mut g.sparse[0].offset, REAL - 512);
+        octal(&mut g.sparse[0].numbytes, 512);
+        octal(&mut g.realsize, REAL);
+    }
+    h.set_cksum();
+    let mut tarball = h.as_bytes().to_vec();
+    tarball.extend_from_slice(&[b'x'; 512]);
+    tarball.extend_from_slice(&[0u8; 1024]);
+    let d = tempfile::tempdir().unwrap();
+    apply_to_dir(d.path(), &tarball[..]).unwrap();
+    let m = std::fs::metadata(d.path().join("sparse")).unwrap();
+    assert_eq!(m.len(), REAL);
+    assert!(
+        m.blocks() * 512 < 16 << 20,
+        "{} bytes on disk for a file of 512 bytes of data",
+        m.blocks() * 512
+    );
+    let mut f = std::fs::File::open(d.path().join("sparse")).unwrap();
+    use std::io::{Read as _, Seek as _};
+    f.seek(std::io::SeekFrom::Start(REAL - 513)).unwrap();
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail.len(), 513);
+    assert_eq!(tail[0], 0);
+    assert!(tail[1..].iter().all(|b| *b == b'x'));
+}

@@ -58,6 +58,7 @@ impl Runtime {
         for m in &spec.mounts {
             mounts::check_mount(m)?;
         }
+        oci::resources::check(&spec.resources)?;
         // Every container of a pod is in the pod's user namespace; one that names another
         // (kubelet sends the pod's) cannot be given it.
         if let Some(u) = &spec.security.namespaces.user {

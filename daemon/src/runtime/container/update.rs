@@ -8,6 +8,7 @@ impl Runtime {
     /// Applies new resources to container `id` (recorded for later status too).
     pub async fn update_resources(&self, id: &str, r: Resources) -> Result<()> {
         let rec = self.container(id)?;
+        resources::check(&r)?;
         let _g = self.locks.lock(format!("ctr/{}", rec.id)).await;
         if rec.state == ContainerState::Running {
             let shim = self

@@ -15,6 +15,13 @@ pub fn devices(s: &ContainerSpec, privileged: bool) -> Result<(Vec<Value>, Vec<V
     let mut devs = Vec::new();
     let mut rules = vec![json!({"allow": privileged, "access": "rwm"})];
     for d in &s.devices {
+        // The runtime refuses it too, but only once the shim runs it: as an INTERNAL error.
+        if !d.container_path.starts_with('/') || d.container_path.split('/').any(|c| c == "..") {
+            return Err(invalid(format!(
+                "device {} container path {:?} is not an absolute path without \"..\"",
+                d.host_path, d.container_path
+            )));
+        }
         let md = std::fs::metadata(&d.host_path)
             .map_err(|e| invalid(format!("device {} cannot be found: {e}", d.host_path)))?;
         let ft = md.file_type();

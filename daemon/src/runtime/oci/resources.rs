@@ -68,3 +68,61 @@ pub fn min_oom_score_adj() -> i64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// Refuses values no kernel or runtime takes (runc's limits), before anything is created or
+/// the shim is asked: the runtime's refusal came back as an INTERNAL error of the shim.
+pub fn check(r: &crate::runtime::types::Resources) -> crate::runtime::error::Result<()> {
+    let bad = |what: &str, v: i64, rule: &str| {
+        Err(crate::runtime::error::invalid(format!(
+            "linux resources: {what} {v} {rule}"
+        )))
+    };
+    if r.cpu_period < 0 || (r.cpu_period > 0 && !(1_000..=1_000_000).contains(&r.cpu_period)) {
+        return bad(
+            "cpu_period",
+            r.cpu_period,
+            "must be 0 or 1000..=1000000 (µs)",
+        );
+    }
+    if r.cpu_quota < -1 || (r.cpu_quota > 0 && r.cpu_quota < 1_000) {
+        return bad(
+            "cpu_quota",
+            r.cpu_quota,
+            "must be -1, 0 or at least 1000 (µs)",
+        );
+    }
+    if r.cpu_shares < 0 {
+        return bad("cpu_shares", r.cpu_shares, "is negative");
+    }
+    if r.memory_limit_in_bytes < 0 {
+        return bad(
+            "memory_limit_in_bytes",
+            r.memory_limit_in_bytes,
+            "is negative",
+        );
+    }
+    for size in r.hugepage_limits.keys() {
+        let digits = size.trim_end_matches(['K', 'M', 'G', 'T', 'P']).len();
+        let ok = size.ends_with('B')
+            && size.len() >= 3
+            && matches!(
+                size.as_bytes()[size.len() - 2],
+                b'K' | b'M' | b'G' | b'T' | b'P'
+            )
+            && size[..size.len() - 2].bytes().all(|b| b.is_ascii_digit())
+            && digits > 0;
+        if !ok {
+            return Err(crate::runtime::error::invalid(format!(
+                "linux resources: hugepage size {size:?} is not like \"2MB\" or \"1GB\""
+            )));
+        }
+    }
+    if r.memory_swap_limit_in_bytes < -1 {
+        return bad(
+            "memory_swap_limit_in_bytes",
+            r.memory_swap_limit_in_bytes,
+            "must be -1 or more",
+        );
+    }
+    Ok(())
+}

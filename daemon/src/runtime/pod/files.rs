@@ -172,6 +172,33 @@ pub fn remove_dir(dir: &Path) {
 }
 
 /// Checks sysctls against the namespaced, safe set for this pod's namespaces.
+/// The DNS config goes line by line into the pod's resolv.conf: a server must be an IP
+/// address, a search domain or option one word (a line break in either wrote lines of its
+/// own into the file).
+pub fn check_dns(p: &crate::runtime::types::PodSpec) -> Result<()> {
+    let Some(d) = &p.dns else { return Ok(()) };
+    for s in &d.servers {
+        if s.parse::<std::net::IpAddr>().is_err() {
+            return Err(RuntimeError::Invalid(format!(
+                "dns_config: server {s:?} is not an IP address"
+            )));
+        }
+    }
+    for (what, v) in d
+        .searches
+        .iter()
+        .map(|v| ("search", v))
+        .chain(d.options.iter().map(|v| ("option", v)))
+    {
+        if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RuntimeError::Invalid(format!(
+                "dns_config: {what} {v:?} is empty or holds white space"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn check_sysctls(p: &crate::runtime::types::PodSpec) -> Result<()> {
     for k in p.sysctls.keys() {
         let ipc = k.starts_with("kernel.shm")

@@ -129,7 +129,7 @@ pub fn stop(pin: &Path, pid: u32, cgroup: &str) {
 }
 
 /// Waits (up to 2 s) until `pid` has exited: gone or a zombie (which has left its cgroups).
-fn wait_exited(pid: i32) {
+pub(crate) fn wait_exited(pid: i32) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     while std::time::Instant::now() < deadline {
         // Bytes: a process may give itself a non-UTF-8 name. The state follows the command
@@ -298,4 +298,54 @@ pub fn stop_pinned(pin: &Path) {
     for leaf in leaves {
         remove_cgroup(&leaf);
     }
+}
+
+/// Kills every pod init (and init launcher) of this crustd (`state`, as its command line
+/// names it) whose pod is not in `recorded`, waits for each to exit and removes the init's
+/// cgroupfs leaf; returns those pods' ids. A crash inside RunPodSandbox between the
+/// launcher's start and the pin of the namespace leaves an init nothing else finds: no pin
+/// to find it by ([`stop_pinned`]), and it moves itself into its cgroup whenever it gets to
+/// it, possibly after recovery has swept the pod cgroups. Blocking.
+pub fn kill_unrecorded(state: &Path, recorded: &std::collections::HashSet<String>) -> Vec<String> {
+    let mut pods = std::collections::BTreeSet::new();
+    // A launcher can fork its init between one scan and the kill: scan until none is left.
+    for _ in 0..10 {
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            let [_, arg, pod, st, rest @ ..] = args.as_slice() else {
+                continue;
+            };
+            if *arg != POD_INIT_ARG.as_bytes()
+                || *st != state.as_os_str().as_encoded_bytes()
+                || recorded.contains(&*String::from_utf8_lossy(pod))
+            {
+                continue;
+            }
+            let pod = String::from_utf8_lossy(pod).into_owned();
+            let cgroup = rest
+                .first()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .unwrap_or_default();
+            tracing::warn!(pod = %pod, pid, "killing the pod init of a pod without a record");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            found.push((pid, pod, cgroup));
+        }
+        if found.is_empty() {
+            break;
+        }
+        for (pid, pod, cgroup) in found {
+            wait_exited(pid);
+            remove_cgroup(&cgroup);
+            pods.insert(pod);
+        }
+    }
+    pods.into_iter().collect()
 }

@@ -74,6 +74,7 @@ impl Runtime {
             )));
         }
         files::check_sysctls(&spec)?;
+        files::check_dns(&spec)?;
         // Start-up's network reconcile and orphan reaping must not take this pod's network
         // or shim (made before its record is Ready) for a crash's leftovers.
         self.host_recovered().await;
