@@ -128,11 +128,13 @@ fn layer_seeds() -> Vec<(&'static str, Vec<u8>)> {
                 ("fifo", T::Fifo, "", b""),
             ]),
         ),
-        ("plain-gzip", gzip(&tar(&[("etc/passwd", T::Regular, "", passwd)]))),
+        (
+            "plain-gzip",
+            gzip(&tar(&[("etc/passwd", T::Regular, "", passwd)])),
+        ),
         (
             "plain-zstd",
-            zstd::encode_all(&tar(&[("etc/passwd", T::Regular, "", passwd)])[..], 3)
-                .expect("zstd"),
+            zstd::encode_all(&tar(&[("etc/passwd", T::Regular, "", passwd)])[..], 3).expect("zstd"),
         ),
         // Issue 18 item 1: a whiteout of `..` removed every snapshot.
         ("whiteout-dotdot", tar(&[(".wh...", T::Regular, "", b"")])),
@@ -142,7 +144,10 @@ fn layer_seeds() -> Vec<(&'static str, Vec<u8>)> {
             "whiteout-opaque",
             tar(&[("bin/.wh..wh..opq", T::Regular, "", b"")]),
         ),
-        ("whiteout-of-file", tar(&[("etc/.wh.passwd", T::Regular, "", b"")])),
+        (
+            "whiteout-of-file",
+            tar(&[("etc/.wh.passwd", T::Regular, "", b"")]),
+        ),
         ("whiteout-of-dir", tar(&[(".wh.bin", T::Regular, "", b"")])),
         (
             "whiteout-through-symlink",
@@ -159,19 +164,34 @@ fn layer_seeds() -> Vec<(&'static str, Vec<u8>)> {
         // Item 3: /etc/passwd a FIFO.
         ("passwd-fifo", tar(&[("etc/passwd", T::Fifo, "", b"")])),
         ("passwd-char-device", device("etc/passwd", T::Char, 1, 5)),
-        ("passwd-directory", tar(&[("etc/passwd/", T::Directory, "", b"")])),
+        (
+            "passwd-directory",
+            tar(&[("etc/passwd/", T::Directory, "", b"")]),
+        ),
         // Item 4: /etc a symlink to a host directory (the harness's canary is `../canary`).
         ("etc-to-host", tar(&[("etc", T::Symlink, "/etc", b"")])),
-        ("etc-to-canary", tar(&[("etc", T::Symlink, "../canary", b"")])),
+        (
+            "etc-to-canary",
+            tar(&[("etc", T::Symlink, "../canary", b"")]),
+        ),
         (
             "passwd-to-canary",
             tar(&[("etc/passwd", T::Symlink, "../../canary/passwd", b"")]),
         ),
         // Traversal and absolute names.
         ("dotdot", tar(&[("../canary/evil", T::Regular, "", b"x")])),
-        ("dotdot-deep", tar(&[("a/../../canary/evil", T::Regular, "", b"x")])),
-        ("absolute", tar(&[("/tmp/crust-fuzz-evil", T::Regular, "", b"x")])),
-        ("root-entry", tar(&[("/", T::Directory, "", b""), ("./", T::Directory, "", b"")])),
+        (
+            "dotdot-deep",
+            tar(&[("a/../../canary/evil", T::Regular, "", b"x")]),
+        ),
+        (
+            "absolute",
+            tar(&[("/tmp/crust-fuzz-evil", T::Regular, "", b"x")]),
+        ),
+        (
+            "root-entry",
+            tar(&[("/", T::Directory, "", b""), ("./", T::Directory, "", b"")]),
+        ),
         // Symlink and hardlink escapes.
         (
             "symlink-parent-escape",
@@ -223,7 +243,10 @@ fn layer_seeds() -> Vec<(&'static str, Vec<u8>)> {
         // Gzip bomb and huge files.
         ("gzip-bomb", zero_file_gz(64 << 20)),
         ("sparse-huge", sparse((1 << 33) - 1)),
-        ("truncated", tar(&[("etc/passwd", T::Regular, "", passwd)])[..700].to_vec()),
+        (
+            "truncated",
+            tar(&[("etc/passwd", T::Regular, "", passwd)])[..700].to_vec(),
+        ),
     ]
 }
 
@@ -286,7 +309,10 @@ fn spdy_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "syn-stream-garbage-headers",
-            with_chunk(255, spdy_frame(true, 1, 0, &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xff, 0xff])),
+            with_chunk(
+                255,
+                spdy_frame(true, 1, 0, &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xff, 0xff]),
+            ),
         ),
         (
             "settings-huge-count",
@@ -300,7 +326,10 @@ fn spdy_seeds() -> Vec<(&'static str, Vec<u8>)> {
             "unknown-control",
             with_chunk(255, spdy_frame(true, 0x7777, 0, b"abc")),
         ),
-        ("goaway-short", with_chunk(255, spdy_frame(true, 7, 0, b"\0"))),
+        (
+            "goaway-short",
+            with_chunk(255, spdy_frame(true, 7, 0, b"\0")),
+        ),
     ]
 }
 
@@ -353,12 +382,19 @@ fn ws_seeds() -> Vec<(&'static str, Vec<u8>)> {
             ]),
         ),
         ("resize-garbage", ws_frame(2, b"\x04}}}{{{")),
-        ("declared-64bit-length", vec![0x82, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        (
+            "declared-64bit-length",
+            vec![0x82, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ),
         ("unmasked", vec![0x82, 0x02, 0x00, 0x41]),
         ("ping-pong", cat(&[ws_frame(9, b"p"), ws_frame(10, b"q")])),
         (
             "fragmented",
-            [vec![0x02, 0x81, 0, 0, 0, 0, 1], vec![0x80, 0x81, 0, 0, 0, 0, 2]].concat(),
+            [
+                vec![0x02, 0x81, 0, 0, 0, 0, 1],
+                vec![0x80, 0x81, 0, 0, 0, 0, 2],
+            ]
+            .concat(),
         ),
     ]
 }
@@ -426,7 +462,8 @@ fn sc(c: &mut cri::ContainerConfig) -> &mut cri::LinuxContainerSecurityContext {
 fn cri_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let image = r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
         "config":{"User":"app","Env":["PATH=/bin"],"Entrypoint":["/bin/sh"],"WorkingDir":"/"}}"#;
-    let big_user_image = r#"{"rootfs":{"type":"layers","diff_ids":[]},"config":{"User":"4294967295:4294967295"}}"#;
+    let big_user_image =
+        r#"{"rootfs":{"type":"layers","diff_ids":[]},"config":{"User":"4294967295:4294967295"}}"#;
     let mount = |host: &str, ctr: &str| cri::Mount {
         host_path: host.into(),
         container_path: ctr.into(),
@@ -462,9 +499,15 @@ fn cri_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "supplemental-group-u32-max",
-            cri_input("", &container(|c| sc(c).supplemental_groups = vec![4294967295])),
+            cri_input(
+                "",
+                &container(|c| sc(c).supplemental_groups = vec![4294967295]),
+            ),
         ),
-        ("image-user-u32-max", cri_input(big_user_image, &container(|_| {}))),
+        (
+            "image-user-u32-max",
+            cri_input(big_user_image, &container(|_| {})),
+        ),
         (
             "image-user-passwd-big-uid",
             cri_input(
@@ -500,11 +543,20 @@ fn cri_seeds() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         // Bad mounts.
-        ("mount-relative", cri_input("", &container(|c| c.mounts = vec![mount("rel", "/x")]))),
-        ("mount-empty", cri_input("", &container(|c| c.mounts = vec![mount("", "")]))),
+        (
+            "mount-relative",
+            cri_input("", &container(|c| c.mounts = vec![mount("rel", "/x")])),
+        ),
+        (
+            "mount-empty",
+            cri_input("", &container(|c| c.mounts = vec![mount("", "")])),
+        ),
         (
             "mount-dotdot",
-            cri_input("", &container(|c| c.mounts = vec![mount("/tmp", "/../../etc")])),
+            cri_input(
+                "",
+                &container(|c| c.mounts = vec![mount("/tmp", "/../../etc")]),
+            ),
         ),
         (
             "mount-bad-propagation",
