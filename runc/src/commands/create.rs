@@ -104,6 +104,24 @@ pub(super) fn join_cgroup(
 }
 
 /// Creates the container; returns its state (the init waits on the exec fifo).
+/// Makes the container's state directory under `root`, refusing an id in use. runc keeps
+/// its root private (0700): state.json holds the whole config. create and restore share it.
+pub(super) fn make_state_dir(root: &Path, id: &str) -> Result<PathBuf> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_context(|| format!("create root {root:?}"))?;
+    let dir = state::dir(root, id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("container with id exists: {id}")
+        }
+        Err(e) => Err(e).with_context(|| format!("create state dir {dir:?}")),
+    }
+}
+
 pub fn run(root: &Path, a: &CreateArgs, systemd: bool) -> Result<ContainerState> {
     create(root, a, false, systemd).map(|(st, _)| st)
 }
@@ -156,20 +174,7 @@ pub fn create(
         bail!("process.terminal is true: cannot allocate tty if runc will detach without setting console socket");
     }
 
-    // runc keeps its root private (0700): state.json holds the whole config.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(root)
-        .with_context(|| format!("create root {root:?}"))?;
-    let dir = state::dir(root, &a.id);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!("container with id exists: {}", a.id)
-        }
-        Err(e) => return Err(e).with_context(|| format!("create state dir {dir:?}")),
-    }
+    let dir = make_state_dir(root, &a.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir.clone()),
         cgroup: None,
@@ -295,4 +300,22 @@ pub fn create(
     cleanup.dir = None;
     cleanup.cgroup = None;
     Ok((st, spawned.console))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    /// create and restore make the state root private and refuse an id already in use.
+    #[test]
+    fn state_dir_root_is_private_and_ids_are_unique() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("runc-root");
+        let dir = super::make_state_dir(&root, "c1").unwrap();
+        assert!(dir.is_dir());
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "root {root:?} is {mode:o}");
+        let e = super::make_state_dir(&root, "c1").unwrap_err();
+        assert!(e.to_string().contains("container with id exists: c1"), "{e}");
+    }
 }

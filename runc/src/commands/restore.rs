@@ -143,18 +143,8 @@ pub fn run(root: &Path, a: &RestoreArgs, systemd: bool, criu_bin: &str) -> Resul
     .with_context(|| format!("parse {path:?}"))?;
     let work = make_dir(a.work_path.as_deref().unwrap_or(&images))?;
 
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .create(root)
-        .with_context(|| format!("create root {root:?}"))?;
-    let dir = state::dir(root, &a.id);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!("container with id exists: {}", a.id)
-        }
-        Err(e) => return Err(e).with_context(|| format!("create state dir {dir:?}")),
-    }
+    // The same private root as create's (restore made it 0755 before).
+    let dir = super::create::make_state_dir(root, &a.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir.clone()),
         cgroup: None,
