@@ -316,6 +316,9 @@ mod tests {
         let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "root {root:?} is {mode:o}");
         let e = super::make_state_dir(&root, "c1").unwrap_err();
-        assert!(e.to_string().contains("container with id exists: c1"), "{e}");
+        assert!(
+            e.to_string().contains("container with id exists: c1"),
+            "{e}"
+        );
     }
 }
